@@ -1,0 +1,72 @@
+"""Build every run object from a composed config: the only place configs meet code.
+
+train.py, the tests and scripts/render.py all go through these functions, so a
+checkpoint (which stores the resolved config) rebuilds exactly the trained model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nfields.field import NeuralField
+
+
+def as_config(cfg: DictConfig | dict) -> DictConfig:
+    return cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+
+
+def build_field(cfg: DictConfig, out_dim: int) -> NeuralField:
+    """encoding + network (in_dim from encoding.out_dim) for `out_dim` colour channels."""
+    return NeuralField(encoding=instantiate(cfg.encoding), network=instantiate(cfg.network), out_dim=out_dim)
+
+
+def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
+    dm = instantiate(cfg.data)
+    dm.setup("fit")  # cheap for one image; fails early (before any training) on bad data
+    return dm
+
+
+def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> pl.LightningModule:
+    from nfields.lit.single import FieldModule
+
+    return FieldModule(
+        field=build_field(cfg, out_dim=dm.channels),
+        task=instantiate(cfg.task),
+        image=dm.image,
+        optimizer=instantiate(cfg.model.optimizer),
+        scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
+        batch_size=cfg.data.get("batch_size"),
+        render_chunk=cfg.model.render_chunk,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+
+
+def build_loggers(cfg: DictConfig) -> list[Any]:
+    return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+
+
+def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
+    from nfields.checkpoint import AtomicCheckpointIO
+
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
+    """Rebuild a trained module from its checkpoint alone (config stored inside)."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    if "nfields_config" not in ckpt or ckpt["nfields_config"] is None:
+        raise ValueError(f"{path} holds no nfields config; was it written by nfields' train.py?")
+    cfg = as_config(ckpt["nfields_config"])
+    module = build_module(cfg, build_datamodule(cfg))
+    module.load_state_dict(ckpt["state_dict"])
+    return module.eval()

@@ -1,0 +1,1 @@
+"""Callbacks: timing, image panels, the progress GIF and metrics.json."""

@@ -1,0 +1,59 @@
+"""Image helpers and one place that knows how each logger takes images and videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from pytorch_lightning import Trainer
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """(H, W, C) float in [0, 1], C in {1, 3} -> (H, W, 3) uint8."""
+    a = img.detach().float().clamp(0, 1).cpu()
+    if a.shape[-1] == 1:
+        a = a.expand(*a.shape[:-1], 3)
+    return (a.numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def panel(images: dict[str, torch.Tensor | np.ndarray], height: int = 256, label: bool = True) -> np.ndarray:
+    """Images side by side, each resized (nearest) to `height`, with its name above -> (h, W, 3) uint8."""
+    tiles = []
+    for name, img in images.items():
+        a = img if isinstance(img, np.ndarray) else to_uint8(img)
+        im = Image.fromarray(a)
+        w = max(1, round(im.width * height / im.height))
+        im = im.resize((w, height), Image.NEAREST)
+        if label:
+            canvas = Image.new("RGB", (w, height + 14), "white")
+            canvas.paste(im, (0, 14))
+            ImageDraw.Draw(canvas).text((2, 1), name, fill="black")
+            im = canvas
+        tiles.append(np.asarray(im))
+    gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
+    out = [tiles[0]]
+    for t in tiles[1:]:
+        out += [gap, t]
+    return np.concatenate(out, axis=1)
+
+
+def log_image(trainer: Trainer, key: str, img: np.ndarray) -> None:
+    """Send an (H, W, 3) uint8 image to every logger that takes images."""
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger):
+            lg.log_image(key=key, images=[img], step=trainer.global_step)
+        elif isinstance(lg, TensorBoardLogger):
+            lg.experiment.add_image(key, img, trainer.global_step, dataformats="HWC")
+
+
+def log_video(trainer: Trainer, key: str, gif: Path, fps: int) -> None:
+    """Send a GIF file as a video (W&B) to the loggers that take videos."""
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger):
+            import wandb
+
+            video = wandb.Video(str(gif), fps=fps, format="gif")
+            lg.experiment.log({key: video, "trainer/global_step": trainer.global_step})

@@ -1,0 +1,1 @@
+"""Data: single images (kept on the device) and image collections."""

@@ -1,0 +1,60 @@
+"""Encoding base classes.
+
+Every encoding is an nn.Module with `in_dim` and `out_dim`, so the network can be
+built from `encoding.out_dim` (dimensions are derived, never typed twice).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class Encoding(nn.Module):
+    """Maps coordinates (..., in_dim) to features (..., out_dim)."""
+
+    def __init__(self, in_dim: int = 2) -> None:
+        super().__init__()
+        if in_dim < 1:
+            raise ValueError(f"encoding in_dim must be >= 1, got {in_dim}")
+        self.in_dim = in_dim
+
+    @property
+    def out_dim(self) -> int:
+        raise NotImplementedError
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.shape[-1] != self.in_dim:
+            raise ValueError(
+                f"{type(self).__name__} expects coordinates of shape (..., {self.in_dim}), got {tuple(x.shape)}"
+            )
+
+
+class ProjectionEncoding(Encoding):
+    """gamma(v) = [cos(2 pi B v), sin(2 pi B v)] for a fixed matrix B (n_features, in_dim).
+
+    basic, positional and Gaussian Fourier features differ only in how B is chosen
+    (Tancik et al. 2020, Sec. 5). B is a buffer: saved in checkpoints, moved with
+    the module, never trained. The phases are computed in fp32 even under autocast:
+    with |B| ~ 100 and bf16's 8-bit mantissa the phase error would exceed 2 pi.
+    """
+
+    def __init__(self, B: torch.Tensor) -> None:
+        super().__init__(in_dim=B.shape[1])
+        self.register_buffer("B", B.float())  # (n_features, in_dim)
+
+    @property
+    def n_features(self) -> int:
+        return self.B.shape[0]
+
+    @property
+    def out_dim(self) -> int:
+        return 2 * self.n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            phase = (2 * math.pi) * (x.float() @ self.B.t())  # (..., n_features)
+            return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)  # (..., 2 n_features)

@@ -1,0 +1,93 @@
+"""FieldModule: fits one image; the image and its observation live on the device as buffers.
+
+A training step samples pixel indices on the device (or takes every observed
+pixel when data.batch_size is null): no DataLoader over single pixels, so a step
+costs one randint and one gather, not a Python collate of thousands of items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from nfields.field import NeuralField, render
+from nfields.tasks.base import Task
+
+
+class FieldModule(pl.LightningModule):
+    def __init__(
+        self,
+        field: NeuralField,
+        task: Task,
+        image: torch.Tensor,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        batch_size: int | None = None,
+        render_chunk: int = 65536,
+        config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.field, self.task = field, task
+        self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
+        self.batch_size, self.render_chunk = batch_size, render_chunk
+        self.config = config  # the resolved run config, stored in checkpoints
+        self.obs = task.observe(image)
+        # Non-persistent: data is rebuilt from the config, not stored in checkpoints.
+        self.register_buffer("clean", image, persistent=False)  # (H, W, C)
+        self.register_buffer("obs_coords", self.obs.coords, persistent=False)  # (N, 2)
+        self.register_buffer("obs_values", self.obs.values, persistent=False)  # (N, C)
+        mask = self.obs.eval_mask
+        self.register_buffer("eval_mask", mask if mask is not None else None, persistent=False)
+
+    # ---- training -------------------------------------------------------------------------
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random batch of observed pixels (with replacement), or all of them."""
+        n = self.obs_coords.shape[0]
+        if self.batch_size is None or self.batch_size >= n:
+            return self.obs_coords, self.obs_values
+        idx = torch.randint(0, n, (self.batch_size,), device=self.obs_coords.device)
+        return self.obs_coords[idx], self.obs_values[idx]  # (B, 2), (B, C)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = self.sample()
+        loss = torch.mean((self.field(x).float() - y) ** 2)
+        self.log("train/loss", loss, prog_bar=True, batch_size=1)
+        self.log("train/psnr", -10 * torch.log10(loss.detach()), batch_size=1)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=1)
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        opt = self.optimizer_fn(params=self.parameters())
+        if self.scheduler_fn is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}
+
+    # ---- evaluation -----------------------------------------------------------------------
+    def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
+        """The field rendered at (h, w), default the image's resolution -> (h, w, C) in [0, 1]."""
+        H, W = self.clean.shape[:2]
+        return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp(0, 1)
+
+    def evaluate(self, stage: str) -> dict[str, float]:
+        self.last_render = self.render()
+        metrics = self.task.evaluate(self.last_render, self.clean, self.obs)
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, prog_bar=stage == "val", batch_size=1)
+        return metrics
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("test")
+
+    def panel_images(self) -> dict[str, torch.Tensor]:
+        """Named (H, W, C) images for the side-by-side panel, left to right."""
+        display = self.obs.display.to(self.clean.device)
+        same = display.shape == self.clean.shape and torch.equal(display, self.clean)  # task=fit observes everything
+        return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": self.clean}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["nfields_config"] = self.config

@@ -1,0 +1,59 @@
+"""Logger factories. W&B must work with no account and no network: offline is chosen
+automatically (no prompt, no hang) and the run stays syncable with `wandb sync`."""
+
+from __future__ import annotations
+
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities import rank_zero_warn
+
+
+def wandb_api_key_available() -> bool:
+    """True when W&B credentials exist (env var or ~/.netrc entry for the W&B host)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_wandb_mode(mode: str | None) -> str:
+    """An explicit mode (config or WANDB_MODE) wins; otherwise online only with credentials."""
+    mode = mode or os.environ.get("WANDB_MODE")
+    if mode in ("online", "offline", "disabled", "shared"):
+        return mode
+    if mode not in (None, "", "auto"):
+        raise ValueError(f"logger.mode={mode!r} is unknown; use auto, online, offline or disabled")
+    return "online" if wandb_api_key_available() else "offline"
+
+
+def wandb_logger(save_dir: str, mode: str | None = "auto", init_timeout: float = 30.0, **kwargs: Any) -> WandbLogger:
+    """A WandbLogger whose run is created now, in `save_dir`/wandb, falling back to offline.
+
+    Creating the run eagerly means a W&B problem (no network, unreachable server)
+    surfaces before training, where it is turned into one warning and an offline run.
+    """
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_CONSOLE", "off")  # keep the progress bar out of W&B's console capture
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    mode = resolve_wandb_mode(mode)
+    settings = wandb.Settings(init_timeout=init_timeout, silent=True)
+    logger = WandbLogger(save_dir=save_dir, mode=mode, settings=settings, **kwargs)
+    try:
+        _ = logger.experiment
+    except Exception as e:  # noqa: BLE001 - any W&B failure must not stop training
+        if mode != "online":
+            raise
+        rank_zero_warn(f"W&B online run could not start ({type(e).__name__}: {e}); logging offline instead")
+        logger = WandbLogger(save_dir=save_dir, mode="offline", settings=settings, **kwargs)
+        _ = logger.experiment
+    return logger

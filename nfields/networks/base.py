@@ -1,0 +1,91 @@
+"""A fully connected coordinate network whose layers can be modulated or replaced.
+
+Conditioning needs three hooks into the network, all provided here once:
+  * concat:   a wider input (in_dim is derived by the field, not typed);
+  * FiLM:     `hook(i, h)` rewrites the pre-activation of hidden layer i;
+  * hypernet: `params` replaces every layer's (W, b) with per-image weights
+              of shape (B, out, in) / (B, out), applied with batched matmuls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+Hook = Callable[[int, torch.Tensor], torch.Tensor]
+Params = list[tuple[torch.Tensor, torch.Tensor]]
+
+OUTPUT_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "identity": lambda t: t,
+    "tanh": torch.tanh,
+    "affine": lambda t: 0.5 * t + 0.5,  # SIREN's [-1, 1] output convention mapped to [0, 1]
+}
+
+
+def linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """h (..., N, in) with shared W (out, in) or per-batch W (B, out, in) -> (..., N, out)."""
+    if W.dim() == 2:
+        return nn.functional.linear(h, W, b)
+    return torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))  # (B, N, out)
+
+
+class FieldNetwork(nn.Module):
+    """in_dim -> [n_hidden_layers x n_neurons] -> out_dim. Subclasses choose the activation and init."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 3,
+        n_neurons: int = 256,
+        n_hidden_layers: int = 3,
+        output_activation: str = "sigmoid",
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__.lower()
+        if in_dim < 1 or out_dim < 1:
+            raise ValueError(f"network: in_dim and out_dim must be >= 1, got {in_dim}, {out_dim}")
+        if n_neurons < 1:
+            raise ValueError(f"network.n_neurons must be >= 1 for {name}, got {n_neurons}")
+        if n_hidden_layers < 1:
+            raise ValueError(f"network.n_hidden_layers must be >= 1 for {name}, got {n_hidden_layers}")
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(
+                f"network.output_activation={output_activation!r} is unknown; "
+                f"choose one of {sorted(OUTPUT_ACTIVATIONS)}"
+            )
+        self.in_dim, self.out_dim, self.n_neurons = in_dim, out_dim, n_neurons
+        dims = [in_dim] + [n_neurons] * n_hidden_layers
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+        self.head = nn.Linear(n_neurons, out_dim)
+        self.output_activation = output_activation
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Keep PyTorch's default init; SIREN overrides this."""
+
+    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        """The non-linearity after hidden layer i."""
+        raise NotImplementedError
+
+    @property
+    def layers(self) -> list[nn.Linear]:
+        return [*self.hidden, self.head]
+
+    def param_shapes(self) -> list[tuple[tuple[int, int], tuple[int]]]:
+        """(W, b) shapes of every layer, for hypernetworks that predict them."""
+        return [((lin.out_features, lin.in_features), (lin.out_features,)) for lin in self.layers]
+
+    def forward(self, x: torch.Tensor, hook: Hook | None = None, params: Params | None = None) -> torch.Tensor:
+        """x (..., N, in_dim) -> (..., N, out_dim)."""
+        weights = params if params is not None else [(lin.weight, lin.bias) for lin in self.layers]
+        h = x
+        for i, (W, b) in enumerate(weights[:-1]):
+            h = linear(h, W, b)  # (..., N, n_neurons)
+            if hook is not None:
+                h = hook(i, h)
+            h = self.activation(h, i)
+        W, b = weights[-1]
+        return OUTPUT_ACTIVATIONS[self.output_activation](linear(h, W, b))

@@ -1,0 +1,90 @@
+"""Reading finished runs back from their run directories, and figures that compare them.
+
+Works on files alone (.hydra/config.yaml, metrics.json, prediction.png,
+progress.gif), so no W&B server is needed to compare runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image, ImageDraw
+
+
+@dataclass
+class Run:
+    dir: Path
+    config: DictConfig
+    overrides: list[str]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The run's command-line overrides, or its directory name when it has none."""
+        return " ".join(self.overrides) or self.dir.name
+
+
+def load_run(run_dir: str | Path) -> Run:
+    d = Path(run_dir)
+    cfg_path = d / ".hydra" / "config.yaml"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"{d} is not an nfields run directory (no .hydra/config.yaml)")
+    over_path = d / ".hydra" / "overrides.yaml"
+    overrides = list(OmegaConf.load(over_path)) if over_path.exists() else []
+    metrics_path = d / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return Run(d, OmegaConf.load(cfg_path), [str(o) for o in overrides], metrics)
+
+
+def find_runs(root: str | Path) -> list[Run]:
+    """Every run under a multirun directory (or the single run at `root`), in job order."""
+    root = Path(root)
+    dirs = sorted({p.parent.parent for p in root.glob("**/.hydra/config.yaml")}, key=_job_order)
+    if not dirs:
+        raise FileNotFoundError(f"no nfields runs under {root} (looked for */.hydra/config.yaml)")
+    return [load_run(d) for d in dirs]
+
+
+def _job_order(d: Path) -> tuple:
+    return (0, int(d.name), "") if d.name.isdigit() else (1, 0, str(d))
+
+
+def caption(img: np.ndarray, text: str, pad: int = 16) -> np.ndarray:
+    """(H, W, 3) uint8 with a white caption strip above it."""
+    im = Image.fromarray(img)
+    canvas = Image.new("RGB", (im.width, im.height + pad), "white")
+    canvas.paste(im, (0, pad))
+    ImageDraw.Draw(canvas).text((3, 2), text, fill="black")
+    return np.asarray(canvas)
+
+
+def resize_h(img: np.ndarray, height: int) -> np.ndarray:
+    im = Image.fromarray(img[..., :3] if img.ndim == 3 else np.stack([img] * 3, -1))
+    return np.asarray(im.resize((max(1, round(im.width * height / im.height)), height), Image.NEAREST))
+
+
+def hstack(tiles: list[np.ndarray], gap: int = 6) -> np.ndarray:
+    h = max(t.shape[0] for t in tiles)
+    padded = [np.pad(t, ((0, h - t.shape[0]), (0, gap), (0, 0)), constant_values=255) for t in tiles]
+    return np.concatenate(padded, axis=1)[:, :-gap]
+
+
+def montage(items: list[tuple[str, np.ndarray]], height: int = 256) -> np.ndarray:
+    """Captioned images side by side, all `height` pixels high -> (H, W, 3) uint8."""
+    return hstack([caption(resize_h(img, height), text) for text, img in items])
+
+
+def gif_side_by_side(items: list[tuple[str, Path]], out: Path, height: int = 256, fps: int = 10) -> Path:
+    """Several progress GIFs played in step, side by side, each captioned, as one GIF."""
+    clips = [(text, iio.imread(p, index=None)) for text, p in items]  # each (T, H, W, 3|4)
+    n = max(len(frames) for _, frames in clips)
+    out_frames = []
+    for t in range(n):  # shorter clips hold their last frame
+        out_frames.append(montage([(text, frames[min(t, len(frames) - 1)]) for text, frames in clips], height))
+    iio.imwrite(out, np.stack(out_frames), duration=1000 / fps, loop=0)
+    return out

@@ -1,0 +1,1 @@
+"""Tasks decide what is observed (training pixels) and what is evaluated."""

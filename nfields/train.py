@@ -1,0 +1,53 @@
+"""The training run: build from the config, fit, test, write metrics.json, return the optimised metric."""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+
+from nfields.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+
+log = logging.getLogger("nfields")
+
+# Third-party noise that says nothing about the run.
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+warnings.filterwarnings("ignore", message=".*anonymous setting has no effect.*")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def finish_loggers() -> None:
+    """Close the W&B run so the next job of a multirun gets its own (and offline files are flushed)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
+def train(cfg: DictConfig) -> float | None:
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, dm)
+    loggers = build_loggers(cfg)
+    try:
+        trainer = build_trainer(cfg, build_callbacks(cfg), loggers)
+        for lg in loggers:
+            lg.log_hyperparams(module.config)
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}  # val/* of the last validation
+        trainer.test(module, datamodule=dm, verbose=False)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    finally:
+        finish_loggers()
+    summary = "  ".join(f"{k}={metrics[k]:.4g}" for k in sorted(metrics) if k.startswith(("val/", "test/")))
+    log.info(f"final: {summary}  (run dir: {cfg.run_dir})")
+    print(
+        f"PSNR: test {metrics.get('test/psnr', math.nan):.2f} dB, val {metrics.get('val/psnr', math.nan):.2f} dB"
+        f"  ->  {cfg.run_dir}"
+    )
+    name = cfg.get("optimized_metric")
+    return metrics.get(name) if name else None

@@ -1,0 +1,63 @@
+"""Shared fixtures: compose the real config (as train.py does) with test overrides."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb_account(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests run as a new user would: no W&B credentials, so runs must go offline by themselves."""
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+
+
+def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
+    """The composed train config with `run_dir` as its Hydra output dir (hydra: resolvers work)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path):
+    def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
+        return compose_config(list(overrides), run_dir or tmp_path / "run")
+
+    yield make
+    GlobalHydra.instance().clear()
+
+
+def run_train(args: list[str], cwd: Path = ROOT, timeout: int = 600, env: dict | None = None):
+    """`python train.py ARGS` as a user types it; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nfields.data.image import ImageDataModule
+from nfields.data.io import ImageError, load_image, square_resize
+from nfields.tasks.base import pixel_grid
+
+
+def test_skimage_sample_by_name() -> None:
+    img = load_image("astronaut")
+    assert img.shape == (512, 512, 3) and img.dtype == torch.float32
+    assert 0 <= img.min() and img.max() <= 1
+
+
+def test_grayscale_sample_has_one_channel() -> None:
+    assert load_image("camera").shape == (512, 512, 1)
+
+
+def test_grayscale_rgba_palette_16bit_files(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    rgba = np.concatenate([rgb, np.full((9, 7, 1), 0, np.uint8)], -1)  # fully transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=8).save(tmp_path / "pal.png")
+    g16 = (np.arange(63, dtype=np.uint16).reshape(9, 7) * 1000).astype(np.uint16)
+    Image.fromarray(g16).save(tmp_path / "g16.png")
+
+    assert torch.allclose(load_image(tmp_path / "rgb.png"), torch.from_numpy(rgb / 255.0).float())
+    assert load_image(tmp_path / "gray.png").shape == (9, 7, 1)
+    assert torch.all(load_image(tmp_path / "rgba.png") == 0)  # premultiplied by alpha 0
+    pal = load_image(tmp_path / "pal.png")
+    assert pal.shape == (9, 7, 3)
+    g = load_image(tmp_path / "g16.png")
+    assert g.shape == (9, 7, 1) and g.max().item() == pytest.approx(62000 / 65535, rel=1e-5)
+
+
+def test_missing_and_corrupt_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="not found.*nope.png"):
+        load_image(tmp_path / "nope.png")
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not a png")
+    with pytest.raises(ImageError, match="bad.png"):
+        load_image(bad)
+    with pytest.raises(ImageError, match="skimage sample"):
+        load_image("not_a_sample_name")
+
+
+def test_square_resize() -> None:
+    img = torch.rand(30, 50, 3)
+    assert square_resize(img, None).shape == (30, 30, 3)
+    assert square_resize(img, 10).shape == (10, 10, 3)
+    up = square_resize(img, 64)
+    assert up.shape == (64, 64, 3) and up.min() >= 0 and up.max() <= 1
+    # area downsampling by 2 is the mean of 2x2 blocks
+    sq = torch.rand(8, 8, 1)
+    assert torch.allclose(square_resize(sq, 4)[0, 0, 0], sq[:2, :2, 0].mean())
+
+
+def test_pixel_grid_centres() -> None:
+    g = pixel_grid(2, 4)
+    assert g.shape == (2, 4, 2)
+    assert torch.allclose(g[0, 0], torch.tensor([0.125, 0.25]))  # (u, v) = (column, row) centres
+    assert torch.allclose(g[1, 3], torch.tensor([0.875, 0.75]))
+
+
+def test_datamodule_loads_once_and_reports_channels() -> None:
+    dm = ImageDataModule("camera", size=16)
+    dm.setup()
+    assert dm.image.shape == (16, 16, 1) and dm.channels == 1
+    ticks = iter(dm.train_dataloader())
+    assert [next(ticks) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="data.batch_size"):
+        ImageDataModule(batch_size=0)

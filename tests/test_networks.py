@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from nfields.networks.mlp import MLP
+from nfields.networks.siren import Siren
+
+NETS = {"mlp": MLP, "siren": Siren}
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_shapes_and_output_range(name: str) -> None:
+    net = NETS[name](in_dim=6, out_dim=3, n_neurons=16, n_hidden_layers=2, output_activation="sigmoid")
+    y = net(torch.randn(2, 5, 6))
+    assert y.shape == (2, 5, 3)
+    assert ((y >= 0) & (y <= 1)).all()
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_every_parameter_gets_a_gradient(name: str) -> None:
+    net = NETS[name](in_dim=2, out_dim=1, n_neurons=8, n_hidden_layers=3)
+    net(torch.rand(32, 2)).sum().backward()
+    for n, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, n
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_seeded_init_is_deterministic(name: str) -> None:
+    torch.manual_seed(3)
+    a = NETS[name](in_dim=2, n_neurons=8)
+    torch.manual_seed(3)
+    b = NETS[name](in_dim=2, n_neurons=8)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_batched_params_match_shared_weights(name: str) -> None:
+    """The hypernetwork path (per-batch (W, b)) computes the same function as the module's weights."""
+    net = NETS[name](in_dim=4, out_dim=3, n_neurons=8, n_hidden_layers=2)
+    x = torch.rand(2, 10, 4)
+    params = [(lin.weight.expand(2, -1, -1), lin.bias.expand(2, -1)) for lin in net.layers]
+    assert torch.allclose(net(x, params=params), net(x), atol=1e-6)
+    assert [tuple(w.shape[1:]) for w, _ in params] == [s for s, _ in net.param_shapes()]
+
+
+def test_siren_init_follows_the_paper() -> None:
+    net = Siren(in_dim=2, n_neurons=256, n_hidden_layers=3, w0=30.0, w0_initial=60.0)
+    first, second = net.hidden[0].weight, net.hidden[1].weight
+    assert first.abs().max() <= 1 / 2  # U(-1/in, 1/in), in = 2
+    bound = (6 / 256) ** 0.5 / 30
+    assert second.abs().max() <= bound and second.abs().max() > 0.9 * bound
+    # Activations after the first layer stay spread over [-1, 1] (arcsine-like), not collapsed.
+    h = torch.sin(60.0 * net.hidden[0](torch.rand(4096, 2)))
+    assert 0.5 < h.std() < 0.9
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_neurons": 0}, "n_neurons"),
+        ({"n_hidden_layers": 0}, "n_hidden_layers"),
+        ({"output_activation": "softmax"}, "output_activation"),
+        ({"in_dim": 0}, "in_dim"),
+    ],
+)
+@pytest.mark.parametrize("name", NETS)
+def test_bad_parameters_raise_clear_errors(name: str, kwargs: dict, match: str) -> None:
+    args = {"in_dim": 2, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        NETS[name](**args)
+
+
+def test_siren_rejects_nonpositive_w0() -> None:
+    with pytest.raises(ValueError, match="w0"):
+        Siren(in_dim=2, w0=0.0)
