@@ -3,6 +3,7 @@ import torch
 
 from nfields.encodings.basic import Basic
 from nfields.encodings.fourier import GaussianFourier
+from nfields.encodings.hashgrid import HashGrid
 from nfields.encodings.none import Identity
 from nfields.encodings.positional import Positional
 
@@ -11,8 +12,9 @@ ENCODINGS = {
     "basic": lambda: Basic(),
     "positional": lambda: Positional(n_features=16, scale=4.0),
     "fourier": lambda: GaussianFourier(n_features=16, sigma=5.0, seed=0),
+    "hashgrid": lambda: HashGrid(n_levels=3, n_features_per_level=2, log2_hashmap_size=6, base_resolution=4),
 }
-EXPECTED_OUT_DIM = {"none": 2, "basic": 4, "positional": 32, "fourier": 32}
+EXPECTED_OUT_DIM = {"none": 2, "basic": 4, "positional": 32, "fourier": 32, "hashgrid": 6}
 
 
 @pytest.mark.parametrize("name", ENCODINGS)
