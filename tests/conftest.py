@@ -6,13 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
+from nfields.compose import CONFIGS, compose_run_config
+
+ROOT = CONFIGS.parent
 
 
 @pytest.fixture(autouse=True)
@@ -24,23 +23,10 @@ def _no_wandb_account(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
 
 
-def compose_config(overrides: list[str], run_dir: Path) -> DictConfig:
-    """The composed train config with `run_dir` as its Hydra output dir (hydra: resolvers work)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(run_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return cfg
-
-
 @pytest.fixture
 def make_cfg(tmp_path: Path):
     def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:
-        return compose_config(list(overrides), run_dir or tmp_path / "run")
+        return compose_run_config(list(overrides), run_dir or tmp_path / "run")
 
     yield make
     GlobalHydra.instance().clear()
