@@ -92,7 +92,8 @@ def test_train_py_from_the_command_line(tmp_path: Path) -> None:
     for name in CONTRACT:
         assert (run / name).exists(), name
     assert list((run / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert (run / "csv" / "metrics.csv").exists()
+    header = (run / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "train/psnr", "train/lr", "val/psnr", "val/ssim", "test/psnr"} <= set(header)
 
 
 @pytest.mark.slow

@@ -54,9 +54,12 @@ class FieldModule(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = self.sample()
         loss = torch.mean((self.field(x).float() - y) ** 2)
-        self.log("train/loss", loss, prog_bar=True, batch_size=1)
-        self.log("train/psnr", -10 * torch.log10(loss.detach()), batch_size=1)
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=1)
+        # self.log costs ~1 ms of Python per call: log only on the steps Lightning sends to the loggers
+        # (every trainer.log_every_n_steps), which loses nothing and keeps small steps fast.
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+            self.log("train/loss", loss, prog_bar=True, batch_size=1)
+            self.log_dict({"train/psnr": -10 * torch.log10(loss.detach()), "train/lr": lr}, batch_size=1)
         return loss
 
     def configure_optimizers(self) -> Any:
