@@ -35,6 +35,9 @@ def test_training_raises_psnr_and_writes_contract(make_cfg, tmp_path: Path) -> N
     assert metrics["test/psnr"] > before + 3, (before, metrics)
     assert metrics["step"] == 60 and metrics["perf/steps_per_s"] > 0
     assert 0 < metrics["val/ssim"] <= 1
+    history = json.loads((run / "history.json").read_text())["val"]
+    assert [h["step"] for h in history] == [10, 20, 30, 40, 50, 60]
+    assert history[-1]["val/psnr"] == pytest.approx(metrics["val/psnr"])
     frames = iio.imread(run / "progress.gif", index=None)
     assert frames.shape[0] >= 60 // cfg.log.gif_every_n_steps
     assert not torch.equal(torch.from_numpy(frames[0]), torch.from_numpy(frames[-1]))  # it learned something

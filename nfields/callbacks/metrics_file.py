@@ -21,19 +21,30 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 class MetricsFile(Callback):
-    """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s and step."""
+    """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s and step.
+
+    Also keeps every validation's val/* with its step in history.json, so curves can be
+    plotted from the run directory alone (scripts/compare.py), whichever loggers ran.
+    """
 
     KEEP = ("val/", "test/")
 
     def __init__(self, run_dir: str) -> None:
         self.path = Path(run_dir) / "metrics.json"
+        self.history_path = Path(run_dir) / "history.json"
         self.metrics: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {k: _finite(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        self.history.append({"step": trainer.global_step, **row})
 
     def collect(self, trainer: Trainer) -> None:
         for k, v in trainer.callback_metrics.items():
             if k.startswith(self.KEEP):
-                f = float(v)
-                self.metrics[k] = f if math.isfinite(f) else None
+                self.metrics[k] = _finite(v)
         timer = find_timer(trainer)
         if timer is not None and timer.steps_per_s is not None:
             self.metrics["perf/steps_per_s"] = timer.steps_per_s
@@ -44,9 +55,17 @@ class MetricsFile(Callback):
         self.collect(trainer)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path, self.metrics)
+        if self.history:
+            write_json_atomic(self.history_path, {"val": self.history})
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write(trainer)
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write(trainer)
+
+
+def _finite(v) -> float | None:
+    """JSON has no NaN: a diverged metric is written as null."""
+    f = float(v)
+    return f if math.isfinite(f) else None
