@@ -22,6 +22,7 @@ class Run:
     config: DictConfig
     overrides: list[str]
     metrics: dict[str, float] = field(default_factory=dict)
+    choices: dict[str, str] = field(default_factory=dict)  # config group -> chosen option
 
     @property
     def label(self) -> str:
@@ -38,7 +39,12 @@ def load_run(run_dir: str | Path) -> Run:
     overrides = list(OmegaConf.load(over_path)) if over_path.exists() else []
     metrics_path = d / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    return Run(d, OmegaConf.load(cfg_path), [str(o) for o in overrides], metrics)
+    hydra_path = d / ".hydra" / "hydra.yaml"
+    choices = {}
+    if hydra_path.exists():
+        raw = OmegaConf.to_container(OmegaConf.load(hydra_path).hydra.runtime.choices)
+        choices = {k: str(v) for k, v in raw.items() if not k.startswith("hydra/")}
+    return Run(d, OmegaConf.load(cfg_path), [str(o) for o in overrides], metrics, choices)
 
 
 def find_runs(root: str | Path) -> list[Run]:
@@ -48,6 +54,46 @@ def find_runs(root: str | Path) -> list[Run]:
     if not dirs:
         raise FileNotFoundError(f"no nfields runs under {root} (looked for */.hydra/config.yaml)")
     return [load_run(d) for d in dirs]
+
+
+IGNORED_KEYS = ("run_dir", "hydra")
+
+
+def flatten(node: object, prefix: str = "") -> dict[str, object]:
+    """Nested dicts -> {"a.b.c": value}."""
+    if isinstance(node, dict):
+        out: dict[str, object] = {}
+        for k, v in node.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def differing_keys(runs: list[Run]) -> list[str]:
+    """What differs between runs: config groups whose chosen option differs ("encoding"), then config
+    keys whose values differ ("encoding.sigma"), leaving out keys inside groups already listed."""
+    from omegaconf import OmegaConf
+
+    groups = sorted({g for r in runs for g in r.choices})
+    diff_groups = [g for g in groups if len({r.choices.get(g) for r in runs}) > 1]
+    flat = [flatten(OmegaConf.to_container(r.config, resolve=False)) for r in runs]
+    keys = sorted({k for f in flat for k in f})
+    skip = (*IGNORED_KEYS, *(f"{g}." for g in diff_groups))
+    return diff_groups + [k for k in keys if not k.startswith(skip) and len({repr(f.get(k)) for f in flat}) > 1]
+
+
+def run_value(run: Run, key: str) -> str:
+    """A config group's chosen option, or a config key's value ("-" where the run has none)."""
+    if key in run.choices:
+        return run.choices[key]
+    from omegaconf import OmegaConf
+
+    return str(OmegaConf.select(run.config, key, default="-"))
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
 def _job_order(d: Path) -> tuple:
