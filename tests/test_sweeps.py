@@ -1,12 +1,14 @@
 """Sweep definitions run the way their launchers would run them."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_train
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from sweep_command import agent_command  # noqa: E402
@@ -30,3 +32,17 @@ def test_wandb_agent_command_trains(tmp_path: Path) -> None:
     assert (run / "metrics.json").exists()
     cfg = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
     assert cfg["encoding"]["sigma"] == 1 and cfg["model"]["lr"] == 1.0e-4
+
+
+@pytest.mark.slow
+def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
+    sweep = tmp_path / "optuna"
+    proc = run_train(
+        ["hparams_search=optuna", "debug=fast", "logger=none", "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={sweep}"]
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    values = [json.loads((sweep / str(i) / "metrics.json").read_text())["val/psnr"] for i in range(4)]
+    assert best["best_value"] == pytest.approx(max(values))
+    assert set(best["best_params"]) == {"model.lr", "encoding.sigma"}
