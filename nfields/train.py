@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from nfields.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from nfields.ddp import install_hydra_ddp_fix, isolated_job
 
 log = logging.getLogger("nfields")
 
@@ -29,6 +29,12 @@ def finish_loggers() -> None:
 
 
 def train(cfg: DictConfig) -> float | None:
+    install_hydra_ddp_fix()
+    with isolated_job():
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)
@@ -43,11 +49,10 @@ def train(cfg: DictConfig) -> float | None:
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     finally:
         finish_loggers()
-    summary = "  ".join(f"{k}={metrics[k]:.4g}" for k in sorted(metrics) if k.startswith(("val/", "test/")))
-    log.info(f"final: {summary}  (run dir: {cfg.run_dir})")
-    print(
-        f"PSNR: test {metrics.get('test/psnr', math.nan):.2f} dB, val {metrics.get('val/psnr', math.nan):.2f} dB"
-        f"  ->  {cfg.run_dir}"
-    )
+    if trainer.is_global_zero:
+        summary = "  ".join(f"{k}={metrics[k]:.4g}" for k in sorted(metrics) if k.startswith(("val/", "test/")))
+        log.info(f"final: {summary}  (run dir: {cfg.run_dir})")
+        shown = [f"{k.split('/')[0]} {metrics[k]:.2f} dB" for k in ("test/psnr", "val/psnr") if k in metrics]
+        print(f"PSNR: {', '.join(shown)}  ->  {cfg.run_dir}")
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None

@@ -43,12 +43,21 @@ class FieldModule(pl.LightningModule):
         self.register_buffer("eval_mask", mask if mask is not None else None, persistent=False)
 
     # ---- training -------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        # Each DDP rank draws its own pixels: a private generator seeded with (global seed, rank).
+        self.sampler = torch.Generator(device=self.device)
+        self.sampler.manual_seed(torch.initial_seed() + 7919 * self.global_rank)
+
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """A random batch of observed pixels (with replacement), or all of them."""
-        n = self.obs_coords.shape[0]
+        """This rank's share of the step's pixels: a random batch of data.batch_size / world_size
+        (with replacement), or, for full batch, every world_size-th observed pixel."""
+        n, world = self.obs_coords.shape[0], self.trainer.world_size
         if self.batch_size is None or self.batch_size >= n:
-            return self.obs_coords, self.obs_values
-        idx = torch.randint(0, n, (self.batch_size,), device=self.obs_coords.device)
+            if world == 1:
+                return self.obs_coords, self.obs_values
+            shard = slice(self.global_rank, None, world)
+            return self.obs_coords[shard], self.obs_values[shard]
+        idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
         return self.obs_coords[idx], self.obs_values[idx]  # (B, 2), (B, C)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -77,7 +86,9 @@ class FieldModule(pl.LightningModule):
     def evaluate(self, stage: str) -> dict[str, float]:
         self.last_render = self.render()
         metrics = self.task.evaluate(self.last_render, self.clean, self.obs)
-        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, prog_bar=stage == "val", batch_size=1)
+        # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
+        logged = {f"{stage}/{k}": v for k, v in metrics.items()}
+        self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)
         return metrics
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
