@@ -19,6 +19,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from nfields.callbacks.media import log_image, log_video, panel, to_uint8
 from nfields.callbacks.perf import untimed
+from nfields.report import caption
 
 
 class ReconstructionPanels(Callback):
@@ -53,11 +54,13 @@ class ProgressGif(Callback):
             raise ValueError(f"log.gif_every_n_steps must be >= 1, got {every_n_steps}")
         self.run_dir, self.every, self.max_size, self.fps = Path(run_dir), every_n_steps, max_size, fps
         self.frames: list[np.ndarray] = []
+        self.steps: list[int] = []
 
     def snapshot(self, pl_module: LightningModule) -> None:
         h, w = pl_module.clean.shape[:2]
         s = min(1.0, self.max_size / max(h, w))
         self.frames.append(to_uint8(pl_module.render(max(1, round(h * s)), max(1, round(w * s)))))
+        self.steps.append(pl_module.global_step)
 
     @rank_zero_only
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
@@ -73,7 +76,10 @@ class ProgressGif(Callback):
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         path = self.run_dir / "progress.gif"
+        frames = self.frames
+        if min(frames[0].shape[:2]) >= 64:  # big enough to read: caption each frame with its step
+            frames = [caption(f, f"step {s}") for f, s in zip(frames, self.steps, strict=True)]
         # Hold the last frame a little so the final result is visible when the GIF loops.
-        frames = self.frames + [self.frames[-1]] * (self.fps // 2)
+        frames = frames + [frames[-1]] * (self.fps // 2)
         iio.imwrite(path, np.stack(frames), duration=1000 / self.fps, loop=0)
         log_video(trainer, "train/progress", path, self.fps)
