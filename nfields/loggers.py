@@ -34,7 +34,19 @@ def resolve_wandb_mode(mode: str | None) -> str:
     return "online" if wandb_api_key_available() else "offline"
 
 
-def wandb_logger(save_dir: str, mode: str | None = "auto", init_timeout: float = 30.0, **kwargs: Any) -> WandbLogger:
+def previous_wandb_run_id(ckpt_path: str | Path) -> str | None:
+    """The W&B run id of the run whose checkpoint this is (<run dir>/checkpoints/x.ckpt -> <run dir>/wandb)."""
+    runs = sorted((Path(ckpt_path).resolve().parent.parent / "wandb").glob("*run-*-*"))
+    return runs[-1].name.rsplit("-", 1)[-1] if runs else None
+
+
+def wandb_logger(
+    save_dir: str,
+    mode: str | None = "auto",
+    init_timeout: float = 30.0,
+    resume_from: str | None = None,
+    **kwargs: Any,
+) -> WandbLogger:
     """A WandbLogger whose run is created now, in `save_dir`/wandb, falling back to offline.
 
     Creating the run eagerly means a W&B problem (no network, unreachable server)
@@ -46,6 +58,10 @@ def wandb_logger(save_dir: str, mode: str | None = "auto", init_timeout: float =
     os.environ.setdefault("WANDB_CONSOLE", "off")  # keep the progress bar out of W&B's console capture
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     mode = resolve_wandb_mode(mode)
+    if resume_from and not kwargs.get("id"):  # resuming a checkpoint continues its W&B run
+        run_id = previous_wandb_run_id(resume_from)
+        if run_id:
+            kwargs.update(id=run_id, resume="allow")
     settings = wandb.Settings(init_timeout=init_timeout, silent=True)
     logger = WandbLogger(save_dir=save_dir, mode=mode, settings=settings, **kwargs)
     try:

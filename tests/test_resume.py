@@ -1,0 +1,52 @@
+"""Resume: a run killed mid-training continues from last.ckpt and ends where an uninterrupted run ends."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, run_train
+
+ARGS = ["debug=fast", "logger=wandb", "trainer.max_steps=80", "log.val_every_n_steps=10"]
+
+
+def psnr(run: Path) -> float:
+    return json.loads((run / "metrics.json").read_text())["test/psnr"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    full, killed, resumed = tmp_path / "full", tmp_path / "killed", tmp_path / "resumed"
+    assert run_train([*ARGS, f"hydra.run.dir={full}"]).returncode == 0
+
+    ckpt = killed / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *ARGS, "trainer.max_steps=100000", f"hydra.run.dir={killed}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    step = 0
+    while time.time() < deadline and step < 30:
+        time.sleep(0.5)
+        if ckpt.exists():
+            try:
+                step = torch.load(ckpt, map_location="cpu", weights_only=False)["global_step"]
+            except Exception:  # noqa: BLE001 - never half-written (atomic), but be robust to races
+                pass
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 30 <= step < 80, f"checkpoint at step {step}"
+
+    out = run_train([*ARGS, f"ckpt_path={ckpt}", f"hydra.run.dir={resumed}"])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads((resumed / "metrics.json").read_text())["step"] == 80
+    assert abs(psnr(resumed) - psnr(full)) < 0.3
+    # the resumed run continues the killed run's W&B run (same id)
+    killed_id = next((killed / "wandb").glob("offline-run-*")).name.rsplit("-", 1)[-1]
+    assert next((resumed / "wandb").glob("offline-run-*")).name.endswith(killed_id)
