@@ -73,7 +73,7 @@ class FieldModule(pl.LightningModule):
 
     def evaluate(self, stage: str) -> dict[str, float]:
         self.last_render = self.render()
-        metrics = self.task.evaluate(self.last_render, self.clean, self.obs)
+        metrics = self.task.evaluate(self.last_render, self.clean, self.obs, stage)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, prog_bar=stage == "val", batch_size=1)
         return metrics
 
