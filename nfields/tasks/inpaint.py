@@ -1,8 +1,8 @@
-"""task=inpaint: train on a random fraction `keep` of the pixels (and/or outside a box), score the rest.
+"""task=inpaint: train on a random fraction `keep` of the pixels (outside a box, if set), score the rest.
 
-`keep` keeps exactly round(keep * H * W) pixels, chosen by the task's seeded RNG;
-`box` (a fraction of each side, or null) additionally hides a square at a seeded
-random position: `task.keep=1 task.box=0.25` hides only the box. test/psnr scores
+`box` (a fraction of each side, or null) hides a rectangle at a seeded random
+position; of the pixels outside it, exactly round(keep * count) are observed,
+chosen by the task's seeded RNG: `task.keep=1 task.box=0.25` hides only the box. test/psnr scores
 the missing pixels, test/psnr_all the whole image. val/* and test/* score two
 disjoint random halves of the missing pixels.
 """
@@ -25,17 +25,17 @@ class Inpaint(Task):
         self.keep, self.box = float(keep), box
 
     def observed_mask(self, h: int, w: int, gen: torch.Generator) -> torch.Tensor:
-        """(h, w) bool: True where the pixel is observed."""
-        n_keep = round(self.keep * h * w)
-        mask = torch.zeros(h * w, dtype=torch.bool)
-        mask[torch.randperm(h * w, generator=gen)[:n_keep]] = True
-        mask = mask.view(h, w)
+        """(h, w) bool: True where the pixel is observed; the count depends on (h, w) only, not on the RNG."""
+        allowed = torch.ones(h, w, dtype=torch.bool)
         if self.box:
             bh, bw = max(1, round(self.box * h)), max(1, round(self.box * w))
             top = int(torch.randint(0, h - bh + 1, (1,), generator=gen))
             left = int(torch.randint(0, w - bw + 1, (1,), generator=gen))
-            mask[top : top + bh, left : left + bw] = False
-        return mask
+            allowed[top : top + bh, left : left + bw] = False
+        idx = allowed.flatten().nonzero().squeeze(1)  # (M,) candidate pixels, outside the box
+        mask = torch.zeros(h * w, dtype=torch.bool)
+        mask[idx[torch.randperm(idx.numel(), generator=gen)[: round(self.keep * idx.numel())]]] = True
+        return mask.view(h, w)
 
     def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
         h, w, c = image.shape
