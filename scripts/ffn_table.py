@@ -13,6 +13,7 @@ from finished runs.
 from __future__ import annotations
 
 import argparse
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -25,15 +26,15 @@ PAPER = {  # Tancik et al. 2020, Table 1, 2D image regression, test PSNR (dB)
     "natural": {"none": 19.32, "basic": 21.72, "positional": 24.95, "fourier": 25.57},
     "text": {"none": 18.40, "basic": 20.48, "positional": 27.57, "fourier": 30.47},
 }
-HPARAMS = {  # the paper's per-cell settings; everything else comes from experiment=ffn_table
-    ("natural", "none"): ["model.lr=1e-2"],
-    ("natural", "basic"): ["model.lr=1e-2"],
-    ("natural", "positional"): ["encoding.scale=6", "encoding.n_features=256"],
-    ("natural", "fourier"): ["encoding.sigma=10", "encoding.n_features=256"],
-    ("text", "none"): [],
-    ("text", "basic"): [],
-    ("text", "positional"): ["encoding.scale=5", "encoding.n_features=256"],
-    ("text", "fourier"): ["encoding.sigma=14", "encoding.n_features=256"],
+HPARAMS = {  # the paper's per-cell settings (for 512^2 images); everything else comes from experiment=ffn_table
+    ("natural", "none"): {"model.lr": 1e-2},
+    ("natural", "basic"): {"model.lr": 1e-2},
+    ("natural", "positional"): {"encoding.scale": 6.0, "encoding.n_features": 256},
+    ("natural", "fourier"): {"encoding.sigma": 10.0, "encoding.n_features": 256},
+    ("text", "none"): {},
+    ("text", "basic"): {},
+    ("text", "positional"): {"encoding.scale": 5.0, "encoding.n_features": 256},
+    ("text", "fourier"): {"encoding.sigma": 14.0, "encoding.n_features": 256},
 }
 NATURAL = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina")
 
@@ -48,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="output folder (default outputs/ffn_table/<size>px_<steps>)")
     p.add_argument("--logger", default="none", help="logger option for the runs (none, wandb, csv, ...)")
     p.add_argument("--table-only", action="store_true", help="only rebuild the table from finished runs")
+    p.add_argument(
+        "--no-scale-freqs",
+        dest="scale_freqs",
+        action="store_false",
+        help="keep the paper's sigma / scale at any --size (default: scale them by size/512, see cell_hparams)",
+    )
     p.add_argument("overrides", nargs="*", help="extra train.py overrides for every run, e.g. trainer=gpu")
     a = p.parse_args(argv)
     for key in ("size", "steps", "n_natural", "n_text"):
@@ -62,6 +69,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return a
 
 
+def cell_hparams(image_set: str, encoding: str, a: argparse.Namespace) -> list[str]:
+    """The paper's settings for one cell as overrides; frequencies scaled to the image size when --size != 512.
+
+    sigma and scale are in cycles per image side, chosen for 256^2 training samples. At a smaller size the
+    training grid resolves proportionally lower frequencies, so sigma is multiplied by size/512 and the
+    positional top frequency 2^scale likewise (scale + log2(size/512)): the same bandwidth relative to the
+    sampling, instead of features far above the Nyquist frequency of a small grid.
+    """
+    hp = dict(HPARAMS[(image_set, encoding)])
+    r = a.size / 512
+    if a.scale_freqs and r != 1:
+        if "encoding.sigma" in hp:
+            hp["encoding.sigma"] = round(hp["encoding.sigma"] * r, 4)
+        if "encoding.scale" in hp:
+            hp["encoding.scale"] = round(max(0.0, hp["encoding.scale"] + math.log2(r)), 4)
+    return [f"{k}={v}" for k, v in hp.items()]
+
+
 def data_overrides(image_set: str, a: argparse.Namespace) -> list[str]:
     if image_set == "natural":
         return ["data=image", "data.image=" + ",".join(NATURAL[: a.n_natural])]
@@ -71,7 +96,7 @@ def data_overrides(image_set: str, a: argparse.Namespace) -> list[str]:
 def run_cell(image_set: str, encoding: str, a: argparse.Namespace) -> None:
     sweep = a.out / image_set / encoding
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "experiment=ffn_table", f"encoding={encoding}"]
-    cmd += HPARAMS[(image_set, encoding)] + data_overrides(image_set, a)
+    cmd += cell_hparams(image_set, encoding, a) + data_overrides(image_set, a)
     cmd += [f"data.size={a.size}", f"trainer.max_steps={a.steps}", f"logger={a.logger}", f"hydra.sweep.dir={sweep}"]
     cmd += ["callbacks.progress_bar.refresh_rate=0", *a.overrides]
     print(f"[{image_set}/{encoding}] {' '.join(cmd[2:])}", flush=True)
@@ -111,8 +136,9 @@ def table(psnrs: dict[tuple[str, str], list[float]], a: argparse.Namespace, comm
         m = [np.mean(psnrs[(s, e)]) if psnrs[(s, e)] else float("nan") for e in ENCODINGS]
         ok = m[0] < m[1] < m[2] <= m[3]
         notes.append(f"{s}: none < basic < positional <= fourier {'holds' if ok else 'does NOT hold'}")
+    freqs = "" if a.size == 512 else ", sigma/scale scaled by size/512" if a.scale_freqs else ", paper sigma/scale"
     return (
-        f"Test PSNR (dB) on the held-out odd grid, mean ± std over images; {a.size}² images, {a.steps} steps.\n"
+        f"Test PSNR (dB) on the held-out odd grid, mean ± std over images; {a.size}² images, {a.steps} steps{freqs}.\n"
         f"Command: `{command}`\n\n" + "\n".join(lines) + "\n\n" + "; ".join(notes) + ".\n"
     )
 
