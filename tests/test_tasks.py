@@ -60,6 +60,8 @@ def test_no_scored_pixel_is_observed(name: str, image: torch.Tensor) -> None:
     for stage in ("val", "test"):
         scored = coord_keys(grid[obs.mask(stage)])
         assert not seen & scored, f"{stage} pixels leak into training"
+        assert not (obs.train_mask & obs.mask(stage)).any()
+    assert obs.train_mask.sum() == obs.coords.shape[0]
     ij = torch.tensor(sorted(seen))
     assert torch.equal(obs.values, image[ij[:, 0], ij[:, 1]][torch.argsort(torch.argsort(_order(obs.coords)))])
 
@@ -80,6 +82,7 @@ def test_interpolate_factor2_is_tancik_protocol() -> None:
     odd[1::2, 1::2] = True
     assert torch.equal(obs.mask("test"), odd)  # tested on the odd grid
     assert obs.mask("val").sum() == 16 * 16 - 2 * 8 * 8  # the other held-out pixels
+    assert torch.equal(obs.display[:2, :2], img[0, 0].expand(2, 2, 3))  # each sample shown as a 2x2 block
 
 
 def test_superres_observes_block_means_at_block_centres() -> None:
