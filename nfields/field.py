@@ -36,17 +36,33 @@ class NeuralField(nn.Module):
 
 @torch.no_grad()
 def render(
-    fn: Callable[[torch.Tensor], torch.Tensor], h: int, w: int, chunk: int = 65536, device: torch.device | None = None
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    h: int,
+    w: int,
+    chunk: int = 65536,
+    device: torch.device | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Evaluate a field on an h x w pixel grid in chunks -> (h, w, C) on the field's device.
 
-    Memory is bounded by `chunk` coordinates at a time, not by h * w, so a 2048^2
-    render needs no more activation memory than a 256^2 one.
+    Coordinates are generated chunk by chunk and written into one preallocated output,
+    so memory beyond the (h, w, C) result is bounded by `chunk` coordinates: a 2048^2
+    render needs no more activation memory than a 256^2 one. `progress` shows a bar.
     """
-    from nfields.tasks.base import pixel_grid
-
     if chunk < 1:
-        raise ValueError(f"render chunk must be >= 1, got {chunk}")
-    coords = pixel_grid(h, w, device=device).reshape(-1, 2)  # (h*w, 2)
-    out = torch.cat([fn(c) for c in coords.split(chunk)], dim=0)  # (h*w, C)
+        raise ValueError(f"render chunk must be >= 1, got {chunk} (model.render_chunk / --chunk)")
+    n = h * w
+    starts = range(0, n, chunk)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"render {h}x{w}", unit="chunk")
+    out = None
+    for s in starts:
+        idx = torch.arange(s, min(s + chunk, n), device=device)  # (B,) row-major pixel indices
+        coords = torch.stack([(idx % w + 0.5) / w, (idx // w + 0.5) / h], -1).float()  # (B, 2) pixel centres (u, v)
+        y = fn(coords)  # (B, C)
+        if out is None:
+            out = torch.empty(n, y.shape[-1], dtype=y.dtype, device=y.device)
+        out[s : s + y.shape[0]] = y
     return out.reshape(h, w, -1)

@@ -85,7 +85,7 @@ class FieldModule(pl.LightningModule):
 
     def evaluate(self, stage: str) -> dict[str, float]:
         self.last_render = self.render()
-        metrics = self.task.evaluate(self.last_render, self.clean, self.obs)
+        metrics = self.task.evaluate(self.last_render, self.clean, self.obs, stage)
         # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
         logged = {f"{stage}/{k}": v for k, v in metrics.items()}
         self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)

@@ -1,18 +1,27 @@
-"""Task interface: observe(image) -> Observation; evaluate(pred, clean) -> metrics.
+"""Task interface: observe(image) -> Observation; evaluate(pred, clean, obs, stage) -> metrics.
 
 A task sees the clean image (H, W, C) and returns what the model may train on:
 coordinates and values of the observed pixels, plus an image of the observation
 for display. Evaluation compares a full-resolution render against the clean image
-on the pixels the task holds out (all pixels when nothing is held out).
+on the pixels the task scores (all pixels when nothing is held out).
+
+Validation and test are scored on *disjoint* pixel sets (`val_mask`, `eval_mask`)
+whenever the task has a target the model never sees, so sweeps that select on
+val/* never look at the test pixels. See docs/tasks.md.
+
+The API is per image: a collection module calls `task.observe(image, key=i)` for
+image i (key seeds its private noise/mask) and `task.evaluate(pred, clean, obs, stage)`
+on each rendered image. For a given image size, N (observed pixels) is the same for
+every image and key, so observations of a collection stack into (B, N, 2) / (B, N, C).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from nfields.metrics import image_metrics
+from nfields.metrics import image_metrics, psnr
 
 
 def pixel_grid(h: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -33,6 +42,35 @@ class Observation:
     values: torch.Tensor  # (N, C) their observed colours
     display: torch.Tensor  # (h, w, C) the observation as an image, for panels
     eval_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `test/*`; None = all
+    val_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `val/*`; None = same as eval_mask
+    baselines: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (H, W, C): `<stage>/psnr_<name>`
+    train_mask: torch.Tensor | None = None  # (H, W) bool: the observed pixels, when they lie on the pixel grid
+
+    def mask(self, stage: str) -> torch.Tensor | None:
+        """The (H, W) bool mask scored at `stage` ('val' or 'test'); None = every pixel."""
+        return self.val_mask if stage == "val" and self.val_mask is not None else self.eval_mask
+
+
+def split_mask(mask: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split the True pixels of an (H, W) mask into two disjoint random halves -> (val, test).
+
+    With fewer than two pixels both halves are the whole mask (nothing to split).
+    """
+    idx = mask.flatten().nonzero().squeeze(1)  # (M,)
+    if idx.numel() < 2:
+        return mask.clone(), mask.clone()
+    idx = idx[torch.randperm(idx.numel(), generator=gen)]
+    val, test = torch.zeros_like(mask).flatten(), torch.zeros_like(mask).flatten()
+    val[idx[: idx.numel() // 2]] = True
+    test[idx[idx.numel() // 2 :]] = True
+    return val.view_as(mask), test.view_as(mask)
+
+
+def check_range(key: str, value: float, lo: float | None = None, hi: float | None = None, fix: str = "") -> None:
+    """One-line error naming the key, the value and the allowed range, before any work starts."""
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+        raise ValueError(f"{key}={value} is out of range: it must lie in {rng}{'; ' + fix if fix else ''}")
 
 
 class Task:
@@ -43,14 +81,27 @@ class Task:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def generator(self) -> torch.Generator:
-        """A private, seeded RNG so observations do not depend on global RNG state."""
-        return torch.Generator().manual_seed(int(self.seed))
+    def generator(self, key: int = 0) -> torch.Generator:
+        """A private, seeded RNG (per image `key`) so observations do not depend on global RNG state."""
+        return torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(key))
 
-    def observe(self, image: torch.Tensor) -> Observation:
+    def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
         h, w, c = image.shape
         return Observation(pixel_grid(h, w).reshape(-1, 2), image.reshape(-1, c), image)
 
-    def evaluate(self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation) -> dict[str, float]:
-        """pred, clean (H, W, C) -> {'psnr', 'ssim', ...}; held-out pixels only when the task has them."""
-        return image_metrics(pred, clean, obs.eval_mask)
+    def evaluate(self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test") -> dict:
+        """pred, clean (H, W, C) -> {'psnr', 'ssim', ...} for `stage` ('val' or 'test').
+
+        psnr: on the stage's scored pixels (all when the task holds none out); ssim: whole image;
+        psnr_all: whole image (tasks that score a subset); psnr_<baseline>: the task's baselines
+        on the same pixels as psnr.
+        """
+        mask = obs.mask(stage)
+        mask = mask.to(pred.device) if mask is not None else None
+        out = image_metrics(pred, clean, mask)
+        if mask is not None:
+            out["psnr_all"] = psnr(pred.clamp(0, 1), clean)
+        for name, img in obs.baselines.items():
+            img = img.to(pred.device)
+            out[f"psnr_{name}"] = psnr(img[mask], clean[mask]) if mask is not None else psnr(img, clean)
+        return out

@@ -1,0 +1,34 @@
+"""task=denoise: train on the image plus seeded Gaussian noise (std `noise_std`), score vs the clean image.
+
+Noisy values are not clipped (clipping would bias the noise). The clean image is
+never observed: val/* and test/* score two disjoint random halves of its pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from nfields.tasks.base import Observation, Task, check_range, pixel_grid, split_mask
+
+
+class Denoise(Task):
+    name = "denoise"
+
+    def __init__(self, noise_std: float = 0.1, seed: int = 0) -> None:
+        check_range("task.noise_std", noise_std, lo=0.0, fix="it is the std of the added noise, in [0, 1] units")
+        super().__init__(seed)
+        self.noise_std = float(noise_std)
+
+    def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
+        h, w, c = image.shape
+        gen = self.generator(key)
+        noisy = image + self.noise_std * torch.randn(image.shape, generator=gen)  # (h, w, C)
+        val, test = split_mask(torch.ones(h, w, dtype=torch.bool), gen)
+        return Observation(
+            coords=pixel_grid(h, w).reshape(-1, 2),
+            values=noisy.reshape(-1, c),
+            display=noisy.clamp(0, 1),
+            eval_mask=test,
+            val_mask=val,
+            baselines={"noisy": noisy.clamp(0, 1)},
+        )

@@ -1,0 +1,59 @@
+"""task=superres: train on an area-downsampled image, render at full resolution, score vs the original.
+
+The low-res image averages `factor` x `factor` blocks; its coordinates are the
+centres of those blocks in the full image's (0, 1)^2 frame, so the field learns
+the same continuous image at a coarser sampling. Bicubic upsampling of the low-res
+image is reported beside the field as `<stage>/psnr_bicubic` (same pixels).
+Every pixel is unobserved at full resolution: val/* and test/* score two disjoint
+random halves of the image.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from nfields.tasks.base import Observation, Task, check_range, split_mask
+from nfields.tasks.interpolate import nearest_up
+
+
+class SuperRes(Task):
+    name = "superres"
+
+    def __init__(self, factor: int = 2, seed: int = 0) -> None:
+        check_range("task.factor", factor, lo=1, fix="the low-res image is factor times smaller per side")
+        super().__init__(seed)
+        self.factor = int(factor)
+
+    def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
+        h, w, c = image.shape
+        f = self.factor
+        hl, wl = h // f, w // f
+        if hl < 1 or wl < 1:
+            raise ValueError(f"task.factor={f} is larger than the image ({h}x{w}); use a smaller factor")
+        x = image[: hl * f, : wl * f].permute(2, 0, 1)[None]  # (1, C, hl*f, wl*f): whole blocks only
+        low = F.avg_pool2d(x, f)  # (1, C, hl, wl)
+        v = (torch.arange(hl, dtype=torch.float32) * f + f / 2) / h  # block centres, full-image frame
+        u = (torch.arange(wl, dtype=torch.float32) * f + f / 2) / w
+        vv, uu = torch.meshgrid(v, u, indexing="ij")
+        coords = torch.stack([uu, vv], -1).reshape(-1, 2)  # (hl*wl, 2)
+        small = low[0].permute(1, 2, 0)  # (hl, wl, C)
+        bicubic = F.interpolate(low, size=(hl * f, wl * f), mode="bicubic", align_corners=False).clamp(0, 1)
+        bicubic = F.pad(bicubic, (0, w - wl * f, 0, h - hl * f), mode="replicate")[0].permute(1, 2, 0)  # (h, w, C)
+        val, test = split_mask(torch.ones(h, w, dtype=torch.bool), self.generator(key))
+        return Observation(
+            coords=coords,
+            values=small.reshape(-1, c),
+            display=_pad_display(small, f, h, w),
+            eval_mask=test,
+            val_mask=val,
+            baselines={"bicubic": bicubic},
+        )
+
+
+def _pad_display(small: torch.Tensor, f: int, h: int, w: int) -> torch.Tensor:
+    """(h', w', C) -> (h, w, C) nearest upsampled; a border not covered by whole blocks stays black."""
+    out = torch.zeros(h, w, small.shape[-1])
+    up = nearest_up(small, f, h, w)
+    out[: up.shape[0], : up.shape[1]] = up
+    return out

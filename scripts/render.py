@@ -1,0 +1,69 @@
+"""Render a trained field at any resolution from its checkpoint alone.
+
+    python scripts/render.py outputs/<run>/checkpoints/last.ckpt --size 2048 [--out big.png]
+
+The model is rebuilt from the config stored in the checkpoint (nfields.build.load_checkpoint)
+and evaluated in chunks of --chunk coordinates, so memory does not grow with the output
+size beyond the image itself. --size is the longer side; the aspect ratio of the training
+image is kept. Without --out the PNG goes to the run directory as render_<h>x<w>.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint", type=Path, help="a .ckpt written by train.py (e.g. <run dir>/checkpoints/last.ckpt)")
+    p.add_argument("--size", type=int, default=2048, help="longer side of the output in pixels (default 2048)")
+    p.add_argument("--out", type=Path, default=None, help="output PNG (default <run dir>/render_<h>x<w>.png)")
+    p.add_argument("--chunk", type=int, default=65536, help="coordinates per forward pass (bounds the memory)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    a = p.parse_args(argv)
+    if a.size < 1:
+        p.error(f"--size must be >= 1, got {a.size}")
+    if a.chunk < 1:
+        p.error(f"--chunk must be >= 1, got {a.chunk}")
+    if not a.checkpoint.is_file():
+        p.error(f"checkpoint not found: {a.checkpoint} (train.py writes <run dir>/checkpoints/last.ckpt)")
+    return a
+
+
+def output_size(h: int, w: int, size: int) -> tuple[int, int]:
+    """(h, w) scaled so that the longer side is `size`."""
+    s = size / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def default_out(ckpt: Path, h: int, w: int) -> Path:
+    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    return run_dir / f"render_{h}x{w}.png"
+
+
+def main(argv: list[str] | None = None) -> Path:
+    a = parse_args(argv)
+    import imageio.v3 as iio
+    import torch
+
+    from nfields.build import load_checkpoint
+    from nfields.callbacks.media import to_uint8
+    from nfields.field import render
+
+    device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    module = load_checkpoint(a.checkpoint, map_location=device).to(device)
+    h, w = output_size(*module.clean.shape[:2], a.size)
+    img = render(module.field, h, w, chunk=a.chunk, device=device, progress=h * w > a.chunk)  # (h, w, C)
+    out = a.out or default_out(a.checkpoint, h, w)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    iio.imwrite(out, to_uint8(img.float()))
+    print(f"rendered {h}x{w} -> {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
