@@ -1,0 +1,128 @@
+"""Benchmark nfields's own training path against a plain hand-written PyTorch loop, in one process.
+
+    python scripts/bench.py --device cpu --size 128 --steps 300      # CPU, reduced protocol
+    python scripts/bench.py --device cuda                            # the full protocol on a GPU
+
+Case `protocol` (Tancik et al. 2020): astronaut at --size^2, train on the even grid, test on the
+odd grid; 4x256 ReLU MLP (sigmoid out) on 256 Gaussian Fourier features (sigma 10), Adam lr 1e-3,
+full batch. nfields runs `experiment=ffn_bench` through the same `train()` as `python train.py`
+(steps/s from metrics.json: start-up and validation excluded); the hand-written loop mirrors
+shared/reference/ref_loop.py (timed after 5 warm-up steps). Prints steps/s, coordinates/s, test PSNR
+and the ratio nfields / hand-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nfields.data.io import load_image, square_resize  # noqa: E402
+from nfields.tasks.base import pixel_grid  # noqa: E402
+
+
+class HandFF(nn.Module):
+    """The hand-written model: Fourier features (fp32) -> 4-layer ReLU MLP -> sigmoid."""
+
+    def __init__(self, m: int = 256, sigma: float = 10.0, width: int = 256, depth: int = 4, out: int = 3) -> None:
+        super().__init__()
+        self.register_buffer("B", torch.randn(m, 2) * sigma)
+        layers, d = [], 2 * m
+        for _ in range(depth - 1):
+            layers += [nn.Linear(d, width), nn.ReLU()]
+            d = width
+        self.net = nn.Sequential(*layers, nn.Linear(d, out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = 2 * math.pi * x @ self.B.t()
+        return torch.sigmoid(self.net(torch.cat([torch.cos(p), torch.sin(p)], -1)))
+
+
+def protocol_split(img: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Even-grid training pixels and odd-grid test pixels, as (coords, colours) pairs."""
+    g = pixel_grid(img.shape[0], img.shape[1], device)
+    y = img.to(device)
+    tr = g[::2, ::2].reshape(-1, 2), y[::2, ::2].reshape(-1, 3)
+    te = g[1::2, 1::2].reshape(-1, 2), y[1::2, 1::2].reshape(-1, 3)
+    return (*tr, *te)
+
+
+def handwritten(img: torch.Tensor, steps: int, device: torch.device) -> dict[str, float]:
+    torch.manual_seed(0)
+    x, y, xt, yt = protocol_split(img, device)
+    model = HandFF().to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):
+        step()
+    sync()
+    t = time.perf_counter()
+    for _ in range(steps - 5):
+        step()
+    sync()
+    dt = time.perf_counter() - t
+    with torch.no_grad():
+        psnr = -10 * math.log10(((model(xt) - yt) ** 2).mean().item())
+    return {"steps_per_s": (steps - 5) / dt, "coords": x.shape[0], "psnr": psnr}
+
+
+def nfields_run(size: int, steps: int, device: str, task: str, extra: list[str]) -> dict[str, float]:
+    from nfields.compose import compose_run_config
+    from nfields.train import train
+
+    trainer = "cpu" if device == "cpu" else "gpu"
+    overrides = ["experiment=ffn_bench", f"data.size={size}", f"trainer.max_steps={steps}", f"trainer={trainer}"]
+    overrides += [f"task={task}"] if task != "interpolate" else []
+    with tempfile.TemporaryDirectory() as d:
+        cfg = compose_run_config([*overrides, *extra], Path(d) / "run")
+        train(cfg)
+        m = json.loads((Path(d) / "run" / "metrics.json").read_text())
+    n = (size // 2) ** 2 if task == "interpolate" else size**2
+    return {"steps_per_s": m["perf/steps_per_s"], "coords": n, "psnr": m["test/psnr"]}
+
+
+def row(name: str, r: dict[str, float]) -> str:
+    return f"| {name} | {r['steps_per_s']:.1f} | {r['steps_per_s'] * r['coords'] / 1e6:.2f} | {r['psnr']:.2f} |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--size", type=int, default=512, help="image side (the protocol uses 512)")
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--task", default="interpolate", help="interpolate = the protocol's even/odd split")
+    ap.add_argument("--repeat", type=int, default=1, help="alternate the two paths this many times")
+    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for the nfields run")
+    a = ap.parse_args()
+    device = torch.device(a.device)
+    img = square_resize(load_image("astronaut"), a.size)
+    print(f"# protocol: astronaut {a.size}^2, {a.steps} steps, device {device}, torch {torch.__version__}")
+    print("| path | steps/s | Mcoord/s | test PSNR (dB) |\n|---|---|---|---|")
+    ratios = []
+    for _ in range(a.repeat):
+        hand = handwritten(img, a.steps, device)
+        ours = nfields_run(a.size, a.steps, a.device, a.task, a.overrides)
+        print(row("hand-written loop", hand))
+        print(row("nfields train.py", ours))
+        ratios.append(ours["steps_per_s"] / hand["steps_per_s"])
+    print(f"\nratio nfields / hand-written steps/s: {', '.join(f'{r:.3f}' for r in ratios)}")
+
+
+if __name__ == "__main__":
+    main()
