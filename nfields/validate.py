@@ -82,6 +82,7 @@ RULES: dict[str, Check] = {
     "log.gif_every_n_steps": POSITIVE_INT,
     "log.gif_max_size": POSITIVE_INT,
     "log.panel_height": POSITIVE_INT,
+    "logger.wandb.mode": nullable(one_of("auto", "online", "offline", "disabled", "shared")),
     # validation itself
     "validate.max_size": POSITIVE_INT,
     "validate.allow_large": boolean(),
@@ -180,10 +181,11 @@ def hydra_context(cfg: DictConfig) -> tuple[dict[str, Any], list[str]]:
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError (one line: key, value, what is allowed) for the first problem found."""
-    for key, check in RULES.items():
-        check_key(cfg, key, check)
-    check_targets(cfg)
     choices, overrides = hydra_context(cfg)
+    typed = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    for key in sorted(RULES, key=lambda k: k not in typed):  # what the user typed is reported first
+        check_key(cfg, key, RULES[key])
+    check_targets(cfg)
     for fn in COMBINATIONS:
         fn(cfg, choices, overrides)
 
