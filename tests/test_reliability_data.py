@@ -90,7 +90,7 @@ def test_unusual_images_are_handled(make_cfg, tmp_path: Path) -> None:
         assert module.render().shape == img.shape, name
 
 
-@pytest.mark.parametrize("size", ["null", "8"])
+@pytest.mark.parametrize("size", ["null", pytest.param("8", marks=pytest.mark.slow)])
 def test_one_pixel_image_trains_end_to_end(make_cfg, tmp_path: Path, size: str) -> None:
     Image.fromarray(np.array([[[200, 10, 30]]], np.uint8)).save(tmp_path / "one.png")
     cfg = make_cfg("debug=fast", "logger=none", f"data.image='{tmp_path / 'one.png'}'", f"data.size={size}")

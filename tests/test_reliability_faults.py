@@ -60,6 +60,7 @@ def test_cuda_out_of_memory_suggests_a_smaller_batch(make_cfg, capsys, monkeypat
     )
 
 
+@pytest.mark.slow
 def test_wandb_unreachable_server_falls_back_to_offline(make_cfg, monkeypatch, tmp_path: Path) -> None:
     import wandb
 
