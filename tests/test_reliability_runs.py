@@ -164,3 +164,18 @@ def test_resume_rejects_missing_corrupt_unsafe_and_incompatible_checkpoints(make
     cfg = make_cfg("debug=fast", "logger=none", f"ckpt_path={good}", "trainer.max_steps=20", run_dir=tmp_path / "run")
     entry_point(cfg)  # a compatible resume continues from step 10
     assert torch.load(good, weights_only=True)["global_step"] == 20
+
+
+def test_run_dir_that_is_a_file_is_refused(tmp_path: Path, capsys) -> None:
+    from omegaconf import OmegaConf
+
+    from nfields.rundir import ProtectRunDir
+
+    path = tmp_path / "a_file"
+    path.write_text("not a directory\n")
+    with pytest.raises(SystemExit) as exc:
+        ProtectRunDir().on_run_start(OmegaConf.create({"ckpt_path": None, "hydra": {"run": {"dir": str(path)}}}))
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"Error: hydra.run.dir={path}: is a file, not a directory; choose a new directory"
+    )
