@@ -114,7 +114,7 @@ import sys, torch
 from nfields.checkpoint import AtomicCheckpointIO
 io, path = AtomicCheckpointIO(), sys.argv[1]
 for i in range(1000):
-    io.save_checkpoint({"i": i, "state_dict": {"w": torch.full((8_000_000,), float(i))}}, path)
+    io.save_checkpoint({"i": i, "state_dict": {"w": torch.full((4_000_000,), float(i))}}, path)
     print(i, flush=True)
 """
 
@@ -129,7 +129,7 @@ def test_sigkill_during_a_checkpoint_write_leaves_a_loadable_last_ckpt(tmp_path:
         while not (tmp.exists() and tmp.stat().st_size > 0) and time.monotonic() < deadline:
             time.sleep(0.001)
         assert tmp.exists(), "the second write never started"
-        proc.send_signal(signal.SIGKILL)  # mid-write of the 32 MB checkpoint
+        proc.send_signal(signal.SIGKILL)  # mid-write of the 16 MB checkpoint
     finally:
         proc.kill()
         proc.wait()
@@ -179,3 +179,42 @@ def test_run_dir_that_is_a_file_is_refused(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().err.strip() == (
         f"Error: hydra.run.dir={path}: is a file, not a directory; choose a new directory"
     )
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_real_process(tmp_path: Path) -> None:
+    """`kill <pid>` of `python train.py`: checkpoint at the current step, one line, exit 143, resumable."""
+    run = tmp_path / "run"
+    args = ["debug=fast", "logger=none", "trainer.max_steps=100000", f"hydra.run.dir={run}"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    lines = [ln for ln in err.decode().splitlines() if ln.startswith("Error: ")]
+    assert proc.returncode == 143, err.decode()[-2000:]
+    step = torch.load(last, weights_only=True)["global_step"]
+    saved = f"checkpoint saved: {last}; resume with ckpt_path={last}"
+    assert lines == [f"Error: stopped by SIGTERM at step {step}; {saved}"]
+    resumed = run_train([*args[:2], f"trainer.max_steps={step + 5}", f"hydra.run.dir={run}", f"ckpt_path={last}"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert torch.load(last, weights_only=True)["global_step"] == step + 5
+
+
+def test_guard_on_accelerators_checks_before_every_checkpoint_write(tmp_path: Path) -> None:
+    """Off the CPU the loss is checked lazily; a pending NaN still blocks the checkpoint write."""
+    from types import SimpleNamespace
+
+    from nfields.callbacks.guards import FaultGuard
+    from nfields.errors import TrainingStopped
+
+    guard = FaultGuard(run_dir=str(tmp_path), lr=0.5, every_n_steps=25)
+    trainer = SimpleNamespace(global_step=40, callbacks=[])
+    guard.check(trainer, step=25)
+    guard.bad = torch.tensor(True)  # what on_before_backward records on a GPU, without a sync
+    with pytest.raises(TrainingStopped, match="between steps 25 and 40 with model.lr=0.5.*model.lr=0.05"):
+        guard.on_save_checkpoint(trainer, None, {})
