@@ -3,7 +3,7 @@
 Hydra writes <run dir>/.hydra/*.yaml before the task starts, so the check has to be a
 Hydra callback (on_run_start / on_multirun_start), not code in train(). The default
 run dirs carry microseconds and never collide; this guards an explicit
-`hydra.run.dir=...` / `hydra.sweep.dir=...`. Resuming (`ckpt_path=...`) is allowed.
+`hydra.run.dir=...` / `hydra.sweep.dir=...`. Resuming (`ckpt_path=` inside that dir) is allowed.
 """
 
 from __future__ import annotations
@@ -40,19 +40,25 @@ def refuse(key: str, run_dir: Path, found: Path) -> None:
     sys.exit(EXIT_USER_ERROR)
 
 
+def resuming_inside(config: DictConfig, run_dir: Path) -> bool:
+    """ckpt_path points into run_dir: the run continues itself (resuming run A into run B's dir does not count)."""
+    ckpt = config.get("ckpt_path")
+    return bool(ckpt) and Path(str(ckpt)).resolve().is_relative_to(run_dir.resolve())
+
+
 class ProtectRunDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.get("ckpt_path"):
-            return
         run_dir = Path(str(config.hydra.run.dir))
+        if resuming_inside(config, run_dir):
+            return
         found = existing_results(run_dir)
         if found:
             refuse("hydra.run.dir", run_dir, found[0])
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if config.get("ckpt_path"):
-            return
         sweep_dir = Path(str(config.hydra.sweep.dir))
+        if resuming_inside(config, sweep_dir):
+            return
         if sweep_dir.exists() and not sweep_dir.is_dir():
             refuse("hydra.sweep.dir", sweep_dir, sweep_dir)
         for name in RESULTS:

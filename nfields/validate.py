@@ -15,6 +15,7 @@ Unknown keys are found by comparing every `_target_` node with its constructor's
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,6 +38,8 @@ from nfields.errors import ConfigError
 PRECISIONS = ("64-true", "32-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed", "64", "32", "16", "bf16")
 PRECISIONS += (64, 32, 16, "transformer-engine", "transformer-engine-float16")
 
+DEVICE_IDS = re.compile(r"-?\d+(,\d*)*")  # Lightning's "1", "0,1", "-1"
+
 RULES: dict[str, Check] = {
     "seed": integer(lo=0, hi=2**32 - 1),
     "ckpt_path": nullable(string()),
@@ -57,13 +60,13 @@ RULES: dict[str, Check] = {
     "data.size": nullable(POSITIVE_INT),
     "data.batch_size": nullable(POSITIVE_INT),
     "data.limit": nullable(POSITIVE_INT),
-    "data.root": string(),
+    "data.root": nullable(string()),
     # model
     "model.lr": POSITIVE,
     "model.render_chunk": POSITIVE_INT,
-    "model.latent_dim": POSITIVE_INT,
-    "model.latent_source": one_of("autodecoder", "encoder"),
-    "model.tto_steps": integer(lo=0),
+    "model.latent_dim": nullable(POSITIVE_INT),
+    "model.latent_source": nullable(one_of("autodecoder", "encoder")),
+    "model.tto_steps": nullable(integer(lo=0)),
     # task
     "task.factor": number(ge=1),
     "task.noise_std": NON_NEGATIVE,
@@ -73,7 +76,9 @@ RULES: dict[str, Check] = {
     "trainer.max_steps": POSITIVE_INT | one_of(-1),
     "trainer.precision": one_of(*PRECISIONS),
     "trainer.accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps", "tpu"),
-    "trainer.devices": POSITIVE_INT | one_of(-1, "auto") | Check(lambda v: isinstance(v, list), "a list of ids"),
+    "trainer.devices": POSITIVE_INT
+    | one_of(-1, "auto")
+    | Check(lambda v: isinstance(v, list) or (isinstance(v, str) and DEVICE_IDS.fullmatch(v) is not None), "ids"),
     "trainer.val_check_interval": POSITIVE_INT | number(gt=0, le=1),
     "trainer.log_every_n_steps": POSITIVE_INT,
     "trainer.deterministic": boolean() | one_of("warn"),

@@ -70,9 +70,10 @@ def test_resuming_into_its_own_directory_is_allowed(tmp_path: Path) -> None:
     (run / "checkpoints" / "last.ckpt").write_bytes(b"")
     cfg = OmegaConf.create({"ckpt_path": str(run / "checkpoints" / "last.ckpt"), "hydra": {"run": {"dir": str(run)}}})
     ProtectRunDir().on_run_start(cfg)  # no SystemExit
-    cfg.ckpt_path = None
-    with pytest.raises(SystemExit):
-        ProtectRunDir().on_run_start(cfg)
+    for other in (None, str(tmp_path / "elsewhere" / "last.ckpt")):  # resuming another run here would overwrite
+        cfg.ckpt_path = other
+        with pytest.raises(SystemExit):
+            ProtectRunDir().on_run_start(cfg)
 
 
 def signal_at_step(monkeypatch: pytest.MonkeyPatch, signum: int, at: int) -> None:
