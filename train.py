@@ -13,4 +13,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    from nfields.options import check_options  # `encoding=fourire`: one line with the choices
+
+    check_options(sys.argv[1:], Path(__file__).resolve().parent / "configs")
     main()
