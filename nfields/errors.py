@@ -6,6 +6,7 @@ the full traceback instead. Exit codes (docs/reliability.md):
 
     2   bad config, data or checkpoint, found before training
     3   training stopped: the loss diverged (NaN/inf) or the device ran out of memory
+        (in a multirun the job returns NaN instead, so the sweep goes on)
     143 stopped by SIGTERM (a checkpoint was saved first)
 """
 
@@ -99,7 +100,7 @@ def out_of_memory_message(e: BaseException, batch_size: Any) -> str:
     )
 
 
-def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kwargs: Any) -> T:
+def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kwargs: Any) -> T | float:
     """Run fn; on a user error print one line and exit (HYDRA_FULL_ERROR=1: re-raise for the traceback)."""
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
@@ -110,7 +111,16 @@ def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kw
             raise
         newline = "\n" if code != EXIT_USER_ERROR else ""  # training errors: end the progress bar's line first
         print(f"{newline}Error: {message}", file=sys.stderr, flush=True)
+        if code == EXIT_TRAINING_STOPPED and in_multirun():
+            return float("nan")  # one diverged trial must not end a sweep (Optuna marks a NaN trial failed)
         sys.exit(code)
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def classify(e: BaseException, batch_size: Any) -> tuple[int | None, str]:

@@ -98,3 +98,25 @@ def test_wandb_failures_while_logging_never_stop_training(make_cfg, monkeypatch,
     run = tmp_path / "run"
     for name in ("metrics.json", "reconstruction.png", "progress.gif", "checkpoints/last.ckpt"):
         assert (run / name).exists(), name
+
+
+def test_a_diverged_multirun_job_returns_nan_and_the_sweep_goes_on(make_cfg, capsys, monkeypatch) -> None:
+    """In a multirun (detected from Hydra's mode: see the slow real-sweep test) a diverged job returns NaN."""
+    import nfields.errors
+
+    monkeypatch.setattr(nfields.errors, "in_multirun", lambda: True)
+    cfg = make_cfg("debug=fast", "logger=none", "model.lr=1e30", "network.output_activation=identity")
+    assert math.isnan(entry_point(cfg))  # no SystemExit: the next job of the sweep runs
+    assert "Error: training loss became " in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_diverged_job_does_not_stop_a_real_sweep(tmp_path: Path) -> None:
+    from tests.conftest import run_train
+
+    args = ["-m", "debug=fast", "logger=none", "network.output_activation=identity", "model.lr=1e30,1e-3"]
+    proc = run_train([*args, f"hydra.sweep.dir={tmp_path}"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count("Error: training loss became ") == 1
+    assert not (tmp_path / "0" / "metrics.json").exists()
+    assert json.loads((tmp_path / "1" / "metrics.json").read_text())["step"] == 30
