@@ -69,11 +69,13 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 def building(what: str = "") -> Iterator[None]:
     """Turn bad-parameter errors raised while constructing run objects into UserErrors.
 
-    Constructors (encodings, networks, data modules) raise ValueError naming the key;
-    Hydra wraps them in InstantiationException. Inside this block both become a
-    UserError with the constructor's own message, so the user sees one line.
+    Constructors (encodings, networks, data modules) raise ValueError naming the key,
+    Lightning raises MisconfigurationException; Hydra wraps them in InstantiationException.
+    Inside this block they become a UserError with the constructor's own message, so the
+    user sees one line (HYDRA_FULL_ERROR=1 still shows where a ValueError came from).
     """
     from hydra.errors import InstantiationException
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
 
     try:
         yield
@@ -83,10 +85,10 @@ def building(what: str = "") -> Iterator[None]:
         cause = e.__cause__
         if isinstance(cause, user_error_types()):
             raise cause from None
-        if isinstance(cause, ValueError | TypeError):
+        if isinstance(cause, ValueError | TypeError | MisconfigurationException):
             raise UserError(f"{what}{cause}") from e
         raise
-    except ValueError as e:
+    except (ValueError, MisconfigurationException) as e:
         raise UserError(f"{what}{e}") from e
 
 
