@@ -28,6 +28,7 @@ from nfields.checks import (
     Check,
     boolean,
     integer,
+    is_int,
     nullable,
     number,
     one_of,
@@ -49,6 +50,11 @@ RULES: dict[str, Check] = {
     "encoding.sigma": POSITIVE,
     "encoding.scale": NON_NEGATIVE,
     "encoding.in_dim": POSITIVE_INT,
+    "encoding.n_levels": POSITIVE_INT,  # hashgrid (tiny-cuda-nn names, DESIGN.md)
+    "encoding.n_features_per_level": POSITIVE_INT,
+    "encoding.log2_hashmap_size": integer(lo=1, hi=32),
+    "encoding.base_resolution": POSITIVE_INT,
+    "encoding.per_level_scale": number(ge=1),
     # network
     "network.n_neurons": POSITIVE_INT,
     "network.n_hidden_layers": POSITIVE_INT,
@@ -73,7 +79,7 @@ RULES: dict[str, Check] = {
     "task.keep": number(gt=0, le=1),
     "task.seed": integer(lo=0, hi=2**32 - 1),
     # trainer
-    "trainer.max_steps": POSITIVE_INT | one_of(-1),
+    "trainer.max_steps": POSITIVE_INT | Check(lambda v: is_int(v) and v == -1, "-1 (no step limit)"),
     "trainer.precision": one_of(*PRECISIONS),
     "trainer.accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps", "tpu"),
     "trainer.devices": POSITIVE_INT

@@ -45,7 +45,7 @@ CASES: list[tuple[list[str], str]] = [
     (["+task.keep=1.5"], "task.keep=1.5: must be a number in (0, 1]"),
     (["+task.factor=0.5"], "task.factor=0.5: must be a number >= 1"),
     (["+task.noise_std=-0.1"], "task.noise_std=-0.1: must be a number >= 0"),
-    (["trainer.max_steps=0"], "trainer.max_steps=0: must be an integer >= 1 or one of -1"),
+    (["trainer.max_steps=0"], "trainer.max_steps=0: must be an integer >= 1 or -1 (no step limit)"),
     (["trainer.max_steps=-1"], "trainer.max_steps=-1: never ends without trainer.max_epochs; set a step count >= 1"),
     (
         ["trainer.precision=fp16"],
