@@ -148,6 +148,7 @@ for i in range(1000):
 """
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_checkpoint_write_leaves_a_loadable_last_ckpt(tmp_path: Path) -> None:
     path = tmp_path / "last.ckpt"
     tmp = tmp_path / "last.ckpt.tmp"
