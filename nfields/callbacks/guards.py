@@ -1,5 +1,6 @@
 """FaultGuard: a diverged loss stops the run without touching the last good checkpoint;
-SIGTERM / Ctrl+C save a checkpoint first; other exceptions get the step they happened at.
+SIGTERM / Ctrl+C save a checkpoint first; other exceptions get the step they happened at;
+the final step is always in last.ckpt (ModelCheckpoint alone saves every n steps only).
 
 The loss check costs a device sync, so on accelerators it runs every `every_n_steps`
 (and before every checkpoint write, so NaN weights are never saved); on the CPU it
@@ -47,6 +48,7 @@ class FaultGuard(Callback):
         self.bad: torch.Tensor | None = None  # device flag: some loss since the last check was NaN/inf
         self.bad_value = math.nan
         self.checked_step = 0
+        self.saved_step = -1
 
     # ---- non-finite loss --------------------------------------------------------------------
     def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
@@ -62,6 +64,12 @@ class FaultGuard(Callback):
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         """Raising here aborts the write: a checkpoint with NaN weights never replaces a good one."""
         self.check(trainer, step=trainer.global_step)
+        self.saved_step = trainer.global_step
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """ModelCheckpoint saves every n steps only: keep the steps after the last multiple too."""
+        if trainer.global_step > 0 and self.saved_step != trainer.global_step and trainer.checkpoint_callback:
+            trainer.save_checkpoint(last_checkpoint_path(trainer, self.run_dir))
 
     def check(self, trainer: Trainer, step: int, loss: torch.Tensor | None = None) -> None:
         if self.bad is None or not bool(self.bad):
