@@ -63,10 +63,13 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
     """Rebuild a trained module from its checkpoint alone (config stored inside)."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    from nfields.resume import check_state_dict, read_checkpoint
+
+    ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
     if "nfields_config" not in ckpt or ckpt["nfields_config"] is None:
         raise ValueError(f"{path} holds no nfields config; was it written by nfields' train.py?")
     cfg = as_config(ckpt["nfields_config"])
     module = build_module(cfg, build_datamodule(cfg))
+    check_state_dict(module, ckpt["state_dict"], path)  # names the mismatching parameter
     module.load_state_dict(ckpt["state_dict"])
     return module.eval()

@@ -26,3 +26,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+    def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None) -> dict:
+        """weights_only unless told otherwise: resuming never runs code stored in the checkpoint file."""
+        kwargs = {"map_location": map_location} if map_location is not None else {}
+        return super().load_checkpoint(path, weights_only=True if weights_only is None else weights_only, **kwargs)

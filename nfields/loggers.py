@@ -40,6 +40,32 @@ def previous_wandb_run_id(ckpt_path: str | Path) -> str | None:
     return runs[-1].name.rsplit("-", 1)[-1] if runs else None
 
 
+class ResilientWandbLogger(WandbLogger):
+    """A WandbLogger whose logging calls never raise: the first W&B failure (disk full, server gone)
+    becomes one warning and W&B logging stops; training, metrics.json and the images go on."""
+
+    w_and_b_failed = False
+
+
+def _never_raises(name: str) -> Any:
+    def method(self: ResilientWandbLogger, *args: Any, **kwargs: Any) -> Any:
+        if self.w_and_b_failed:
+            return None
+        try:
+            return getattr(WandbLogger, name)(self, *args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - any W&B failure must not stop training
+            self.w_and_b_failed = True
+            rank_zero_warn(f"W&B logging failed ({type(e).__name__}: {e}); training goes on without W&B")
+            return None
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("log_metrics", "log_hyperparams", "log_image", "log_video", "log_table", "after_save_checkpoint"):
+    setattr(ResilientWandbLogger, _name, _never_raises(_name))
+
+
 def wandb_logger(
     save_dir: str,
     mode: str | None = "auto",
@@ -63,13 +89,15 @@ def wandb_logger(
         if run_id:
             kwargs.update(id=run_id, resume="allow")
     settings = wandb.Settings(init_timeout=init_timeout, silent=True)
-    logger = WandbLogger(save_dir=save_dir, mode=mode, settings=settings, **kwargs)
-    try:
-        _ = logger.experiment
-    except Exception as e:  # noqa: BLE001 - any W&B failure must not stop training
-        if mode != "online":
-            raise
-        rank_zero_warn(f"W&B online run could not start ({type(e).__name__}: {e}); logging offline instead")
-        logger = WandbLogger(save_dir=save_dir, mode="offline", settings=settings, **kwargs)
-        _ = logger.experiment
-    return logger
+    # Online falls back to offline, offline (e.g. an unwritable or full disk) to disabled: never a failed run.
+    modes = [mode] + [m for m in ("offline", "disabled") if mode != "disabled" and m != mode]
+    for i, m in enumerate(modes):
+        logger = ResilientWandbLogger(save_dir=save_dir, mode=m, settings=settings, **kwargs)
+        try:
+            _ = logger.experiment
+            return logger
+        except Exception as e:  # noqa: BLE001 - any W&B failure must not stop training
+            if i == len(modes) - 1:
+                raise
+            rank_zero_warn(f"W&B {m} run could not start ({type(e).__name__}: {e}); logging {modes[i + 1]} instead")
+    raise AssertionError("unreachable")

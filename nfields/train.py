@@ -10,6 +10,9 @@ from omegaconf import DictConfig
 
 from nfields.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
 from nfields.ddp import install_hydra_ddp_fix, isolated_job
+from nfields.errors import building
+from nfields.resume import check_resume_weights
+from nfields.validate import validate_config
 
 log = logging.getLogger("nfields")
 
@@ -25,10 +28,14 @@ def finish_loggers() -> None:
 
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
-        wandb.finish()
+        try:
+            wandb.finish()
+        except Exception as e:  # noqa: BLE001 - a W&B problem (full disk, ...) must not fail a finished run
+            log.warning(f"W&B could not finish the run ({type(e).__name__}: {e}); results are in the run dir")
 
 
 def train(cfg: DictConfig) -> float | None:
+    validate_config(cfg)  # before any work: one-line ConfigError (nfields/validate.py)
     install_hydra_ddp_fix()
     with isolated_job():
         return _train(cfg)
@@ -36,11 +43,14 @@ def train(cfg: DictConfig) -> float | None:
 
 def _train(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm = build_datamodule(cfg)
-    module = build_module(cfg, dm)
-    loggers = build_loggers(cfg)
+    with building():
+        dm = build_datamodule(cfg)
+        module = build_module(cfg, dm)
+        check_resume_weights(cfg, module)
+        loggers = build_loggers(cfg)
     try:
-        trainer = build_trainer(cfg, build_callbacks(cfg), loggers)
+        with building():
+            trainer = build_trainer(cfg, build_callbacks(cfg), loggers)
         for lg in loggers:
             lg.log_hyperparams(module.config)
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))

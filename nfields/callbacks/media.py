@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 from pytorch_lightning import Trainer
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_warn
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -52,8 +53,11 @@ def log_image(trainer: Trainer, key: str, img: np.ndarray) -> None:
 def log_video(trainer: Trainer, key: str, gif: Path, fps: int) -> None:
     """Send a GIF file as a video (W&B) to the loggers that take videos."""
     for lg in trainer.loggers:
-        if isinstance(lg, WandbLogger):
+        if isinstance(lg, WandbLogger) and not getattr(lg, "w_and_b_failed", False):
             import wandb
 
-            video = wandb.Video(str(gif), fps=fps, format="gif")
-            lg.experiment.log({key: video, "trainer/global_step": trainer.global_step})
+            try:  # W&B problems never fail a run (the GIF is already in the run dir)
+                video = wandb.Video(str(gif), fps=fps, format="gif")
+                lg.experiment.log({key: video, "trainer/global_step": trainer.global_step})
+            except Exception as e:  # noqa: BLE001
+                rank_zero_warn(f"W&B could not log {key} ({type(e).__name__}: {e}); it is in {gif}")

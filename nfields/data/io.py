@@ -90,9 +90,12 @@ def read_file(path: Path) -> np.ndarray:
                 im = im.convert("RGB")
             elif im.mode == "1":
                 im = im.convert("L")
-            return np.array(im)
+            a = np.array(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageError(f"cannot decode image file {path}: {e} (is it a valid, complete image?)") from e
+    if a.dtype == np.int32:  # Pillow's mode "I" (e.g. some 16-bit PNG/TIFF): not a 32-bit range in practice
+        a = a.astype(np.uint16) if a.min() >= 0 and a.max() <= 65535 else a.astype(np.float64)
+    return a
 
 
 def load_image(spec: str | Path) -> torch.Tensor:

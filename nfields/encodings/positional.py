@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from nfields.checks import Check, is_int
 from nfields.encodings.base import ProjectionEncoding
 
 
@@ -14,6 +15,11 @@ class Positional(ProjectionEncoding):
     out_dim = 2 * n_features at equal n_features: k = n_features // in_dim per axis.
     `scale` is log2 of the highest frequency (cycles over the unit square).
     """
+
+    # Checked by nfields/validate.py before any work (keys relative to the option).
+    config_rules = {
+        "n_features": Check(lambda v: is_int(v) and v >= 2 and v % 2 == 0, "an even integer >= 2 (half per axis)")
+    }
 
     def __init__(self, n_features: int = 256, scale: float = 6.0, in_dim: int = 2) -> None:
         if n_features < in_dim or n_features % in_dim:

@@ -1,0 +1,67 @@
+"""Incompatible combinations of config choices, each a small registered check (see nfields/validate.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig
+
+from nfields.errors import ConfigError
+from nfields.validate import combination, select
+
+
+def chosen_on_command_line(group: str, overrides: list[str]) -> bool:
+    return any(o.lstrip("+~").split("=", 1)[0] == group for o in overrides)
+
+
+@combination
+def latent_needs_conditioning(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """latent=... does nothing with cond=none: an explicit choice of both is a mistake."""
+    latent, cond = choices.get("latent"), choices.get("cond", "none")
+    if latent not in (None, "null") and cond in (None, "none") and chosen_on_command_line("latent", overrides):
+        raise ConfigError(
+            "latent",
+            latent,
+            "a latent code needs a conditioning method: add cond=concat|film|hypernet, or drop latent=",
+        )
+
+
+@combination
+def data_size_within_bound(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """A huge data.size is usually a typo (2048 vs 20480) and costs the memory of size^2 pixels."""
+    present, size = select(cfg, "data.size")
+    bound = select(cfg, "validate.max_size")[1] or 2048
+    if present and isinstance(size, int) and size > bound and not select(cfg, "validate.allow_large")[1]:
+        raise ConfigError(
+            "data.size", size, f"is above {bound}: confirm with validate.allow_large=true (or raise validate.max_size)"
+        )
+
+
+@combination
+def training_ends(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """max_steps=-1 with no epoch limit never ends (a single image is an endless stream of steps)."""
+    steps, epochs = select(cfg, "trainer.max_steps")[1], select(cfg, "trainer.max_epochs")[1]
+    if steps == -1 and epochs in (None, -1):
+        raise ConfigError("trainer.max_steps", -1, "never ends without trainer.max_epochs; set a step count >= 1")
+
+
+@combination
+def gpu_is_there(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """trainer=gpu on a machine without CUDA fails late inside Lightning; say so now."""
+    if select(cfg, "trainer.accelerator")[1] in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "trainer.accelerator", "gpu", "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
+            )
+
+
+@combination
+def resume_checkpoint_is_usable(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """ckpt_path must exist, be readable and come from a compatible config (checked before data loading)."""
+    path = select(cfg, "ckpt_path")[1]
+    if path:
+        from nfields.resume import check_resume_config
+
+        check_resume_config(cfg, path)
