@@ -61,14 +61,33 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
-    """Rebuild a trained module from its checkpoint alone (config stored inside)."""
-    from nfields.resume import check_state_dict, read_checkpoint
+def _read_nfields_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple[dict, DictConfig]:
+    from nfields.resume import read_checkpoint
 
     ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
     if "nfields_config" not in ckpt or ckpt["nfields_config"] is None:
         raise ValueError(f"{path} holds no nfields config; was it written by nfields' train.py?")
-    cfg = as_config(ckpt["nfields_config"])
+    return ckpt, as_config(ckpt["nfields_config"])
+
+
+def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[NeuralField, tuple[int, ...]]:
+    """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read."""
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location)
+    shape = ckpt.get("nfields_image_shape")
+    if shape is None:  # older checkpoints: rebuild the module, which reads the image again
+        module = load_checkpoint(path, map_location)
+        return module.field, tuple(module.clean.shape)
+    field = build_field(cfg, out_dim=int(shape[-1]))
+    prefix = "field."
+    field.load_state_dict({k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
+    return field.eval(), tuple(shape)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
+    """Rebuild a trained module from its checkpoint alone (config stored inside)."""
+    from nfields.resume import check_state_dict
+
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location)
     module = build_module(cfg, build_datamodule(cfg))
     check_state_dict(module, ckpt["state_dict"], path)  # names the mismatching parameter
     module.load_state_dict(ckpt["state_dict"])

@@ -2,7 +2,8 @@
 
     python scripts/render.py outputs/<run>/checkpoints/last.ckpt --size 2048 [--out big.png]
 
-The model is rebuilt from the config stored in the checkpoint (nfields.build.load_checkpoint)
+The field is rebuilt from the config stored in the checkpoint (nfields.build.load_field; the
+training image is not needed)
 and evaluated in chunks of --chunk coordinates, so memory does not grow with the output
 size beyond the image itself. --size is the longer side; the aspect ratio of the training
 image is kept. Without --out the PNG goes to the run directory as render_<h>x<w>.png.
@@ -50,14 +51,14 @@ def main(argv: list[str] | None = None) -> Path:
     import imageio.v3 as iio
     import torch
 
-    from nfields.build import load_checkpoint
+    from nfields.build import load_field
     from nfields.callbacks.media import to_uint8
     from nfields.field import render
 
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    module = load_checkpoint(a.checkpoint, map_location=device).to(device)
-    h, w = output_size(*module.clean.shape[:2], a.size)
-    img = render(module.field, h, w, chunk=a.chunk, device=device, progress=h * w > a.chunk)  # (h, w, C)
+    field, shape = load_field(a.checkpoint, map_location=device)  # no training data needed
+    h, w = output_size(*shape[:2], a.size)
+    img = render(field.to(device), h, w, chunk=a.chunk, device=device, progress=h * w > a.chunk)  # (h, w, C)
     out = a.out or default_out(a.checkpoint, h, w)
     out.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(out, to_uint8(img.float()))

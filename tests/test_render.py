@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
 
@@ -60,3 +61,26 @@ def test_render_script_writes_the_requested_size(make_cfg, tmp_path: Path) -> No
     assert (abs(iio.imread(default).astype(int) - pred.astype(int)) <= 1).all()  # same field as the run's render
     with pytest.raises(SystemExit):
         script.main([str(tmp_path / "missing.ckpt")])
+
+
+def test_render_needs_no_training_data(make_cfg, tmp_path: Path) -> None:
+    """A checkpoint of a run on an image file renders after that file is gone."""
+    from PIL import Image
+
+    src = tmp_path / "photo.png"
+    Image.fromarray((np.random.default_rng(0).random((20, 30, 3)) * 255).astype("uint8")).save(src)
+    cfg = make_cfg("debug=fast", "logger=none", f"data.image={src}", "data.size=null", "trainer.max_steps=5")
+    train(cfg)
+    src.unlink()
+    out = load_script("render").main(
+        [
+            str(Path(cfg.run_dir) / "checkpoints" / "last.ckpt"),
+            "--size",
+            "60",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "r.png"),
+        ]
+    )
+    assert iio.imread(out).shape == (60, 60, 3)  # square crop of the 20x30 image: 20x20 upscaled to 60

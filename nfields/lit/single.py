@@ -105,3 +105,4 @@ class FieldModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["nfields_config"] = self.config
+        checkpoint["nfields_image_shape"] = list(self.clean.shape)  # (H, W, C): render without the data
