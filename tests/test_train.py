@@ -81,7 +81,7 @@ def test_other_encodings_train(make_cfg, encoding: str) -> None:
 
 
 def test_siren_trains(make_cfg) -> None:
-    cfg = make_cfg("debug=fast", "logger=none", "network=siren", "encoding=none")
+    cfg = make_cfg("debug=fast", "logger=none", "network=siren", "encoding=none", "trainer.max_steps=60")
     before = untrained_psnr(cfg)
     train(cfg)
     assert json.loads((Path(cfg.run_dir) / "metrics.json").read_text())["test/psnr"] > before + 3
