@@ -2,6 +2,7 @@
 
     python scripts/bench.py --device cpu --size 128 --steps 300      # CPU, reduced protocol
     python scripts/bench.py --device cuda                            # the full protocol on a GPU
+    python scripts/bench.py --case time_to_psnr --size 128 --steps 500   # hashgrid vs fourier to 30 dB
 
 Case `protocol` (Tancik et al. 2020): astronaut at --size^2, train on the even grid, test on the
 odd grid; 4x256 ReLU MLP (sigmoid out) on 256 Gaussian Fourier features (sigma 10), Adam lr 1e-3,
@@ -97,6 +98,49 @@ def nfields_run(size: int, steps: int, device: str, task: str, extra: list[str])
     return {"steps_per_s": m["perf/steps_per_s"], "coords": n, "psnr": m["test/psnr"]}
 
 
+# Time-to-PSNR: fourier + the protocol's MLP against a hash grid + a small MLP (Instant-NGP's pairing).
+ENCODERS = {
+    "fourier (4x256 MLP, lr 1e-3)": ["encoding=fourier"],
+    "hashgrid (3x64 MLP, lr 1e-2)": [
+        "encoding=hashgrid",
+        "network.n_neurons=64",
+        "network.n_hidden_layers=2",
+        "model.lr=1e-2",
+    ],
+}
+
+
+def time_to_psnr(size: int, steps: int, device: str, target: float, extra: list[str]) -> None:
+    """Training seconds until val/psnr first reaches `target` (fit task, validation every 10 steps)."""
+    from nfields.compose import compose_run_config
+    from nfields.train import train
+
+    trainer = "cpu" if device == "cpu" else "gpu"
+    print(f"# time to {target:g} dB: astronaut {size}^2, fit, full batch, device {device}")
+    print(
+        "| encoding | steps/s | step reaching target | training s to target | final PSNR (dB) |\n|---|---|---|---|---|"
+    )
+    for name, enc in ENCODERS.items():
+        overrides = [
+            "experiment=ffn_bench",
+            "task=fit",
+            f"data.size={size}",
+            f"trainer.max_steps={steps}",
+            f"trainer={trainer}",
+            "log.val_every_n_steps=10",
+            *enc,
+            *extra,
+        ]
+        with tempfile.TemporaryDirectory() as d:
+            train(compose_run_config(overrides, Path(d) / "run"))
+            m = json.loads((Path(d) / "run" / "metrics.json").read_text())
+            hist = json.loads((Path(d) / "run" / "history.json").read_text())["val"]
+        hit = next((h["step"] for h in hist if (h.get("val/psnr") or 0) >= target), None)
+        sps = m["perf/steps_per_s"]
+        to = f"{hit} | {hit / sps:.1f}" if hit else f"not within {steps} | -"
+        print(f"| {name} | {sps:.1f} | {to} | {m['val/psnr']:.2f} |")
+
+
 def row(name: str, r: dict[str, float]) -> str:
     return f"| {name} | {r['steps_per_s']:.1f} | {r['steps_per_s'] * r['coords'] / 1e6:.2f} | {r['psnr']:.2f} |"
 
@@ -108,8 +152,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--task", default="interpolate", help="interpolate = the protocol's even/odd split")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two paths this many times")
+    ap.add_argument("--case", choices=["protocol", "time_to_psnr"], default="protocol")
+    ap.add_argument("--target", type=float, default=30.0, help="PSNR target of --case time_to_psnr")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for the nfields run")
     a = ap.parse_args()
+    if a.case == "time_to_psnr":
+        return time_to_psnr(a.size, a.steps, a.device, a.target, a.overrides)
     device = torch.device(a.device)
     img = square_resize(load_image("astronaut"), a.size)
     print(f"# protocol: astronaut {a.size}^2, {a.steps} steps, device {device}, torch {torch.__version__}")
