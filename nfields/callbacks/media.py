@@ -57,3 +57,15 @@ def log_video(trainer: Trainer, key: str, gif: Path, fps: int) -> None:
 
             video = wandb.Video(str(gif), fps=fps, format="gif")
             lg.experiment.log({key: video, "trainer/global_step": trainer.global_step})
+
+
+def tile(images: torch.Tensor, cols: int = 8, gap: int = 1) -> torch.Tensor:
+    """A batch (B, H, W, C) as one grid image (rows*H + gaps, cols*W + gaps, C), white between tiles."""
+    b, h, w, c = images.shape
+    cols = max(1, min(cols, b))
+    rows = -(-b // cols)
+    out = images.new_ones(rows * (h + gap) - gap, cols * (w + gap) - gap, c)
+    for i in range(b):
+        r, k = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, k * (w + gap) : k * (w + gap) + w] = images[i]
+    return out
