@@ -1,8 +1,9 @@
 """Test-time optimisation (TTO): fit fresh codes to unseen images with the network frozen.
 
 Only the codes are optimised (Adam, model.tto_lr) on the observed pixels (`mask`,
-e.g. for inpainting; None = every pixel), with the source's L2 prior; PSNR is measured
-on all pixels along the way, giving the PSNR-vs-step curve.
+e.g. for inpainting; None = every pixel), with the source's L2 prior; each step uses
+`pixels` random pixels per image (None = all, like data.pixels_per_image in training).
+PSNR is measured on all pixels along the way, giving the PSNR-vs-step curve.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def optimize_codes(
     steps: int,
     lr: float = 1e-2,
     mask: torch.Tensor | None = None,
+    pixels: int | None = None,
 ) -> TTOResult:
     """images (B, H, W, C) in [0, 1]; mask (B, H, W) bool of observed pixels (None = all)."""
     b, h, w, c = images.shape
@@ -88,11 +90,16 @@ def optimize_codes(
                     curve.append((step, float(per_image_psnr(decode(field, codes, b, h, w), images).mean())))
             if step == steps:
                 break
-            err = (field(coords, codes).float() - values).pow(2)  # (B, HW, C)
-            if weight is None:
+            x, y, m = coords, values, weight
+            if pixels is not None and pixels < h * w:
+                idx = torch.randint(0, h * w, (b, pixels), device=images.device)  # (B, P)
+                x, y = coords[idx], torch.gather(values, 1, idx.unsqueeze(-1).expand(-1, -1, c))
+                m = None if weight is None else torch.gather(weight, 1, idx.unsqueeze(-1))
+            err = (field(x, codes).float() - y).pow(2)  # (B, P, C)
+            if m is None:
                 loss = err.mean()
             else:
-                loss = ((err * weight).flatten(1).sum(1) / (weight.flatten(1).sum(1) * c).clamp_min(1)).mean()
+                loss = ((err * m).flatten(1).sum(1) / (m.flatten(1).sum(1) * c).clamp_min(1)).mean()
             loss = loss + source.regularization(codes)
             opt.zero_grad(set_to_none=True)
             loss.backward()

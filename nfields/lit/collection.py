@@ -102,7 +102,7 @@ class CollectionModule(pl.LightningModule):
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
             images = images.clone()
             mask = None if mask is None else mask.clone()
-            return optimize_codes(self.field, self.source, images, steps, self.tto_lr, mask)
+            return optimize_codes(self.field, self.source, images, steps, self.tto_lr, mask, self.pixels_per_image)
 
     def evaluate(self, stage: str, images: torch.Tensor, batch_idx: int, steps: int) -> TTOResult:
         res = self.tto(images, steps)
