@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +270,23 @@ def test_fashion_mnist_from_the_command_line(tmp_path: Path) -> None:
     assert "PSNR: test" in proc.stdout
     m = json.loads((run / "metrics.json").read_text())
     assert np.isfinite(m["test/psnr"]) and m["step"] == 4
+
+
+@pytest.mark.slow
+def test_cond_compare_multirun_writes_the_table(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    tiny = [o for o in TINY if not o.startswith(("debug", "model.latent_dim"))]
+    proc = run_train(["experiment=cond_compare", *tiny, "trainer.max_steps=3", f"hydra.sweep.dir={sweep}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (sweep / "cond_compare.md").read_text().splitlines()
+    rows = [r.split("|")[1].strip() for r in table[2:]]
+    assert rows == ["concat", "film", "hypernet"], table
+    assert all("n/a" not in r for r in table[2:]), table  # every run has its PSNR and parameter count
+    script = subprocess.run(
+        [sys.executable, "scripts/cond_compare.py", str(sweep), "--out", str(tmp_path / "t.md")],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+    )
+    assert script.returncode == 0, script.stderr
+    assert (tmp_path / "t.md").read_text() == "\n".join(table) + "\n"
