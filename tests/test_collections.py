@@ -124,7 +124,7 @@ def test_image_folder_reads_class_subfolders(make_cfg, tmp_path: Path) -> None:
 
 # ---- latent sources and test-time optimisation ---------------------------------------------
 def test_autodecoder_codes_receive_gradients(make_cfg) -> None:
-    cfg = make_cfg(*TINY, "cond=film")
+    cfg = make_cfg(*TINY, "cond=film", "model.latent_source=autodecoder")
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)
     assert isinstance(module, CollectionModule) and module.source.codes.weight.shape == (dm.n_train, 4)
@@ -200,6 +200,7 @@ def test_synthetic_run_raises_psnr_and_writes_its_figures(make_cfg, tmp_path: Pa
     over = [
         *TINY,
         "cond=film",
+        "model.latent_source=autodecoder",
         "trainer.max_steps=150",
         "log.val_every_n_steps=50",
         "model.lr=3e-3",
