@@ -21,9 +21,22 @@ def as_config(cfg: DictConfig | dict) -> DictConfig:
     return cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
 
 
-def build_field(cfg: DictConfig, out_dim: int) -> NeuralField:
-    """encoding + network (in_dim from encoding.out_dim) for `out_dim` colour channels."""
-    return NeuralField(encoding=instantiate(cfg.encoding), network=instantiate(cfg.network), out_dim=out_dim)
+def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True) -> NeuralField:
+    """encoding + network (in_dim from encoding.out_dim) for `out_dim` colour channels.
+
+    With cond != none the field is conditioned on codes laid out by `latent`; `own_code`
+    gives it one code of its own (a single image); collections pass codes instead.
+    """
+    cond = instantiate(cfg.cond) if cfg.get("cond") else None
+    latent = instantiate(cfg.latent) if cond is not None else None
+    return NeuralField(
+        encoding=instantiate(cfg.encoding),
+        network=instantiate(cfg.network),
+        out_dim=out_dim,
+        cond=cond,
+        latent=latent,
+        own_code=own_code,
+    )
 
 
 def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
@@ -33,6 +46,9 @@ def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
 
 
 def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> pl.LightningModule:
+    make_module = getattr(dm, "make_module", None)  # collections bring their own module (nfields/lit/collection.py)
+    if make_module is not None:
+        return make_module(cfg)
     from nfields.lit.single import FieldModule
 
     return FieldModule(

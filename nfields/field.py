@@ -7,15 +7,23 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from nfields.conditioning.base import Conditioning
 from nfields.encodings.base import Encoding
+from nfields.latents.base import Latent
 from nfields.networks.base import FieldNetwork
 
 
 class NeuralField(nn.Module):
-    """f(coords) -> colours. The network's in_dim is read from the encoding, never typed.
+    """f(coords [, codes]) -> colours. The network's in_dim is read from the encoding, never typed.
 
     `network` is a partial (Hydra `_partial_: true`) completed here with
-    in_dim = encoding.out_dim and out_dim = the data's channel count.
+    in_dim = encoding.out_dim (+ the conditioning's extra input width) and
+    out_dim = the data's channel count.
+
+    With a conditioning (cond != none), `cond` is a partial completed with the latent
+    layout; the field is then evaluated on batches: coords (B, N, 2), codes (B, code_dim).
+    `own_code=True` gives the field one learnable code of its own, used when no codes are
+    passed: a single image fitted by a conditional field is a collection of one.
     """
 
     def __init__(
@@ -23,15 +31,45 @@ class NeuralField(nn.Module):
         encoding: Encoding,
         network: Callable[..., FieldNetwork],
         out_dim: int,
+        cond: Callable[..., Conditioning] | None = None,
+        latent: Latent | None = None,
+        own_code: bool = False,
     ) -> None:
         super().__init__()
         self.encoding = encoding
-        self.network = network(in_dim=encoding.out_dim, out_dim=out_dim)
         self.out_dim = out_dim
+        self.cond: Conditioning | None = None
+        self.latent: Latent | None = None
+        self.code: nn.Parameter | None = None
+        if cond is None:  # cond=none: latent settings are ignored
+            self.network = network(in_dim=encoding.out_dim, out_dim=out_dim)
+            return
+        if latent is None:
+            raise ValueError("a conditional field (cond != none) needs a latent layout (latent=global|local|hybrid)")
+        self.latent = latent
+        self.cond = cond(latent=latent)
+        self.network = network(in_dim=encoding.out_dim + self.cond.extra_in_dim, out_dim=out_dim)
+        self.cond.build(self.network)
+        if own_code:
+            self.code = nn.Parameter(torch.randn(1, latent.code_dim) / latent.code_dim**0.5)  # (1, code_dim)
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim)."""
-        return self.network(self.encoding(coords))
+    @property
+    def code_dim(self) -> int:
+        return self.latent.code_dim if self.latent is not None else 0
+
+    def forward(self, coords: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim); conditional: (B, N, 2), (B, code_dim)."""
+        if self.cond is None:
+            return self.network(self.encoding(coords))
+        single = codes is None
+        if single:
+            if self.code is None:
+                raise ValueError("this conditional field has no code of its own: pass codes (B, code_dim)")
+            codes, coords = self.code, coords.reshape(1, -1, coords.shape[-1])  # a collection of one
+        if coords.dim() == 2:
+            coords = coords.unsqueeze(0).expand(codes.shape[0], -1, -1)  # one grid shared by every image
+        out = self.cond(self.network, self.encoding(coords), codes, coords)  # (B, N, out_dim)
+        return out[0] if single else out
 
 
 @torch.no_grad()

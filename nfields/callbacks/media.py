@@ -61,3 +61,15 @@ def log_video(trainer: Trainer, key: str, gif: Path, fps: int) -> None:
                 lg.experiment.log({key: video, "trainer/global_step": trainer.global_step})
             except Exception as e:  # noqa: BLE001
                 rank_zero_warn(f"W&B could not log {key} ({type(e).__name__}: {e}); it is in {gif}")
+
+
+def tile(images: torch.Tensor, cols: int = 8, gap: int = 1) -> torch.Tensor:
+    """A batch (B, H, W, C) as one grid image (rows*H + gaps, cols*W + gaps, C), white between tiles."""
+    b, h, w, c = images.shape
+    cols = max(1, min(cols, b))
+    rows = -(-b // cols)
+    out = images.new_ones(rows * (h + gap) - gap, cols * (w + gap) - gap, c)
+    for i in range(b):
+        r, k = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, k * (w + gap) : k * (w + gap) + w] = images[i]
+    return out

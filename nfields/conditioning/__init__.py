@@ -1,0 +1,1 @@
+"""Conditioning a field on a latent code: concat, FiLM, hypernetwork (cond=none: no conditioning)."""

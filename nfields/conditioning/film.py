@@ -1,0 +1,39 @@
+"""cond=film: feature-wise linear modulation (Perez et al. 2018; pi-GAN for SIREN).
+
+For every hidden layer i a small network maps the code to (dgamma_i, beta_i) and the
+pre-activation becomes h * (1 + dgamma_i) + beta_i. The maps' last layers start at zero,
+so an untrained FiLM field is exactly the unconditioned network (identity init).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nfields.conditioning.base import Conditioning, small_mlp
+from nfields.latents.base import Latent
+from nfields.networks.base import FieldNetwork
+
+
+class FiLM(Conditioning):
+    def __init__(self, latent: Latent, hidden: int = 0) -> None:
+        super().__init__(latent)
+        self.hidden = hidden
+        self.maps = nn.ModuleList()
+
+    def build(self, network: FieldNetwork) -> None:
+        self.maps = nn.ModuleList(
+            small_mlp(self.latent.point_dim, 2 * lin.out_features, self.hidden) for lin in network.hidden
+        )
+
+    def forward(
+        self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
+    ) -> torch.Tensor:
+        z = self.latent.point_code(codes, coords, expand=False)  # (B, 1 | N, P): global codes are not repeated
+        mods = [m(z).chunk(2, dim=-1) for m in self.maps]  # each (B, 1 | N, n_neurons) x 2
+
+        def hook(i: int, h: torch.Tensor) -> torch.Tensor:
+            dgamma, beta = mods[i]
+            return h * (1 + dgamma) + beta
+
+        return network(feats, hook=hook)

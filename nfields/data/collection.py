@@ -1,0 +1,164 @@
+"""Image collections: train/val/test splits of images, batched as (index, image) for conditional fields.
+
+Every dataset option (fashion_mnist, mnist, cifar10, celeba, image_folder, synthetic)
+only says how to read its pools of images (`load_pools`); splitting, resizing,
+`data.limit` and the loaders live here once. A training step takes `data.batch_size`
+images; the module samples `data.pixels_per_image` pixels of each (null = all).
+
+Splits: val = the last `n_val` images of the training pool (held out, never trained on);
+train = the first `limit` of the rest; test = the first `n_test` of the official test
+pool (or, without one, the `n_test` images before the val images).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from nfields.data.io import square_resize
+
+
+class DatasetMissing(FileNotFoundError):
+    """Dataset files are absent: the message names the expected layout (or package) and the fix."""
+
+
+class TensorImages(Dataset):
+    """An in-memory pool: uint8 (M, H, W) or (M, H, W, C), or float (M, H, W, C) in [0, 1]."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images if images.dim() == 4 else images.unsqueeze(-1)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.images[i]
+        return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()  # (H, W, C)
+
+
+class LazyImages(Dataset):
+    """A pool decoded on access: `read(i)` -> float (H, W, C) in [0, 1]."""
+
+    def __init__(self, n: int, read: Callable[[int], torch.Tensor]) -> None:
+        self.n, self.read = n, read
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.read(i)
+
+
+class Split(Dataset):
+    """Some images of a pool, resized to `size`, yielded as (position in split, image (H, W, C))."""
+
+    def __init__(self, pool: Dataset, indices: range, size: int | None) -> None:
+        self.pool, self.indices, self.size = pool, indices, size
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
+        img = self.pool[self.indices[i]]
+        if self.size is not None and img.shape[:2] != (self.size, self.size):
+            img = square_resize(img, self.size)
+        return i, img
+
+
+class CollectionDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        batch_size: int = 32,
+        pixels_per_image: int | None = None,
+        limit: int | None = None,
+        n_val: int = 64,
+        n_test: int | None = 256,
+        eval_batch_size: int = 128,
+        size: int | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        for key, val in (("batch_size", batch_size), ("n_val", n_val), ("eval_batch_size", eval_batch_size)):
+            if val is None or val < 1:
+                raise ValueError(f"data.{key} must be >= 1, got {val}")
+        for key, val in (("pixels_per_image", pixels_per_image), ("limit", limit), ("n_test", n_test), ("size", size)):
+            if val is not None and val < 1:
+                raise ValueError(f"data.{key} must be >= 1 or null, got {val}")
+        self.batch_size, self.pixels_per_image, self.limit = batch_size, pixels_per_image, limit
+        self.n_val, self.n_test, self.eval_batch_size = n_val, n_test, eval_batch_size
+        self.size, self.num_workers = size, num_workers
+        self.splits: dict[str, Split] = {}
+
+    def load_pools(self) -> tuple[Dataset, Dataset | None]:
+        """(training pool, official test pool or None); raise DatasetMissing naming the layout."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        pool, test_pool = self.load_pools()
+        m = len(pool)
+        n_test_own = 0 if test_pool is not None else (self.n_test or max(1, m // 10))
+        n_train = m - self.n_val - n_test_own
+        if n_train < 1:
+            raise ValueError(
+                f"{type(self).__name__}: {m} images cannot hold data.n_val={self.n_val} "
+                f"and data.n_test={n_test_own} plus training images; lower them"
+            )
+        n_train = min(n_train, self.limit or n_train)
+        self.splits["train"] = Split(pool, range(n_train), self.size)
+        self.splits["val"] = Split(pool, range(m - self.n_val, m), self.size)
+        if test_pool is None:
+            self.splits["test"] = Split(pool, range(m - self.n_val - n_test_own, m - self.n_val), self.size)
+        else:
+            self.splits["test"] = Split(test_pool, range(min(len(test_pool), self.n_test or len(test_pool))), self.size)
+
+    # ---- what the module needs to know -------------------------------------------------------
+    def make_module(self, cfg: Any) -> pl.LightningModule:
+        from nfields.lit.collection import build_collection_module
+
+        return build_collection_module(cfg, self)
+
+    def example(self) -> torch.Tensor:
+        self.setup()
+        return self.splits["train"][0][1]  # (H, W, C)
+
+    @property
+    def channels(self) -> int:
+        return int(self.example().shape[-1])
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        h, w = self.example().shape[:2]
+        return int(h), int(w)
+
+    @property
+    def n_train(self) -> int:
+        self.setup()
+        return len(self.splits["train"])
+
+    # ---- loaders ----------------------------------------------------------------------------
+    def loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        self.setup()
+        ds = self.splits[split]
+        return DataLoader(
+            ds,
+            batch_size=min(batch_size, len(ds)),
+            shuffle=shuffle,
+            drop_last=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test", self.eval_batch_size, shuffle=False)

@@ -1,0 +1,33 @@
+"""Shared helpers for the datasets read through torchvision (never downloading)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from nfields.data.collection import DatasetMissing
+from nfields.data.io import square_resize, to_float_image
+
+
+def open_torchvision(make: Callable[[], Any], name: str, root: str, layout: str) -> Any:
+    """Build a torchvision dataset with download=False, turning 'not found' into one clear error."""
+    try:
+        return make()
+    except (RuntimeError, FileNotFoundError, OSError) as e:
+        raise DatasetMissing(
+            f"{name} not found in data.root={root}: expected {layout} (downloads are off; "
+            f"put the files there or set data.root). torchvision said: {e}"
+        ) from e
+
+
+def pil_reader(ds: Any, size: int | None) -> Callable[[int], torch.Tensor]:
+    """Item i of a torchvision dataset yielding (PIL image, target) -> float (H, W, C), square-resized."""
+
+    def read(i: int) -> torch.Tensor:
+        img = ds[i][0]
+        return square_resize(to_float_image(np.asarray(img), f"{type(ds).__name__}[{i}]"), size)
+
+    return read

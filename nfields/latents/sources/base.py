@@ -1,0 +1,37 @@
+"""Where the per-image codes come from during training and test-time optimisation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LatentSource(nn.Module):
+    """Maps a batch of training images (their dataset indices and pixels) to flat codes (B, code_dim).
+
+    `lr` is the source's own learning rate (None: model.lr); `reg_weight` scales the L2
+    prior on codes, added to the loss in training and in test-time optimisation.
+    """
+
+    lr: float | None = None
+    reg_weight: float = 0.0
+
+    def __init__(self, code_dim: int, n_train: int, channels: int) -> None:
+        super().__init__()
+        if code_dim < 1 or n_train < 1:
+            raise ValueError(f"latent source: code_dim and n_train must be >= 1, got {code_dim}, {n_train}")
+        self.code_dim, self.n_train, self.channels = code_dim, n_train, channels
+
+    def forward(self, idx: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """idx (B,) training indices, images (B, H, W, C) -> codes (B, code_dim)."""
+        raise NotImplementedError
+
+    def init_codes(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Starting codes for unseen images (B, H, W, C), only `mask` (B, H, W) pixels visible -> (B, code_dim)."""
+        raise NotImplementedError
+
+    def regularization(self, codes: torch.Tensor) -> torch.Tensor:
+        """L2 prior on the codes (DeepSDF's zero-mean Gaussian): reg_weight * mean_b ||z_b||^2."""
+        if not self.reg_weight:
+            return codes.new_zeros(())
+        return self.reg_weight * codes.pow(2).sum(-1).mean()

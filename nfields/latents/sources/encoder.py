@@ -1,0 +1,39 @@
+"""model.latent_source=encoder: a small CNN maps each image to its code (amortised inference).
+
+Test-time optimisation starts from the encoder's code of the observed pixels (unobserved
+ones zeroed) and refines it with the network frozen.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nfields.latents.sources.base import LatentSource
+
+
+class Source(LatentSource):
+    def __init__(self, code_dim: int, n_train: int, channels: int, width: int = 32, pool: int = 4, **_: object) -> None:
+        super().__init__(code_dim, n_train, channels)
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(pool),  # (B, 2w, pool, pool): keeps coarse layout for local codes
+            nn.Flatten(),
+            nn.Linear(2 * width * pool * pool, code_dim),
+        )
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, H, W, C) in [0, 1] -> (B, code_dim)."""
+        return self.net(images.permute(0, 3, 1, 2) * 2 - 1)
+
+    def forward(self, idx: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        return self.encode(images)
+
+    def init_codes(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        seen = images if mask is None else images * mask.unsqueeze(-1)
+        return self.encode(seen).detach()

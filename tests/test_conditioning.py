@@ -1,0 +1,157 @@
+"""Conditionings (concat, FiLM, hypernet) x latent layouts (global, local, hybrid): shapes, gradients, init."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import torch
+
+from nfields.conditioning.concat import Concat
+from nfields.conditioning.film import FiLM
+from nfields.conditioning.hypernet import HyperNet
+from nfields.encodings.fourier import GaussianFourier
+from nfields.field import NeuralField
+from nfields.latents.global_ import GlobalLatent
+from nfields.latents.hybrid import HybridLatent
+from nfields.latents.local import LocalLatent
+from nfields.networks.mlp import MLP
+from nfields.networks.siren import Siren
+
+CONDS = {"concat": Concat, "film": FiLM, "hypernet": partial(HyperNet, hidden=8)}
+LATENTS = {
+    "global": lambda: GlobalLatent(dim=6),
+    "local": lambda: LocalLatent(dim=5, grid_size=3),
+    "hybrid": lambda: HybridLatent(dim=4, grid_size=2),
+}
+B, N, C = 3, 7, 2
+
+
+def make_field(cond: str, latent: str, network=MLP) -> NeuralField:
+    torch.manual_seed(0)
+    enc = GaussianFourier(n_features=8, sigma=3.0)
+    net = partial(network, n_neurons=16, n_hidden_layers=3)
+    return NeuralField(enc, net, out_dim=C, cond=CONDS[cond], latent=LATENTS[latent]())
+
+
+def perturb(module: torch.nn.Module, std: float = 0.1) -> None:
+    """Move every parameter off its init (FiLM/hypernet start at exactly zero offsets)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * std)
+
+
+@pytest.mark.parametrize("latent", LATENTS)
+@pytest.mark.parametrize("cond", CONDS)
+def test_shapes_and_gradients(cond: str, latent: str) -> None:
+    field = make_field(cond, latent)
+    perturb(field)
+    codes = torch.randn(B, field.code_dim, requires_grad=True)
+    coords = torch.rand(B, N, 2)
+    out = field(coords, codes)
+    assert out.shape == (B, N, C)
+    assert ((out >= 0) & (out <= 1)).all()
+    out.pow(2).sum().backward()
+    assert codes.grad is not None and torch.isfinite(codes.grad).all() and codes.grad.abs().sum() > 0
+    for name, p in field.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    # the network's input width is derived from the encoding and the conditioning, never typed
+    assert field.network.in_dim == field.encoding.out_dim + field.cond.extra_in_dim
+
+
+@pytest.mark.parametrize("latent", LATENTS)
+@pytest.mark.parametrize("cond", CONDS)
+def test_each_image_is_decoded_from_its_own_code(cond: str, latent: str) -> None:
+    """Batched evaluation (one matmul for all images) equals evaluating each image alone."""
+    field = make_field(cond, latent)
+    perturb(field)
+    codes, coords = torch.randn(B, field.code_dim), torch.rand(B, N, 2)
+    batched = field(coords, codes)
+    alone = torch.cat([field(coords[i : i + 1], codes[i : i + 1]) for i in range(B)])
+    assert torch.allclose(batched, alone, atol=1e-5)
+    assert not torch.allclose(batched[0], field(coords[:1], codes[1:2])[0])  # the code matters
+
+
+@pytest.mark.parametrize("network", [MLP, Siren])
+@pytest.mark.parametrize("latent", LATENTS)
+def test_film_starts_at_identity(latent: str, network) -> None:
+    field = make_field("film", latent, network)
+    coords = torch.rand(B, N, 2)
+    out = field(coords, torch.randn(B, field.code_dim))
+    plain = field.network(field.encoding(coords))  # the same network without any modulation
+    assert torch.allclose(out, plain, atol=1e-6)
+    # the modulation maps still learn: their (zero) last layers get gradients
+    out.sum().backward()
+    assert all(m[-1].weight.grad.abs().sum() > 0 for m in field.cond.maps)
+
+
+def test_hypernet_predicts_every_weight_with_batched_matmuls() -> None:
+    field = make_field("hypernet", "global")
+    perturb(field.cond)
+    codes = torch.randn(B, field.code_dim)
+    params = field.cond.params(field.network, codes)
+    assert [(tuple(w.shape), tuple(b.shape)) for w, b in params] == [
+        ((B, *ws), (B, *bs)) for ws, bs in field.network.param_shapes()
+    ]
+    assert not torch.allclose(params[0][0][0], params[0][0][1])  # per-image weights differ
+
+
+def test_hypernet_starts_from_the_plain_network() -> None:
+    field = make_field("hypernet", "global")
+    coords = torch.rand(B, N, 2)
+    out = field(coords, torch.randn(B, field.code_dim))
+    assert torch.allclose(out, field.network(field.encoding(coords)), atol=1e-6)
+
+
+def test_concat_mid_layer_skip_is_optional() -> None:
+    enc, net = GaussianFourier(n_features=4), partial(MLP, n_neurons=8, n_hidden_layers=3)
+    with_skip = NeuralField(enc, net, 1, cond=Concat, latent=GlobalLatent(3))
+    without = NeuralField(enc, net, 1, cond=partial(Concat, mid_layer=False), latent=GlobalLatent(3))
+    assert with_skip.cond.mid is not None and with_skip.cond.mid.in_features == 3
+    assert without.cond.mid is None
+    assert with_skip.network.in_dim == without.network.in_dim == 8 + 3
+
+
+def test_local_codes_are_bilinear_over_the_grid() -> None:
+    lat = LocalLatent(dim=1, grid_size=2)
+    grid = torch.tensor([[0.0, 1.0], [2.0, 3.0]])  # row 0: (top-left, top-right)
+    codes = grid.reshape(1, 4)
+    centres = torch.tensor([[[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.5, 0.5]]])  # (u, v) = (column, row)
+    got = lat.point_code(codes, centres)[0, :, 0]
+    assert torch.allclose(got, torch.tensor([0.0, 1.0, 2.0, 1.5]))
+    assert lat.code_dim == 4 and lat.point_dim == 1 and lat.image_code(codes).item() == pytest.approx(1.5)
+
+
+def test_hybrid_concatenates_global_and_local() -> None:
+    lat = HybridLatent(dim=2, grid_size=3)
+    assert lat.code_dim == 2 + 2 * 9 and lat.point_dim == 4 and lat.image_dim == 2
+    codes = torch.randn(5, lat.code_dim)
+    pc = lat.point_code(codes, torch.rand(5, 11, 2))
+    assert pc.shape == (5, 11, 4) and torch.allclose(pc[:, 3, :2], codes[:, :2])
+
+
+def test_single_image_conditional_field_has_its_own_code() -> None:
+    enc, net = GaussianFourier(n_features=4), partial(MLP, n_neurons=8)
+    field = NeuralField(enc, net, 3, cond=FiLM, latent=GlobalLatent(4), own_code=True)
+    assert field(torch.rand(10, 2)).shape == (10, 3)
+    collection = NeuralField(enc, net, 3, cond=FiLM, latent=GlobalLatent(4))
+    with pytest.raises(ValueError, match="pass codes"):
+        collection(torch.rand(10, 2))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: GlobalLatent(dim=0), "latent_dim"),
+        (lambda: LocalLatent(dim=4, grid_size=0), "grid_size"),
+        (
+            lambda: NeuralField(
+                GaussianFourier(4), partial(MLP), 3, cond=partial(FiLM, hidden=-1), latent=GlobalLatent(2)
+            ),
+            "cond.hidden",
+        ),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(make, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()
