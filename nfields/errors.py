@@ -60,9 +60,10 @@ def format_value(value: Any) -> str:
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that are the user's to fix (ImageError comes from the data readers)."""
+    from nfields.data.collection import DatasetMissing
     from nfields.data.io import ImageError
 
-    return (UserError, ImageError)
+    return (UserError, ImageError, DatasetMissing)
 
 
 @contextmanager

@@ -96,3 +96,23 @@ def test_one_pixel_image_trains_end_to_end(make_cfg, tmp_path: Path, size: str) 
     cfg = make_cfg("debug=fast", "logger=none", f"data.image='{tmp_path / 'one.png'}'", f"data.size={size}")
     entry_point(cfg)
     assert (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["data=fashion_mnist", "data.root=/nonexistent"], "install the Debian package dataset-fashion-mnist"),
+        (["data=mnist", "data.root=/nonexistent"], "MNIST not found in data.root=/nonexistent: expected <root>/MNIST"),
+        (["data=image_folder", "data.root={empty}"], "image folder not found in data.root="),
+    ],
+)
+def test_dataset_roots_without_their_files(tmp_path: Path, args: list[str], message: str) -> None:
+    """Through the real entry point: one line naming the root and the fix, exit 2, no traceback."""
+    from tests.conftest import run_train
+
+    (tmp_path / "empty" / "a_class").mkdir(parents=True)
+    args = [a.format(empty=tmp_path / "empty") for a in args]
+    proc = run_train([*args, "logger=none", f"hydra.run.dir={tmp_path / 'run'}"])
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], proc.stderr[-2000:]

@@ -18,9 +18,9 @@ def open_torchvision(make: Callable[[], Any], name: str, root: str, layout: str)
         return make()
     except (RuntimeError, FileNotFoundError, OSError) as e:
         raise DatasetMissing(
-            f"{name} not found in data.root={root}: expected {layout} (downloads are off; "
-            f"put the files there or set data.root). torchvision said: {e}"
-        ) from e
+            f"{name} not found in data.root={root}: expected {layout} (nfields never downloads; "
+            f"put the files there or set data.root)"
+        ) from e  # torchvision's own message suggests download=True, which nfields does not offer
 
 
 def pil_reader(ds: Any, size: int | None) -> Callable[[int], torch.Tensor]:
