@@ -40,3 +40,55 @@ def test_ddp_inside_a_multirun(tmp_path: Path) -> None:
         assert len(list((sweep / job / "wandb").glob("offline-run-*"))) == 1
         assert metrics(sweep / job)["step"] == 30
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()  # no stray dirs
+
+
+COLLECTION = [
+    "data=fashion_mnist",
+    "cond=film",
+    "debug=fast",
+    "data.limit=512",
+    "data.n_test=32",
+    "model.tto_steps=20",
+    "model.latent_source=autodecoder",
+    "logger=wandb",
+    "trainer.max_steps=100",
+]
+
+
+@pytest.mark.slow
+def test_ddp_cpu_conditional_model_matches_one_process(tmp_path: Path) -> None:
+    """fashion_mnist autodecoder: 2 ranks x 8 images per step vs 1 process x 16 images."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    assert run_train([*COLLECTION, "data.batch_size=16", f"hydra.run.dir={single}"]).returncode == 0
+    proc = run_train([*COLLECTION, "data.batch_size=8", "trainer=ddp_cpu", f"hydra.run.dir={ddp}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list((ddp / "wandb").glob("offline-run-*"))) == 1
+    assert abs(metrics(ddp)["test/psnr"] - metrics(single)["test/psnr"]) < 0.5
+
+
+@pytest.mark.slow
+def test_ddp_autodecoder_code_table_gets_every_ranks_updates(tmp_path: Path) -> None:
+    """16 steps x 2 ranks x 8 images, less than one epoch of 512: the ranks' samplers draw disjoint images, so
+    exactly 256 codes must differ from their initial values in rank zero's checkpoint (128 if the other
+    rank's updates were lost). Codes never drawn keep their initial value exactly (no gradient, no Adam step)."""
+    import torch
+
+    run = tmp_path / "ddp"
+    args = [*COLLECTION, "trainer.max_steps=16", "data.batch_size=8", "trainer=ddp_cpu", "model.tto_steps=5"]
+    proc = run_train([*args, f"hydra.run.dir={run}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    trained = ckpt["state_dict"]["source.codes.weight"]  # (512, latent_dim)
+    moved = (trained - initial_codes(ckpt["nfields_config"])).abs().amax(dim=1) > 1e-7
+    assert int(moved.sum()) == 2 * 16 * 8
+
+
+def initial_codes(config: dict):
+    """The code table as train() initialises it: same seed, same build order."""
+    import pytorch_lightning as pl
+
+    from nfields.build import as_config, build_datamodule, build_module
+
+    cfg = as_config(config)
+    pl.seed_everything(cfg.seed, verbose=False)
+    return build_module(cfg, build_datamodule(cfg)).source.codes.weight.detach()

@@ -107,8 +107,9 @@ class CollectionModule(pl.LightningModule):
     def evaluate(self, stage: str, images: torch.Tensor, batch_idx: int, steps: int) -> TTOResult:
         res = self.tto(images, steps)
         b = images.shape[0]
-        self.log(f"{stage}/psnr", res.psnr.mean(), prog_bar=stage == "val", batch_size=b)
-        self.log(f"{stage}/psnr_tto0", res.curve[0][1], batch_size=b)  # before optimising the codes
+        # Under DDP each rank scores its own shard of images: sync_dist averages the ranks' means.
+        self.log(f"{stage}/psnr", res.psnr.mean(), prog_bar=stage == "val", batch_size=b, sync_dist=True)
+        self.log(f"{stage}/psnr_tto0", res.curve[0][1], batch_size=b, sync_dist=True)  # before optimising the codes
         if batch_idx == 0:
             n = min(self.n_grid, b)
             self.grid = {"ground truth": images[:n].detach().float(), "prediction": res.pred[:n].detach()}
