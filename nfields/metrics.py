@@ -12,9 +12,12 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """SSIM of (H, W, C) images (Gaussian window 11, sigma 1.5; smaller images shrink the window)."""
-    p = pred.float().permute(2, 0, 1)[None]  # (1, C, H, W)
-    t = target.float().permute(2, 0, 1)[None]
+    """SSIM of (H, W, C) images, or the mean SSIM of batches (B, H, W, C).
+
+    Gaussian window 11, sigma 1.5; images smaller than that shrink the window.
+    """
+    p = pred.float().reshape(-1, *pred.shape[-3:]).permute(0, 3, 1, 2)  # (B, C, H, W)
+    t = target.float().reshape(-1, *target.shape[-3:]).permute(0, 3, 1, 2)
     k = min(11, min(p.shape[-2:]) // 2 * 2 - 1)  # odd, fits in the image
     if k < 3:
         return float("nan")

@@ -213,6 +213,7 @@ def test_synthetic_run_raises_psnr_and_writes_its_figures(make_cfg, tmp_path: Pa
     before = build_module(cfg, dm).tto(batch(dm, "test")[1], steps=20).psnr.mean().item()
     m = trained_metrics(cfg)
     assert m["test/psnr"] > before + 2, (before, m)
+    assert 0 < m["val/ssim"] <= 1 and 0 < m["test/ssim"] <= 1  # the run-directory contract's SSIM keys
     run = Path(cfg.run_dir)
     for name in (
         "metrics.json",

@@ -77,3 +77,14 @@ def test_datamodule_loads_once_and_reports_channels() -> None:
     assert [next(ticks) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(ValueError, match="data.batch_size"):
         ImageDataModule(batch_size=0)
+
+
+def test_ssim_of_a_batch_is_the_mean_of_its_images() -> None:
+    from nfields.metrics import ssim
+
+    torch.manual_seed(0)
+    a, b = torch.rand(3, 16, 16, 1), torch.rand(3, 16, 16, 1)
+    b[0] = a[0]  # one identical pair: SSIM 1
+    per_image = [ssim(a[i], b[i]) for i in range(3)]
+    assert per_image[0] == pytest.approx(1.0, abs=1e-5)
+    assert ssim(a, b) == pytest.approx(sum(per_image) / 3, abs=1e-5)

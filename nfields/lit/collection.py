@@ -24,6 +24,7 @@ from nfields.field import NeuralField
 from nfields.latents.sources import build_source
 from nfields.latents.sources.base import LatentSource
 from nfields.latents.tto import TTOResult, decode, optimize_codes
+from nfields.metrics import ssim
 from nfields.tasks.base import pixel_grid
 
 
@@ -110,6 +111,7 @@ class CollectionModule(pl.LightningModule):
         # Under DDP each rank scores its own shard of images: sync_dist averages the ranks' means.
         self.log(f"{stage}/psnr", res.psnr.mean(), prog_bar=stage == "val", batch_size=b, sync_dist=True)
         self.log(f"{stage}/psnr_tto0", res.curve[0][1], batch_size=b, sync_dist=True)  # before optimising the codes
+        self.log(f"{stage}/ssim", ssim(res.pred.clamp(0, 1), images), batch_size=b, sync_dist=True)
         if batch_idx == 0:
             n = min(self.n_grid, b)
             self.grid = {"ground truth": images[:n].detach().float(), "prediction": res.pred[:n].detach()}
