@@ -8,14 +8,18 @@ with a page of size mismatches. These checks say which key differs instead.
 
 from __future__ import annotations
 
+import logging
+import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nfields.errors import CheckpointError
+
+log = logging.getLogger("nfields")
 
 # Subtrees of the config that define the model's parameters (missing ones are skipped).
 MODEL_KEYS = ("encoding", "network", "cond", "latent", "model.latent_dim", "model.latent_source")
@@ -108,3 +112,21 @@ def check_resume_weights(cfg: DictConfig, module: torch.nn.Module) -> None:
     path = cfg.get("ckpt_path")
     if path:
         check_state_dict(module, read_checkpoint(path)["state_dict"], path)
+
+
+def requeued() -> bool:
+    """True in a SLURM job that was requeued (preempted or timed out, then restarted)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
+
+
+def resume_requeued_job(cfg: DictConfig) -> None:
+    """A requeued SLURM job continues from its own <run dir>/checkpoints/last.ckpt (and W&B run).
+
+    SLURM (or submitit's requeue on timeout) restarts the same job in the same run directory; without
+    this it would start again from step 0. An explicit ckpt_path always wins.
+    """
+    last = Path(str(cfg.run_dir)) / "checkpoints" / "last.ckpt"
+    if requeued() and cfg.get("ckpt_path") is None and last.exists():
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last)
+        log.info(f"requeued SLURM job: resuming from {last}")

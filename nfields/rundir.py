@@ -42,6 +42,10 @@ def refuse(key: str, run_dir: Path, found: Path) -> None:
 
 def resuming_inside(config: DictConfig, run_dir: Path) -> bool:
     """ckpt_path points into run_dir: the run continues itself (resuming run A into run B's dir does not count)."""
+    from nfields.resume import requeued
+
+    if requeued():  # SLURM restarted this job: it continues in its own directory (nfields.resume)
+        return True
     ckpt = config.get("ckpt_path")
     return bool(ckpt) and Path(str(ckpt)).resolve().is_relative_to(run_dir.resolve())
 

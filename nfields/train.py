@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from nfields.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
 from nfields.ddp import install_hydra_ddp_fix, isolated_job
 from nfields.errors import building
-from nfields.resume import check_resume_weights
+from nfields.resume import check_resume_weights, resume_requeued_job
 from nfields.validate import validate_config
 
 log = logging.getLogger("nfields")
@@ -35,6 +35,7 @@ def finish_loggers() -> None:
 
 
 def train(cfg: DictConfig) -> float | None:
+    resume_requeued_job(cfg)  # a requeued SLURM job continues from its own last.ckpt
     validate_config(cfg)  # before any work: one-line ConfigError (nfields/validate.py)
     install_hydra_ddp_fix()
     with isolated_job():

@@ -50,3 +50,21 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path) -> Non
     # the resumed run continues the killed run's W&B run (same id)
     killed_id = next((killed / "wandb").glob("offline-run-*")).name.rsplit("-", 1)[-1]
     assert next((resumed / "wandb").glob("offline-run-*")).name.endswith(killed_id)
+
+
+@pytest.mark.slow
+def test_requeued_slurm_job_resumes_from_its_own_checkpoint(tmp_path: Path) -> None:
+    """SLURM requeues a preempted job into the same run dir with SLURM_RESTART_COUNT >= 1: it must continue
+    from <run dir>/checkpoints/last.ckpt (and its W&B run), not refuse the dir or restart from step 0."""
+    run = tmp_path / "job"
+    first = [*ARGS, "trainer.max_steps=30", f"hydra.run.dir={run}"]
+    assert run_train(first).returncode == 0  # stands in for the preempted first attempt
+    first_id = next((run / "wandb").glob("offline-run-*")).name.rsplit("-", 1)[-1]
+    again = run_train([*ARGS, "trainer.max_steps=60", f"hydra.run.dir={run}"], env={"SLURM_RESTART_COUNT": "1"})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Restored all states from the checkpoint" in again.stdout + again.stderr
+    assert json.loads((run / "metrics.json").read_text())["step"] == 60
+    assert sorted(p.name.rsplit("-", 1)[-1] for p in (run / "wandb").glob("offline-run-*")) == [first_id] * 2
+    # without the requeue marker the same command is refused: the dir holds another run
+    refused = run_train([*ARGS, "trainer.max_steps=90", f"hydra.run.dir={run}"])
+    assert refused.returncode == 2 and "already holds another run" in refused.stderr
