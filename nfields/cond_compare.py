@@ -19,9 +19,12 @@ log = logging.getLogger("nfields")
 
 
 def cond_name(run: Run) -> str:
-    return next((o.split("=", 1)[1] for o in run.overrides if o.startswith("cond=")), None) or str(
+    """'film', or with its cond.* overrides for ablations: 'film scale=false'."""
+    name = next((o.split("=", 1)[1] for o in run.overrides if o.startswith("cond=")), None) or str(
         run.config.get("cond") and run.config.cond._target_.rsplit(".", 1)[-1]
     )
+    options = [o.removeprefix("cond.") for o in run.overrides if o.startswith("cond.")]
+    return " ".join([name, *options])
 
 
 def param_counts(run: Run) -> tuple[int, int]:

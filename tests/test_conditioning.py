@@ -18,7 +18,13 @@ from nfields.latents.local import LocalLatent
 from nfields.networks.mlp import MLP
 from nfields.networks.siren import Siren
 
-CONDS = {"concat": Concat, "film": FiLM, "hypernet": partial(HyperNet, hidden=8)}
+CONDS = {
+    "concat": Concat,
+    "concat_input_only": partial(Concat, mid_layer=False),
+    "film": FiLM,
+    "film_shift_only": partial(FiLM, scale=False),
+    "hypernet": partial(HyperNet, hidden=8),
+}
 LATENTS = {
     "global": lambda: GlobalLatent(dim=6),
     "local": lambda: LocalLatent(dim=5, grid_size=3),
@@ -74,8 +80,9 @@ def test_each_image_is_decoded_from_its_own_code(cond: str, latent: str) -> None
 
 @pytest.mark.parametrize("network", [MLP, Siren])
 @pytest.mark.parametrize("latent", LATENTS)
-def test_film_starts_at_identity(latent: str, network) -> None:
-    field = make_field("film", latent, network)
+@pytest.mark.parametrize("film", ["film", "film_shift_only"])
+def test_film_starts_at_identity(film: str, latent: str, network) -> None:
+    field = make_field(film, latent, network)
     coords = torch.rand(B, N, 2)
     out = field(coords, torch.randn(B, field.code_dim))
     plain = field.network(field.encoding(coords))  # the same network without any modulation
@@ -83,6 +90,17 @@ def test_film_starts_at_identity(latent: str, network) -> None:
     # the modulation maps still learn: their (zero) last layers get gradients
     out.sum().backward()
     assert all(m[-1].weight.grad.abs().sum() > 0 for m in field.cond.maps)
+
+
+def test_shift_only_film_predicts_one_number_per_neuron() -> None:
+    full, shift = make_field("film", "global"), make_field("film_shift_only", "global")
+    assert [m[-1].out_features for m in shift.cond.maps] == [m[-1].out_features // 2 for m in full.cond.maps]
+    perturb(shift.cond)
+    coords, codes = torch.rand(B, N, 2), torch.randn(B, shift.code_dim)
+    # a shift-only FiLM adds beta(z) to each pre-activation: reproduce it with an explicit hook
+    z = codes.unsqueeze(1)  # (B, 1, P)
+    expect = shift.network(shift.encoding(coords), hook=lambda i, h: h + shift.cond.maps[i](z))
+    assert torch.allclose(shift(coords, codes), expect, atol=1e-6)
 
 
 def test_hypernet_predicts_every_weight_with_batched_matmuls() -> None:

@@ -3,6 +3,7 @@
 For every hidden layer i a small network maps the code to (dgamma_i, beta_i) and the
 pre-activation becomes h * (1 + dgamma_i) + beta_i. The maps' last layers start at zero,
 so an untrained FiLM field is exactly the unconditioned network (identity init).
+`scale=False` keeps only the shifts beta_i (Functa's shift modulation, Dupont et al. 2022).
 """
 
 from __future__ import annotations
@@ -16,24 +17,27 @@ from nfields.networks.base import FieldNetwork
 
 
 class FiLM(Conditioning):
-    def __init__(self, latent: Latent, hidden: int = 0) -> None:
+    def __init__(self, latent: Latent, hidden: int = 0, scale: bool = True) -> None:
         super().__init__(latent)
-        self.hidden = hidden
+        self.hidden, self.scale = hidden, bool(scale)
         self.maps = nn.ModuleList()
 
     def build(self, network: FieldNetwork) -> None:
+        per_neuron = 2 if self.scale else 1  # (dgamma, beta) or beta only
         self.maps = nn.ModuleList(
-            small_mlp(self.latent.point_dim, 2 * lin.out_features, self.hidden) for lin in network.hidden
+            small_mlp(self.latent.point_dim, per_neuron * lin.out_features, self.hidden) for lin in network.hidden
         )
 
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:
         z = self.latent.point_code(codes, coords, expand=False)  # (B, 1 | N, P): global codes are not repeated
-        mods = [m(z).chunk(2, dim=-1) for m in self.maps]  # each (B, 1 | N, n_neurons) x 2
+        mods = [m(z) for m in self.maps]  # each (B, 1 | N, 2 * n_neurons), or n_neurons when shift-only
 
         def hook(i: int, h: torch.Tensor) -> torch.Tensor:
-            dgamma, beta = mods[i]
+            if not self.scale:
+                return h + mods[i]
+            dgamma, beta = mods[i].chunk(2, dim=-1)
             return h * (1 + dgamma) + beta
 
         return network(feats, hook=hook)
