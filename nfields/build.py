@@ -41,6 +41,8 @@ def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True) -> NeuralF
 
 def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
     dm = instantiate(cfg.data)
+    if hasattr(dm, "use_task"):  # collections observe every image through the task (single images: the module)
+        dm.use_task(instantiate(cfg.task))
     dm.setup("fit")  # cheap for one image; fails early (before any training) on bad data
     return dm
 

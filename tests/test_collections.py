@@ -43,7 +43,7 @@ TINY = [
 HAS_FASHION = (Path(DEFAULT_ROOT) / "train-images-idx3-ubyte.gz").exists()
 
 
-def batch(dm, split: str = "train", n: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(dm, split: str = "train", n: int = 4) -> dict:
     return next(iter(dm.loader(split, n, shuffle=False)))
 
 
@@ -56,7 +56,9 @@ def trained_metrics(cfg) -> dict:
 def test_synthetic_splits_limit_and_batches(make_cfg) -> None:
     dm = build_datamodule(make_cfg(*TINY, "data.limit=10"))
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 10, "val": 4, "test": 4}
-    idx, images = batch(dm)
+    b = batch(dm)
+    idx, images = b["index"], b["image"]
+    assert "obs" not in b and b["coords"].shape == (4, 64, 2) and b["values"].shape == (4, 64, 3)
     assert idx.tolist() == [0, 1, 2, 3] and images.shape == (4, 8, 8, 3) and images.dtype == torch.float32
     assert dm.channels == 3 and dm.image_shape == (8, 8) and dm.n_train == 10
     # val and test images are never training images
@@ -119,7 +121,7 @@ def test_image_folder_reads_class_subfolders(make_cfg, tmp_path: Path) -> None:
             "data.batch_size=4",
         )
     )
-    assert len(dm.splits["train"]) == 8 and batch(dm)[1].shape == (4, 16, 16, 3)
+    assert len(dm.splits["train"]) == 8 and batch(dm)["image"].shape == (4, 16, 16, 3)
 
 
 # ---- latent sources and test-time optimisation ---------------------------------------------
@@ -128,8 +130,9 @@ def test_autodecoder_codes_receive_gradients(make_cfg) -> None:
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)
     assert isinstance(module, CollectionModule) and module.source.codes.weight.shape == (dm.n_train, 4)
-    idx, images = batch(dm)
-    module.training_step((idx, images), 0).backward()
+    b = batch(dm)
+    idx = b["index"]
+    module.training_step(b, 0).backward()
     grad = module.source.codes.weight.grad
     assert grad[idx].abs().sum(1).gt(0).all()  # every code in the batch learns ...
     assert grad[4:].abs().sum() == 0  # ... and only those
@@ -152,7 +155,7 @@ def test_tto_fits_codes_with_the_network_frozen(make_cfg, source: str) -> None:
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)
     before = {k: v.clone() for k, v in module.state_dict().items()}
-    images = batch(dm, "test")[1]
+    images = batch(dm, "test")["image"]
     res = optimize_codes(module.field, module.source, images, steps=30, lr=5e-2)
     for k, v in module.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed during test-time optimisation"
@@ -166,7 +169,7 @@ def test_tto_uses_only_the_observed_pixels(make_cfg) -> None:
     cfg = make_cfg(*TINY, "cond=concat")
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)
-    images = batch(dm, "test")[1]
+    images = batch(dm, "test")["image"]
     mask = torch.zeros(images.shape[:3], dtype=torch.bool)
     mask[:, :, :4] = True  # the left half is observed
     garbage = images.clone()
@@ -210,7 +213,7 @@ def test_synthetic_run_raises_psnr_and_writes_its_figures(make_cfg, tmp_path: Pa
     cfg = make_cfg(*over)
     torch.manual_seed(cfg.seed)  # the same init as the run below (train() seeds everything the same way)
     dm = build_datamodule(cfg)
-    before = build_module(cfg, dm).tto(batch(dm, "test")[1], steps=20).psnr.mean().item()
+    before = build_module(cfg, dm).tto(batch(dm, "test")["image"], steps=20).psnr.mean().item()
     m = trained_metrics(cfg)
     assert m["test/psnr"] > before + 2, (before, m)
     assert 0 < m["val/ssim"] <= 1 and 0 < m["test/ssim"] <= 1  # the run-directory contract's SSIM keys
@@ -218,6 +221,7 @@ def test_synthetic_run_raises_psnr_and_writes_its_figures(make_cfg, tmp_path: Pa
     for name in (
         "metrics.json",
         "reconstruction.png",
+        "progress.gif",
         "tto_curve.png",
         "tto_curve.json",
         "interpolation.png",

@@ -57,15 +57,13 @@ class ProgressGif(Callback):
         self.steps: list[int] = []
 
     def snapshot(self, pl_module: LightningModule) -> None:
-        h, w = pl_module.clean.shape[:2]
-        s = min(1.0, self.max_size / max(h, w))
-        self.frames.append(to_uint8(pl_module.render(max(1, round(h * s)), max(1, round(w * s)))))
+        self.frames.append(to_uint8(pl_module.progress_frame(self.max_size)))  # single image or a grid of images
         self.steps.append(pl_module.global_step)
 
     @rank_zero_only
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        if not hasattr(pl_module, "render") or not (step == 1 or step % self.every == 0):
+        if not hasattr(pl_module, "progress_frame") or not (step == 1 or step % self.every == 0):
             return
         with untimed(trainer):
             self.snapshot(pl_module)

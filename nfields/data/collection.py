@@ -8,11 +8,18 @@ images; the module samples `data.pixels_per_image` pixels of each (null = all).
 Splits: val = the last `n_val` images of the training pool (held out, never trained on);
 train = the first `limit` of the rest; test = the first `n_test` of the official test
 pool (or, without one, the `n_test` images before the val images).
+
+The run's task (`task=`, set by `use_task`) decides what of each image is observed:
+a split yields, per image, the clean image and `task.observe(image, key)` with a key
+unique to that image, so noise and masks are fixed per image and differ between images.
+Batches are dicts (see `collate`): the module trains on `coords`/`values` (the observed
+pixels) and the encoder sees `display` (the observation as an image), never the clean image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytorch_lightning as pl
@@ -20,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nfields.data.io import square_resize
+from nfields.tasks.base import Observation, Task
 
 
 class DatasetMissing(FileNotFoundError):
@@ -54,19 +62,43 @@ class LazyImages(Dataset):
 
 
 class Split(Dataset):
-    """Some images of a pool, resized to `size`, yielded as (position in split, image (H, W, C))."""
+    """Some images of a pool, resized to `size`, each with the task's observation of it.
 
-    def __init__(self, pool: Dataset, indices: range, size: int | None) -> None:
-        self.pool, self.indices, self.size = pool, indices, size
+    Item i -> (i, image (H, W, C), Observation); `key_offset + i` seeds the observation.
+    """
+
+    def __init__(self, pool: Dataset, indices: range, size: int | None, task: Task, key_offset: int = 0) -> None:
+        self.pool, self.indices, self.size, self.task, self.key_offset = pool, indices, size, task, key_offset
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, i: int) -> tuple[int, torch.Tensor]:
+    def image(self, i: int) -> torch.Tensor:
         img = self.pool[self.indices[i]]
         if self.size is not None and img.shape[:2] != (self.size, self.size):
             img = square_resize(img, self.size)
-        return i, img
+        return img  # (H, W, C)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor, Observation]:
+        img = self.image(i)
+        return i, img, self.task.observe(img, key=self.key_offset + i)
+
+
+def collate(items: list[tuple[int, torch.Tensor, Observation]], keep_obs: bool = True) -> dict[str, Any]:
+    """Stack a batch: index (B,), image (B, H, W, C) clean, coords (B, N, 2), values (B, N, C) observed,
+    display (B, H, W, C); `obs` (list of B Observations: masks, baselines) only for evaluation batches.
+    N is the same for every image of a size (tasks/base.py), so observations stack."""
+    idx, images, obs = zip(*items, strict=True)
+    batch = {
+        "index": torch.tensor(idx),
+        "image": torch.stack(images),
+        "coords": torch.stack([o.coords for o in obs]),
+        "values": torch.stack([o.values for o in obs]),
+        "display": torch.stack([o.display for o in obs]),
+    }
+    if keep_obs:
+        batch["obs"] = list(obs)
+    return batch
 
 
 class CollectionDataModule(pl.LightningDataModule):
@@ -91,7 +123,14 @@ class CollectionDataModule(pl.LightningDataModule):
         self.batch_size, self.pixels_per_image, self.limit = batch_size, pixels_per_image, limit
         self.n_val, self.n_test, self.eval_batch_size = n_val, n_test, eval_batch_size
         self.size, self.num_workers = size, num_workers
+        self.task = Task()  # task=fit until use_task
         self.splits: dict[str, Split] = {}
+
+    def use_task(self, task: Task) -> None:
+        """What the run observes of each image (build_datamodule passes `task=`); before setup."""
+        if self.splits:
+            raise RuntimeError("use_task must be called before setup(): the splits hold the task")
+        self.task = task
 
     def load_pools(self) -> tuple[Dataset, Dataset | None]:
         """(training pool, official test pool or None); raise DatasetMissing naming the layout."""
@@ -110,12 +149,14 @@ class CollectionDataModule(pl.LightningDataModule):
                 f"and data.n_test={n_test_own} plus training images; lower them"
             )
         n_train = min(n_train, self.limit or n_train)
-        self.splits["train"] = Split(pool, range(n_train), self.size)
-        self.splits["val"] = Split(pool, range(m - self.n_val, m), self.size)
         if test_pool is None:
-            self.splits["test"] = Split(pool, range(m - self.n_val - n_test_own, m - self.n_val), self.size)
+            test_pool, test_range = pool, range(m - self.n_val - n_test_own, m - self.n_val)
         else:
-            self.splits["test"] = Split(test_pool, range(min(len(test_pool), self.n_test or len(test_pool))), self.size)
+            test_range = range(min(len(test_pool), self.n_test or len(test_pool)))
+        # key offsets keep every image's observation seed distinct across the three splits
+        self.splits["train"] = Split(pool, range(n_train), self.size, self.task, key_offset=0)
+        self.splits["val"] = Split(pool, range(m - self.n_val, m), self.size, self.task, key_offset=m)
+        self.splits["test"] = Split(test_pool, test_range, self.size, self.task, key_offset=2 * m)
 
     # ---- what the module needs to know -------------------------------------------------------
     def make_module(self, cfg: Any) -> pl.LightningModule:
@@ -125,7 +166,13 @@ class CollectionDataModule(pl.LightningDataModule):
 
     def example(self) -> torch.Tensor:
         self.setup()
-        return self.splits["train"][0][1]  # (H, W, C)
+        return self.splits["train"].image(0)  # (H, W, C)
+
+    def mean_image(self, n: int = 1024) -> torch.Tensor:
+        """The mean of the first `n` clean training images (H, W, C): the collections' baseline."""
+        self.setup()
+        train = self.splits["train"]
+        return torch.stack([train.image(i) for i in range(min(n, len(train)))]).mean(0)
 
     @property
     def channels(self) -> int:
@@ -150,6 +197,7 @@ class CollectionDataModule(pl.LightningDataModule):
             batch_size=min(batch_size, len(ds)),
             shuffle=shuffle,
             drop_last=shuffle,
+            collate_fn=partial(collate, keep_obs=split != "train"),  # training needs no masks/baselines
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -1,9 +1,12 @@
 """Test-time optimisation (TTO): fit fresh codes to unseen images with the network frozen.
 
-Only the codes are optimised (Adam, model.tto_lr) on the observed pixels (`mask`,
-e.g. for inpainting; None = every pixel), with the source's L2 prior; each step uses
-`pixels` random pixels per image (None = all, like data.pixels_per_image in training).
-PSNR is measured on all pixels along the way, giving the PSNR-vs-step curve.
+Only the codes are optimised (Adam, model.tto_lr) on what is observed of each image,
+with the source's L2 prior; each step uses `pixels` random observed points per image
+(None = all, like data.pixels_per_image in training). What is observed is either a
+(B, H, W) `mask` of the pixel grid (None = every pixel) or, for tasks whose observations
+lie off the grid or differ from the clean image (superres, denoise), an `Observed` batch.
+PSNR against the clean images is measured along the way (on `score_mask`, default all
+pixels), giving the PSNR-vs-step curve.
 """
 
 from __future__ import annotations
@@ -18,6 +21,26 @@ from torch import nn
 from nfields.field import NeuralField
 from nfields.latents.sources.base import LatentSource
 from nfields.tasks.base import pixel_grid
+
+
+@dataclass
+class Observed:
+    """What test-time optimisation may fit: N observed points per image."""
+
+    coords: torch.Tensor  # (B, N, 2)
+    values: torch.Tensor  # (B, N, C)
+    seen: torch.Tensor  # (B, H, W, C) the observation as an image: the encoder's input
+    weight: torch.Tensor | None = None  # (B, N, 1) 0/1: which points count (None: all)
+
+    @staticmethod
+    def grid(images: torch.Tensor, mask: torch.Tensor | None = None) -> Observed:
+        """Every pixel of images (B, H, W, C) on the grid, `mask` (B, H, W) bool selecting the observed ones."""
+        b, h, w, c = images.shape
+        coords = pixel_grid(h, w, device=images.device).reshape(1, -1, 2).expand(b, -1, -1)
+        values = images.reshape(b, h * w, c)
+        if mask is None:
+            return Observed(coords, values, images)
+        return Observed(coords, values, images * mask.unsqueeze(-1), mask.reshape(b, -1, 1).float())
 
 
 @dataclass
@@ -41,9 +64,14 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
-def per_image_psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, ..., C) pairs in [0, 1] -> (B,) PSNR in dB."""
-    mse = (pred.clamp(0, 1) - target).pow(2).flatten(1).mean(1)
+def per_image_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, H, W, C) pairs in [0, 1], optional (B, H, W) bool mask of scored pixels -> (B,) PSNR in dB."""
+    err = (pred.clamp(0, 1) - target).pow(2)
+    if mask is None:
+        mse = err.flatten(1).mean(1)
+    else:
+        m = mask.unsqueeze(-1).to(err.dtype)
+        mse = (err * m).flatten(1).sum(1) / (m.flatten(1).sum(1) * err.shape[-1]).clamp_min(1)
     return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
@@ -67,34 +95,40 @@ def optimize_codes(
     lr: float = 1e-2,
     mask: torch.Tensor | None = None,
     pixels: int | None = None,
+    observed: Observed | None = None,
+    score_mask: torch.Tensor | None = None,
 ) -> TTOResult:
-    """images (B, H, W, C) in [0, 1]; mask (B, H, W) bool of observed pixels (None = all)."""
+    """images (B, H, W, C) clean, in [0, 1]; fit to `observed` (default: the pixels of `mask`, None = all).
+
+    `score_mask` (B, H, W) bool: the pixels the curve and the final PSNR are measured on (None = all).
+    """
     b, h, w, c = images.shape
     if steps < 0:
         raise ValueError(f"model.tto_steps must be >= 0, got {steps}")
     if source is None or field.cond is None:  # nothing to optimise: the field is the same for every image
         with torch.no_grad():
             pred = decode(field, None, b, h, w)
-        psnr = per_image_psnr(pred, images)
+        psnr = per_image_psnr(pred, images, score_mask)
         return TTOResult(None, pred, psnr, [(0, float(psnr.mean()))])
-    coords = pixel_grid(h, w, device=images.device).reshape(-1, 2)  # (HW, 2), shared by the batch
-    values = images.reshape(b, h * w, c)  # (B, HW, C)
-    weight = None if mask is None else mask.reshape(b, h * w, 1).float()  # (B, HW, 1)
+    obs = observed if observed is not None else Observed.grid(images, mask)
+    n = obs.coords.shape[1]
     curve, at = [], eval_steps(steps)
     with frozen(field), frozen(source):
-        codes = source.init_codes(images, mask).detach().clone().requires_grad_(True)  # (B, code_dim)
+        codes = source.init_codes(obs.seen).detach().clone().requires_grad_(True)  # (B, code_dim)
         opt = torch.optim.Adam([codes], lr=lr)
         for step in range(steps + 1):
             if step in at:
                 with torch.no_grad():
-                    curve.append((step, float(per_image_psnr(decode(field, codes, b, h, w), images).mean())))
+                    pred = decode(field, codes, b, h, w)
+                    curve.append((step, float(per_image_psnr(pred, images, score_mask).mean())))
             if step == steps:
                 break
-            x, y, m = coords, values, weight
-            if pixels is not None and pixels < h * w:
-                idx = torch.randint(0, h * w, (b, pixels), device=images.device)  # (B, P)
-                x, y = coords[idx], torch.gather(values, 1, idx.unsqueeze(-1).expand(-1, -1, c))
-                m = None if weight is None else torch.gather(weight, 1, idx.unsqueeze(-1))
+            x, y, m = obs.coords, obs.values, obs.weight
+            if pixels is not None and pixels < n:
+                idx = torch.randint(0, n, (b, pixels), device=images.device)  # (B, P)
+                x = torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, 2))
+                y = torch.gather(y, 1, idx.unsqueeze(-1).expand(-1, -1, c))
+                m = None if m is None else torch.gather(m, 1, idx.unsqueeze(-1))
             err = (field(x, codes).float() - y).pow(2)  # (B, P, C)
             if m is None:
                 loss = err.mean()
@@ -107,4 +141,4 @@ def optimize_codes(
         codes = codes.detach()
         with torch.no_grad():
             pred = decode(field, codes, b, h, w)
-    return TTOResult(codes, pred, per_image_psnr(pred, images), curve)
+    return TTOResult(codes, pred, per_image_psnr(pred, images, score_mask), curve)

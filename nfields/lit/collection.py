@@ -1,18 +1,23 @@
 """CollectionModule: one conditional field for many images (cond=concat|film|hypernet, or none).
 
-A training step takes a batch of images from the DataLoader, samples pixels of each on
-the device, gets each image's code from the latent source (autodecoder table or CNN
-encoder) and fits field(coords, code) to the colours, plus the source's L2 prior.
+A training step takes a batch of images from the DataLoader (dicts, data/collection.py),
+samples observed points of each on the device, gets each image's code from the latent
+source (autodecoder table, or the CNN encoder applied to the observation) and fits
+field(coords, code) to the observed colours, plus the source's L2 prior.
 
-Validation and test images are never trained on: their codes come from test-time
-optimisation (network frozen, `model.val_tto_steps` / `model.tto_steps` steps on the
-observed pixels); PSNR is measured on all pixels. The test pass also records the
+What is observed is the run's task (`task=`): all pixels (fit), a sub-grid (interpolate),
+block means (superres), noisy pixels (denoise) or a subset (inpaint). Validation and test
+images are never trained on: their codes come from test-time optimisation (network frozen,
+`model.val_tto_steps` / `model.tto_steps` steps on their observations only); the render is
+scored by `task.evaluate` per image, on the pixels the task scores, beside its baselines
+and the mean training image (`<stage>/psnr_mean_image`). The test pass also records the
 PSNR-vs-TTO-step curve and keeps codes for the latent interpolation figure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytorch_lightning as pl
@@ -20,12 +25,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nfields.callbacks.media import tile
+from nfields.data.collection import collate
 from nfields.field import NeuralField
 from nfields.latents.sources import build_source
 from nfields.latents.sources.base import LatentSource
-from nfields.latents.tto import TTOResult, decode, optimize_codes
-from nfields.metrics import ssim
-from nfields.tasks.base import pixel_grid
+from nfields.latents.tto import Observed, TTOResult, decode, optimize_codes
+from nfields.tasks.base import Observation, Task
+
+Batch = dict[str, Any]  # data.collection.collate: index, image, coords, values, display (+ obs)
 
 
 class CollectionModule(pl.LightningModule):
@@ -35,6 +42,8 @@ class CollectionModule(pl.LightningModule):
         source: LatentSource | None,
         optimizer: Callable[..., torch.optim.Optimizer],
         image_shape: tuple[int, int],
+        task: Task | None = None,
+        mean_image: torch.Tensor | None = None,
         scheduler: Callable[..., Any] | None = None,
         pixels_per_image: int | None = None,
         tto_steps: int = 100,
@@ -51,9 +60,10 @@ class CollectionModule(pl.LightningModule):
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.image_shape, self.pixels_per_image = tuple(image_shape), pixels_per_image
         self.tto_steps, self.val_tto_steps, self.tto_lr, self.n_grid = tto_steps, val_tto_steps, tto_lr, n_grid
-        self.config = config
-        h, w = self.image_shape
-        self.register_buffer("coords", pixel_grid(h, w).reshape(-1, 2), persistent=False)  # (HW, 2)
+        self.config, self.task = config, task or Task()
+        # (H, W, C) mean training image, the baseline every evaluation reports; rebuilt from the data
+        self.register_buffer("mean_image", mean_image, persistent=False)
+        self.gif_batch: Batch | None = None  # fixed training images for progress.gif
         self.grid: dict[str, torch.Tensor] = {}  # fixed first images of the last evaluated split, for panels
         self.tto_curve: list[tuple[int, float]] = []
         self.endpoints: torch.Tensor | None = None  # (2, code_dim) TTO codes of two test images
@@ -61,25 +71,27 @@ class CollectionModule(pl.LightningModule):
         self._curve_n = 0
 
     # ---- training -------------------------------------------------------------------------
-    def sample(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """images (B, H, W, C) -> coords (B, P, 2), values (B, P, C): P random pixels per image (or all)."""
-        b, h, w, c = images.shape
-        flat = images.reshape(b, h * w, c)
-        if self.pixels_per_image is None or self.pixels_per_image >= h * w:
-            return self.coords.expand(b, -1, -1), flat
-        idx = torch.randint(0, h * w, (b, self.pixels_per_image), device=images.device)  # (B, P)
-        return self.coords[idx], torch.gather(flat, 1, idx.unsqueeze(-1).expand(-1, -1, c))
+    def sample(self, coords: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Observed coords (B, N, 2), values (B, N, C) -> P random points per image (all if P is null or >= N)."""
+        b, n, c = values.shape
+        if self.pixels_per_image is None or self.pixels_per_image >= n:
+            return coords, values
+        idx = torch.randint(0, n, (b, self.pixels_per_image), device=values.device).unsqueeze(-1)  # (B, P, 1)
+        return torch.gather(coords, 1, idx.expand(-1, -1, 2)), torch.gather(values, 1, idx.expand(-1, -1, c))
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        idx, images = batch  # (B,), (B, H, W, C)
-        coords, values = self.sample(images)
-        if self.source is None:  # cond=none: one field for every image
-            pred, reg = self.field(coords), images.new_zeros(())
+    def codes(self, batch: Batch) -> torch.Tensor | None:
+        """Training images' codes (B, code_dim): the encoder sees the observation, never the clean image."""
+        return None if self.source is None else self.source(batch["index"], batch["display"])
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        coords, values = self.sample(batch["coords"], batch["values"])  # (B, P, 2), (B, P, C)
+        codes = self.codes(batch)
+        if codes is None:  # cond=none: one field for every image
+            pred, reg = self.field(coords), values.new_zeros(())
         else:
-            codes = self.source(idx, images)  # (B, code_dim)
             pred, reg = self.field(coords, codes), self.source.regularization(codes)
         mse = torch.mean((pred.float() - values) ** 2)
-        b = images.shape[0]
+        b = values.shape[0]
         self.log("train/loss", mse, prog_bar=True, batch_size=b)
         self.log("train/psnr", -10 * torch.log10(mse.detach()), batch_size=b)
         self.log("train/code_reg", reg.detach(), batch_size=b)
@@ -98,35 +110,53 @@ class CollectionModule(pl.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}
 
     # ---- evaluation: test-time optimisation --------------------------------------------------
-    def tto(self, images: torch.Tensor, steps: int, mask: torch.Tensor | None = None) -> TTOResult:
-        """Fresh codes for unseen images (B, H, W, C); `mask` (B, H, W) bool = observed pixels (None: all)."""
+    def tto(
+        self, images: torch.Tensor, steps: int, observed: Observed | None = None, score: torch.Tensor | None = None
+    ) -> TTOResult:
+        """Fresh codes for unseen images (B, H, W, C) fitted to `observed` (None: every pixel), scored on `score`."""
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
-            images = images.clone()
-            mask = None if mask is None else mask.clone()
-            return optimize_codes(self.field, self.source, images, steps, self.tto_lr, mask, self.pixels_per_image)
+            clone = lambda t: None if t is None else t.clone()  # noqa: E731 (inference tensors -> normal)
+            if observed is not None:
+                observed = Observed(*(clone(t) for t in (observed.coords, observed.values, observed.seen)))
+            return optimize_codes(
+                self.field, self.source, images.clone(), steps, self.tto_lr, None, self.pixels_per_image,
+                observed=observed, score_mask=clone(score),
+            )  # fmt: skip
 
-    def evaluate(self, stage: str, images: torch.Tensor, batch_idx: int, steps: int) -> TTOResult:
-        res = self.tto(images, steps)
+    def evaluate(self, stage: str, batch: Batch, batch_idx: int, steps: int) -> TTOResult:
+        images, obs = batch["image"], batch["obs"]  # clean (B, H, W, C), B Observations
+        masks = [o.mask(stage) for o in obs]
+        score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, H, W)
+        res = self.tto(images, steps, Observed(batch["coords"], batch["values"], batch["display"]), score)
+        metrics = [self.task.evaluate(res.pred[i], images[i], self.with_mean(o), stage) for i, o in enumerate(obs)]
         b = images.shape[0]
         # Under DDP each rank scores its own shard of images: sync_dist averages the ranks' means.
-        self.log(f"{stage}/psnr", res.psnr.mean(), prog_bar=stage == "val", batch_size=b, sync_dist=True)
+        for key in metrics[0]:
+            value = sum(m[key] for m in metrics) / b
+            self.log(f"{stage}/{key}", value, prog_bar=stage == "val" and key == "psnr", batch_size=b, sync_dist=True)
         self.log(f"{stage}/psnr_tto0", res.curve[0][1], batch_size=b, sync_dist=True)  # before optimising the codes
-        self.log(f"{stage}/ssim", ssim(res.pred.clamp(0, 1), images), batch_size=b, sync_dist=True)
         if batch_idx == 0:
             n = min(self.n_grid, b)
-            self.grid = {"ground truth": images[:n].detach().float(), "prediction": res.pred[:n].detach()}
+            display = batch["display"][:n].float()
+            self.grid = {} if torch.equal(display, images[:n]) else {"observed": display.clamp(0, 1)}  # fit: omit
+            self.grid |= {"prediction": res.pred[:n].detach(), "ground truth": images[:n].detach().float()}
         return res
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self.evaluate("val", batch[1], batch_idx, self.val_tto_steps)
+    def with_mean(self, obs: Observation) -> Observation:
+        """The observation with the mean training image added to its baselines (psnr_mean_image)."""
+        if self.mean_image is None:
+            return obs
+        return replace(obs, baselines={**obs.baselines, "mean_image": self.mean_image})
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self.evaluate("val", batch, batch_idx, self.val_tto_steps)
 
     def on_test_epoch_start(self) -> None:
         self._curve_sum, self._curve_n, self.endpoints = {}, 0, None
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        images = batch[1]
-        res = self.evaluate("test", images, batch_idx, self.tto_steps)
-        b = images.shape[0]
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        res = self.evaluate("test", batch, batch_idx, self.tto_steps)
+        b = batch["image"].shape[0]
         for step, psnr in res.curve:  # batch-size-weighted mean curve over the test set
             self._curve_sum[step] = self._curve_sum.get(step, 0.0) + psnr * b
         self._curve_n += b
@@ -150,6 +180,17 @@ class CollectionModule(pl.LightningModule):
             return None
         t = torch.linspace(0, 1, n, device=self.endpoints.device).unsqueeze(1)  # (n, 1)
         return self.decode((1 - t) * self.endpoints[0] + t * self.endpoints[1])
+
+    @torch.no_grad()
+    def progress_frame(self, max_size: int = 256) -> torch.Tensor:
+        """The first `n_grid` training images decoded from their current codes, tiled (ProgressGif) -> (h, w, C)."""
+        if self.gif_batch is None:
+            train = self.trainer.datamodule.splits["train"]
+            items = [train[i] for i in range(min(self.n_grid, len(train)))]
+            self.gif_batch = {k: v.to(self.device) for k, v in collate(items, keep_obs=False).items()}
+        frame = tile(self.decode(self.codes(self.gif_batch), len(self.gif_batch["index"])), cols=4)
+        k = max(1, max_size // max(frame.shape[:2]))  # small images (28x28) enlarged, pixels kept sharp
+        return frame.repeat_interleave(k, 0).repeat_interleave(k, 1)
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The fixed grid of evaluated images beside their reconstructions (ReconstructionPanels)."""
@@ -182,6 +223,8 @@ def build_collection_module(cfg: DictConfig, dm: Any) -> CollectionModule:
         source=source,
         optimizer=instantiate(m.optimizer),
         image_shape=dm.image_shape,
+        task=dm.task,
+        mean_image=dm.mean_image(),
         scheduler=instantiate(m.scheduler) if m.get("scheduler") else None,
         pixels_per_image=dm.pixels_per_image,
         tto_steps=m.tto_steps,

@@ -83,6 +83,12 @@ class FieldModule(pl.LightningModule):
         H, W = self.clean.shape[:2]
         return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp(0, 1)
 
+    def progress_frame(self, max_size: int = 256) -> torch.Tensor:
+        """The field rendered at most `max_size` pixels high/wide, for progress.gif -> (h, w, C)."""
+        h, w = self.clean.shape[:2]
+        s = min(1.0, max_size / max(h, w))
+        return self.render(max(1, round(h * s)), max(1, round(w * s)))
+
     def evaluate(self, stage: str) -> dict[str, float]:
         self.last_render = self.render()
         metrics = self.task.evaluate(self.last_render, self.clean, self.obs, stage)

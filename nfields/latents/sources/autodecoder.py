@@ -40,5 +40,5 @@ class Source(LatentSource):
             raise IndexError(f"autodecoder has {self.n_train} codes, got training index {int(idx.max())}")
         return self.codes(idx)  # (B, code_dim)
 
-    def init_codes(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return images.new_zeros(images.shape[0], self.code_dim)
+    def init_codes(self, seen: torch.Tensor) -> torch.Tensor:
+        return seen.new_zeros(seen.shape[0], self.code_dim)  # the prior's mean

@@ -26,8 +26,10 @@ class LatentSource(nn.Module):
         """idx (B,) training indices, images (B, H, W, C) -> codes (B, code_dim)."""
         raise NotImplementedError
 
-    def init_codes(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Starting codes for unseen images (B, H, W, C), only `mask` (B, H, W) pixels visible -> (B, code_dim)."""
+    def init_codes(self, seen: torch.Tensor) -> torch.Tensor:
+        """Starting codes for unseen images from their observations as images (B, H, W, C) -> (B, code_dim).
+
+        `seen` is what the task shows of each image (unobserved pixels zero, noise kept), never the clean image."""
         raise NotImplementedError
 
     def regularization(self, codes: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """model.latent_source=encoder: a small CNN maps each image to its code (amortised inference).
 
-Test-time optimisation starts from the encoder's code of the observed pixels (unobserved
-ones zeroed) and refines it with the network frozen.
+Training and test-time optimisation encode the task's observation of each image (its
+`display`: unobserved pixels zeroed, noise kept), never the clean image; TTO then refines
+the code with the network frozen.
 """
 
 from __future__ import annotations
@@ -34,6 +35,5 @@ class Source(LatentSource):
     def forward(self, idx: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         return self.encode(images)
 
-    def init_codes(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        seen = images if mask is None else images * mask.unsqueeze(-1)
+    def init_codes(self, seen: torch.Tensor) -> torch.Tensor:
         return self.encode(seen).detach()
