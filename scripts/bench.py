@@ -3,6 +3,7 @@
     python scripts/bench.py --device cpu --size 128 --steps 300      # CPU, reduced protocol
     python scripts/bench.py --device cuda                            # the full protocol on a GPU
     python scripts/bench.py --case time_to_psnr --size 128 --steps 500   # hashgrid vs fourier to 30 dB
+    python scripts/bench.py --case collection --device cpu --steps 200   # images/s: concat, film, hypernet
 
 Case `protocol` (Tancik et al. 2020): astronaut at --size^2, train on the even grid, test on the
 odd grid; 4x256 ReLU MLP (sigmoid out) on 256 Gaussian Fourier features (sigma 10), Adam lr 1e-3,
@@ -152,12 +153,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--task", default="interpolate", help="interpolate = the protocol's even/odd split")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two paths this many times")
-    ap.add_argument("--case", choices=["protocol", "time_to_psnr"], default="protocol")
+    ap.add_argument("--case", choices=["protocol", "time_to_psnr", "collection"], default="protocol")
     ap.add_argument("--target", type=float, default=30.0, help="PSNR target of --case time_to_psnr")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for the nfields run")
     a = ap.parse_args()
     if a.case == "time_to_psnr":
         return time_to_psnr(a.size, a.steps, a.device, a.target, a.overrides)
+    if a.case == "collection":
+        from scripts.bench_collection import collection_case
+
+        return collection_case(a.steps, a.device, a.overrides)
     device = torch.device(a.device)
     img = square_resize(load_image("astronaut"), a.size)
     print(f"# protocol: astronaut {a.size}^2, {a.steps} steps, device {device}, torch {torch.__version__}")

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_collections import HAS_FASHION
 
 
 @pytest.mark.slow
@@ -32,3 +33,20 @@ def test_bench_runs_both_paths_and_prints_the_ratio() -> None:
     assert [r[0] for r in rows] == ["hand-written loop", "nfields train.py"]
     assert all(float(r[1]) > 0 for r in rows)
     assert re.search(r"ratio nfields / hand-written steps/s: \d+\.\d+", out.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_FASHION, reason="needs the Debian package dataset-fashion-mnist (installed by .ci/run)")
+def test_bench_collection_case_prints_images_per_s_for_each_conditioning() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--case", "collection", "--device", "cpu", "--steps", "8"]
+        + ["data.limit=256", "network.n_neurons=16", "data.batch_size=4"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = re.findall(r"^\| (concat|film|hypernet) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", out.stdout, re.M)
+    assert [r[0] for r in rows] == ["concat", "film", "hypernet"], out.stdout
+    assert all(float(v) > 0 for r in rows for v in r[1:])
+    assert re.search(r"hypernet costs \d+\.\d+x film per image", out.stdout)
