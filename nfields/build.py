@@ -49,8 +49,13 @@ def build_datamodule(cfg: DictConfig) -> pl.LightningDataModule:
 
 def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> pl.LightningModule:
     make_module = getattr(dm, "make_module", None)  # collections bring their own module (nfields/lit/collection.py)
-    if make_module is not None:
-        return make_module(cfg)
+    module = make_module(cfg) if make_module is not None else _single_module(cfg, dm)
+    if cfg.model.get("compile"):
+        module.field.compile()  # in place: parameter names (and so checkpoints) stay those of the plain field
+    return module
+
+
+def _single_module(cfg: DictConfig, dm: pl.LightningDataModule) -> pl.LightningModule:
     from nfields.lit.single import FieldModule
 
     return FieldModule(

@@ -70,6 +70,8 @@ RULES: dict[str, Check] = {
     # model
     "model.lr": POSITIVE,
     "model.render_chunk": POSITIVE_INT,
+    "model.compile": boolean(),
+    "model.optimizer.fused": nullable(boolean()),
     "model.latent_dim": nullable(POSITIVE_INT),
     "model.latent_source": nullable(one_of("autodecoder", "encoder")),
     "model.tto_steps": nullable(integer(lo=0)),

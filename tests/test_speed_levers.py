@@ -1,0 +1,54 @@
+"""Speed levers chosen by config (model.compile, model.optimizer.fused): same results, same checkpoints.
+
+Their speed is measured in scripts/bench.py (BENCHMARKS.md), never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nfields.build import build_datamodule, build_module
+from nfields.errors import ConfigError
+from nfields.train import train
+from nfields.validate import validate_config
+
+TINY = ["debug=fast", "logger=none", "data.size=16", "network.n_neurons=32", "trainer.max_steps=30"]
+
+
+def run(make_cfg, tmp_path: Path, name: str, *over: str) -> dict:
+    cfg = make_cfg(*TINY, *over, run_dir=tmp_path / name)
+    train(cfg)
+    return json.loads((tmp_path / name / "metrics.json").read_text())
+
+
+def test_fused_adam_matches_the_default(make_cfg, tmp_path: Path) -> None:
+    base = run(make_cfg, tmp_path, "base")
+    fused = run(make_cfg, tmp_path, "fused", "model.optimizer.fused=true")
+    assert fused["test/psnr"] == pytest.approx(base["test/psnr"], abs=0.05)  # the same update, one kernel
+
+
+@pytest.mark.slow
+def test_compiled_field_trains_like_the_plain_one(make_cfg, tmp_path: Path) -> None:
+    base = run(make_cfg, tmp_path, "base")
+    compiled = run(make_cfg, tmp_path, "compiled", "model.compile=true")
+    assert compiled["test/psnr"] == pytest.approx(base["test/psnr"], abs=0.1)
+    keys = torch.load(tmp_path / "compiled/checkpoints/last.ckpt", weights_only=False)["state_dict"].keys()
+    plain = torch.load(tmp_path / "base/checkpoints/last.ckpt", weights_only=False)["state_dict"].keys()
+    assert list(keys) == list(plain)  # compiling in place keeps the parameter names
+
+
+def test_compile_flag_compiles_in_place(make_cfg) -> None:
+    cfg = make_cfg(*TINY, "model.compile=true")
+    module = build_module(cfg, build_datamodule(cfg))
+    assert module.field._compiled_call_impl is not None  # nn.Module.compile(): compiled on first call
+    assert all(not k.startswith("_orig_mod") for k in module.state_dict())
+
+
+@pytest.mark.parametrize("override", ["model.compile=maybe", "model.optimizer.fused=2"])
+def test_bad_lever_values_are_rejected_before_training(make_cfg, override: str) -> None:
+    with pytest.raises(ConfigError, match=override.split("=")[0]):
+        validate_config(make_cfg(*TINY, override))
