@@ -88,3 +88,16 @@ def test_ssim_of_a_batch_is_the_mean_of_its_images() -> None:
     per_image = [ssim(a[i], b[i]) for i in range(3)]
     assert per_image[0] == pytest.approx(1.0, abs=1e-5)
     assert ssim(a, b) == pytest.approx(sum(per_image) / 3, abs=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(37, 29, 3), (2, 40, 23, 1)])
+def test_ssim_in_bands_of_rows_equals_the_whole_image(shape: tuple[int, ...]) -> None:
+    """Large images are scored band by band (memory); every band size gives the same SSIM."""
+    from nfields.metrics import ssim
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(shape, generator=g)
+    b = (a + 0.2 * torch.randn(shape, generator=g)).clamp(0, 1)
+    whole = ssim(a, b, band_pixels=1 << 30)
+    for band_pixels in (1, 50, 200, 700):  # 1 = one scored row per band
+        assert ssim(a, b, band_pixels=band_pixels) == pytest.approx(whole, abs=1e-5)
