@@ -92,6 +92,17 @@ def test_film_starts_at_identity(film: str, latent: str, network) -> None:
     assert all(m[-1].weight.grad.abs().sum() > 0 for m in field.cond.maps)
 
 
+def test_film_without_identity_init_modulates_from_the_start() -> None:
+    torch.manual_seed(0)
+    enc, net = GaussianFourier(n_features=8, sigma=3.0), partial(MLP, n_neurons=16, n_hidden_layers=3)
+    field = NeuralField(enc, net, out_dim=C, cond=partial(FiLM, identity_init=False), latent=GlobalLatent(dim=6))
+    coords, codes = torch.rand(B, N, 2), torch.randn(B, 6, requires_grad=True)
+    out = field(coords, codes)
+    assert not torch.allclose(out, field.network(field.encoding(coords)), atol=1e-4)
+    out.sum().backward()
+    assert codes.grad.abs().sum() > 0  # at identity init this gradient is exactly zero
+
+
 def test_shift_only_film_predicts_one_number_per_neuron() -> None:
     full, shift = make_field("film", "global"), make_field("film_shift_only", "global")
     assert [m[-1].out_features for m in shift.cond.maps] == [m[-1].out_features // 2 for m in full.cond.maps]

@@ -4,6 +4,8 @@ For every hidden layer i a small network maps the code to (dgamma_i, beta_i) and
 pre-activation becomes h * (1 + dgamma_i) + beta_i. The maps' last layers start at zero,
 so an untrained FiLM field is exactly the unconditioned network (identity init).
 `scale=False` keeps only the shifts beta_i (Functa's shift modulation, Dupont et al. 2022).
+`identity_init=False` draws the maps' last layers like any linear layer instead (an ablation:
+at identity the code gets no gradient until the maps have moved off zero).
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from nfields.networks.base import FieldNetwork
 
 
 class FiLM(Conditioning):
-    def __init__(self, latent: Latent, hidden: int = 0, scale: bool = True) -> None:
+    def __init__(self, latent: Latent, hidden: int = 0, scale: bool = True, identity_init: bool = True) -> None:
         super().__init__(latent)
-        self.hidden, self.scale = hidden, bool(scale)
+        self.hidden, self.scale, self.identity_init = hidden, bool(scale), bool(identity_init)
         self.maps = nn.ModuleList()
 
     def build(self, network: FieldNetwork) -> None:
@@ -27,6 +29,9 @@ class FiLM(Conditioning):
         self.maps = nn.ModuleList(
             small_mlp(self.latent.point_dim, per_neuron * lin.out_features, self.hidden) for lin in network.hidden
         )
+        if not self.identity_init:
+            for m in self.maps:
+                m[-1].reset_parameters()  # torch's default Linear init instead of zeros
 
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
