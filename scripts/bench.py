@@ -4,6 +4,7 @@
     python scripts/bench.py --device cuda                            # the full protocol on a GPU
     python scripts/bench.py --case time_to_psnr --size 128 --steps 500   # hashgrid vs fourier to 30 dB
     python scripts/bench.py --case collection --device cpu --steps 200   # images/s: concat, film, hypernet
+    python scripts/bench.py --case memory --sizes 2048,8192 --steps 20    # peak memory on very large images
 
 Case `protocol` (Tancik et al. 2020): astronaut at --size^2, train on the even grid, test on the
 odd grid; 4x256 ReLU MLP (sigmoid out) on 256 Gaussian Fourier features (sigma 10), Adam lr 1e-3,
@@ -153,8 +154,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--task", default="interpolate", help="interpolate = the protocol's even/odd split")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two paths this many times")
-    ap.add_argument("--case", choices=["protocol", "time_to_psnr", "collection"], default="protocol")
+    ap.add_argument("--case", choices=["protocol", "time_to_psnr", "collection", "memory"], default="protocol")
     ap.add_argument("--target", type=float, default=30.0, help="PSNR target of --case time_to_psnr")
+    ap.add_argument("--sizes", default="2048,4096,8192", help="image sides of --case memory")
+    ap.add_argument("--batches", default="65536", help="coordinates per step of --case memory (comma-separated)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for the nfields run")
     a = ap.parse_args()
     if a.case == "time_to_psnr":
@@ -163,6 +166,11 @@ def main() -> None:
         from scripts.bench_collection import collection_case
 
         return collection_case(a.steps, a.device, a.overrides)
+    if a.case == "memory":
+        from scripts.bench_memory import memory_case
+
+        ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+        return memory_case(ints(a.sizes), ints(a.batches), a.steps, a.device, a.overrides)
     device = torch.device(a.device)
     img = square_resize(load_image("astronaut"), a.size)
     print(f"# protocol: astronaut {a.size}^2, {a.steps} steps, device {device}, torch {torch.__version__}")

@@ -50,3 +50,18 @@ def test_bench_collection_case_prints_images_per_s_for_each_conditioning() -> No
     assert [r[0] for r in rows] == ["concat", "film", "hypernet"], out.stdout
     assert all(float(v) > 0 for r in rows for v in r[1:])
     assert re.search(r"hypernet costs \d+\.\d+x film per image", out.stdout)
+
+
+@pytest.mark.slow
+def test_bench_memory_case_reports_peak_memory_per_size() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--case", "memory", "--device", "cpu"]
+        + ["--sizes", "32,64", "--batches", "256", "--steps", "4"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = re.findall(r"^\| (\d+)² \| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|", out.stdout, re.M)
+    assert [r[0] for r in rows] == ["32", "64"], out.stdout
+    assert all(float(r[3]) > 0.1 for r in rows)  # a Python process with torch loaded is above 100 MB
