@@ -67,6 +67,7 @@ def _single_module(cfg: DictConfig, dm: pl.LightningDataModule) -> pl.LightningM
         batch_size=cfg.data.get("batch_size"),
         render_chunk=cfg.model.render_chunk,
         config=OmegaConf.to_container(cfg, resolve=True),
+        steps_per_call=cfg.model.get("steps_per_call", 1),
     )
 
 
@@ -81,7 +82,12 @@ def build_loggers(cfg: DictConfig) -> list[Any]:
 def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
     from nfields.checkpoint import AtomicCheckpointIO
 
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()])
+    k = cfg.model.get("steps_per_call", 1)  # Lightning counts validation intervals in calls, not optimiser steps
+    interval = cfg.trainer.get("val_check_interval")
+    extra = {"val_check_interval": interval // k} if k > 1 and isinstance(interval, int) else {}
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra
+    )
 
 
 def _read_nfields_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple[dict, DictConfig]:

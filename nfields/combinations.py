@@ -65,3 +65,18 @@ def resume_checkpoint_is_usable(cfg: DictConfig, choices: dict[str, Any], overri
         from nfields.resume import check_resume_config
 
         check_resume_config(cfg, path)
+
+
+@combination
+def steps_per_call_divides_the_schedule(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """model.steps_per_call=k: Lightning sees one call per k optimiser steps, so every step count it acts
+    on (the end, validations, snapshots, checkpoints) must be a multiple of k; single images only."""
+    k = select(cfg, "model.steps_per_call")[1] or 1
+    if k == 1:
+        return
+    if select(cfg, "data.pixels_per_image")[0]:  # only collections sample pixels per image
+        raise ConfigError("model.steps_per_call", k, "applies to single images (data=image|text) only; use 1")
+    for key in ("trainer.max_steps", "log.val_every_n_steps", "log.gif_every_n_steps"):
+        value = select(cfg, key)[1]
+        if isinstance(value, int) and value > 0 and value % k:
+            raise ConfigError(key, value, f"must be a multiple of model.steps_per_call={k}")

@@ -71,6 +71,7 @@ RULES: dict[str, Check] = {
     "model.lr": POSITIVE,
     "model.render_chunk": POSITIVE_INT,
     "model.compile": boolean(),
+    "model.steps_per_call": POSITIVE_INT,
     "model.optimizer.fused": nullable(boolean()),
     "model.latent_dim": nullable(POSITIVE_INT),
     "model.latent_source": nullable(one_of("autodecoder", "encoder")),

@@ -52,3 +52,30 @@ def test_compile_flag_compiles_in_place(make_cfg) -> None:
 def test_bad_lever_values_are_rejected_before_training(make_cfg, override: str) -> None:
     with pytest.raises(ConfigError, match=override.split("=")[0]):
         validate_config(make_cfg(*TINY, override))
+
+
+def test_several_steps_per_call_reproduce_one_step_per_call(make_cfg, tmp_path: Path) -> None:
+    """model.steps_per_call=5 takes the same 30 optimiser steps (and validations) in 6 Lightning calls."""
+    sched = ["log.val_every_n_steps=10", "log.gif_every_n_steps=10", "data.batch_size=64"]
+    one = run(make_cfg, tmp_path, "one", *sched)
+    five = run(make_cfg, tmp_path, "five", *sched, "model.steps_per_call=5")
+    assert five["step"] == one["step"] == 30
+    assert five["test/psnr"] == pytest.approx(one["test/psnr"], abs=1e-3)  # same samples, same updates
+    history = [json.loads((tmp_path / n / "history.json").read_text())["val"] for n in ("one", "five")]
+    assert [h["step"] for h in history[1]] == [h["step"] for h in history[0]] == [10, 20, 30]
+    ckpt = torch.load(tmp_path / "five/checkpoints/last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 30
+
+
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        (["trainer.max_steps=32"], "trainer.max_steps"),
+        (["trainer.max_steps=30", "log.val_every_n_steps=7"], "log.val_every_n_steps"),
+        (["data=synthetic"], "model.steps_per_call"),
+    ],
+)
+def test_steps_per_call_must_divide_the_schedule(make_cfg, over: list[str], key: str) -> None:
+    cfg = make_cfg(*TINY, "log.val_every_n_steps=10", "log.gif_every_n_steps=10", "model.steps_per_call=5", *over)
+    with pytest.raises(ConfigError, match=key):
+        validate_config(cfg)

@@ -19,6 +19,7 @@ class PerfTimer(Callback):
         self.steps = 0
         self.excluded_s = 0.0
         self._t_val = 0.0
+        self._step0 = 0
 
     @contextmanager
     def excluded(self):
@@ -31,9 +32,9 @@ class PerfTimer(Callback):
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         now = time.perf_counter()
         if self.t_start is None:
-            self.t_start = now
-        else:
-            self.steps += 1
+            self.t_start, self._step0 = now, trainer.global_step
+        else:  # optimiser steps, not calls: model.steps_per_call > 1 takes several per call
+            self.steps = trainer.global_step - self._step0
             self.t_end = now
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -28,8 +28,14 @@ class FieldModule(pl.LightningModule):
         batch_size: int | None = None,
         render_chunk: int = 65536,
         config: dict | None = None,
+        steps_per_call: int = 1,
     ) -> None:
         super().__init__()
+        if steps_per_call < 1:
+            raise ValueError(f"model.steps_per_call must be >= 1, got {steps_per_call}")
+        self.steps_per_call = steps_per_call
+        # Several optimiser steps per call need manual optimisation (Lightning steps once per call otherwise).
+        self.automatic_optimization = steps_per_call == 1
         self.field, self.task = field, task
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.batch_size, self.render_chunk = batch_size, render_chunk
@@ -60,9 +66,12 @@ class FieldModule(pl.LightningModule):
         idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
         return self.obs_coords[idx], self.obs_values[idx]  # (B, 2), (B, C)
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def loss(self) -> torch.Tensor:
         x, y = self.sample()
-        loss = torch.mean((self.field(x).float() - y) ** 2)
+        return torch.mean((self.field(x).float() - y) ** 2)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.loss() if self.automatic_optimization else self.several_steps()
         # self.log costs ~1 ms of Python per call: log only on the steps Lightning sends to the loggers
         # (every trainer.log_every_n_steps), which loses nothing and keeps small steps fast.
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
@@ -70,6 +79,19 @@ class FieldModule(pl.LightningModule):
             self.log("train/loss", loss, prog_bar=True, batch_size=1)
             self.log_dict({"train/psnr": -10 * torch.log10(loss.detach()), "train/lr": lr}, batch_size=1)
         return loss
+
+    def several_steps(self) -> torch.Tensor:
+        """model.steps_per_call optimiser steps on fresh samples, as Lightning's automatic loop would
+        take them one per call (each counts in trainer.global_step); returns the last loss."""
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        for _ in range(self.steps_per_call):
+            loss = self.loss()
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt.step()
+            if sched is not None:
+                sched.step()
+        return loss.detach()
 
     def configure_optimizers(self) -> Any:
         opt = self.optimizer_fn(params=self.parameters())
