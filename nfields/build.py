@@ -68,6 +68,7 @@ def _single_module(cfg: DictConfig, dm: pl.LightningDataModule) -> pl.LightningM
         render_chunk=cfg.model.render_chunk,
         config=OmegaConf.to_container(cfg, resolve=True),
         steps_per_call=cfg.model.get("steps_per_call", 1),
+        compact=cfg.model.get("compact_pixels", True),
     )
 
 

@@ -72,6 +72,7 @@ RULES: dict[str, Check] = {
     "model.render_chunk": POSITIVE_INT,
     "model.compile": boolean(),
     "model.steps_per_call": POSITIVE_INT,
+    "model.compact_pixels": boolean(),
     "model.optimizer.fused": nullable(boolean()),
     "model.latent_dim": nullable(POSITIVE_INT),
     "model.latent_source": nullable(one_of("autodecoder", "encoder")),

@@ -2,11 +2,14 @@
 
     python scripts/bench.py --case memory --device cpu --sizes 2048,4096,8192 --batches 65536
 
-Each size (and batch) runs `python train.py` in its own process: astronaut upscaled to size^2, fit
-with random batches of --batches coordinates, a small field (fourier 16 features, MLP 2x16, so the
-network's activations are negligible and what scales is the framework's), validation and test
-rendering the whole image in chunks of model.render_chunk. The process reports its peak resident
-memory (and, on a GPU, torch.cuda.max_memory_allocated) next to the image's own float32 size.
+Each size, batch and storage runs `python train.py` in its own process on an 8-bit PNG of astronaut
+upscaled to size^2 (a large image as a user would have it), task=fit with random batches of --batches
+coordinates, a small field (fourier 16 features, MLP 2x16, so the network's activations are negligible
+and what scales is the framework's), validation and test rendering the whole image in chunks of
+model.render_chunk. Rows compare model.compact_pixels=false (float32 coordinates and colours) with
+true (uint8 colours, coordinates from pixel indices: nfields/lit/pixels.py); "pixel store" is the
+device memory those buffers take. Each process reports its peak resident memory (and, on a GPU,
+torch.cuda.max_memory_allocated) next to the image's own float32 size.
 """
 
 from __future__ import annotations
@@ -17,42 +20,72 @@ import sys
 import tempfile
 from pathlib import Path
 
+import imageio.v3 as iio
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, resource, runpy, sys
 sys.argv = ["train.py", *json.loads(sys.argv[1])]
 runpy.run_path("train.py", run_name="__main__")
-out = {"peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3}
 import torch
 if torch.cuda.is_available():
-    out["cuda_peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
+    out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 1e6
 print("MEMORY " + json.dumps(out))
 """
+sys.path.insert(0, str(ROOT))
+from nfields.data.io import load_image, square_resize  # noqa: E402
+from nfields.lit.pixels import ObservedPixels, as_uint8  # noqa: E402
+from nfields.tasks.fit import Fit  # noqa: E402
+
 FIELD = ["encoding.n_features=16", "network.n_neurons=16", "network.n_hidden_layers=2", "logger=none"]
 
 
-def peak_memory(size: int, batch: int, steps: int, device: str, extra: list[str]) -> dict[str, float]:
+def write_image(size: int, folder: str) -> tuple[str, torch.Tensor]:
+    """astronaut, bicubic-upscaled to size^2 and saved as an 8-bit PNG -> (path, the image as read back)."""
+    img = square_resize(load_image("astronaut"), size)
+    path = f"{folder}/astronaut_{size}.png"
+    iio.imwrite(path, (img * 255).round().clamp(0, 255).to(torch.uint8).numpy())
+    return path, load_image(path)
+
+
+def pixel_store_mb(image: torch.Tensor, compact: bool) -> float:
+    """Device memory of the observed pixels plus the clean image, as FieldModule stores them (task=fit)."""
+    h, w, _ = image.shape
+    store = ObservedPixels(Fit().observe(image), h, w, compact).nbytes()
+    clean = image.numel() * (1 if compact and as_uint8(image) is not None else 4)
+    return (store + clean) / 1e6
+
+
+def peak_memory(path: str, batch: int, compact: bool, steps: int, device: str, extra: list[str]) -> dict[str, float]:
     trainer = "cpu" if device == "cpu" else "gpu"
     with tempfile.TemporaryDirectory() as d:
-        args = [f"data.size={size}", "validate.allow_large=true", f"data.batch_size={batch}", *FIELD]
+        args = [f"data.image={path}", "data.size=null", "validate.allow_large=true", f"data.batch_size={batch}"]
+        args += [*FIELD, f"model.compact_pixels={str(compact).lower()}"]
         args += [f"trainer={trainer}", f"trainer.max_steps={steps}", f"log.val_every_n_steps={steps}"]
         args += [f"hydra.run.dir={d}/run", *extra]
         proc = subprocess.run(
             [sys.executable, "-c", PROBE, json.dumps(args)], cwd=ROOT, capture_output=True, text=True, timeout=3600
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"train.py failed at size {size}: {proc.stderr[-2000:]}")
+            raise RuntimeError(f"train.py failed on {path}: {proc.stderr[-2000:]}")
         line = next(x for x in proc.stdout.splitlines() if x.startswith("MEMORY "))
         return json.loads(line[len("MEMORY ") :])
 
 
 def memory_case(sizes: list[int], batches: list[int], steps: int, device: str, extra: list[str]) -> None:
-    print(f"# memory: fit astronaut upscaled, {steps} steps of random batches, device {device}")
+    print(f"# memory: fit an 8-bit astronaut upscaled, {steps} steps of random batches, device {device}")
     gpu = device != "cpu"
-    cols = "| size | batch | image float32 (GB) | peak RSS (GB) |" + (" CUDA peak (GB) |" if gpu else "")
-    print(cols + "\n" + "|---" * (5 if gpu else 4) + "|")
-    for size in sizes:
-        for batch in batches:
-            m = peak_memory(size, batch, steps, device, extra)
-            row = f"| {size}² | {batch:,} | {size * size * 3 * 4 / 1e9:.2f} | {m['peak_rss_gb']:.2f} |"
-            print(row + (f" {m.get('cuda_peak_gb', float('nan')):.2f} |" if gpu else ""), flush=True)
+    cols = "| size | batch | compact_pixels | image float32 (MB) | pixel store (MB) | peak RSS (MB) |"
+    print(cols + (" CUDA peak (MB) |" if gpu else "") + "\n" + "|---" * (7 if gpu else 6) + "|")
+    with tempfile.TemporaryDirectory() as folder:
+        for size in sizes:
+            path, image = write_image(size, folder)
+            for batch in batches:
+                for compact in (False, True):
+                    m = peak_memory(path, batch, compact, steps, device, extra)
+                    row = f"| {size}² | {batch:,} | {str(compact).lower()} | {image.numel() * 4 / 1e6:.1f} "
+                    row += f"| {pixel_store_mb(image, compact):.1f} | {m['peak_rss_mb']:.0f} |"
+                    print(row + (f" {m.get('cuda_peak_mb', float('nan')):.0f} |" if gpu else ""), flush=True)
+            del image

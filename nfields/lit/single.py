@@ -8,12 +8,14 @@ costs one randint and one gather, not a Python collate of thousands of items.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 
 from nfields.field import NeuralField, render
+from nfields.lit.pixels import ObservedPixels, as_uint8
 from nfields.tasks.base import Task
 
 
@@ -29,6 +31,7 @@ class FieldModule(pl.LightningModule):
         render_chunk: int = 65536,
         config: dict | None = None,
         steps_per_call: int = 1,
+        compact: bool = True,
     ) -> None:
         super().__init__()
         if steps_per_call < 1:
@@ -40,13 +43,24 @@ class FieldModule(pl.LightningModule):
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.batch_size, self.render_chunk = batch_size, render_chunk
         self.config = config  # the resolved run config, stored in checkpoints
-        self.obs = task.observe(image)
-        # Non-persistent: data is rebuilt from the config, not stored in checkpoints.
-        self.register_buffer("clean", image, persistent=False)  # (H, W, C)
-        self.register_buffer("obs_coords", self.obs.coords, persistent=False)  # (N, 2)
-        self.register_buffer("obs_values", self.obs.values, persistent=False)  # (N, C)
+        obs = task.observe(image)
+        # Non-persistent buffers: data is rebuilt from the config, not stored in checkpoints.
+        # Random batches keep the image and its observed pixels compact (uint8, pixel indices; lit/pixels.py).
+        compact = compact and batch_size is not None
+        self.pixels = ObservedPixels(obs, image.shape[0], image.shape[1], compact)
+        clean_u8 = as_uint8(image) if compact else None
+        self.register_buffer("clean_store", image if clean_u8 is None else clean_u8, persistent=False)  # (H, W, C)
+        # The observation's own copies are no longer needed (the panel's display is, unless it is the image).
+        display = torch.empty(0) if obs.display is image else obs.display
+        self.obs = replace(obs, coords=torch.empty(0, 2), values=torch.empty(0, image.shape[-1]), display=display)
         mask = self.obs.eval_mask
         self.register_buffer("eval_mask", mask if mask is not None else None, persistent=False)
+
+    @property
+    def clean(self) -> torch.Tensor:
+        """The clean image (H, W, C), float in [0, 1] (stored as uint8 when that is exact)."""
+        img = self.clean_store
+        return img.float() / 255 if img.dtype == torch.uint8 else img
 
     # ---- training -------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -57,14 +71,11 @@ class FieldModule(pl.LightningModule):
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This rank's share of the step's pixels: a random batch of data.batch_size / world_size
         (with replacement), or, for full batch, every world_size-th observed pixel."""
-        n, world = self.obs_coords.shape[0], self.trainer.world_size
+        n, world = self.pixels.n, self.trainer.world_size
         if self.batch_size is None or self.batch_size >= n:
-            if world == 1:
-                return self.obs_coords, self.obs_values
-            shard = slice(self.global_rank, None, world)
-            return self.obs_coords[shard], self.obs_values[shard]
+            return self.pixels.every(self.global_rank, world)
         idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
-        return self.obs_coords[idx], self.obs_values[idx]  # (B, 2), (B, C)
+        return self.pixels.take(idx)  # (B, 2), (B, C)
 
     def loss(self) -> torch.Tensor:
         x, y = self.sample()
@@ -102,12 +113,12 @@ class FieldModule(pl.LightningModule):
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
         """The field rendered at (h, w), default the image's resolution -> (h, w, C) in [0, 1]."""
-        H, W = self.clean.shape[:2]
+        H, W = self.clean_store.shape[:2]
         return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp(0, 1)
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The field rendered at most `max_size` pixels high/wide, for progress.gif -> (h, w, C)."""
-        h, w = self.clean.shape[:2]
+        h, w = self.clean_store.shape[:2]
         s = min(1.0, max_size / max(h, w))
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
 
@@ -127,10 +138,10 @@ class FieldModule(pl.LightningModule):
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the side-by-side panel, left to right."""
-        display = self.obs.display.to(self.clean.device)
-        same = display.shape == self.clean.shape and torch.equal(display, self.clean)  # task=fit observes everything
-        return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": self.clean}
+        clean, display = self.clean, self.obs.display.to(self.device)
+        same = display.numel() == 0 or (display.shape == clean.shape and torch.equal(display, clean))  # task=fit
+        return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["nfields_config"] = self.config
-        checkpoint["nfields_image_shape"] = list(self.clean.shape)  # (H, W, C): render without the data
+        checkpoint["nfields_image_shape"] = list(self.clean_store.shape)  # (H, W, C): render without the data

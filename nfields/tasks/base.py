@@ -87,7 +87,8 @@ class Task:
 
     def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
         h, w, c = image.shape
-        return Observation(pixel_grid(h, w).reshape(-1, 2), image.reshape(-1, c), image)
+        every = torch.ones(h, w, dtype=torch.bool)  # on the grid, all of it
+        return Observation(pixel_grid(h, w).reshape(-1, 2), image.reshape(-1, c), image, train_mask=every)
 
     def evaluate(self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test") -> dict:
         """pred, clean (H, W, C) -> {'psnr', 'ssim', ...} for `stage` ('val' or 'test').

@@ -31,4 +31,5 @@ class Denoise(Task):
             eval_mask=test,
             val_mask=val,
             baselines={"noisy": noisy.clamp(0, 1)},
+            train_mask=torch.ones(h, w, dtype=torch.bool),  # every pixel, on the grid (noisy values)
         )
