@@ -11,7 +11,7 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(peak_signal_noise_ratio(pred.float(), target.float(), data_range=1.0))
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, band_pixels: int = 1 << 22) -> float:
+def ssim(pred: torch.Tensor, target: torch.Tensor, band_pixels: int = 1 << 20) -> float:
     """SSIM of (H, W, C) images, or the mean SSIM of batches (B, H, W, C).
 
     Gaussian window 11, sigma 1.5; images smaller than that shrink the window. Large images

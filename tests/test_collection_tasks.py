@@ -11,6 +11,7 @@ import torch
 from nfields.build import build_datamodule, build_module
 from nfields.tasks.base import pixel_grid
 from nfields.train import train
+from tests.conftest import run_train
 from tests.test_collections import TINY, batch
 
 TASKS = ["fit", "interpolate", "superres", "denoise", "inpaint"]
@@ -111,3 +112,11 @@ def test_conditional_inpainting_beats_the_mean_image(make_cfg) -> None:
     # measured 19.7 vs 15.7 dB, on the missing pixels only; TTO from the prior mean (~ the mean image) does it
     assert m["test/psnr"] > m["test/psnr_mean_image"] + 2.0, m
     assert m["test/psnr"] > m["test/psnr_tto0"] + 2.0, m
+
+
+def test_a_collection_task_from_the_command_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = run_train([*TINY, "cond=film", "task=superres", "trainer.max_steps=4", f"hydra.run.dir={run}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads((run / "metrics.json").read_text())
+    assert {"test/psnr", "test/psnr_bicubic", "test/psnr_mean_image"} <= set(m)
