@@ -115,12 +115,13 @@ class CollectionModule(pl.LightningModule):
     ) -> TTOResult:
         """Fresh codes for unseen images (B, H, W, C) fitted to `observed` (None: every pixel), scored on `score`."""
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
-            clone = lambda t: None if t is None else t.clone()  # noqa: E731 (inference tensors -> normal)
+            # clones turn inference tensors into normal ones that autograd may save
+            images, score = images.clone(), None if score is None else score.clone()
             if observed is not None:
-                observed = Observed(*(clone(t) for t in (observed.coords, observed.values, observed.seen)))
+                observed = Observed(observed.coords.clone(), observed.values.clone(), observed.seen.clone())
             return optimize_codes(
-                self.field, self.source, images.clone(), steps, self.tto_lr, None, self.pixels_per_image,
-                observed=observed, score_mask=clone(score),
+                self.field, self.source, images, steps, self.tto_lr, None, self.pixels_per_image,
+                observed=observed, score_mask=score,
             )  # fmt: skip
 
     def evaluate(self, stage: str, batch: Batch, batch_idx: int, steps: int) -> TTOResult:
