@@ -21,7 +21,6 @@ import json
 import math
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nfields.data.io import load_image, square_resize  # noqa: E402
 from nfields.tasks.base import pixel_grid  # noqa: E402
+from scripts.bench_util import time_steps  # noqa: E402
 
 
 class HandFF(nn.Module):
@@ -64,7 +64,6 @@ def handwritten(img: torch.Tensor, steps: int, device: torch.device) -> dict[str
     x, y, xt, yt = protocol_split(img, device)
     model = HandFF().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -72,14 +71,7 @@ def handwritten(img: torch.Tensor, steps: int, device: torch.device) -> dict[str
         loss.backward()
         opt.step()
 
-    for _ in range(5):
-        step()
-    sync()
-    t = time.perf_counter()
-    for _ in range(steps - 5):
-        step()
-    sync()
-    dt = time.perf_counter() - t
+    dt = time_steps(step, steps, device)
     with torch.no_grad():
         psnr = -10 * math.log10(((model(xt) - yt) ** 2).mean().item())
     return {"steps_per_s": (steps - 5) / dt, "coords": x.shape[0], "psnr": psnr}

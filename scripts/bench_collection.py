@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -58,6 +57,7 @@ def handwritten_images_per_s(cond: str, steps: int, device: str, extra: list[str
     from nfields.build import build_datamodule, build_field
     from nfields.compose import compose_run_config
     from nfields.tasks.base import pixel_grid
+    from scripts.bench_util import time_steps
 
     with tempfile.TemporaryDirectory() as d:
         cfg = compose_run_config(overrides(cond, steps, device, extra), Path(d) / "run")
@@ -75,7 +75,6 @@ def handwritten_images_per_s(cond: str, steps: int, device: str, extra: list[str
     )
     grid = pixel_grid(h, w, device).reshape(-1, 2)  # (HW, 2)
     flat = images.reshape(m, h * w, c)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
     def step() -> None:
         idx = torch.randint(0, m, (b,), device=device)
@@ -87,14 +86,7 @@ def handwritten_images_per_s(cond: str, steps: int, device: str, extra: list[str
         loss.backward()
         opt.step()
 
-    for _ in range(5):
-        step()
-    sync()
-    t = time.perf_counter()
-    for _ in range(steps - 5):
-        step()
-    sync()
-    return (steps - 5) * b / (time.perf_counter() - t)
+    return (steps - 5) * b / time_steps(step, steps, device)
 
 
 def collection_case(steps: int, device: str, extra: list[str]) -> None:
