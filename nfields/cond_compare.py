@@ -18,13 +18,20 @@ from nfields.report import Run, find_runs
 log = logging.getLogger("nfields")
 
 
-def cond_name(run: Run) -> str:
-    """'film', or with its cond.* overrides for ablations: 'film scale=false'."""
-    name = next((o.split("=", 1)[1] for o in run.overrides if o.startswith("cond=")), None) or str(
-        run.config.get("cond") and run.config.cond._target_.rsplit(".", 1)[-1]
-    )
-    options = [o.removeprefix("cond.") for o in run.overrides if o.startswith("cond.")]
-    return " ".join([name, *options])
+NOT_NAMES = ("cond=", "experiment=", "logger=", "hydra.")
+
+
+def cond_names(runs: list[Run]) -> list[str]:
+    """'film' per run, plus the overrides that tell runs apart (ablations): 'film cond.scale=false'."""
+    own = [[o for o in r.overrides if not o.startswith(NOT_NAMES)] for r in runs]
+    common = set.intersection(*(set(o) for o in own)) if own else set()
+    names = []
+    for run, options in zip(runs, own, strict=True):
+        name = next((o.split("=", 1)[1] for o in run.overrides if o.startswith("cond=")), None) or str(
+            run.config.get("cond") and run.config.cond._target_.rsplit(".", 1)[-1]
+        )
+        names.append(" ".join([name, *(o for o in options if o not in common)]))
+    return names
 
 
 def param_counts(run: Run) -> tuple[int, int]:
@@ -49,12 +56,13 @@ def cond_table(multirun_dir: str | Path) -> str:
         "| train steps | steps/s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in find_runs(multirun_dir):
+    runs = find_runs(multirun_dir)
+    for r, name in zip(runs, cond_names(runs), strict=True):
         m, c = r.metrics, r.config
         n_params, code_dim = param_counts(r)
         latent = c.latent._target_.rsplit(".", 1)[-1].replace("Latent", "").lower()
         rows.append(
-            f"| {cond_name(r)} | {latent} | {c.model.latent_source} | {fmt(m.get('test/psnr'))} "
+            f"| {name} | {latent} | {c.model.latent_source} | {fmt(m.get('test/psnr'))} "
             f"| {fmt(m.get('test/psnr_tto0'))} | {n_params:,} | {code_dim} | {m.get('step', 'n/a')} "
             f"| {fmt(m.get('perf/steps_per_s'), '.1f')} |"
         )
