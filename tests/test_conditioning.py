@@ -83,13 +83,14 @@ def test_each_image_is_decoded_from_its_own_code(cond: str, latent: str) -> None
 @pytest.mark.parametrize("film", ["film", "film_shift_only"])
 def test_film_starts_at_identity(film: str, latent: str, network) -> None:
     field = make_field(film, latent, network)
-    coords = torch.rand(B, N, 2)
-    out = field(coords, torch.randn(B, field.code_dim))
+    coords, codes = torch.rand(B, N, 2), torch.randn(B, field.code_dim, requires_grad=True)
+    out = field(coords, codes)
     plain = field.network(field.encoding(coords))  # the same network without any modulation
     assert torch.allclose(out, plain, atol=1e-6)
     # the modulation maps still learn: their (zero) last layers get gradients
     out.sum().backward()
     assert all(m[-1].weight.grad.abs().sum() > 0 for m in field.cond.maps)
+    assert codes.grad.abs().sum() == 0  # ... but the code gets none yet (the ablation in docs/conditional.md)
 
 
 def test_film_without_identity_init_modulates_from_the_start() -> None:
