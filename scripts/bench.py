@@ -59,10 +59,10 @@ def protocol_split(img: torch.Tensor, device: torch.device) -> tuple[torch.Tenso
     return (*tr, *te)
 
 
-def handwritten(img: torch.Tensor, steps: int, device: torch.device) -> dict[str, float]:
+def handwritten(img: torch.Tensor, steps: int, device: torch.device, width: int = 256) -> dict[str, float]:
     torch.manual_seed(0)
     x, y, xt, yt = protocol_split(img, device)
-    model = HandFF().to(device)
+    model = HandFF(width=width).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step() -> None:
@@ -144,6 +144,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--size", type=int, default=512, help="image side (the protocol uses 512)")
     ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--width", type=int, default=256, help="MLP width of both paths (a small one shows overhead)")
     ap.add_argument("--task", default="interpolate", help="interpolate = the protocol's even/odd split")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two paths this many times")
     ap.add_argument("--case", choices=["protocol", "time_to_psnr", "collection", "memory"], default="protocol")
@@ -165,12 +166,13 @@ def main() -> None:
         return memory_case(ints(a.sizes), ints(a.batches), a.steps, a.device, a.overrides)
     device = torch.device(a.device)
     img = square_resize(load_image("astronaut"), a.size)
-    print(f"# protocol: astronaut {a.size}^2, {a.steps} steps, device {device}, torch {torch.__version__}")
+    print(f"# protocol: astronaut {a.size}^2, {a.steps} steps, width {a.width}, device {device}", end="")
+    print(f", torch {torch.__version__}")
     print("| path | steps/s | Mcoord/s | test PSNR (dB) |\n|---|---|---|---|")
     ratios = []
     for _ in range(a.repeat):
-        hand = handwritten(img, a.steps, device)
-        ours = nfields_run(a.size, a.steps, a.device, a.task, a.overrides)
+        hand = handwritten(img, a.steps, device, a.width)
+        ours = nfields_run(a.size, a.steps, a.device, a.task, [f"network.n_neurons={a.width}", *a.overrides])
         print(row("hand-written loop", hand))
         print(row("nfields train.py", ours))
         ratios.append(ours["steps_per_s"] / hand["steps_per_s"])
