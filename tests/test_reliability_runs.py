@@ -128,6 +128,9 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(make_cfg, capsys, monkeypatch,
 @pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint(make_cfg, monkeypatch, tmp_path: Path) -> None:
     handler = signal.getsignal(signal.SIGINT)
+    # As in a terminal: a process started in the background (`cmd &`, e.g. by a CI script) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal_at_step(monkeypatch, signal.SIGINT, at=13)
     try:
         with pytest.raises(SystemExit) as exc:
