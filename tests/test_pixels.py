@@ -66,3 +66,11 @@ def test_compact_and_float_storage_train_identically(make_cfg, tmp_path: Path) -
         train(cfg)
         metrics.append(json.loads((tmp_path / name / "metrics.json").read_text()))
     assert metrics[0]["test/psnr"] == pytest.approx(metrics[1]["test/psnr"], abs=1e-4)
+
+
+def test_as_uint8_in_chunks_matches_whole() -> None:
+    img = eight_bit_image(33, 17)
+    assert torch.equal(as_uint8(img, chunk=7), (img * 255).round().to(torch.uint8))
+    off = img.clone()
+    off.view(-1)[-1] += 0.3 / 255  # one value between levels, in the last chunk
+    assert as_uint8(off, chunk=7) is None

@@ -19,12 +19,19 @@ from torch import nn
 from nfields.tasks.base import Observation
 
 
-def as_uint8(values: torch.Tensor) -> torch.Tensor | None:
-    """values in [0, 1] -> uint8 levels, or None when they are not exact multiples of 1/255."""
-    levels = (values * 255).round()
-    if not torch.equal(levels / 255, values):
-        return None
-    return levels.to(torch.uint8)
+def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:
+    """values in [0, 1] -> uint8 levels, or None when they are not exact multiples of 1/255.
+
+    Converted `chunk` entries at a time: float temporaries of the whole image would cost more
+    memory than the uint8 copy saves (2.4 GB for an 8192^2 RGB image)."""
+    flat, out = values.reshape(-1), torch.empty(values.numel(), dtype=torch.uint8, device=values.device)
+    for s in range(0, flat.numel(), chunk):
+        part = flat[s : s + chunk]
+        levels = (part * 255).round_()
+        if not torch.equal(levels / 255, part):
+            return None
+        out[s : s + chunk] = levels.to(torch.uint8)
+    return out.view(values.shape)
 
 
 class ObservedPixels(nn.Module):

@@ -60,7 +60,7 @@ class FieldModule(pl.LightningModule):
     def clean(self) -> torch.Tensor:
         """The clean image (H, W, C), float in [0, 1] (stored as uint8 when that is exact)."""
         img = self.clean_store
-        return img.float() / 255 if img.dtype == torch.uint8 else img
+        return img.float().div_(255) if img.dtype == torch.uint8 else img  # in place: one image-sized copy
 
     # ---- training -------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -114,7 +114,7 @@ class FieldModule(pl.LightningModule):
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
         """The field rendered at (h, w), default the image's resolution -> (h, w, C) in [0, 1]."""
         H, W = self.clean_store.shape[:2]
-        return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp(0, 1)
+        return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp_(0, 1)
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The field rendered at most `max_size` pixels high/wide, for progress.gif -> (h, w, C)."""
