@@ -8,7 +8,7 @@ Full-batch training reads every observed pixel at every step, so it keeps float3
   coords    recomputed from int32 pixel indices when the observation lies on the pixel grid
             (`Observation.train_mask`), or from nothing at all when every pixel is observed:
             0-4 bytes per pixel, not 8.
-At 8192^2 (fit) that is 0.2 GB instead of 1.3 GB of device memory.
+At 8192^2 (fit) the observed pixels take 0.2 GB instead of 1.3 GB of device memory.
 """
 
 from __future__ import annotations
