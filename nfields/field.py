@@ -11,6 +11,7 @@ from nfields.conditioning.base import Conditioning
 from nfields.encodings.base import Encoding
 from nfields.latents.base import Latent
 from nfields.networks.base import FieldNetwork
+from nfields.tasks.base import flat_pixel_coords
 
 
 class NeuralField(nn.Module):
@@ -98,7 +99,7 @@ def render(
     out = None
     for s in starts:
         idx = torch.arange(s, min(s + chunk, n), device=device)  # (B,) row-major pixel indices
-        coords = torch.stack([(idx % w + 0.5) / w, (idx // w + 0.5) / h], -1).float()  # (B, 2) pixel centres (u, v)
+        coords = flat_pixel_coords(idx, h, w)  # (B, 2) pixel centres (u, v)
         y = fn(coords)  # (B, C)
         if out is None:
             out = torch.empty(n, y.shape[-1], dtype=y.dtype, device=y.device)

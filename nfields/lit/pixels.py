@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nfields.tasks.base import Observation
+from nfields.tasks.base import Observation, flat_pixel_coords
 
 
 def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:
@@ -50,19 +50,13 @@ class ObservedPixels(nn.Module):
         self.register_buffer("index", index, persistent=False)  # (N,) or None
         self.register_buffer("coords", None if on_grid else obs.coords, persistent=False)  # (N, 2) or None
 
-    def grid_coords(self, flat: torch.Tensor) -> torch.Tensor:
-        """Flat pixel indices (B,) -> pixel-centre coordinates (B, 2) = (u, v), as tasks.base.pixel_grid."""
-        flat = flat.long()
-        row, col = flat // self.width, flat % self.width
-        return torch.stack([(col + 0.5) / self.width, (row + 0.5) / self.height], dim=-1).float()
-
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Observed pixels idx (B,) -> coords (B, 2), colours (B, C) as float32."""
         values = self.values[idx]
         values = values.float() / 255 if values.dtype == torch.uint8 else values
         if self.coords is not None:
             return self.coords[idx], values
-        return self.grid_coords(idx if self.index is None else self.index[idx]), values
+        return flat_pixel_coords(idx if self.index is None else self.index[idx], self.height, self.width), values
 
     def every(self, start: int = 0, step: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Every step-th observed pixel from start (a DDP rank's share of a full batch)."""

@@ -36,6 +36,14 @@ def pixel_grid(h: int, w: int, device: torch.device | str | None = None) -> torc
     return torch.stack([uu, vv], dim=-1)
 
 
+def flat_pixel_coords(flat: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Row-major pixel indices (B,) of an h x w image -> their pixel-centre coordinates (B, 2) = (u, v).
+
+    The same values as pixel_grid(h, w).reshape(-1, 2)[flat], without building the whole grid."""
+    flat = flat.long()
+    return torch.stack([(flat % w + 0.5) / w, (flat // w + 0.5) / h], dim=-1).float()
+
+
 @dataclass
 class Observation:
     coords: torch.Tensor  # (N, 2) coordinates of observed pixels
