@@ -81,8 +81,11 @@ def render(
     chunk: int = 65536,
     device: torch.device | None = None,
     progress: bool = False,
+    rows: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """Evaluate a field on an h x w pixel grid in chunks -> (h, w, C) on the field's device.
+
+    `rows` = (lo, hi) renders only the grid's rows [lo, hi) -> (hi - lo, w, C).
 
     Coordinates are generated chunk by chunk and written into one preallocated output,
     so memory beyond the (h, w, C) result is bounded by `chunk` coordinates: a 2048^2
@@ -90,7 +93,8 @@ def render(
     """
     if chunk < 1:
         raise ValueError(f"render chunk must be >= 1, got {chunk} (model.render_chunk / --chunk)")
-    n = h * w
+    lo, hi = rows if rows is not None else (0, h)
+    first, n = lo * w, (hi - lo) * w  # row-major: the rows are one contiguous run of pixel indices
     starts = range(0, n, chunk)
     if progress:
         from tqdm import tqdm
@@ -98,10 +102,10 @@ def render(
         starts = tqdm(starts, desc=f"render {h}x{w}", unit="chunk")
     out = None
     for s in starts:
-        idx = torch.arange(s, min(s + chunk, n), device=device)  # (B,) row-major pixel indices
+        idx = torch.arange(first + s, first + min(s + chunk, n), device=device)  # (B,) row-major pixel indices
         coords = flat_pixel_coords(idx, h, w)  # (B, 2) pixel centres (u, v)
         y = fn(coords)  # (B, C)
         if out is None:
             out = torch.empty(n, y.shape[-1], dtype=y.dtype, device=y.device)
         out[s : s + y.shape[0]] = y
-    return out.reshape(h, w, -1)
+    return out.reshape(hi - lo, w, -1)

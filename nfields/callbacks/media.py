@@ -12,12 +12,19 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
 
 
+def quantize(img: torch.Tensor) -> torch.Tensor:
+    """Colours in [0, 1] (clamped) -> uint8 levels, rounded to nearest; uint8 input is returned as it is."""
+    if img.dtype == torch.uint8:
+        return img
+    return (img.detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8)  # truncation of x + 0.5: rounding
+
+
 def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """(H, W, C) float in [0, 1], C in {1, 3} -> (H, W, 3) uint8."""
-    a = img.detach().float().clamp(0, 1).cpu()
+    """(H, W, C) float in [0, 1] or uint8 levels, C in {1, 3} -> (H, W, 3) uint8."""
+    a = quantize(img).cpu()
     if a.shape[-1] == 1:
         a = a.expand(*a.shape[:-1], 3)
-    return (a.numpy() * 255 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(a.numpy())
 
 
 def panel(images: dict[str, torch.Tensor | np.ndarray], height: int = 256, label: bool = True) -> np.ndarray:

@@ -14,8 +14,10 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from nfields.callbacks.media import quantize
 from nfields.field import NeuralField, render
 from nfields.lit.pixels import ObservedPixels, as_uint8
+from nfields.metrics import ImageScore, row_bands, ssim_pad
 from nfields.tasks.base import Task
 
 
@@ -42,6 +44,7 @@ class FieldModule(pl.LightningModule):
         self.field, self.task = field, task
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.batch_size, self.render_chunk = batch_size, render_chunk
+        self.eval_band_pixels = 1 << 20  # pixels rendered and scored at a time by evaluate()
         self.config = config  # the resolved run config, stored in checkpoints
         obs = task.observe(image)
         # Non-persistent buffers: data is rebuilt from the config, not stored in checkpoints.
@@ -59,8 +62,12 @@ class FieldModule(pl.LightningModule):
     @property
     def clean(self) -> torch.Tensor:
         """The clean image (H, W, C), float in [0, 1] (stored as uint8 when that is exact)."""
-        img = self.clean_store
-        return img.float().div_(255) if img.dtype == torch.uint8 else img  # in place: one image-sized copy
+        return self.clean_rows(0, self.clean_store.shape[0])
+
+    def clean_rows(self, lo: int, hi: int) -> torch.Tensor:
+        """Rows [lo, hi) of the clean image -> (hi - lo, W, C) float in [0, 1]."""
+        img = self.clean_store[lo:hi]
+        return img.float().div_(255) if img.dtype == torch.uint8 else img  # in place: one copy of the rows
 
     # ---- training -------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -123,8 +130,17 @@ class FieldModule(pl.LightningModule):
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
 
     def evaluate(self, stage: str) -> dict[str, float]:
-        self.last_render = self.render()
-        metrics = self.task.evaluate(self.last_render, self.clean, self.obs, stage)
+        """Render, score and keep the image band by band (about `eval_band_pixels` pixels each): memory
+        beyond the stored image is bounded by the band, not the image. The render is kept on the host as
+        uint8 (`last_render`) for the panels and prediction.png; the metrics use the float render."""
+        h, w, c = self.clean_store.shape
+        score = ImageScore(h, w)
+        self.last_render = torch.empty(h, w, c, dtype=torch.uint8)  # (H, W, C) host copy
+        for r0, r1, lo, hi in row_bands(h, max(1, self.eval_band_pixels // w), ssim_pad(h, w)):
+            pred = render(self.field, h, w, self.render_chunk, self.device, rows=(lo, hi)).float().clamp_(0, 1)
+            self.task.score_rows(score, pred, self.clean_rows(lo, hi), self.obs, stage, (r0, r1, lo))
+            self.last_render[r0:r1] = quantize(pred[r0 - lo : r1 - lo]).cpu()
+        metrics = score.result()
         # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
         logged = {f"{stage}/{k}": v for k, v in metrics.items()}
         self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)
@@ -138,7 +154,7 @@ class FieldModule(pl.LightningModule):
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the side-by-side panel, left to right."""
-        clean, display = self.clean, self.obs.display.to(self.device)
+        clean, display = self.clean_store.cpu(), self.obs.display  # uint8 or float: the panel quantises
         same = display.numel() == 0 or (display.shape == clean.shape and torch.equal(display, clean))  # task=fit
         return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nfields.metrics import image_metrics, psnr
+from nfields.metrics import ImageScore
 
 
 def pixel_grid(h: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -42,6 +42,9 @@ def flat_pixel_coords(flat: torch.Tensor, h: int, w: int) -> torch.Tensor:
     The same values as pixel_grid(h, w).reshape(-1, 2)[flat], without building the whole grid."""
     flat = flat.long()
     return torch.stack([(flat % w + 0.5) / w, (flat // w + 0.5) / h], dim=-1).float()
+
+
+Band = tuple[int, int, int]  # (r0, r1, lo): image rows [r0, r1), given as rows from lo (with context)
 
 
 @dataclass
@@ -99,18 +102,34 @@ class Task:
         return Observation(pixel_grid(h, w).reshape(-1, 2), image.reshape(-1, c), image, train_mask=every)
 
     def evaluate(self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test") -> dict:
-        """pred, clean (H, W, C) -> {'psnr', 'ssim', ...} for `stage` ('val' or 'test').
+        """pred, clean (H, W, C) -> {'ssim', 'psnr', ...} for `stage` ('val' or 'test').
 
         psnr: on the stage's scored pixels (all when the task holds none out); ssim: whole image;
         psnr_all: whole image (tasks that score a subset); psnr_<baseline>: the task's baselines
         on the same pixels as psnr.
         """
+        score = ImageScore(*pred.shape[:2])
+        self.score_rows(score, pred.clamp(0, 1), clean, obs, stage, (0, pred.shape[0], 0))
+        return score.result()
+
+    def score_rows(
+        self, score: ImageScore, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str, band: Band
+    ) -> None:
+        """Add a band of rows to `score`. band = (r0, r1, lo): pred, clean (rows, W, C) in [0, 1] hold the
+        image's rows from `lo`, i.e. rows [r0, r1) plus the context rows SSIM reads around them
+        (FieldModule.evaluate streams a large image through this, band by band)."""
+        r0, r1, lo = band
+        own = slice(r0 - lo, r1 - lo)
+        score.add_ssim(pred, clean, own)
         mask = obs.mask(stage)
-        mask = mask.to(pred.device) if mask is not None else None
-        out = image_metrics(pred, clean, mask)
+        mask = mask[r0:r1].to(pred.device) if mask is not None else None
+
+        def scored(x: torch.Tensor) -> torch.Tensor:  # (rows, W, C) -> the stage's scored pixels (M, C)
+            return x if mask is None else x[mask]
+
+        p, c = pred[own], clean[own]
+        score.add_psnr("psnr", scored(p), scored(c))
         if mask is not None:
-            out["psnr_all"] = psnr(pred.clamp(0, 1), clean)
+            score.add_psnr("psnr_all", p, c)
         for name, img in obs.baselines.items():
-            img = img.to(pred.device)
-            out[f"psnr_{name}"] = psnr(img[mask], clean[mask]) if mask is not None else psnr(img, clean)
-        return out
+            score.add_psnr(f"psnr_{name}", scored(img[r0:r1].to(pred.device)), scored(c))
