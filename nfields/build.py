@@ -106,7 +106,7 @@ def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     shape = ckpt.get("nfields_image_shape")
     if shape is None:  # older checkpoints: rebuild the module, which reads the image again
         module = load_checkpoint(path, map_location)
-        return module.field, tuple(module.clean_store.shape)
+        return module.field, module.image_shape
     field = build_field(cfg, out_dim=int(shape[-1]))
     prefix = "field."
     field.load_state_dict({k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})

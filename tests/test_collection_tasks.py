@@ -25,7 +25,7 @@ def test_batches_carry_each_images_own_observation(make_cfg, task: str) -> None:
     obs = b["obs"]
     for i, o in enumerate(obs):  # the batch stacks exactly what the task observes of each clean image
         again = dm.task.observe(b["image"][i], key=dm.splits["test"].key_offset + i)
-        assert torch.equal(b["coords"][i], again.coords) and torch.equal(b["values"][i], again.values)
+        assert torch.equal(b["coords"][i], again.points()) and torch.equal(b["values"][i], again.values)
         assert torch.equal(b["display"][i], o.display)
     if task == "denoise":  # seeded per image: the noise differs between images
         noise = b["values"] - b["image"].flatten(1, 2)  # (B, HW, C)

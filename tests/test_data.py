@@ -101,3 +101,18 @@ def test_ssim_in_bands_of_rows_equals_the_whole_image(shape: tuple[int, ...]) ->
     whole = ssim(a, b, band_pixels=1 << 30)
     for band_pixels in (1, 50, 200, 700):  # 1 = one scored row per band
         assert ssim(a, b, band_pixels=band_pixels) == pytest.approx(whole, abs=1e-5)
+
+
+def test_8bit_images_can_stay_uint8_levels(tmp_path) -> None:
+    """keep_uint8 keeps 8-bit gray/RGB as levels (a quarter of the memory); the float reading is levels / 255."""
+    import imageio.v3 as iio
+
+    u8 = load_image("astronaut", keep_uint8=True)
+    assert u8.dtype == torch.uint8 and torch.equal(u8.float() / 255, load_image("astronaut"))
+    assert load_image("camera", keep_uint8=True).shape == (512, 512, 1)
+    rgba = torch.randint(0, 256, (6, 5, 4), dtype=torch.uint8)
+    iio.imwrite(tmp_path / "a.png", rgba.numpy())
+    assert load_image(tmp_path / "a.png", keep_uint8=True).dtype == torch.float32  # alpha is composited: floats
+    crop = square_resize(u8[:, :300], None)
+    assert crop.dtype == torch.uint8 and crop.shape == (300, 300, 3)
+    assert torch.equal(square_resize(u8, 64), square_resize(u8.float() / 255, 64))  # resizing works on floats

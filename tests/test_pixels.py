@@ -34,12 +34,12 @@ def test_compact_pixels_give_exactly_the_observed_pixels(task: str) -> None:
     img = eight_bit_image()
     obs = TASKS[task].observe(img)
     plain, compact = ObservedPixels(obs, 20, 28, compact=False), ObservedPixels(obs, 20, 28, compact=True)
-    idx = torch.randint(0, obs.coords.shape[0], (500,), generator=torch.Generator().manual_seed(1))
+    idx = torch.randint(0, obs.points().shape[0], (500,), generator=torch.Generator().manual_seed(1))
     for store in (plain, compact):
         coords, values = store.take(idx)
-        assert torch.equal(coords, obs.coords[idx]) and torch.equal(values, obs.values[idx])
+        assert torch.equal(coords, obs.points()[idx]) and torch.equal(values, obs.values[idx])
         every = store.every(1, 3)  # a DDP rank's share of a full batch
-        assert torch.equal(every[0], obs.coords[1::3]) and torch.equal(every[1], obs.values[1::3])
+        assert torch.equal(every[0], obs.points()[1::3]) and torch.equal(every[1], obs.values[1::3])
     # what is stored: uint8 colours when exact, no float coordinates when on the grid
     assert (compact.values.dtype == torch.uint8) == (task in ("fit", "interpolate", "inpaint"))
     assert (compact.coords is None) == (task != "superres")
@@ -74,3 +74,40 @@ def test_as_uint8_in_chunks_matches_whole() -> None:
     off = img.clone()
     off.view(-1)[-1] += 0.3 / 255  # one value between levels, in the last chunk
     assert as_uint8(off, chunk=7) is None
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("compact", [True, False])
+def test_an_8bit_image_given_as_uint8_stores_the_same_pixels(task: str, compact: bool) -> None:
+    """Loading keeps 8-bit images as uint8: every task and storage reads the same pixels as from floats."""
+    img = eight_bit_image()
+    levels = (img * 255).round().to(torch.uint8)
+    t = TASKS[task]
+    obs_f = t.observe(img)
+    obs_u = t.observe(levels if t.accepts_uint8 else img)  # FieldModule converts for tasks that compute
+    a, b = ObservedPixels(obs_f, 20, 28, compact), ObservedPixels(obs_u, 20, 28, compact)
+    idx = torch.arange(0, a.n, 3)
+    for x, y in zip(a.take(idx), b.take(idx), strict=True):
+        assert torch.equal(x, y)
+    assert a.nbytes() == b.nbytes()
+
+
+def test_fit_keeps_one_uint8_copy_of_the_image(make_cfg, tmp_path: Path) -> None:
+    """task=fit on an 8-bit file with random batches: the observed colours are the clean image, stored once."""
+    import imageio.v3 as iio
+
+    from nfields.build import build_datamodule, build_module
+
+    path = tmp_path / "img.png"
+    levels = (eight_bit_image(24, 24) * 255).round().to(torch.uint8)
+    iio.imwrite(path, levels.numpy())
+    args = [f"data.image={path}", "data.size=null", "data.batch_size=64", "debug=fast", "logger=none"]
+    dm = build_datamodule(make_cfg(*args))
+    assert dm.image.dtype == torch.uint8 and torch.equal(dm.image, levels)
+    module = build_module(make_cfg(*args), dm)
+    assert module.clean_store is None and torch.equal(module.image_store, levels)
+    assert module.image_store.data_ptr() == module.pixels.values.data_ptr()  # one copy on every device
+    assert torch.equal(module.clean, levels.float() / 255)
+    small = make_cfg(*args[:1], *args[2:], "data.size=16")
+    resized = build_module(small, build_datamodule(small))
+    assert resized.image_store.dtype == torch.float32  # resampled colours are not 8-bit levels

@@ -41,10 +41,10 @@ def coord_keys(coords: torch.Tensor) -> set[tuple[int, int]]:
 @pytest.mark.parametrize("name", list(TASKS))
 def test_shapes_and_disjoint_val_test(name: str, image: torch.Tensor) -> None:
     obs = TASKS[name]().observe(image)
-    n = obs.coords.shape[0]
-    assert obs.coords.shape == (n, 2) and obs.values.shape == (n, C) and n > 0
+    n = obs.points().shape[0]
+    assert obs.points().shape == (n, 2) and obs.values.shape == (n, C) and n > 0
     assert obs.display.shape == image.shape
-    assert ((obs.coords > 0) & (obs.coords < 1)).all()
+    assert ((obs.points() > 0) & (obs.points() < 1)).all()
     val, test = obs.mask("val"), obs.mask("test")
     assert val.shape == test.shape == (H, W) and val.dtype == test.dtype == torch.bool
     assert val.any() and test.any()
@@ -54,16 +54,16 @@ def test_shapes_and_disjoint_val_test(name: str, image: torch.Tensor) -> None:
 @pytest.mark.parametrize("name", HOLD_OUT)
 def test_no_scored_pixel_is_observed(name: str, image: torch.Tensor) -> None:
     obs = TASKS[name]().observe(image)
-    seen = coord_keys(obs.coords)
-    assert len(seen) == obs.coords.shape[0]  # no pixel observed twice
+    seen = coord_keys(obs.points())
+    assert len(seen) == obs.points().shape[0]  # no pixel observed twice
     grid = pixel_grid(H, W)
     for stage in ("val", "test"):
         scored = coord_keys(grid[obs.mask(stage)])
         assert not seen & scored, f"{stage} pixels leak into training"
         assert not (obs.train_mask & obs.mask(stage)).any()
-    assert obs.train_mask.sum() == obs.coords.shape[0]
+    assert obs.train_mask.sum() == obs.points().shape[0]
     ij = torch.tensor(sorted(seen))
-    assert torch.equal(obs.values, image[ij[:, 0], ij[:, 1]][torch.argsort(torch.argsort(_order(obs.coords)))])
+    assert torch.equal(obs.values, image[ij[:, 0], ij[:, 1]][torch.argsort(torch.argsort(_order(obs.points())))])
 
 
 def _order(coords: torch.Tensor) -> torch.Tensor:
@@ -76,7 +76,7 @@ def test_interpolate_factor2_is_tancik_protocol() -> None:
     img = torch.rand(16, 16, 3)
     obs = Interpolate(factor=2).observe(img)
     grid = pixel_grid(16, 16)
-    assert torch.equal(obs.coords, grid[::2, ::2].reshape(-1, 2))  # the even grid
+    assert torch.equal(obs.points(), grid[::2, ::2].reshape(-1, 2))  # the even grid
     assert torch.equal(obs.values, img[::2, ::2].reshape(-1, 3))
     odd = torch.zeros(16, 16, dtype=torch.bool)
     odd[1::2, 1::2] = True
@@ -88,7 +88,7 @@ def test_interpolate_factor2_is_tancik_protocol() -> None:
 def test_superres_observes_block_means_at_block_centres() -> None:
     img = torch.rand(12, 12, 3)
     obs = SuperRes(factor=3).observe(img)
-    assert torch.allclose(obs.coords, pixel_grid(4, 4).reshape(-1, 2))  # centres of the 3x3 blocks
+    assert torch.allclose(obs.points(), pixel_grid(4, 4).reshape(-1, 2))  # centres of the 3x3 blocks
     means = img.reshape(4, 3, 4, 3, 3).mean(dim=(1, 3)).reshape(-1, 3)
     assert torch.allclose(obs.values, means, atol=1e-6)
     bicubic = obs.baselines["bicubic"]
@@ -106,7 +106,7 @@ def test_denoise_adds_seeded_noise_of_the_right_std() -> None:
 
 
 def test_inpaint_keeps_the_fraction_and_hides_the_box(image: torch.Tensor) -> None:
-    assert Inpaint(keep=0.3).observe(image).coords.shape[0] == round(0.3 * H * W)
+    assert Inpaint(keep=0.3).observe(image).points().shape[0] == round(0.3 * H * W)
     obs = Inpaint(keep=1.0, box=0.5).observe(image)
     missing = obs.mask("val") | obs.mask("test")
     assert missing.sum() == round(0.5 * H) * round(0.5 * W)  # exactly the box
@@ -121,14 +121,14 @@ def test_observation_is_seeded(name: str, image: torch.Tensor) -> None:
     torch.manual_seed(123)  # the global RNG must not matter
     c = TASKS[name](seed=3).observe(image)
     for x in (b, c):
-        assert torch.equal(a.coords, x.coords) and torch.equal(a.values, x.values)
+        assert torch.equal(a.points(), x.points()) and torch.equal(a.values, x.values)
         assert torch.equal(a.mask("test"), x.mask("test")) and torch.equal(a.mask("val"), x.mask("val"))
     other = TASKS[name](seed=4).observe(image)
     if name.startswith(("denoise", "inpaint")):  # random observations change with the seed and the image key
-        assert not torch.equal(a.values, other.values) or not torch.equal(a.coords, other.coords)
+        assert not torch.equal(a.values, other.values) or not torch.equal(a.points(), other.points())
         k1 = TASKS[name](seed=3).observe(image, key=1)
-        assert not torch.equal(a.values, k1.values) or not torch.equal(a.coords, k1.coords)
-        assert k1.coords.shape == a.coords.shape  # images of a collection stack
+        assert not torch.equal(a.values, k1.values) or not torch.equal(a.points(), k1.points())
+        assert k1.points().shape == a.points().shape  # images of a collection stack
 
 
 def test_evaluate_scores_each_stage_on_its_own_pixels(image: torch.Tensor) -> None:
@@ -170,7 +170,8 @@ def test_bad_parameters_for_the_image_fail_before_training(image: torch.Tensor) 
 def test_fit_scores_everything(image: torch.Tensor) -> None:
     obs = Task().observe(image)
     assert obs.mask("val") is None and obs.mask("test") is None
-    assert obs.coords.shape == (H * W, 2)
+    assert obs.coords is None  # implied by train_mask: no float grid of every pixel is built
+    assert torch.equal(obs.points(), pixel_grid(H, W).reshape(-1, 2))
 
 
 @pytest.mark.parametrize("name", ["interpolate", "superres", "denoise", "inpaint"])

@@ -92,7 +92,7 @@ def collate(items: list[tuple[int, torch.Tensor, Observation]], keep_obs: bool =
     batch = {
         "index": torch.tensor(idx),
         "image": torch.stack(images),
-        "coords": torch.stack([o.coords for o in obs]),
+        "coords": torch.stack([o.points() for o in obs]),
         "values": torch.stack([o.values for o in obs]),
         "display": torch.stack([o.display for o in obs]),
     }

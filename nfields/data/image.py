@@ -39,7 +39,8 @@ class ImageDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.image is None:
-            self.image = square_resize(load_image(self.spec), self.size)  # (H, W, C) in [0, 1]
+            # (H, W, C): uint8 levels for an 8-bit image used at its own size, else float in [0, 1]
+            self.image = square_resize(load_image(self.spec, keep_uint8=True), self.size)
 
     @property
     def channels(self) -> int:

@@ -24,6 +24,8 @@ def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:
 
     Converted `chunk` entries at a time: float temporaries of the whole image would cost more
     memory than the uint8 copy saves (2.4 GB for an 8192^2 RGB image)."""
+    if values.dtype == torch.uint8:
+        return values
     flat, out = values.reshape(-1), torch.empty(values.numel(), dtype=torch.uint8, device=values.device)
     for s in range(0, flat.numel(), chunk):
         part = flat[s : s + chunk]
@@ -34,13 +36,18 @@ def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:
     return out.view(values.shape)
 
 
+def as_float(values: torch.Tensor) -> torch.Tensor:
+    """uint8 levels -> float in [0, 1]; float input is returned as it is."""
+    return values.float().div_(255) if values.dtype == torch.uint8 else values
+
+
 class ObservedPixels(nn.Module):
     def __init__(self, obs: Observation, height: int, width: int, compact: bool) -> None:
         super().__init__()
         self.height, self.width = height, width
-        self.n = obs.coords.shape[0]
+        self.n = obs.values.shape[0]
         u8 = as_uint8(obs.values) if compact else None
-        self.register_buffer("values", obs.values if u8 is None else u8, persistent=False)  # (N, C)
+        self.register_buffer("values", as_float(obs.values) if u8 is None else u8, persistent=False)  # (N, C)
         on_grid = compact and obs.train_mask is not None
         self.all_pixels = on_grid and self.n == height * width
         index = None
@@ -48,7 +55,7 @@ class ObservedPixels(nn.Module):
             index = obs.train_mask.flatten().nonzero().squeeze(1)  # (N,) row-major, as coords are
             index = index.to(torch.int32 if height * width < 2**31 else torch.int64)
         self.register_buffer("index", index, persistent=False)  # (N,) or None
-        self.register_buffer("coords", None if on_grid else obs.coords, persistent=False)  # (N, 2) or None
+        self.register_buffer("coords", None if on_grid else obs.points(), persistent=False)  # (N, 2) or None
 
     def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Observed pixels idx (B,) -> coords (B, 2), colours (B, C) as float32."""

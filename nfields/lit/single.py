@@ -16,7 +16,7 @@ import torch
 
 from nfields.callbacks.media import quantize
 from nfields.field import NeuralField, render
-from nfields.lit.pixels import ObservedPixels, as_uint8
+from nfields.lit.pixels import ObservedPixels, as_float, as_uint8
 from nfields.metrics import ImageScore, row_bands, ssim_pad
 from nfields.tasks.base import Task
 
@@ -46,28 +46,39 @@ class FieldModule(pl.LightningModule):
         self.batch_size, self.render_chunk = batch_size, render_chunk
         self.eval_band_pixels = 1 << 20  # pixels rendered and scored at a time by evaluate()
         self.config = config  # the resolved run config, stored in checkpoints
+        if image.dtype == torch.uint8 and not task.accepts_uint8:
+            image = as_float(image)  # the task computes with colours (noise, block means)
         obs = task.observe(image)
         # Non-persistent buffers: data is rebuilt from the config, not stored in checkpoints.
         # Random batches keep the image and its observed pixels compact (uint8, pixel indices; lit/pixels.py).
         compact = compact and batch_size is not None
+        self.image_shape = tuple(image.shape)  # (H, W, C)
         self.pixels = ObservedPixels(obs, image.shape[0], image.shape[1], compact)
-        clean_u8 = as_uint8(image) if compact else None
-        self.register_buffer("clean_store", image if clean_u8 is None else clean_u8, persistent=False)  # (H, W, C)
+        stored = as_uint8(image) if compact else None
+        stored = as_float(image) if stored is None else stored
+        # task=fit observes the image itself: its stored colours are the clean image, kept once on the device.
+        px = self.pixels
+        shared = px.all_pixels and px.values.dtype == stored.dtype and px.values.data_ptr() == stored.data_ptr()
+        self.register_buffer("clean_store", None if shared else stored, persistent=False)  # (H, W, C) or None
         # The observation's own copies are no longer needed (the panel's display is, unless it is the image).
         display = torch.empty(0) if obs.display is image else obs.display
-        self.obs = replace(obs, coords=torch.empty(0, 2), values=torch.empty(0, image.shape[-1]), display=display)
+        self.obs = replace(obs, coords=None, values=torch.empty(0, image.shape[-1]), display=display)
         mask = self.obs.eval_mask
         self.register_buffer("eval_mask", mask if mask is not None else None, persistent=False)
 
     @property
+    def image_store(self) -> torch.Tensor:
+        """The clean image (H, W, C) as stored: uint8 levels when that is exact and compact, else float."""
+        return self.pixels.values.view(self.image_shape) if self.clean_store is None else self.clean_store
+
+    @property
     def clean(self) -> torch.Tensor:
-        """The clean image (H, W, C), float in [0, 1] (stored as uint8 when that is exact)."""
-        return self.clean_rows(0, self.clean_store.shape[0])
+        """The clean image (H, W, C), float in [0, 1]."""
+        return self.clean_rows(0, self.image_shape[0])
 
     def clean_rows(self, lo: int, hi: int) -> torch.Tensor:
-        """Rows [lo, hi) of the clean image -> (hi - lo, W, C) float in [0, 1]."""
-        img = self.clean_store[lo:hi]
-        return img.float().div_(255) if img.dtype == torch.uint8 else img  # in place: one copy of the rows
+        """Rows [lo, hi) of the clean image -> (hi - lo, W, C) float in [0, 1] (one copy of the rows)."""
+        return as_float(self.image_store[lo:hi])
 
     # ---- training -------------------------------------------------------------------------
     def on_fit_start(self) -> None:
@@ -120,12 +131,12 @@ class FieldModule(pl.LightningModule):
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
         """The field rendered at (h, w), default the image's resolution -> (h, w, C) in [0, 1]."""
-        H, W = self.clean_store.shape[:2]
+        H, W = self.image_shape[:2]
         return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp_(0, 1)
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The field rendered at most `max_size` pixels high/wide, for progress.gif -> (h, w, C)."""
-        h, w = self.clean_store.shape[:2]
+        h, w = self.image_shape[:2]
         s = min(1.0, max_size / max(h, w))
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
 
@@ -133,7 +144,7 @@ class FieldModule(pl.LightningModule):
         """Render, score and keep the image band by band (about `eval_band_pixels` pixels each): memory
         beyond the stored image is bounded by the band, not the image. The render is kept on the host as
         uint8 (`last_render`) for the panels and prediction.png; the metrics use the float render."""
-        h, w, c = self.clean_store.shape
+        h, w, c = self.image_shape
         score = ImageScore(h, w)
         self.last_render = torch.empty(h, w, c, dtype=torch.uint8)  # (H, W, C) host copy
         for r0, r1, lo, hi in row_bands(h, max(1, self.eval_band_pixels // w), ssim_pad(h, w)):
@@ -154,10 +165,10 @@ class FieldModule(pl.LightningModule):
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the side-by-side panel, left to right."""
-        clean, display = self.clean_store.cpu(), self.obs.display  # uint8 or float: the panel quantises
+        clean, display = self.image_store.cpu(), self.obs.display  # uint8 or float: the panel quantises
         same = display.numel() == 0 or (display.shape == clean.shape and torch.equal(display, clean))  # task=fit
         return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["nfields_config"] = self.config
-        checkpoint["nfields_image_shape"] = list(self.clean_store.shape)  # (H, W, C): render without the data
+        checkpoint["nfields_image_shape"] = list(self.image_shape)  # (H, W, C): render without the data

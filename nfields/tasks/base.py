@@ -49,13 +49,21 @@ Band = tuple[int, int, int]  # (r0, r1, lo): image rows [r0, r1), given as rows 
 
 @dataclass
 class Observation:
-    coords: torch.Tensor  # (N, 2) coordinates of observed pixels
-    values: torch.Tensor  # (N, C) their observed colours
+    coords: torch.Tensor | None  # (N, 2) coordinates of observed pixels; None: those of train_mask (points())
+    values: torch.Tensor  # (N, C) their observed colours (uint8 levels when the task passes an 8-bit image on)
     display: torch.Tensor  # (h, w, C) the observation as an image, for panels
     eval_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `test/*`; None = all
     val_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `val/*`; None = same as eval_mask
     baselines: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (H, W, C): `<stage>/psnr_<name>`
     train_mask: torch.Tensor | None = None  # (H, W) bool: the observed pixels, when they lie on the pixel grid
+
+    def points(self) -> torch.Tensor:
+        """(N, 2) coordinates of the observed pixels, rebuilt from train_mask (row-major) when not stored:
+        task=fit does not build the float grid of every pixel (0.5 GB at 8192^2) unless it is used."""
+        if self.coords is not None:
+            return self.coords
+        h, w = self.train_mask.shape
+        return flat_pixel_coords(self.train_mask.flatten().nonzero().squeeze(1), h, w)
 
     def mask(self, stage: str) -> torch.Tensor | None:
         """The (H, W) bool mask scored at `stage` ('val' or 'test'); None = every pixel."""
@@ -88,6 +96,9 @@ class Task:
     """task=fit: observe every pixel, evaluate on every pixel."""
 
     name = "fit"
+    # observe() only selects pixels, so an 8-bit image may be passed as uint8 levels (values and display
+    # stay uint8: nothing image-sized in float). Tasks that compute with colours set False and get floats.
+    accepts_uint8 = True
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -98,8 +109,8 @@ class Task:
 
     def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
         h, w, c = image.shape
-        every = torch.ones(h, w, dtype=torch.bool)  # on the grid, all of it
-        return Observation(pixel_grid(h, w).reshape(-1, 2), image.reshape(-1, c), image, train_mask=every)
+        every = torch.ones(h, w, dtype=torch.bool)  # on the grid, all of it: coords are implied (points())
+        return Observation(None, image.reshape(-1, c), image, train_mask=every)
 
     def evaluate(self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test") -> dict:
         """pred, clean (H, W, C) -> {'ssim', 'psnr', ...} for `stage` ('val' or 'test').

@@ -13,6 +13,7 @@ from nfields.tasks.base import Observation, Task, check_range, pixel_grid, split
 
 class Denoise(Task):
     name = "denoise"
+    accepts_uint8 = False  # computes with colours
 
     def __init__(self, noise_std: float = 0.1, seed: int = 0) -> None:
         check_range("task.noise_std", noise_std, lo=0.0, fix="it is the std of the added noise, in [0, 1] units")

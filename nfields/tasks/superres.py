@@ -19,6 +19,7 @@ from nfields.tasks.interpolate import nearest_up
 
 class SuperRes(Task):
     name = "superres"
+    accepts_uint8 = False  # computes with colours
 
     def __init__(self, factor: int = 2, seed: int = 0) -> None:
         check_range("task.factor", factor, lo=1, fix="the low-res image is factor times smaller per side")
