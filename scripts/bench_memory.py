@@ -15,6 +15,7 @@ torch.cuda.max_memory_allocated) next to the image's own float32 size.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,43 +36,44 @@ if torch.cuda.is_available():
 print("MEMORY " + json.dumps(out))
 """
 sys.path.insert(0, str(ROOT))
+from nfields.build import build_datamodule, build_module  # noqa: E402
+from nfields.compose import compose_run_config  # noqa: E402
 from nfields.data.io import load_image, square_resize  # noqa: E402
-from nfields.lit.pixels import ObservedPixels, as_uint8  # noqa: E402
-from nfields.tasks.fit import Fit  # noqa: E402
 
 FIELD = ["encoding.n_features=16", "network.n_neurons=16", "network.n_hidden_layers=2", "logger=none"]
 
 
-def write_image(size: int, folder: str) -> tuple[str, torch.Tensor]:
-    """astronaut, bicubic-upscaled to size^2 and saved as an 8-bit PNG -> (path, the image as read back)."""
+def write_image(size: int, folder: str) -> tuple[str, int]:
+    """astronaut, bicubic-upscaled to size^2 and saved as an 8-bit PNG -> (path, channels)."""
     img = square_resize(load_image("astronaut"), size)
     path = f"{folder}/astronaut_{size}.png"
     iio.imwrite(path, (img * 255).round().clamp(0, 255).to(torch.uint8).numpy())
-    return path, load_image(path)
+    return path, img.shape[-1]
 
 
-def pixel_store_mb(image: torch.Tensor, compact: bool) -> float:
-    """Device memory of the observed pixels plus the clean image, as FieldModule stores them (task=fit)."""
-    h, w, _ = image.shape
-    store = ObservedPixels(Fit().observe(image), h, w, compact).nbytes()
-    clean = image.numel() * (1 if compact and as_uint8(image) is not None else 4)
-    return (store + clean) / 1e6
+def train_args(path: str, batch: int, compact: bool, steps: int, device: str, run_dir: str) -> list[str]:
+    """The overrides of `python train.py` for one row."""
+    args = [f"data.image={path}", "data.size=null", "validate.allow_large=true", f"data.batch_size={batch}"]
+    args += [*FIELD, f"model.compact_pixels={str(compact).lower()}", f"hydra.run.dir={run_dir}"]
+    return args + [f"trainer={'cpu' if device == 'cpu' else 'gpu'}", f"trainer.max_steps={steps}"]
 
 
-def peak_memory(path: str, batch: int, compact: bool, steps: int, device: str, extra: list[str]) -> dict[str, float]:
-    trainer = "cpu" if device == "cpu" else "gpu"
+def pixel_store_mb(args: list[str]) -> float:
+    """Device memory of the observed pixels plus the clean image, as train.py's FieldModule stores them."""
     with tempfile.TemporaryDirectory() as d:
-        args = [f"data.image={path}", "data.size=null", "validate.allow_large=true", f"data.batch_size={batch}"]
-        args += [*FIELD, f"model.compact_pixels={str(compact).lower()}"]
-        args += [f"trainer={trainer}", f"trainer.max_steps={steps}", f"log.val_every_n_steps={steps}"]
-        args += [f"hydra.run.dir={d}/run", *extra]
-        proc = subprocess.run(
-            [sys.executable, "-c", PROBE, json.dumps(args)], cwd=ROOT, capture_output=True, text=True, timeout=3600
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"train.py failed on {path}: {proc.stderr[-2000:]}")
-        line = next(x for x in proc.stdout.splitlines() if x.startswith("MEMORY "))
-        return json.loads(line[len("MEMORY ") :])
+        cfg = compose_run_config(args, f"{d}/run")
+        return build_module(cfg, build_datamodule(cfg)).data_nbytes() / 1e6
+
+
+def peak_memory(args: list[str]) -> dict[str, float]:
+    """Peak memory of `python train.py ARGS` in a fresh process."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)], cwd=ROOT, capture_output=True, text=True, timeout=3600
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"train.py {' '.join(args)} failed: {proc.stderr[-2000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("MEMORY "))
+    return json.loads(line[len("MEMORY ") :])
 
 
 def memory_case(sizes: list[int], batches: list[int], steps: int, device: str, extra: list[str]) -> None:
@@ -81,11 +83,13 @@ def memory_case(sizes: list[int], batches: list[int], steps: int, device: str, e
     print(cols + (" CUDA peak (MB) |" if gpu else "") + "\n" + "|---" * (7 if gpu else 6) + "|")
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
-            path, image = write_image(size, folder)
+            path, channels = write_image(size, folder)
             for batch in batches:
                 for compact in (False, True):
-                    m = peak_memory(path, batch, compact, steps, device, extra)
-                    row = f"| {size}² | {batch:,} | {str(compact).lower()} | {image.numel() * 4 / 1e6:.1f} "
-                    row += f"| {pixel_store_mb(image, compact):.1f} | {m['peak_rss_mb']:.0f} |"
+                    args = train_args(path, batch, compact, steps, device, f"{folder}/run") + extra
+                    args.append(f"log.val_every_n_steps={steps}")
+                    m = peak_memory(args)
+                    row = f"| {size}² | {batch:,} | {str(compact).lower()} | {size * size * channels * 4 / 1e6:.1f} "
+                    row += f"| {pixel_store_mb(args):.1f} | {m['peak_rss_mb']:.0f} |"
                     print(row + (f" {m.get('cuda_peak_mb', float('nan')):.0f} |" if gpu else ""), flush=True)
-            del image
+                    shutil.rmtree(f"{folder}/run", ignore_errors=True)

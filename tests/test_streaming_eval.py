@@ -67,10 +67,10 @@ def test_render_of_a_row_range_is_that_part_of_the_whole_render() -> None:
     assert torch.equal(render(field, 13, 11, chunk=5, rows=(4, 9)), whole[4:9])
 
 
-def test_field_module_evaluates_the_same_in_small_bands(make_cfg, tmp_path: Path) -> None:
+def test_field_module_evaluates_the_same_in_small_bands(make_cfg, tmp_path: Path, monkeypatch) -> None:
     """The module streams the render through the scorer; band size changes neither metrics nor the kept render."""
     path = tmp_path / "img.png"
-    iio.imwrite(path, torch.randint(0, 256, (48, 40, 3), dtype=torch.uint8).numpy())
+    iio.imwrite(path, torch.randint(0, 256, (48, 40, 3), dtype=torch.uint8).numpy())  # cropped to 40 x 40
     args = [f"data.image={path}", "data.size=null", "data.batch_size=256"]
     cfg = make_cfg("debug=fast", "logger=none", "task=inpaint", *args)
     module = build_module(cfg, build_datamodule(cfg))
@@ -81,6 +81,16 @@ def test_field_module_evaluates_the_same_in_small_bands(make_cfg, tmp_path: Path
     assert torch.equal(kept, quantize(module.render()))  # the host copy is the quantised render
     assert whole == pytest.approx(module.task.evaluate(module.render(), module.clean, module.obs, "test"), abs=1e-5)
     module.eval_band_pixels = 40 * 3  # 3 rows a band, each read with 5 context rows either side
+    rendered: list[tuple[int, int]] = []
+
+    def counting_render(*args, rows, **kw):  # noqa: ANN002, ANN003, ANN202
+        rendered.append(rows)
+        return render(*args, rows=rows, **kw)
+
+    monkeypatch.setattr("nfields.lit.single.render", counting_render)
     banded = module.evaluate("test")
+    assert (
+        sum(hi - lo for lo, hi in rendered) == 40 and len(rendered) > 5
+    )  # every row rendered once: context rows are reused
     assert banded == pytest.approx(whole, abs=1e-5)
     assert torch.equal(module.last_render, kept)

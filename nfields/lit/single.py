@@ -7,7 +7,7 @@ costs one randint and one gather, not a Python collate of thousands of items.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,8 +17,8 @@ import torch
 from nfields.callbacks.media import quantize
 from nfields.field import NeuralField, render
 from nfields.lit.pixels import ObservedPixels, as_float, as_uint8
-from nfields.metrics import ImageScore, row_bands, ssim_pad
-from nfields.tasks.base import Task
+from nfields.metrics import BAND_PIXELS, ImageScore, row_bands, ssim_pad
+from nfields.tasks.base import Band, Task
 
 
 class FieldModule(pl.LightningModule):
@@ -44,7 +44,7 @@ class FieldModule(pl.LightningModule):
         self.field, self.task = field, task
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.batch_size, self.render_chunk = batch_size, render_chunk
-        self.eval_band_pixels = 1 << 20  # pixels rendered and scored at a time by evaluate()
+        self.eval_band_pixels = BAND_PIXELS  # pixels rendered and scored at a time by evaluate()
         self.config = config  # the resolved run config, stored in checkpoints
         if image.dtype == torch.uint8 and not task.accepts_uint8:
             image = as_float(image)  # the task computes with colours (noise, block means)
@@ -70,6 +70,11 @@ class FieldModule(pl.LightningModule):
     def image_store(self) -> torch.Tensor:
         """The clean image (H, W, C) as stored: uint8 levels when that is exact and compact, else float."""
         return self.pixels.values.view(self.image_shape) if self.clean_store is None else self.clean_store
+
+    def data_nbytes(self) -> int:
+        """Bytes of data the module holds on its device: observed pixels and the clean image (not the field)."""
+        store = self.clean_store
+        return self.pixels.nbytes() + (0 if store is None else store.numel() * store.element_size())
 
     @property
     def clean(self) -> torch.Tensor:
@@ -140,16 +145,31 @@ class FieldModule(pl.LightningModule):
         s = min(1.0, max_size / max(h, w))
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
 
+    def rendered_bands(self) -> Iterator[tuple[Band, torch.Tensor]]:
+        """The render in bands of about `eval_band_pixels` pixels -> ((r0, r1, lo), rows [lo, hi) in [0, 1]):
+        each band's rows plus the context rows SSIM reads around them. Every row is rendered once: the
+        context shared with the previous band is kept, not rendered again."""
+        h, w, _ = self.image_shape
+        kept, kept_lo = None, 0  # the previous band's rows [kept_lo, kept_lo + len)
+        for r0, r1, lo, hi in row_bands(h, max(1, self.eval_band_pixels // w), ssim_pad(h, w)):
+            start = lo if kept is None else kept_lo + kept.shape[0]  # the first row not rendered yet
+            if start < hi:
+                new = render(self.field, h, w, self.render_chunk, self.device, rows=(start, hi)).float().clamp_(0, 1)
+                kept = new if kept is None else torch.cat([kept[lo - kept_lo :], new])
+            else:  # the previous band's context already reaches the last row
+                kept = kept[lo - kept_lo :]
+            kept_lo = lo
+            yield (r0, r1, lo), kept
+
     def evaluate(self, stage: str) -> dict[str, float]:
-        """Render, score and keep the image band by band (about `eval_band_pixels` pixels each): memory
-        beyond the stored image is bounded by the band, not the image. The render is kept on the host as
-        uint8 (`last_render`) for the panels and prediction.png; the metrics use the float render."""
+        """Render, score and keep the image band by band: memory beyond the stored image is bounded by
+        the band, not the image. The render is kept on the host as uint8 (`last_render`) for the panels
+        and prediction.png; the metrics use the float render."""
         h, w, c = self.image_shape
         score = ImageScore(h, w)
         self.last_render = torch.empty(h, w, c, dtype=torch.uint8)  # (H, W, C) host copy
-        for r0, r1, lo, hi in row_bands(h, max(1, self.eval_band_pixels // w), ssim_pad(h, w)):
-            pred = render(self.field, h, w, self.render_chunk, self.device, rows=(lo, hi)).float().clamp_(0, 1)
-            self.task.score_rows(score, pred, self.clean_rows(lo, hi), self.obs, stage, (r0, r1, lo))
+        for (r0, r1, lo), pred in self.rendered_bands():
+            self.task.score_rows(score, pred, self.clean_rows(lo, lo + pred.shape[0]), self.obs, stage, (r0, r1, lo))
             self.last_render[r0:r1] = quantize(pred[r0 - lo : r1 - lo]).cpu()
         metrics = score.result()
         # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
