@@ -25,11 +25,19 @@ import imageio.v3 as iio
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# The child's peak RSS is VmHWM, the high-water mark of its own address space. getrusage's ru_maxrss
+# is not: Linux carries the parent's peak over an exec (subprocess forks a copy of this process),
+# so every child would report at least this benchmark's own peak.
 PROBE = """
 import json, resource, runpy, sys
 sys.argv = ["train.py", *json.loads(sys.argv[1])]
 runpy.run_path("train.py", run_name="__main__")
-out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3}
+try:
+    hwm = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+    peak = int(hwm.split()[1]) / 1e3  # kB -> MB
+except OSError:  # not Linux: ru_maxrss (kB on Linux, bytes on macOS)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1e6 if sys.platform == "darwin" else 1e3)
+out = {"peak_rss_mb": peak}
 import torch
 if torch.cuda.is_available():
     out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 1e6
