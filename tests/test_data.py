@@ -116,3 +116,19 @@ def test_8bit_images_can_stay_uint8_levels(tmp_path) -> None:
     crop = square_resize(u8[:, :300], None)
     assert crop.dtype == torch.uint8 and crop.shape == (300, 300, 3)
     assert torch.equal(square_resize(u8, 64), square_resize(u8.float() / 255, 64))  # resizing works on floats
+
+
+@pytest.mark.parametrize(
+    "shape,dtype",
+    [((37, 23, 3), np.uint8), ((37, 23), np.uint8), ((37, 23, 4), np.uint8), ((9, 7), np.uint16), ((9, 7), np.float32)],
+)
+def test_decoding_in_bands_of_rows_gives_the_whole_array(shape: tuple[int, ...], dtype: type) -> None:
+    """read_file converts Pillow images to numpy in bands (memory); every band size gives np.asarray(im)."""
+    from nfields.data.io import to_array
+
+    rng = np.random.default_rng(0)
+    arr = rng.random(shape).astype(dtype) if dtype == np.float32 else rng.integers(0, 200, shape).astype(dtype)
+    im = Image.fromarray(arr)
+    for band_bytes in (1, 100, 1 << 24):  # one row per band, a few rows, everything
+        out = to_array(im, band_bytes)
+        assert out.dtype == np.asarray(im).dtype and np.array_equal(out, np.asarray(im))
