@@ -50,18 +50,25 @@ def main(argv: list[str] | None = None) -> Path:
     a = parse_args(argv)
     import imageio.v3 as iio
     import torch
+    from tqdm import tqdm
 
     from nfields.build import load_field
-    from nfields.callbacks.media import to_uint8
+    from nfields.callbacks.media import quantize, to_uint8
     from nfields.field import render
 
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     field, shape = load_field(a.checkpoint, map_location=device)  # no training data needed
     h, w = output_size(*shape[:2], a.size)
-    img = render(field.to(device), h, w, chunk=a.chunk, device=device, progress=h * w > a.chunk)  # (h, w, C)
+    field = field.to(device)
+    # Bands of rows, each quantised into a uint8 image on the host: no float image of the whole output.
+    img = torch.empty(h, w, field.out_dim, dtype=torch.uint8)  # (h, w, C)
+    bands = range(0, h, max(1, a.chunk // w))
+    for r0 in tqdm(bands, desc=f"render {h}x{w}", unit="band", disable=len(bands) == 1):
+        r1 = min(h, r0 + bands.step)
+        img[r0:r1] = quantize(render(field, h, w, chunk=a.chunk, device=device, rows=(r0, r1))).cpu()
     out = a.out or default_out(a.checkpoint, h, w)
     out.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(out, to_uint8(img.float()))
+    iio.imwrite(out, to_uint8(img))
     print(f"rendered {h}x{w} -> {out}")
     return out
 

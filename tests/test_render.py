@@ -55,6 +55,10 @@ def test_render_script_writes_the_requested_size(make_cfg, tmp_path: Path) -> No
     out = script.main([str(ckpt), "--size", "57", "--chunk", "100", "--device", "cpu", "--out", f"{tmp_path}/r.png"])
     img = iio.imread(out)
     assert img.shape == (57, 57, 3)
+    whole = script.main(
+        [str(ckpt), "--size", "57", "--chunk", "1000000", "--device", "cpu", "--out", f"{tmp_path}/w.png"]
+    )
+    assert (iio.imread(whole) == img).all()  # bands of one row (chunk 100 < 57 x 2) == one band
     default = script.main([str(ckpt), "--size", "24", "--device", "cpu"])  # the training resolution
     assert default == Path(cfg.run_dir) / "render_24x24.png"
     pred = iio.imread(Path(cfg.run_dir) / "prediction.png")
