@@ -3,9 +3,9 @@
     python scripts/render.py outputs/<run>/checkpoints/last.ckpt --size 2048 [--out big.png]
 
 The field is rebuilt from the config stored in the checkpoint (nfields.build.load_field; the
-training image is not needed)
-and evaluated in chunks of --chunk coordinates, so memory does not grow with the output
-size beyond the image itself. --size is the longer side; the aspect ratio of the training
+training image is not needed) and evaluated in chunks of --chunk coordinates, each band of rows
+quantised into the uint8 output, so memory does not grow with the output size beyond the uint8
+image itself. --size is the longer side; the aspect ratio of the training
 image is kept. Without --out the PNG goes to the run directory as render_<h>x<w>.png.
 """
 
