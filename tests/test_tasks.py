@@ -45,6 +45,8 @@ def test_shapes_and_disjoint_val_test(name: str, image: torch.Tensor) -> None:
     assert obs.points().shape == (n, 2) and obs.values.shape == (n, C) and n > 0
     assert obs.display.shape == image.shape
     assert ((obs.points() > 0) & (obs.points() < 1)).all()
+    if obs.train_mask is not None:  # on the grid: the coordinates are those of train_mask, row-major
+        assert torch.equal(obs.points(), pixel_grid(H, W)[obs.train_mask])
     val, test = obs.mask("val"), obs.mask("test")
     assert val.shape == test.shape == (H, W) and val.dtype == test.dtype == torch.bool
     assert val.any() and test.any()

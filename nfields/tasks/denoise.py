@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from nfields.tasks.base import Observation, Task, check_range, pixel_grid, split_mask
+from nfields.tasks.base import Observation, Task, check_range, split_mask
 
 
 class Denoise(Task):
@@ -26,7 +26,7 @@ class Denoise(Task):
         noisy = image + self.noise_std * torch.randn(image.shape, generator=gen)  # (h, w, C)
         val, test = split_mask(torch.ones(h, w, dtype=torch.bool), gen)
         return Observation(
-            coords=pixel_grid(h, w).reshape(-1, 2),
+            coords=None,  # every pixel, implied by train_mask (Observation.points())
             values=noisy.reshape(-1, c),
             display=noisy.clamp(0, 1),
             eval_mask=test,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from nfields.tasks.base import Observation, Task, check_range, pixel_grid, split_mask
+from nfields.tasks.base import Observation, Task, check_range, split_mask
 
 
 class Inpaint(Task):
@@ -50,7 +50,7 @@ class Inpaint(Task):
             )
         val, test = split_mask(~seen, gen)
         return Observation(
-            coords=pixel_grid(h, w)[seen],  # (N, 2), row-major
+            coords=None,  # implied by train_mask (Observation.points()): no float grid of every pixel
             values=image[seen],  # (N, C)
             display=image * seen[..., None],  # missing pixels black
             eval_mask=test,
