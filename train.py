@@ -6,8 +6,8 @@ from omegaconf import DictConfig
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from nfields.errors import report_errors  # user errors: one line, non-zero exit (docs/reliability.md)
-    from nfields.train import train  # imported here so `--help` and `--cfg` stay fast
+    from nfields.run.exits import report_errors  # user errors: one line, non-zero exit (docs/reliability.md)
+    from nfields.run.train import train  # imported here so `--help` and `--cfg` stay fast
 
     return report_errors(train, cfg, batch_size=cfg.get("data", {}).get("batch_size"))
 
@@ -16,7 +16,7 @@ if __name__ == "__main__":
     import sys
     from pathlib import Path
 
-    from nfields.options import check_options  # `encoding=fourire`: one line with the choices
+    from nfields.run.options import check_options  # `encoding=fourire`: one line with the choices
 
     check_options(sys.argv[1:], Path(__file__).resolve().parent / "configs")
     main()

@@ -28,8 +28,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nfields.data.io import load_image, square_resize  # noqa: E402
-from nfields.tasks.base import pixel_grid  # noqa: E402
+from nfields.core.coords import pixel_grid  # noqa: E402
+from nfields.core.io import load_image, square_resize  # noqa: E402
 from scripts.bench_util import time_steps  # noqa: E402
 
 
@@ -78,8 +78,8 @@ def handwritten(img: torch.Tensor, steps: int, device: torch.device, width: int 
 
 
 def nfields_run(size: int, steps: int, device: str, task: str, extra: list[str]) -> dict[str, float]:
-    from nfields.compose import compose_run_config
-    from nfields.train import train
+    from nfields.run.compose import compose_run_config
+    from nfields.run.train import train
 
     trainer = "cpu" if device == "cpu" else "gpu"
     overrides = ["experiment=ffn_bench", f"data.size={size}", f"trainer.max_steps={steps}", f"trainer={trainer}"]
@@ -106,8 +106,8 @@ ENCODERS = {
 
 def time_to_psnr(size: int, steps: int, device: str, target: float, extra: list[str]) -> None:
     """Training seconds until val/psnr first reaches `target` (fit task, validation every 10 steps)."""
-    from nfields.compose import compose_run_config
-    from nfields.train import train
+    from nfields.run.compose import compose_run_config
+    from nfields.run.train import train
 
     trainer = "cpu" if device == "cpu" else "gpu"
     print(f"# time to {target:g} dB: astronaut {size}^2, fit, full batch, device {device}")

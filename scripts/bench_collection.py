@@ -42,8 +42,8 @@ def overrides(cond: str, steps: int, device: str, extra: list[str]) -> list[str]
 
 
 def nfields_images_per_s(cond: str, steps: int, device: str, extra: list[str]) -> tuple[float, int]:
-    from nfields.compose import compose_run_config
-    from nfields.train import train
+    from nfields.run.compose import compose_run_config
+    from nfields.run.train import train
 
     with tempfile.TemporaryDirectory() as d:
         cfg = compose_run_config(overrides(cond, steps, device, extra), Path(d) / "run")
@@ -54,9 +54,9 @@ def nfields_images_per_s(cond: str, steps: int, device: str, extra: list[str]) -
 
 def handwritten_images_per_s(cond: str, steps: int, device: str, extra: list[str]) -> float:
     """The plain loop: random batches of images, random pixels, one Adam over field + codes."""
-    from nfields.build import build_datamodule, build_field
-    from nfields.compose import compose_run_config
-    from nfields.tasks.base import pixel_grid
+    from nfields.core.coords import pixel_grid
+    from nfields.run.build import build_datamodule, build_field
+    from nfields.run.compose import compose_run_config
     from scripts.bench_util import time_steps
 
     with tempfile.TemporaryDirectory() as d:

@@ -44,9 +44,9 @@ if torch.cuda.is_available():
 print("MEMORY " + json.dumps(out))
 """
 sys.path.insert(0, str(ROOT))
-from nfields.build import build_datamodule, build_module  # noqa: E402
-from nfields.compose import compose_run_config  # noqa: E402
-from nfields.data.io import load_image, square_resize  # noqa: E402
+from nfields.core.io import load_image, square_resize  # noqa: E402
+from nfields.run.build import build_datamodule, build_module  # noqa: E402
+from nfields.run.compose import compose_run_config  # noqa: E402
 
 FIELD = ["encoding.n_features=16", "network.n_neurons=16", "network.n_hidden_layers=2", "logger=none"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nfields.report import Run, differing_keys, find_runs, markdown_table, montage, run_value  # noqa: E402
+from nfields.analysis.report import Run, differing_keys, find_runs, markdown_table, montage, run_value  # noqa: E402
 
 METRICS = ("test/psnr", "test/ssim", "val/psnr", "perf/steps_per_s", "step")
 

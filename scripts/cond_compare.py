@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nfields.cond_compare import write_table  # noqa: E402
+from nfields.analysis.cond_compare import write_table  # noqa: E402
 
 
 def main() -> None:

@@ -112,7 +112,7 @@ def run_cell(image_set: str, encoding: str, a: argparse.Namespace) -> None:
 
 def collect(a: argparse.Namespace) -> dict[tuple[str, str], list[float]]:
     """(set, encoding) -> test PSNRs of the finished runs under --out."""
-    from nfields.report import find_runs
+    from nfields.analysis.report import find_runs
 
     out = {}
     for s in a.sets:
@@ -150,9 +150,9 @@ def figure(a: argparse.Namespace) -> Path | None:
     import imageio.v3 as iio
     import numpy as np
 
-    from nfields.build import build_datamodule
-    from nfields.callbacks.media import to_uint8
-    from nfields.report import find_runs, montage
+    from nfields.analysis.report import find_runs, montage
+    from nfields.core.media import to_uint8
+    from nfields.run.build import build_datamodule
 
     rows = []
     for s in a.sets:

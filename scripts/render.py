@@ -2,7 +2,7 @@
 
     python scripts/render.py outputs/<run>/checkpoints/last.ckpt --size 2048 [--out big.png]
 
-The field is rebuilt from the config stored in the checkpoint (nfields.build.load_field; the
+The field is rebuilt from the config stored in the checkpoint (nfields.run.build.load_field; the
 training image is not needed) and evaluated in chunks of --chunk coordinates, each band of rows
 quantised into the uint8 output, so memory does not grow with the output size beyond the uint8
 image itself. --size is the longer side; the aspect ratio of the training
@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> Path:
     import torch
     from tqdm import tqdm
 
-    from nfields.build import load_field
-    from nfields.callbacks.media import quantize, to_uint8
-    from nfields.field import render
+    from nfields.core.media import quantize, to_uint8
+    from nfields.fields.field import render
+    from nfields.run.build import load_field
 
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     field, shape = load_field(a.checkpoint, map_location=device)  # no training data needed

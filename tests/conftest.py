@@ -9,7 +9,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from nfields.compose import CONFIGS, compose_run_config
+from nfields.run.compose import CONFIGS, compose_run_config
 
 ROOT = CONFIGS.parent
 

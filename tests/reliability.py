@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import DictConfig
 
-from nfields.errors import report_errors
-from nfields.train import train
+from nfields.run.exits import report_errors
+from nfields.run.train import train
 
 
 def entry_point(cfg: DictConfig) -> float | None:

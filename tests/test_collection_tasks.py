@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nfields.build import build_datamodule, build_module
-from nfields.tasks.base import pixel_grid
-from nfields.train import train
+from nfields.core.coords import pixel_grid
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.train import train
 from tests.conftest import run_train
 from tests.test_collections import TINY, batch
 

@@ -13,14 +13,15 @@ import torch
 from hydra.utils import instantiate
 from PIL import Image
 
-from nfields.build import build_datamodule, build_module, load_checkpoint
-from nfields.data.collection import DatasetMissing
+from nfields.core.errors import DatasetMissing
 from nfields.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTDataModule
 from nfields.data.synthetic import SyntheticDataModule
-from nfields.latents.sources import build_source
-from nfields.latents.tto import optimize_codes
+from nfields.fields.latents.encoder import Encoder
 from nfields.lit.collection import CollectionModule
-from nfields.train import train
+from nfields.lit.tto import Observed, optimize_codes
+from nfields.run.build import build_datamodule, build_module, load_checkpoint
+from nfields.run.train import train
+from nfields.tasks.fit import Fit
 from tests.conftest import run_train
 
 # Tiny sizes: a synthetic collection of 8x8 images and a small field.
@@ -139,14 +140,18 @@ def test_autodecoder_codes_receive_gradients(make_cfg) -> None:
 
 
 def test_encoder_maps_images_to_codes() -> None:
-    enc = build_source("encoder", code_dim=10, n_train=5, channels=3)
+    enc = Encoder(code_dim=10, n_train=5, channels=3)
     images = torch.rand(4, 12, 12, 3, requires_grad=True)
     codes = enc(torch.arange(4), images)
     assert codes.shape == (4, 10)
     codes.sum().backward()
     assert images.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="model.latent_source='nope'.*autodecoder, encoder"):
-        build_source("nope", code_dim=1, n_train=1, channels=1)
+
+
+def test_an_unknown_latent_source_is_one_line(make_cfg) -> None:
+    cfg = make_cfg(*TINY, "cond=concat", "model.latent_source=nope")
+    with pytest.raises(ValueError, match="model.latent_source=nope: must be one of autodecoder, encoder"):
+        build_module(cfg, build_datamodule(cfg))
 
 
 @pytest.mark.parametrize("source", ["autodecoder", "encoder"])
@@ -156,7 +161,7 @@ def test_tto_fits_codes_with_the_network_frozen(make_cfg, source: str) -> None:
     module = build_module(cfg, dm)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     images = batch(dm, "test")["image"]
-    res = optimize_codes(module.field, module.source, images, steps=30, lr=5e-2)
+    res = optimize_codes(module.field, module.source, Fit(), images, steps=30, lr=5e-2)
     for k, v in module.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed during test-time optimisation"
     assert all(p.requires_grad for p in module.parameters())  # unfrozen again afterwards
@@ -174,10 +179,13 @@ def test_tto_uses_only_the_observed_pixels(make_cfg) -> None:
     mask[:, :, :4] = True  # the left half is observed
     garbage = images.clone()
     garbage[~mask] = torch.rand_like(garbage[~mask])
-    a = optimize_codes(module.field, module.source, images, steps=5, mask=mask)
-    b = optimize_codes(module.field, module.source, garbage, steps=5, mask=mask)
-    assert torch.allclose(a.codes, b.codes, atol=1e-6)
-    assert not torch.allclose(a.codes, optimize_codes(module.field, module.source, images, steps=5).codes)
+
+    def fit(imgs: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
+        observed = Observed.grid(imgs, m)
+        return optimize_codes(module.field, module.source, Fit(), imgs, steps=5, observed=observed).codes
+
+    assert torch.allclose(fit(images, mask), fit(garbage, mask), atol=1e-6)
+    assert not torch.allclose(fit(images, mask), fit(images, None))
 
 
 # ---- training ----------------------------------------------------------------------------------

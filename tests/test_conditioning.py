@@ -7,16 +7,16 @@ from functools import partial
 import pytest
 import torch
 
-from nfields.conditioning.concat import Concat
-from nfields.conditioning.film import FiLM
-from nfields.conditioning.hypernet import HyperNet
-from nfields.encodings.fourier import GaussianFourier
-from nfields.field import NeuralField
-from nfields.latents.global_ import GlobalLatent
-from nfields.latents.hybrid import HybridLatent
-from nfields.latents.local import LocalLatent
-from nfields.networks.mlp import MLP
-from nfields.networks.siren import Siren
+from nfields.fields.conditioning.concat import Concat
+from nfields.fields.conditioning.film import FiLM
+from nfields.fields.conditioning.hypernet import HyperNet
+from nfields.fields.encodings.fourier import GaussianFourier
+from nfields.fields.field import NeuralField
+from nfields.fields.latents.global_ import GlobalLatent
+from nfields.fields.latents.hybrid import HybridLatent
+from nfields.fields.latents.local import LocalLatent
+from nfields.fields.networks.mlp import MLP
+from nfields.fields.networks.siren import Siren
 
 CONDS = {
     "concat": Concat,

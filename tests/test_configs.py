@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from nfields.build import build_callbacks, build_datamodule, build_field, build_loggers, build_module
+from nfields.run.build import build_callbacks, build_datamodule, build_field, build_loggers, build_module
 from tests.conftest import CONFIGS
 
 # Groups whose options are whole-run presets or launch settings, checked by composing the full run.

@@ -5,9 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
+from nfields.core.coords import pixel_grid
+from nfields.core.errors import ImageError
+from nfields.core.io import load_image, square_resize
 from nfields.data.image import ImageDataModule
-from nfields.data.io import ImageError, load_image, square_resize
-from nfields.tasks.base import pixel_grid
 
 
 def test_skimage_sample_by_name() -> None:
@@ -55,7 +56,9 @@ def test_square_resize() -> None:
     img = torch.rand(30, 50, 3)
     assert square_resize(img, None).shape == (30, 30, 3)
     assert square_resize(img, 10).shape == (10, 10, 3)
-    up = square_resize(img, 64)
+    with pytest.raises(ImageError, match=r"data.size=64 is larger than the image \(30x50\).*data.upsample=true"):
+        square_resize(img, 64)  # the ground truth would silently become an interpolation
+    up = square_resize(img, 64, upsample=True)
     assert up.shape == (64, 64, 3) and up.min() >= 0 and up.max() <= 1
     # area downsampling by 2 is the mean of 2x2 blocks
     sq = torch.rand(8, 8, 1)
@@ -80,7 +83,7 @@ def test_datamodule_loads_once_and_reports_channels() -> None:
 
 
 def test_ssim_of_a_batch_is_the_mean_of_its_images() -> None:
-    from nfields.metrics import ssim
+    from nfields.core.metrics import ssim
 
     torch.manual_seed(0)
     a, b = torch.rand(3, 16, 16, 1), torch.rand(3, 16, 16, 1)
@@ -93,7 +96,7 @@ def test_ssim_of_a_batch_is_the_mean_of_its_images() -> None:
 @pytest.mark.parametrize("shape", [(37, 29, 3), (2, 40, 23, 1)])
 def test_ssim_in_bands_of_rows_equals_the_whole_image(shape: tuple[int, ...]) -> None:
     """Large images are scored band by band (memory); every band size gives the same SSIM."""
-    from nfields.metrics import ssim
+    from nfields.core.metrics import ssim
 
     g = torch.Generator().manual_seed(0)
     a = torch.rand(shape, generator=g)
@@ -124,7 +127,7 @@ def test_8bit_images_can_stay_uint8_levels(tmp_path) -> None:
 )
 def test_decoding_in_bands_of_rows_gives_the_whole_array(shape: tuple[int, ...], dtype: type) -> None:
     """read_file converts Pillow images to numpy in bands (memory); every band size gives np.asarray(im)."""
-    from nfields.data.io import to_array
+    from nfields.core.io import to_array
 
     rng = np.random.default_rng(0)
     arr = rng.random(shape).astype(dtype) if dtype == np.float32 else rng.integers(0, 200, shape).astype(dtype)

@@ -87,7 +87,7 @@ def initial_codes(config: dict):
     """The code table as train() initialises it: same seed, same build order."""
     import pytorch_lightning as pl
 
-    from nfields.build import as_config, build_datamodule, build_module
+    from nfields.run.build import as_config, build_datamodule, build_module
 
     cfg = as_config(config)
     pl.seed_everything(cfg.seed, verbose=False)

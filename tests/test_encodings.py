@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from nfields.encodings.basic import Basic
-from nfields.encodings.fourier import GaussianFourier
-from nfields.encodings.hashgrid import HashGrid
-from nfields.encodings.none import Identity
-from nfields.encodings.positional import Positional
+from nfields.fields.encodings.basic import Basic
+from nfields.fields.encodings.fourier import GaussianFourier
+from nfields.fields.encodings.hashgrid import HashGrid
+from nfields.fields.encodings.none import Identity
+from nfields.fields.encodings.positional import Positional
 
 ENCODINGS = {
     "none": lambda: Identity(),

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nfields.encodings.hashgrid import HashGrid
+from nfields.fields.encodings.hashgrid import HashGrid
 
 
 def small(**kw) -> HashGrid:
@@ -47,7 +47,7 @@ def test_gradients_reach_only_looked_up_entries() -> None:
 def test_fits_a_small_image_quickly() -> None:
     """A hash grid + linear head fits a high-frequency pattern a raw-coordinate linear model cannot."""
     torch.manual_seed(0)
-    from nfields.tasks.base import pixel_grid
+    from nfields.core.coords import pixel_grid
 
     g = pixel_grid(32, 32).reshape(-1, 2)
     y = torch.sin(40 * g[:, :1]) * torch.cos(30 * g[:, 1:]) * 0.5 + 0.5  # (1024, 1)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from nfields.networks.mlp import MLP
-from nfields.networks.siren import Siren
+from nfields.fields.networks.mlp import MLP
+from nfields.fields.networks.siren import Siren
 
 NETS = {"mlp": MLP, "siren": Siren}
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from nfields.lit.pixels import ObservedPixels, as_uint8
+from nfields.run.train import train
 from nfields.tasks.denoise import Denoise
 from nfields.tasks.fit import Fit
 from nfields.tasks.inpaint import Inpaint
 from nfields.tasks.interpolate import Interpolate
 from nfields.tasks.superres import SuperRes
-from nfields.train import train
 
 TASKS = {
     "fit": Fit(),
@@ -96,7 +96,7 @@ def test_fit_keeps_one_uint8_copy_of_the_image(make_cfg, tmp_path: Path) -> None
     """task=fit on an 8-bit file with random batches: the observed colours are the clean image, stored once."""
     import imageio.v3 as iio
 
-    from nfields.build import build_datamodule, build_module
+    from nfields.run.build import build_datamodule, build_module
 
     path = tmp_path / "img.png"
     levels = (eight_bit_image(24, 24) * 255).round().to(torch.uint8)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nfields.errors import ConfigError
-from nfields.validate import COMBINATIONS, validate_config
+from nfields.core.errors import ConfigError
+from nfields.run.validate import COMBINATIONS, validate_config
 from tests.reliability import expect_error
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -56,14 +56,15 @@ CASES: list[tuple[list[str], str]] = [
     (["log.val_every_n_steps=0"], "log.val_every_n_steps=0: must be an integer >= 1"),
     (
         ["+data.sise=3"],
-        "data.sise=3: unknown key for nfields.data.image.ImageDataModule; known keys: batch_size, image, size",
+        "data.sise=3: unknown key for nfields.data.image.ImageDataModule; "
+        "known keys: batch_size, image, size, upsample",
     ),
     (
         ["network=siren", "+network.width=64"],
-        "network.width=64: unknown key for nfields.networks.siren.Siren; known keys: in_dim, n_hidden_layers, "
+        "network.width=64: unknown key for nfields.fields.networks.siren.Siren; known keys: in_dim, n_hidden_layers, "
         "n_neurons, out_dim, output_activation, w0, w0_initial",
     ),
-    # A constructor's own check (no table rule): surfaced as one line by nfields.errors.building.
+    # A constructor's own check (no table rule): surfaced as one line by nfields.core.errors.building.
     (["callbacks.progress_gif.every_n_steps=0"], "log.gif_every_n_steps must be >= 1, got 0"),
     # Lightning's MisconfigurationException from a callback's constructor: the same one line.
     (["callbacks.checkpoint.every_n_train_steps=-3"], "Invalid value for every_n_train_steps=-3. Must be >= 0"),
@@ -76,7 +77,7 @@ if not torch.cuda.is_available():
 
 def test_bad_config_values_give_one_line_and_exit_2(make_cfg, capsys, monkeypatch) -> None:
     """All cases in one test: composing is the cost, and each stops before the data is loaded."""
-    import nfields.train as train_module
+    import nfields.run.train as train_module
 
     def no_data(cfg):  # validation must stop every case before this point (except constructor checks)
         raise AssertionError("data loading reached")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nfields.build import build_datamodule, build_module
-from nfields.validate import validate_config
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.validate import validate_config
 from tests.reliability import entry_point, expect_error
 
 # name -> (how to write it, expected start of the message once {path} is filled in)
@@ -90,12 +90,26 @@ def test_unusual_images_are_handled(make_cfg, tmp_path: Path) -> None:
         assert module.render().shape == img.shape, name
 
 
-@pytest.mark.parametrize("size", ["null", pytest.param("8", marks=pytest.mark.slow)])
-def test_one_pixel_image_trains_end_to_end(make_cfg, tmp_path: Path, size: str) -> None:
+@pytest.mark.parametrize(
+    "over", [["data.size=null"], pytest.param(["data.size=8", "data.upsample=true"], marks=pytest.mark.slow)]
+)
+def test_one_pixel_image_trains_end_to_end(make_cfg, tmp_path: Path, over: list[str]) -> None:
     Image.fromarray(np.array([[[200, 10, 30]]], np.uint8)).save(tmp_path / "one.png")
-    cfg = make_cfg("debug=fast", "logger=none", f"data.image='{tmp_path / 'one.png'}'", f"data.size={size}")
+    cfg = make_cfg("debug=fast", "logger=none", f"data.image='{tmp_path / 'one.png'}'", *over)
     entry_point(cfg)
     assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_an_image_smaller_than_data_size_is_refused_not_upsampled(make_cfg, tmp_path: Path, capsys) -> None:
+    """A 1x1 image at data.size=8 was silently upsampled and 'fitted': the ground truth was a kernel's output."""
+    Image.fromarray(np.array([[[200, 10, 30]]], np.uint8)).save(tmp_path / "one.png")
+    cfg = make_cfg("debug=fast", "logger=none", f"data.image='{tmp_path / 'one.png'}'", "data.size=8")
+    with pytest.raises(SystemExit) as e:
+        entry_point(cfg)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert "data.size=8 is larger than the image (1x1)" in err[0] and "data.upsample=true" in err[0]
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 @pytest.mark.parametrize(

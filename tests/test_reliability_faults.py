@@ -102,9 +102,9 @@ def test_wandb_failures_while_logging_never_stop_training(make_cfg, monkeypatch,
 
 def test_a_diverged_multirun_job_returns_nan_and_the_sweep_goes_on(make_cfg, capsys, monkeypatch) -> None:
     """In a multirun (detected from Hydra's mode: see the slow real-sweep test) a diverged job returns NaN."""
-    import nfields.errors
+    import nfields.run.exits
 
-    monkeypatch.setattr(nfields.errors, "in_multirun", lambda: True)
+    monkeypatch.setattr(nfields.run.exits, "in_multirun", lambda: True)
     cfg = make_cfg("debug=fast", "logger=none", "model.lr=1e30", "network.output_activation=identity")
     assert math.isnan(entry_point(cfg))  # no SystemExit: the next job of the sweep runs
     assert "Error: training loss became " in capsys.readouterr().err

@@ -45,7 +45,7 @@ def test_unknown_options_and_keys_on_the_command_line(tmp_path: Path) -> None:
 
 
 def test_unknown_option_check_understands_hydra_syntax() -> None:
-    from nfields.options import check_options, unknown_option
+    from nfields.run.options import check_options, unknown_option
     from tests.conftest import CONFIGS
 
     for arg in (
@@ -91,7 +91,7 @@ def test_a_run_never_overwrites_another_runs_directory(tmp_path: Path) -> None:
 def test_resuming_into_its_own_directory_is_allowed(tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
-    from nfields.rundir import ProtectRunDir
+    from nfields.run.rundir import ProtectRunDir
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
@@ -143,7 +143,7 @@ def test_ctrl_c_saves_a_checkpoint(make_cfg, monkeypatch, tmp_path: Path) -> Non
 
 WRITER = """
 import sys, torch
-from nfields.checkpoint import AtomicCheckpointIO
+from nfields.run.checkpoint import AtomicCheckpointIO
 io, path = AtomicCheckpointIO(), sys.argv[1]
 for i in range(1000):
     io.save_checkpoint({"i": i, "state_dict": {"w": torch.full((4_000_000,), float(i))}}, path)
@@ -202,7 +202,7 @@ def test_resume_rejects_missing_corrupt_unsafe_and_incompatible_checkpoints(make
 def test_run_dir_that_is_a_file_is_refused(tmp_path: Path, capsys) -> None:
     from omegaconf import OmegaConf
 
-    from nfields.rundir import ProtectRunDir
+    from nfields.run.rundir import ProtectRunDir
 
     path = tmp_path / "a_file"
     path.write_text("not a directory\n")
@@ -242,8 +242,8 @@ def test_guard_on_accelerators_checks_before_every_checkpoint_write(tmp_path: Pa
     """Off the CPU the loss is checked lazily; a pending NaN still blocks the checkpoint write."""
     from types import SimpleNamespace
 
-    from nfields.callbacks.guards import FaultGuard
-    from nfields.errors import TrainingStopped
+    from nfields.core.errors import TrainingStopped
+    from nfields.lit.callbacks.guards import FaultGuard
 
     guard = FaultGuard(run_dir=str(tmp_path), lr=0.5, every_n_steps=25)
     trainer = SimpleNamespace(global_step=40, callbacks=[])

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from nfields.build import build_datamodule, build_module
-from nfields.field import render
-from nfields.tasks.base import pixel_grid
-from nfields.train import train
+from nfields.core.coords import pixel_grid
+from nfields.fields.field import render
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.train import train
 from tests.conftest import ROOT
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nfields.train import train
+from nfields.run.train import train
 from tests.conftest import run_train
 
 OVERRIDES = [

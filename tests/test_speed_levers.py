@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nfields.build import build_datamodule, build_module
-from nfields.errors import ConfigError
-from nfields.train import train
-from nfields.validate import validate_config
+from nfields.core.errors import ConfigError
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.train import train
+from nfields.run.validate import validate_config
 
 TINY = ["debug=fast", "logger=none", "data.size=16", "network.n_neurons=32", "trainer.max_steps=30"]
 
@@ -72,10 +72,15 @@ def test_several_steps_per_call_reproduce_one_step_per_call(make_cfg, tmp_path: 
     [
         (["trainer.max_steps=32"], "trainer.max_steps"),
         (["trainer.max_steps=30", "log.val_every_n_steps=7"], "log.val_every_n_steps"),
-        (["data=synthetic"], "model.steps_per_call"),
     ],
 )
 def test_steps_per_call_must_divide_the_schedule(make_cfg, over: list[str], key: str) -> None:
     cfg = make_cfg(*TINY, "log.val_every_n_steps=10", "log.gif_every_n_steps=10", "model.steps_per_call=5", *over)
     with pytest.raises(ConfigError, match=key):
         validate_config(cfg)
+
+
+def test_steps_per_call_is_a_key_of_the_single_image_module_only(make_cfg) -> None:
+    """model=collection has no steps_per_call: Hydra names the key in one line (train.py prints it)."""
+    with pytest.raises(Exception, match="Could not override 'model.steps_per_call'"):
+        make_cfg(*TINY, "data=synthetic", "model.steps_per_call=5")

@@ -9,12 +9,13 @@ import imageio.v3 as iio
 import pytest
 import torch
 
-from nfields.build import build_datamodule, build_module
-from nfields.callbacks.media import quantize
-from nfields.field import render
-from nfields.metrics import ImageScore, psnr, row_bands, ssim, ssim_pad
+from nfields.core.media import quantize
+from nfields.core.metrics import ImageScore, psnr, row_bands, ssim, ssim_pad
+from nfields.fields.field import render
+from nfields.run.build import build_datamodule, build_module
 from nfields.tasks.base import Task
 from nfields.tasks.denoise import Denoise
+from nfields.tasks.fit import Fit
 from nfields.tasks.inpaint import Inpaint
 from nfields.tasks.interpolate import Interpolate
 from nfields.tasks.superres import SuperRes
@@ -40,7 +41,7 @@ def test_row_bands_cover_every_row_once_with_context() -> None:
 
 
 @pytest.mark.parametrize(
-    "task", [Task(), Inpaint(keep=0.4), Denoise(noise_std=0.2), SuperRes(factor=3), Interpolate(factor=2)]
+    "task", [Fit(), Inpaint(keep=0.4), Denoise(noise_std=0.2), SuperRes(factor=3), Interpolate(factor=2)]
 )
 @pytest.mark.parametrize("rows", [1, 7, 64])
 def test_every_task_scores_the_same_in_bands(task: Task, rows: int) -> None:

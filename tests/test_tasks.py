@@ -6,8 +6,10 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from nfields.tasks.base import Task, pixel_grid
+from nfields.core.coords import pixel_grid
+from nfields.tasks.base import Task
 from nfields.tasks.denoise import Denoise
+from nfields.tasks.fit import Fit
 from nfields.tasks.inpaint import Inpaint
 from nfields.tasks.interpolate import Interpolate
 from nfields.tasks.superres import SuperRes
@@ -164,13 +166,13 @@ def test_bad_parameters_for_the_image_fail_before_training(image: torch.Tensor) 
     with pytest.raises(ValueError, match="no pixel is missing"):
         Inpaint(keep=1.0).observe(image)
     with pytest.raises(ValueError, match="no pixel is observed"):
-        Inpaint(keep=0.0).observe(image)
+        Inpaint(keep=1e-9).observe(image)
     with pytest.raises(ValueError, match="task.factor=64"):
         SuperRes(factor=64).observe(image)
 
 
 def test_fit_scores_everything(image: torch.Tensor) -> None:
-    obs = Task().observe(image)
+    obs = Fit().observe(image)
     assert obs.mask("val") is None and obs.mask("test") is None
     assert obs.coords is None  # implied by train_mask: no float grid of every pixel is built
     assert torch.equal(obs.points(), pixel_grid(H, W).reshape(-1, 2))

@@ -9,8 +9,8 @@ import imageio.v3 as iio
 import pytest
 import torch
 
-from nfields.build import build_datamodule, build_module
-from nfields.train import train
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.train import train
 
 # A 24^2 image trained on 12^2 samples: the default sigma=10 aliases on so few samples, so use a low bandwidth.
 LOW_FREQ = ("encoding.sigma=2", "model.lr=5e-3")

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nfields.build import build_datamodule
-from nfields.train import train
+from nfields.run.build import build_datamodule
+from nfields.run.train import train
 
 pytest.importorskip("torchvision")
 

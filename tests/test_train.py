@@ -7,9 +7,9 @@ import imageio.v3 as iio
 import pytest
 import torch
 
-from nfields.build import build_datamodule, build_module, load_checkpoint
-from nfields.field import render
-from nfields.train import train
+from nfields.fields.field import render
+from nfields.run.build import build_datamodule, build_module, load_checkpoint
+from nfields.run.train import train
 from tests.conftest import run_train
 
 CONTRACT = ["metrics.json", "reconstruction.png", "progress.gif", "checkpoints/last.ckpt", ".hydra/config.yaml"]

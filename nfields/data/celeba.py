@@ -29,5 +29,5 @@ class CelebADataModule(CollectionDataModule):
             ds = open_torchvision(
                 lambda s=split: CelebA(self.root, split=s, target_type=[], download=False), "CelebA", self.root, LAYOUT
             )
-            pools.append(LazyImages(len(ds), pil_reader(ds, self.size)))
+            pools.append(LazyImages(len(ds), pil_reader(ds, self.size, self.upsample)))
         return pools[0], pools[1]

@@ -26,12 +26,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nfields.data.io import square_resize
+from nfields.core.io import square_resize
 from nfields.tasks.base import Observation, Task
-
-
-class DatasetMissing(FileNotFoundError):
-    """Dataset files are absent: the message names the expected layout (or package) and the fix."""
+from nfields.tasks.fit import Fit
 
 
 class TensorImages(Dataset):
@@ -67,8 +64,11 @@ class Split(Dataset):
     Item i -> (i, image (H, W, C), Observation); `key_offset + i` seeds the observation.
     """
 
-    def __init__(self, pool: Dataset, indices: range, size: int | None, task: Task, key_offset: int = 0) -> None:
+    def __init__(
+        self, pool: Dataset, indices: range, size: int | None, task: Task, key_offset: int = 0, upsample: bool = False
+    ) -> None:
         self.pool, self.indices, self.size, self.task, self.key_offset = pool, indices, size, task, key_offset
+        self.upsample = upsample
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -76,7 +76,7 @@ class Split(Dataset):
     def image(self, i: int) -> torch.Tensor:
         img = self.pool[self.indices[i]]
         if self.size is not None and img.shape[:2] != (self.size, self.size):
-            img = square_resize(img, self.size)
+            img = square_resize(img, self.size, self.upsample, f"image {self.indices[i]}")
         return img  # (H, W, C)
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor, Observation]:
@@ -112,6 +112,8 @@ class CollectionDataModule(pl.LightningDataModule):
         eval_batch_size: int = 128,
         size: int | None = None,
         num_workers: int = 0,
+        task: Task | None = None,
+        upsample: bool = False,
     ) -> None:
         super().__init__()
         for key, val in (("batch_size", batch_size), ("n_val", n_val), ("eval_batch_size", eval_batch_size)):
@@ -123,14 +125,9 @@ class CollectionDataModule(pl.LightningDataModule):
         self.batch_size, self.pixels_per_image, self.limit = batch_size, pixels_per_image, limit
         self.n_val, self.n_test, self.eval_batch_size = n_val, n_test, eval_batch_size
         self.size, self.num_workers = size, num_workers
-        self.task = Task()  # task=fit until use_task
+        self.task = task if task is not None else Fit()  # what the run observes of each image (task=)
+        self.upsample = upsample
         self.splits: dict[str, Split] = {}
-
-    def use_task(self, task: Task) -> None:
-        """What the run observes of each image (build_datamodule passes `task=`); before setup."""
-        if self.splits:
-            raise RuntimeError("use_task must be called before setup(): the splits hold the task")
-        self.task = task
 
     def load_pools(self) -> tuple[Dataset, Dataset | None]:
         """(training pool, official test pool or None); raise DatasetMissing naming the layout."""
@@ -154,16 +151,11 @@ class CollectionDataModule(pl.LightningDataModule):
         else:
             test_range = range(min(len(test_pool), self.n_test or len(test_pool)))
         # key offsets keep every image's observation seed distinct across the three splits
-        self.splits["train"] = Split(pool, range(n_train), self.size, self.task, key_offset=0)
-        self.splits["val"] = Split(pool, range(m - self.n_val, m), self.size, self.task, key_offset=m)
-        self.splits["test"] = Split(test_pool, test_range, self.size, self.task, key_offset=2 * m)
+        self.splits["train"] = Split(pool, range(n_train), self.size, self.task, 0, self.upsample)
+        self.splits["val"] = Split(pool, range(m - self.n_val, m), self.size, self.task, m, self.upsample)
+        self.splits["test"] = Split(test_pool, test_range, self.size, self.task, 2 * m, self.upsample)
 
     # ---- what the module needs to know -------------------------------------------------------
-    def make_module(self, cfg: Any) -> pl.LightningModule:
-        from nfields.lit.collection import build_collection_module
-
-        return build_collection_module(cfg, self)
-
     def example(self) -> torch.Tensor:
         self.setup()
         return self.splits["train"].image(0)  # (H, W, C)

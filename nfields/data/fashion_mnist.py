@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nfields.data.collection import CollectionDataModule, DatasetMissing, TensorImages
+from nfields.core.errors import DatasetMissing
+from nfields.data.collection import CollectionDataModule, TensorImages
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 

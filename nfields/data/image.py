@@ -14,7 +14,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from nfields.data.io import load_image, square_resize
+from nfields.core.checks import POSITIVE_INT, boolean, check_arg, nullable, string
+from nfields.core.io import load_image, square_resize
+from nfields.tasks.base import Task
+from nfields.tasks.fit import Fit
 
 
 class Ticks(IterableDataset):
@@ -28,19 +31,27 @@ class Ticks(IterableDataset):
 
 
 class ImageDataModule(pl.LightningDataModule):
-    def __init__(self, image: str = "astronaut", size: int | None = 256, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        image: str = "astronaut",
+        size: int | None = 256,
+        batch_size: int | None = None,
+        upsample: bool = False,
+        task: Task | None = None,
+    ) -> None:
         super().__init__()
-        if size is not None and size < 1:
-            raise ValueError(f"data.size must be >= 1 or null, got {size}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1 or null (full image), got {batch_size}")
-        self.spec, self.size, self.batch_size = image, size, batch_size
+        check_arg("data.image", image, string())
+        check_arg("data.size", size, nullable(POSITIVE_INT))
+        check_arg("data.batch_size", batch_size, nullable(POSITIVE_INT))  # null: every observed pixel
+        check_arg("data.upsample", upsample, boolean())
+        self.spec, self.size, self.batch_size, self.upsample = image, size, batch_size, upsample
+        self.task = task if task is not None else Fit()  # what the module observes of the image (task=)
         self.image: torch.Tensor | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.image is None:
             # (H, W, C): uint8 levels for an 8-bit image used at its own size, else float in [0, 1]
-            self.image = square_resize(load_image(self.spec, keep_uint8=True), self.size)
+            self.image = square_resize(load_image(self.spec, keep_uint8=True), self.size, self.upsample)
 
     @property
     def channels(self) -> int:

@@ -26,5 +26,5 @@ class ImageFolderDataModule(CollectionDataModule):
 
         ds = open_torchvision(lambda: ImageFolder(self.root), "image folder", self.root, LAYOUT)
         order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(int(self.seed))).tolist()
-        read = pil_reader(ds, self.size)
+        read = pil_reader(ds, self.size, self.upsample)
         return LazyImages(len(ds), lambda i: read(order[i])), None

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
+from nfields.core.coords import pixel_grid
 from nfields.data.collection import CollectionDataModule, TensorImages
-from nfields.tasks.base import pixel_grid
 
 
 def blobs(n: int, size: int, channels: int, n_blobs: int = 2, seed: int = 0) -> torch.Tensor:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nfields.core.io import square_resize, to_float_image
 from nfields.data.image import ImageDataModule
-from nfields.data.io import square_resize, to_float_image
+from nfields.tasks.base import Task
 
 NATIVE = 512  # rendering resolution, the paper's image size
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -44,12 +45,19 @@ def text_image(index: int, native: int = NATIVE) -> torch.Tensor:
 class TextImageDataModule(ImageDataModule):
     """One generated text image; everything else as data=image."""
 
-    def __init__(self, index: int = 0, size: int | None = 256, batch_size: int | None = None) -> None:
-        super().__init__(image=f"text{index}", size=size, batch_size=batch_size)
+    def __init__(
+        self,
+        index: int = 0,
+        size: int | None = 256,
+        batch_size: int | None = None,
+        upsample: bool = False,
+        task: Task | None = None,
+    ) -> None:
+        super().__init__(image=f"text{index}", size=size, batch_size=batch_size, upsample=upsample, task=task)
         if index < 0:
             raise ValueError(f"data.index={index} must be >= 0 (it seeds the text image)")
         self.index = index
 
     def setup(self, stage: str | None = None) -> None:
         if self.image is None:
-            self.image = square_resize(text_image(self.index), self.size)  # (H, W, 3) in [0, 1]
+            self.image = square_resize(text_image(self.index), self.size, self.upsample)  # (H, W, 3) in [0, 1]

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nfields.data.collection import DatasetMissing
-from nfields.data.io import square_resize, to_float_image
+from nfields.core.errors import DatasetMissing
+from nfields.core.io import square_resize, to_float_image
 
 
 def open_torchvision(make: Callable[[], Any], name: str, root: str, layout: str) -> Any:
@@ -23,11 +23,12 @@ def open_torchvision(make: Callable[[], Any], name: str, root: str, layout: str)
         ) from e  # torchvision's own message suggests download=True, which nfields does not offer
 
 
-def pil_reader(ds: Any, size: int | None) -> Callable[[int], torch.Tensor]:
+def pil_reader(ds: Any, size: int | None, upsample: bool = False) -> Callable[[int], torch.Tensor]:
     """Item i of a torchvision dataset yielding (PIL image, target) -> float (H, W, C), square-resized."""
 
     def read(i: int) -> torch.Tensor:
         img = ds[i][0]
-        return square_resize(to_float_image(np.asarray(img), f"{type(ds).__name__}[{i}]"), size)
+        name = f"{type(ds).__name__}[{i}]"
+        return square_resize(to_float_image(np.asarray(img), name), size, upsample, name)
 
     return read

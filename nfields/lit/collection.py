@@ -20,48 +20,64 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 
-from nfields.callbacks.media import tile
-from nfields.data.collection import collate
-from nfields.field import NeuralField
-from nfields.latents.sources import build_source
-from nfields.latents.sources.base import LatentSource
-from nfields.latents.tto import Observed, TTOResult, decode, optimize_codes
+from nfields.core.checks import POSITIVE, check_arg, integer, one_of, string
+from nfields.core.media import tile
+from nfields.data.collection import CollectionDataModule, collate
+from nfields.fields.field import NeuralField, conditioned
+from nfields.fields.latents.source import LatentSource
+from nfields.lit.base import FieldsModule, Optimizer
+from nfields.lit.tto import Observed, TTOResult, decode, optimize_codes
 from nfields.tasks.base import Observation, Task
 
 Batch = dict[str, Any]  # data.collection.collate: index, image, coords, values, display (+ obs)
 
 
-class CollectionModule(pl.LightningModule):
+class CollectionModule(FieldsModule):
+    """model=collection: one conditional field for many images (data=fashion_mnist|mnist|cifar10|...)."""
+
+    data_type = CollectionDataModule
+    own_code = False  # codes come from the latent source, one per image
+    data_kind = "a collection of images (data=fashion_mnist|mnist|cifar10|celeba|image_folder|synthetic)"
+
     def __init__(
         self,
         field: NeuralField,
-        source: LatentSource | None,
-        optimizer: Callable[..., torch.optim.Optimizer],
-        image_shape: tuple[int, int],
-        task: Task | None = None,
-        mean_image: torch.Tensor | None = None,
+        task: Task,
+        data: CollectionDataModule,
+        optimizer: Optimizer,
+        lr: float = 1e-3,
         scheduler: Callable[..., Any] | None = None,
-        pixels_per_image: int | None = None,
+        compile: bool = False,
+        latent_dim: int | None = 64,
+        latent_source: str = "encoder",
+        sources: dict[str, Callable[..., LatentSource]] | None = None,
+        latent_lr: float | None = None,
+        code_reg: float = 0.0,
         tto_steps: int = 100,
         val_tto_steps: int = 20,
         tto_lr: float = 1e-2,
         n_grid: int = 8,
-        config: dict | None = None,
+        run_config: dict | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
+        # latent_lr and code_reg are the model's keys for the autodecoder's own rate and L2 prior: its config node
+        # (model.sources.autodecoder) reads them by interpolation, and the source checks them when it is built.
+        sources = sources or {}
+        check_arg("model.latent_source", latent_source, one_of(*sources) if sources else string())
         for key, val in (("tto_steps", tto_steps), ("val_tto_steps", val_tto_steps)):
-            if val < 0:
-                raise ValueError(f"model.{key} must be >= 0, got {val}")
-        self.field, self.source = field, source
-        self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
-        self.image_shape, self.pixels_per_image = tuple(image_shape), pixels_per_image
+            check_arg(f"model.{key}", val, integer(lo=0))
+        check_arg("model.tto_lr", tto_lr, POSITIVE)
+        self.latent_source = latent_source
+        # The code source is built here, its sizes derived: the field's code width, the number of training images.
+        self.source: LatentSource | None = None
+        if field.cond is not None:
+            make = sources[latent_source]
+            self.source = make(code_dim=field.code_dim, n_train=data.n_train, channels=data.channels)
+        self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image
         self.tto_steps, self.val_tto_steps, self.tto_lr, self.n_grid = tto_steps, val_tto_steps, tto_lr, n_grid
-        self.config, self.task = config, task or Task()
-        # (H, W, C) mean training image, the baseline every evaluation reports; rebuilt from the data
+        mean_image = data.mean_image()
         self.register_buffer("mean_image", mean_image, persistent=False)
         self.gif_batch: Batch | None = None  # fixed training images for progress.gif
         self.grid: dict[str, torch.Tensor] = {}  # fixed first images of the last evaluated split, for panels
@@ -86,28 +102,23 @@ class CollectionModule(pl.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         coords, values = self.sample(batch["coords"], batch["values"])  # (B, P, 2), (B, P, C)
         codes = self.codes(batch)
-        if codes is None:  # cond=none: one field for every image
-            pred, reg = self.field(coords), values.new_zeros(())
-        else:
-            pred, reg = self.field(coords, codes), self.source.regularization(codes)
-        mse = torch.mean((pred.float() - values) ** 2)
+        field_fn = conditioned(self.field, codes)  # cond=none (codes None): one field for every image
+        reg = values.new_zeros(()) if codes is None else self.source.regularization(codes)
+        mse = self.task.loss(field_fn, coords, values)
         b = values.shape[0]
         self.log("train/loss", mse, prog_bar=True, batch_size=b)
         self.log("train/psnr", -10 * torch.log10(mse.detach()), batch_size=b)
         self.log("train/code_reg", reg.detach(), batch_size=b)
         return mse + reg
 
-    def configure_optimizers(self) -> Any:
-        groups = [{"params": list(self.field.parameters())}]
+    def param_groups(self) -> list[dict[str, Any]]:
+        groups = super().param_groups()
         if self.source is not None:
-            source_group = {"params": list(self.source.parameters())}
+            source_group: dict[str, Any] = {"params": list(self.source.parameters())}
             if self.source.lr is not None:
                 source_group["lr"] = self.source.lr  # the autodecoder codes' own learning rate
             groups.append(source_group)
-        opt = self.optimizer_fn(params=groups)
-        if self.scheduler_fn is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}
+        return groups
 
     # ---- evaluation: test-time optimisation --------------------------------------------------
     def tto(
@@ -120,7 +131,7 @@ class CollectionModule(pl.LightningModule):
             if observed is not None:
                 observed = Observed(observed.coords.clone(), observed.values.clone(), observed.seen.clone())
             return optimize_codes(
-                self.field, self.source, images, steps, self.tto_lr, None, self.pixels_per_image,
+                self.field, self.source, self.task, images, steps, self.tto_lr, self.pixels_per_image,
                 observed=observed, score_mask=score,
             )  # fmt: skip
 
@@ -196,40 +207,3 @@ class CollectionModule(pl.LightningModule):
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The fixed grid of evaluated images beside their reconstructions (ReconstructionPanels)."""
         return {name: tile(imgs, cols=4) for name, imgs in self.grid.items()}
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["nfields_config"] = self.config
-
-
-def build_collection_module(cfg: DictConfig, dm: Any) -> CollectionModule:
-    """The module for a collection datamodule (dm.channels, dm.image_shape, dm.n_train, dm.pixels_per_image)."""
-    from hydra.utils import instantiate
-
-    from nfields.build import build_field
-
-    m = cfg.model
-    field = build_field(cfg, out_dim=dm.channels, own_code=False)
-    source = None
-    if field.cond is not None:
-        source = build_source(
-            m.latent_source,
-            code_dim=field.code_dim,
-            n_train=dm.n_train,
-            channels=dm.channels,
-            lr=m.latent_lr,
-            reg_weight=m.code_reg,
-        )
-    return CollectionModule(
-        field=field,
-        source=source,
-        optimizer=instantiate(m.optimizer),
-        image_shape=dm.image_shape,
-        task=dm.task,
-        mean_image=dm.mean_image(),
-        scheduler=instantiate(m.scheduler) if m.get("scheduler") else None,
-        pixels_per_image=dm.pixels_per_image,
-        tto_steps=m.tto_steps,
-        val_tto_steps=m.val_tto_steps,
-        tto_lr=m.tto_lr,
-        config=OmegaConf.to_container(cfg, resolve=True),
-    )

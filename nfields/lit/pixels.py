@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nfields.tasks.base import Observation, flat_pixel_coords
+from nfields.core.coords import flat_pixel_coords
+from nfields.tasks.base import Observation
 
 
 def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:

@@ -11,41 +11,48 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
-from nfields.callbacks.media import quantize
-from nfields.field import NeuralField, render
+from nfields.core.checks import POSITIVE_INT, check_arg
+from nfields.core.media import quantize
+from nfields.core.metrics import BAND_PIXELS, ImageScore, row_bands, ssim_pad
+from nfields.data.image import ImageDataModule
+from nfields.fields.field import NeuralField, render
+from nfields.lit.base import FieldsModule, Optimizer
 from nfields.lit.pixels import ObservedPixels, as_float, as_uint8
-from nfields.metrics import BAND_PIXELS, ImageScore, row_bands, ssim_pad
 from nfields.tasks.base import Band, Task
 
 
-class FieldModule(pl.LightningModule):
+class FieldModule(FieldsModule):
+    """model=single: one field fitted to one image (data=image|text)."""
+
+    data_type = ImageDataModule
+    data_kind = "one image (data=image|text)"
+
     def __init__(
         self,
         field: NeuralField,
         task: Task,
-        image: torch.Tensor,
-        optimizer: Callable[..., torch.optim.Optimizer],
+        data: ImageDataModule,
+        optimizer: Optimizer,
+        lr: float = 1e-3,
         scheduler: Callable[..., Any] | None = None,
-        batch_size: int | None = None,
+        compile: bool = False,
+        latent_dim: int | None = None,
         render_chunk: int = 65536,
-        config: dict | None = None,
         steps_per_call: int = 1,
-        compact: bool = True,
+        compact_pixels: bool = True,
+        run_config: dict | None = None,
     ) -> None:
-        super().__init__()
-        if steps_per_call < 1:
-            raise ValueError(f"model.steps_per_call must be >= 1, got {steps_per_call}")
+        super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
+        check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT)
+        check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         self.steps_per_call = steps_per_call
         # Several optimiser steps per call need manual optimisation (Lightning steps once per call otherwise).
         self.automatic_optimization = steps_per_call == 1
-        self.field, self.task = field, task
-        self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
+        image, batch_size, compact = data.image, data.batch_size, compact_pixels
         self.batch_size, self.render_chunk = batch_size, render_chunk
         self.eval_band_pixels = BAND_PIXELS  # pixels rendered and scored at a time by evaluate()
-        self.config = config  # the resolved run config, stored in checkpoints
         if image.dtype == torch.uint8 and not task.accepts_uint8:
             image = as_float(image)  # the task computes with colours (noise, block means)
         obs = task.observe(image)
@@ -91,18 +98,20 @@ class FieldModule(pl.LightningModule):
         self.sampler = torch.Generator(device=self.device)
         self.sampler.manual_seed(torch.initial_seed() + 7919 * self.global_rank)
 
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """This rank's share of the step's pixels: a random batch of data.batch_size / world_size
-        (with replacement), or, for full batch, every world_size-th observed pixel."""
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """This rank's share of the step's pixels -> coords (B, 2), colours (B, C), and the count the squared
+        errors are divided by. A random batch has data.batch_size / world_size pixels (with replacement; its own
+        mean: None). A full batch is every world_size-th observed pixel, and each rank divides its sum by
+        N / world_size, so that DDP's mean over ranks is exactly the mean over all N pixels, whatever the shards."""
         n, world = self.pixels.n, self.trainer.world_size
         if self.batch_size is None or self.batch_size >= n:
-            return self.pixels.every(self.global_rank, world)
+            return (*self.pixels.every(self.global_rank, world), None if world == 1 else n / world)
         idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
-        return self.pixels.take(idx)  # (B, 2), (B, C)
+        return (*self.pixels.take(idx), None)
 
     def loss(self) -> torch.Tensor:
-        x, y = self.sample()
-        return torch.mean((self.field(x).float() - y) ** 2)
+        x, y, count = self.sample()
+        return self.task.loss(self.field, x, y, count=count)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.loss() if self.automatic_optimization else self.several_steps()
@@ -126,12 +135,6 @@ class FieldModule(pl.LightningModule):
             if sched is not None:
                 sched.step()
         return loss.detach()
-
-    def configure_optimizers(self) -> Any:
-        opt = self.optimizer_fn(params=self.parameters())
-        if self.scheduler_fn is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}
 
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
@@ -189,6 +192,5 @@ class FieldModule(pl.LightningModule):
         same = display.numel() == 0 or (display.shape == clean.shape and torch.equal(display, clean))  # task=fit
         return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["nfields_config"] = self.config
-        checkpoint["nfields_image_shape"] = list(self.image_shape)  # (H, W, C): render without the data
+    def checkpoint_extra(self) -> dict[str, Any]:
+        return {"nfields_image_shape": list(self.image_shape)}  # (H, W, C): render without the data

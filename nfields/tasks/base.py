@@ -17,33 +17,15 @@ every image and key, so observations of a collection stack into (B, N, 2) / (B, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from nfields.metrics import ImageScore
+from nfields.core.coords import flat_pixel_coords
+from nfields.core.metrics import ImageScore
 
-
-def pixel_grid(h: int, w: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Pixel-centre coordinates (h, w, 2) in (0, 1)^2, last dim (u, v) = (column, row).
-
-    Centres ((j + 0.5) / w, (i + 0.5) / h) make one field renderable at any resolution:
-    a 2x2 block of a fine grid averages to the centre of the coarse pixel it covers.
-    """
-    v = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h
-    u = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
-    vv, uu = torch.meshgrid(v, u, indexing="ij")
-    return torch.stack([uu, vv], dim=-1)
-
-
-def flat_pixel_coords(flat: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """Row-major pixel indices (B,) of an h x w image -> their pixel-centre coordinates (B, 2) = (u, v).
-
-    The same values as pixel_grid(h, w).reshape(-1, 2)[flat], without building the whole grid."""
-    flat = flat.long()
-    return torch.stack([(flat % w + 0.5) / w, (flat // w + 0.5) / h], dim=-1).float()
-
-
+FieldFn = Callable[[torch.Tensor], torch.Tensor]  # coords (..., M, 2) -> colours (..., M, C)
 Band = tuple[int, int, int]  # (r0, r1, lo): image rows [r0, r1), given as rows from lo (with context)
 
 
@@ -85,17 +67,11 @@ def split_mask(mask: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, 
     return val.view_as(mask), test.view_as(mask)
 
 
-def check_range(key: str, value: float, lo: float | None = None, hi: float | None = None, fix: str = "") -> None:
-    """One-line error naming the key, the value and the allowed range, before any work starts."""
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise ValueError(f"{key}={value} is out of range: it must lie in {rng}{'; ' + fix if fix else ''}")
-
-
 class Task:
-    """task=fit: observe every pixel, evaluate on every pixel."""
+    """What is observed of an image (observe), how the field is measured against it (forward_model, loss)
+    and what is scored (evaluate). Subclasses: fit, interpolate, superres, denoise, inpaint."""
 
-    name = "fit"
+    name = "task"
     # observe() only selects pixels, so an 8-bit image may be passed as uint8 levels (values and display
     # stay uint8: nothing image-sized in float). Tasks that compute with colours set False and get floats.
     accepts_uint8 = True
@@ -108,9 +84,37 @@ class Task:
         return torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(key))
 
     def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
-        h, w, c = image.shape
-        every = torch.ones(h, w, dtype=torch.bool)  # on the grid, all of it: coords are implied (points())
-        return Observation(None, image.reshape(-1, c), image, train_mask=every)
+        """The clean image (H, W, C) -> what the model may train on; `key` seeds per-image randomness."""
+        raise NotImplementedError
+
+    # ---- the training objective: what single-image training, collection training and TTO all call ----
+    def forward_model(self, field_fn: FieldFn, coords: torch.Tensor) -> torch.Tensor:
+        """What the field predicts for the observations at `coords` (..., N, 2) -> (..., N, C).
+
+        The identity here (a pixel observes the field at its centre); superres averages the field over each
+        low-resolution pixel's footprint. `field_fn` maps coordinates (..., M, 2) to colours (..., M, C)."""
+        return field_fn(coords)
+
+    def loss(
+        self,
+        field_fn: FieldFn,
+        coords: torch.Tensor,
+        values: torch.Tensor,
+        weight: torch.Tensor | None = None,
+        count: float | None = None,
+    ) -> torch.Tensor:
+        """Mean squared error between the forward model at coords (..., N, 2) and the observed values (..., N, C).
+
+        weight (..., N, 1) in {0, 1}: which points count, the mean taken per leading index (image) over its
+        counted points and then over images. count: divide the sum of squared errors by count * C instead of
+        taking the mean (a DDP rank's shard of a full batch divides by N / world_size: exact over ranks)."""
+        err = (self.forward_model(field_fn, coords).float() - values.float()).pow(2)  # (..., N, C)
+        if weight is not None:
+            per = (err * weight).flatten(-2).sum(-1) / (weight.flatten(-2).sum(-1) * err.shape[-1]).clamp_min(1)
+            return per.mean()
+        if count is not None:
+            return err.sum() / (count * err.shape[-1])
+        return err.mean()
 
     def evaluate(self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test") -> dict:
         """pred, clean (H, W, C) -> {'ssim', 'psnr', ...} for `stage` ('val' or 'test').

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from nfields.tasks.base import Observation, Task, check_range, split_mask
+from nfields.core.checks import NON_NEGATIVE, check_arg
+from nfields.tasks.base import Observation, Task, split_mask
 
 
 class Denoise(Task):
@@ -16,7 +17,7 @@ class Denoise(Task):
     accepts_uint8 = False  # computes with colours
 
     def __init__(self, noise_std: float = 0.1, seed: int = 0) -> None:
-        check_range("task.noise_std", noise_std, lo=0.0, fix="it is the std of the added noise, in [0, 1] units")
+        check_arg("task.noise_std", noise_std, NON_NEGATIVE)  # the std of the added noise, in [0, 1] units
         super().__init__(seed)
         self.noise_std = float(noise_std)
 

@@ -1,5 +1,16 @@
 """task=fit: represent the image itself (train and evaluate on every pixel)."""
 
-from nfields.tasks.base import Task as Fit
+from __future__ import annotations
 
-__all__ = ["Fit"]
+import torch
+
+from nfields.tasks.base import Observation, Task
+
+
+class Fit(Task):
+    name = "fit"
+
+    def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
+        h, w, c = image.shape
+        every = torch.ones(h, w, dtype=torch.bool)  # on the grid, all of it: coords are implied (points())
+        return Observation(None, image.reshape(-1, c), image, train_mask=every)

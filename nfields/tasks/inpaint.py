@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import torch
 
-from nfields.tasks.base import Observation, Task, check_range, split_mask
+from nfields.core.checks import check_arg, nullable, number
+from nfields.tasks.base import Observation, Task, split_mask
 
 
 class Inpaint(Task):
     name = "inpaint"
 
     def __init__(self, keep: float = 0.5, box: float | None = None, seed: int = 0) -> None:
-        check_range("task.keep", keep, lo=0.0, hi=1.0, fix="it is the fraction of pixels observed")
-        if box is not None:
-            check_range("task.box", box, lo=0.0, hi=1.0, fix="it is the box side as a fraction of the image side")
+        check_arg("task.keep", keep, number(gt=0, le=1))  # the fraction of pixels observed
+        check_arg("task.box", box, nullable(number(ge=0, le=1)))  # the box side as a fraction of the image side
         super().__init__(seed)
         self.keep, self.box = float(keep), box
 

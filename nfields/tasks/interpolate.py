@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from nfields.tasks.base import Observation, Task, check_range
+from nfields.core.checks import check_arg, integer
+from nfields.tasks.base import Observation, Task
 
 
 def nearest_up(small: torch.Tensor, factor: int, h: int, w: int) -> torch.Tensor:
@@ -23,9 +24,9 @@ class Interpolate(Task):
     name = "interpolate"
 
     def __init__(self, factor: int = 2, seed: int = 0) -> None:
-        check_range("task.factor", factor, lo=2, fix="interpolate needs held-out pixels (factor 1 is task=fit)")
+        check_arg("task.factor", factor, integer(lo=2))  # factor 1 holds nothing out: that is task=fit
         super().__init__(seed)
-        self.factor = int(factor)
+        self.factor = factor
 
     def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
         h, w, c = image.shape

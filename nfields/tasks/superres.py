@@ -1,8 +1,10 @@
 """task=superres: train on an area-downsampled image, render at full resolution, score vs the original.
 
-The low-res image averages `factor` x `factor` blocks; its coordinates are the
-centres of those blocks in the full image's (0, 1)^2 frame, so the field learns
-the same continuous image at a coarser sampling. Bicubic upsampling of the low-res
+The low-res image averages `factor` x `factor` blocks. The forward model is the same box
+filter applied to the field: a low-res pixel observes the mean of the field at the
+factor^2 full-resolution pixel centres of its block (the standard box forward model of
+super-resolution), so the field is trained as the continuous image whose block means are
+the observation, not as an image whose value at each block centre is the block mean. Bicubic upsampling of the low-res
 image is reported beside the field as `<stage>/psnr_bicubic` (same pixels).
 Every pixel is unobserved at full resolution: val/* and test/* score two disjoint
 random halves of the image.
@@ -13,7 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nfields.tasks.base import Observation, Task, check_range, split_mask
+from nfields.core.checks import check_arg, integer
+from nfields.tasks.base import FieldFn, Observation, Task, split_mask
 from nfields.tasks.interpolate import nearest_up
 
 
@@ -22,9 +25,20 @@ class SuperRes(Task):
     accepts_uint8 = False  # computes with colours
 
     def __init__(self, factor: int = 2, seed: int = 0) -> None:
-        check_range("task.factor", factor, lo=1, fix="the low-res image is factor times smaller per side")
+        check_arg("task.factor", factor, integer(lo=1))  # 2.5 is refused, not truncated: blocks are whole pixels
         super().__init__(seed)
-        self.factor = int(factor)
+        self.factor = factor
+        self.offsets: torch.Tensor | None = None  # (f*f, 2) sub-pixel offsets in the observed images' frame
+
+    def forward_model(self, field_fn: FieldFn, coords: torch.Tensor) -> torch.Tensor:
+        """The field averaged over each low-res pixel's footprint: coords (..., N, 2) block centres ->
+        (..., N, C), the mean of the field at the f^2 full-resolution pixel centres of each block."""
+        if self.offsets is None:
+            raise RuntimeError("task=superres: observe() an image before training on it")
+        k = self.offsets.shape[0]
+        pts = coords.unsqueeze(-2) + self.offsets.to(coords)  # (..., N, k, 2)
+        out = field_fn(pts.flatten(-3, -2))  # (..., N*k, C)
+        return out.unflatten(-2, (coords.shape[-2], k)).mean(-2)  # (..., N, C)
 
     def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
         h, w, c = image.shape
@@ -38,6 +52,12 @@ class SuperRes(Task):
         u = (torch.arange(wl, dtype=torch.float32) * f + f / 2) / w
         vv, uu = torch.meshgrid(v, u, indexing="ij")
         coords = torch.stack([uu, vv], -1).reshape(-1, 2)  # (hl*wl, 2)
+        a = torch.arange(f, dtype=torch.float32) + 0.5 - f / 2  # full-res pixel centres around a block centre
+        dv, du = torch.meshgrid(a / h, a / w, indexing="ij")
+        offsets = torch.stack([du, dv], -1).reshape(-1, 2)  # (f*f, 2)
+        if self.offsets is not None and not torch.equal(self.offsets, offsets):
+            raise ValueError(f"task=superres: every image must have the same size; got {h}x{w} after another size")
+        self.offsets = offsets
         small = low[0].permute(1, 2, 0)  # (hl, wl, C)
         bicubic = F.interpolate(low, size=(hl * f, wl * f), mode="bicubic", align_corners=False).clamp(0, 1)
         bicubic = F.pad(bicubic, (0, w - wl * f, 0, h - hl * f), mode="replicate")[0].permute(1, 2, 0)  # (h, w, C)

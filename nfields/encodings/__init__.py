@@ -1,5 +1,0 @@
-"""Input encodings: map coordinates (..., 2) in [0, 1]^2 to features (..., out_dim)."""
-
-from nfields.encodings.base import Encoding
-
-__all__ = ["Encoding"]

@@ -1,0 +1,52 @@
+"""Conditioning interface.
+
+A conditioning is built in two steps because its widths come from both sides:
+  1. `cond(latent=...)` (Hydra partial completed by NeuralField): it now knows the code
+     widths and reports `extra_in_dim`, the extra input the network needs (concat);
+  2. `cond.build(network)`: it reads the network's layer widths (FiLM, hypernet).
+`forward(network, feats, codes, coords)` evaluates the conditioned network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nfields.fields.latents.base import Latent
+from nfields.fields.networks.base import FieldNetwork
+
+
+class Conditioning(nn.Module):
+    def __init__(self, latent: Latent) -> None:
+        super().__init__()
+        self.latent = latent
+
+    @property
+    def extra_in_dim(self) -> int:
+        """Input features the network gets beyond the encoding's out_dim."""
+        return 0
+
+    def build(self, network: FieldNetwork) -> None:
+        """Create the layers that depend on the network's widths."""
+
+    def forward(
+        self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
+    ) -> torch.Tensor:
+        """feats (B, N, F) encoded coords, codes (B, code_dim), coords (B, N, 2) -> (B, N, out_dim)."""
+        raise NotImplementedError
+
+
+def zero_init(lin: nn.Linear) -> nn.Linear:
+    """A linear layer that starts at exactly zero output (identity FiLM, unchanged hypernet weights)."""
+    nn.init.zeros_(lin.weight)
+    nn.init.zeros_(lin.bias)
+    return lin
+
+
+def small_mlp(in_dim: int, out_dim: int, hidden: int) -> nn.Sequential:
+    """in -> [hidden, ReLU] -> out, last layer zero-initialised; hidden=0 gives one linear map."""
+    if hidden < 0:
+        raise ValueError(f"cond.hidden must be >= 0 (0 = a linear map), got {hidden}")
+    if hidden == 0:
+        return nn.Sequential(zero_init(nn.Linear(in_dim, out_dim)))
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), zero_init(nn.Linear(hidden, out_dim)))

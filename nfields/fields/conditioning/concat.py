@@ -1,0 +1,41 @@
+"""cond=concat: the code concatenated with the encoded coordinates at the input (and again mid-network).
+
+The mid-network injection follows DeepSDF's skip: concatenating z to the input of hidden
+layer k is the same as adding W_z z to its pre-activation, which is what the hook does.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nfields.fields.conditioning.base import Conditioning
+from nfields.fields.latents.base import Latent
+from nfields.fields.networks.base import FieldNetwork
+
+
+class Concat(Conditioning):
+    def __init__(self, latent: Latent, mid_layer: bool = True) -> None:
+        super().__init__(latent)
+        self.mid_layer = mid_layer
+        self.mid: nn.Linear | None = None
+        self.mid_index = -1
+
+    @property
+    def extra_in_dim(self) -> int:
+        return self.latent.point_dim
+
+    def build(self, network: FieldNetwork) -> None:
+        if self.mid_layer and len(network.hidden) >= 2:
+            self.mid_index = len(network.hidden) // 2
+            self.mid = nn.Linear(self.latent.point_dim, network.hidden[self.mid_index].out_features, bias=False)
+
+    def forward(
+        self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
+    ) -> torch.Tensor:
+        z = self.latent.point_code(codes, coords, expand=False)  # (B, 1 | N, P)
+        x = torch.cat([feats, z.expand(-1, feats.shape[1], -1).to(feats.dtype)], dim=-1)  # (B, N, F + P)
+        if self.mid is None:
+            return network(x)
+        skip = self.mid(z)  # (B, 1 | N, n_neurons)
+        return network(x, hook=lambda i, h: h + skip if i == self.mid_index else h)

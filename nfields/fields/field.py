@@ -1,0 +1,117 @@
+"""NeuralField: encoding -> network (-> optional conditioning on a latent code z)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from nfields.core.coords import flat_pixel_coords
+from nfields.fields.conditioning.base import Conditioning
+from nfields.fields.encodings.base import Encoding
+from nfields.fields.latents.base import Latent
+from nfields.fields.networks.base import FieldNetwork
+
+
+class NeuralField(nn.Module):
+    """f(coords [, codes]) -> colours. The network's in_dim is read from the encoding, never typed.
+
+    `network` is a partial (Hydra `_partial_: true`) completed here with
+    in_dim = encoding.out_dim (+ the conditioning's extra input width) and
+    out_dim = the data's channel count.
+
+    With a conditioning (cond != none), `cond` is a partial completed with the latent
+    layout; the field is then evaluated on batches: coords (B, N, 2), codes (B, code_dim).
+    `own_code=True` gives the field one learnable code of its own, used when no codes are
+    passed: a single image fitted by a conditional field is a collection of one.
+    """
+
+    def __init__(
+        self,
+        encoding: Encoding,
+        network: Callable[..., FieldNetwork],
+        out_dim: int,
+        cond: Callable[..., Conditioning] | None = None,
+        latent: Latent | None = None,
+        own_code: bool = False,
+    ) -> None:
+        super().__init__()
+        self.encoding = encoding
+        self.out_dim = out_dim
+        self.cond: Conditioning | None = None
+        self.latent: Latent | None = None
+        self.code: nn.Parameter | None = None
+        if cond is None:  # cond=none: latent settings are ignored
+            self.network = network(in_dim=encoding.out_dim, out_dim=out_dim)
+            return
+        if latent is None:
+            raise ValueError("a conditional field (cond != none) needs a latent layout (latent=global|local|hybrid)")
+        self.latent = latent
+        self.cond = cond(latent=latent)
+        self.network = network(in_dim=encoding.out_dim + self.cond.extra_in_dim, out_dim=out_dim)
+        self.cond.build(self.network)
+        if own_code:
+            self.code = nn.Parameter(torch.randn(1, latent.code_dim) / latent.code_dim**0.5)  # (1, code_dim)
+
+    @property
+    def code_dim(self) -> int:
+        return self.latent.code_dim if self.latent is not None else 0
+
+    def forward(self, coords: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim); conditional: (B, N, 2), (B, code_dim)."""
+        if self.cond is None:
+            return self.network(self.encoding(coords))
+        single = codes is None
+        if single:
+            if self.code is None:
+                raise ValueError("this conditional field has no code of its own: pass codes (B, code_dim)")
+            codes, coords = self.code, coords.reshape(1, -1, coords.shape[-1])  # a collection of one
+        if coords.dim() == 2:
+            coords = coords.unsqueeze(0).expand(codes.shape[0], -1, -1)  # one grid shared by every image
+        out = self.cond(self.network, self.encoding(coords), codes, coords)  # (B, N, out_dim)
+        return out[0] if single else out
+
+
+@torch.no_grad()
+def render(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    h: int,
+    w: int,
+    chunk: int = 65536,
+    device: torch.device | None = None,
+    progress: bool = False,
+    rows: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Evaluate a field on an h x w pixel grid in chunks -> (h, w, C) on the field's device.
+
+    `rows` = (lo, hi) renders only the grid's rows [lo, hi) -> (hi - lo, w, C).
+
+    Coordinates are generated chunk by chunk and written into one preallocated output,
+    so memory beyond the (h, w, C) result is bounded by `chunk` coordinates: a 2048^2
+    render needs no more activation memory than a 256^2 one. `progress` shows a bar.
+    """
+    if chunk < 1:
+        raise ValueError(f"render chunk must be >= 1, got {chunk} (model.render_chunk / --chunk)")
+    lo, hi = rows if rows is not None else (0, h)
+    first, n = lo * w, (hi - lo) * w  # row-major: the rows are one contiguous run of pixel indices
+    starts = range(0, n, chunk)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"render {h}x{w}", unit="chunk")
+    out = None
+    for s in starts:
+        idx = torch.arange(first + s, first + min(s + chunk, n), device=device)  # (B,) row-major pixel indices
+        coords = flat_pixel_coords(idx, h, w)  # (B, 2) pixel centres (u, v)
+        y = fn(coords)  # (B, C)
+        if out is None:
+            out = torch.empty(n, y.shape[-1], dtype=y.dtype, device=y.device)
+        out[s : s + y.shape[0]] = y
+    return out.reshape(hi - lo, w, -1)
+
+
+def conditioned(field: NeuralField, codes: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The field as a function of coordinates alone (what a task's forward model takes): coords (..., N, 2) ->
+    colours (..., N, C), conditioned on `codes` (B, code_dim) when given (coords then (B, N, 2))."""
+    return field if codes is None else (lambda coords: field(coords, codes))

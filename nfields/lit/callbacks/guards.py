@@ -1,0 +1,107 @@
+"""FaultGuard: a diverged loss stops the run without touching the last good checkpoint;
+SIGTERM / Ctrl+C save a checkpoint first; other exceptions get the step they happened at;
+the final step is always in last.ckpt (ModelCheckpoint alone saves every n steps only).
+
+The loss check costs a device sync, so on accelerators it runs every `every_n_steps`
+(and before every checkpoint write, so NaN weights are never saved); on the CPU it
+runs at every step, before the backward pass, so the bad update is never applied.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities import rank_zero_info
+
+from nfields.core.errors import TrainingStopped
+
+
+def last_checkpoint_path(trainer: Trainer, run_dir: str | Path) -> Path:
+    """Where ModelCheckpoint writes last.ckpt (or <run dir>/checkpoints/last.ckpt without one)."""
+    for cb in trainer.callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.dirpath:
+            return Path(cb.dirpath) / f"{cb.CHECKPOINT_NAME_LAST}{cb.FILE_EXTENSION}"
+    return Path(run_dir) / "checkpoints" / "last.ckpt"
+
+
+def interrupt_message(e: BaseException) -> str | None:
+    """The one-line report for a SIGTERM stop (None for anything else)."""
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    if not isinstance(e, SIGTERMException):
+        return None
+    step, saved = getattr(e, "nfields_step", "?"), getattr(e, "nfields_checkpoint", None)
+    where = f"checkpoint saved: {saved}; resume with ckpt_path={saved}" if saved else "no checkpoint could be saved"
+    return f"stopped by SIGTERM at step {step}; {where}"
+
+
+class FaultGuard(Callback):
+    def __init__(self, run_dir: str, lr: float | None = None, every_n_steps: int = 25) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"callbacks.guard.every_n_steps must be >= 1, got {every_n_steps}")
+        self.run_dir, self.lr, self.every = run_dir, lr, every_n_steps
+        self.bad: torch.Tensor | None = None  # device flag: some loss since the last check was NaN/inf
+        self.bad_value = math.nan
+        self.checked_step = 0
+        self.saved_step = -1
+
+    # ---- non-finite loss --------------------------------------------------------------------
+    def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
+        bad = ~torch.isfinite(loss.detach()).all()
+        self.bad = bad if self.bad is None else self.bad | bad
+        if loss.device.type == "cpu":  # no sync to pay: stop before this step's update
+            self.check(trainer, step=trainer.global_step + 1, loss=loss)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        if trainer.global_step % self.every == 0:
+            self.check(trainer, step=trainer.global_step)
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        """Raising here aborts the write: a checkpoint with NaN weights never replaces a good one."""
+        self.check(trainer, step=trainer.global_step)
+        self.saved_step = trainer.global_step
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """ModelCheckpoint saves every n steps only: keep the steps after the last multiple too."""
+        if trainer.global_step > 0 and self.saved_step != trainer.global_step and trainer.checkpoint_callback:
+            trainer.save_checkpoint(last_checkpoint_path(trainer, self.run_dir))
+
+    def check(self, trainer: Trainer, step: int, loss: torch.Tensor | None = None) -> None:
+        if self.bad is None or not bool(self.bad):
+            self.checked_step = step
+            return
+        value = float(loss.detach().float().mean()) if loss is not None else math.nan
+        when = f"at step {step}" if loss is not None else f"between steps {self.checked_step} and {step}"
+        raise TrainingStopped(self.message(trainer, value, when))
+
+    def message(self, trainer: Trainer, value: float, when: str) -> str:
+        lr = f"model.lr={self.lr:g}" if isinstance(self.lr, int | float) else "model.lr"
+        fix = f"try a lower learning rate, e.g. model.lr={self.lr / 10:g}" if isinstance(self.lr, int | float) else ""
+        last = last_checkpoint_path(trainer, self.run_dir)
+        kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint had been written yet"
+        what = "inf" if math.isinf(value) else "NaN"
+        fix = fix or "lower model.lr"
+        return f"training loss became {what} {when} with {lr}: the optimisation diverged; {fix}; {kept}"
+
+    # ---- interruptions ----------------------------------------------------------------------
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        try:
+            exception.nfields_step = trainer.global_step  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+        if not isinstance(exception, SIGTERMException | KeyboardInterrupt) or trainer.global_step == 0:
+            return
+        if self.bad is not None and bool(self.bad):
+            return  # never save weights a NaN update may have touched
+        path = last_checkpoint_path(trainer, self.run_dir)
+        trainer.save_checkpoint(path)
+        exception.nfields_checkpoint = str(path)  # type: ignore[attr-defined]
+        if isinstance(exception, KeyboardInterrupt):  # Lightning exits with code 1 after this hook
+            rank_zero_info(f"Interrupted at step {trainer.global_step}: checkpoint saved, resume with ckpt_path={path}")

@@ -1,0 +1,82 @@
+"""Reconstruction panels and the training-progress GIF.
+
+Panels (observation | prediction | ground truth) go to the loggers after every
+validation and to <run dir>/reconstruction.png after testing. Snapshots of the
+field are rendered every `every_n_steps` during training and written as
+<run dir>/progress.gif at the end (and logged to W&B as a video): the seed
+article's blurry-vs-sharp animation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import imageio.v3 as iio
+import numpy as np
+from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.utilities import rank_zero_only
+
+from nfields.core.media import caption, log_image, log_video, panel, to_uint8
+from nfields.lit.callbacks.perf import untimed
+
+
+class ReconstructionPanels(Callback):
+    def __init__(self, run_dir: str, height: int = 256) -> None:
+        self.run_dir, self.height = Path(run_dir), height
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking or not hasattr(pl_module, "panel_images"):
+            return
+        with untimed(trainer):
+            log_image(trainer, "val/reconstruction", panel(pl_module.panel_images(), self.height))
+
+    @rank_zero_only
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not hasattr(pl_module, "panel_images"):
+            return
+        images = pl_module.panel_images()
+        img = panel(images, self.height)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(self.run_dir / "reconstruction.png", img)
+        # The raw render at full resolution, for reports that compare runs (scripts/compare.py).
+        iio.imwrite(self.run_dir / "prediction.png", to_uint8(images["prediction"]))
+        log_image(trainer, "test/reconstruction", img)
+
+
+class ProgressGif(Callback):
+    """Snapshots every `every_n_steps` (and at step 1), rendered at most `max_size` pixels high."""
+
+    def __init__(self, run_dir: str, every_n_steps: int = 25, max_size: int = 256, fps: int = 10) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"log.gif_every_n_steps must be >= 1, got {every_n_steps}")
+        self.run_dir, self.every, self.max_size, self.fps = Path(run_dir), every_n_steps, max_size, fps
+        self.frames: list[np.ndarray] = []
+        self.steps: list[int] = []
+
+    def snapshot(self, pl_module: LightningModule) -> None:
+        self.frames.append(to_uint8(pl_module.progress_frame(self.max_size)))  # single image or a grid of images
+        self.steps.append(pl_module.global_step)
+
+    @rank_zero_only
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if not hasattr(pl_module, "progress_frame") or not (step == 1 or step % self.every == 0):
+            return
+        with untimed(trainer):
+            self.snapshot(pl_module)
+
+    @rank_zero_only
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not self.frames:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / "progress.gif"
+        frames = self.frames
+        if min(frames[0].shape[:2]) >= 64:  # big enough to read: caption each frame with its step
+            frames = [caption(f, f"step {s}") for f, s in zip(frames, self.steps, strict=True)]
+        # Hold the last frame a little so the final result is visible when the GIF loops.
+        frames = frames + [frames[-1]] * (self.fps // 2)
+        iio.imwrite(path, np.stack(frames), duration=1000 / self.fps, loop=0)
+        log_video(trainer, "train/progress", path, self.fps)

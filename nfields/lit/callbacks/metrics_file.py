@@ -1,0 +1,71 @@
+"""metrics.json: the run's final metrics with flat keys ("val/psnr", "test/psnr", ...)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from pytorch_lightning import Callback, LightningModule, Trainer
+from pytorch_lightning.utilities import rank_zero_only
+
+from nfields.lit.callbacks.perf import find_timer
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write to a temporary file and rename: a reader never sees a half-written file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+class MetricsFile(Callback):
+    """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s and step.
+
+    Also keeps every validation's val/* with its step in history.json, so curves can be
+    plotted from the run directory alone (scripts/compare.py), whichever loggers ran.
+    """
+
+    KEEP = ("val/", "test/")
+
+    def __init__(self, run_dir: str) -> None:
+        self.path = Path(run_dir) / "metrics.json"
+        self.history_path = Path(run_dir) / "history.json"
+        self.metrics: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
+
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row = {k: _finite(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        self.history.append({"step": trainer.global_step, **row})
+
+    def collect(self, trainer: Trainer) -> None:
+        for k, v in trainer.callback_metrics.items():
+            if k.startswith(self.KEEP):
+                self.metrics[k] = _finite(v)
+        timer = find_timer(trainer)
+        if timer is not None and timer.steps_per_s is not None:
+            self.metrics["perf/steps_per_s"] = timer.steps_per_s
+        self.metrics["step"] = trainer.global_step
+
+    @rank_zero_only
+    def write(self, trainer: Trainer) -> None:
+        self.collect(trainer)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path, self.metrics)
+        if self.history:
+            write_json_atomic(self.history_path, {"val": self.history})
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.write(trainer)
+
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.write(trainer)
+
+
+def _finite(v) -> float | None:
+    """JSON has no NaN: a diverged metric is written as null."""
+    f = float(v)
+    return f if math.isfinite(f) else None

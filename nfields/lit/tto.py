@@ -1,0 +1,141 @@
+"""Test-time optimisation (TTO): fit fresh codes to unseen images with the network frozen.
+
+Only the codes are optimised (Adam, model.tto_lr) on what is observed of each image,
+with the source's L2 prior; each step uses `pixels` random observed points per image
+(None = all, like data.pixels_per_image in training). What is observed is an `Observed`
+batch (the task's observations; default every pixel of the clean images), and the loss is
+the task's own (task.loss), so superres fits block means through its box forward model.
+PSNR against the clean images is measured along the way (on `score_mask`, default all
+pixels), giving the PSNR-vs-step curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nfields.core.checks import check_arg, integer
+from nfields.core.coords import pixel_grid
+from nfields.fields.field import NeuralField, conditioned
+from nfields.fields.latents.source import LatentSource
+from nfields.tasks.base import Task
+
+
+@dataclass
+class Observed:
+    """What test-time optimisation may fit: N observed points per image."""
+
+    coords: torch.Tensor  # (B, N, 2)
+    values: torch.Tensor  # (B, N, C)
+    seen: torch.Tensor  # (B, H, W, C) the observation as an image: the encoder's input
+    weight: torch.Tensor | None = None  # (B, N, 1) 0/1: which points count (None: all)
+
+    @staticmethod
+    def grid(images: torch.Tensor, mask: torch.Tensor | None = None) -> Observed:
+        """Every pixel of images (B, H, W, C) on the grid, `mask` (B, H, W) bool selecting the observed ones."""
+        b, h, w, c = images.shape
+        coords = pixel_grid(h, w, device=images.device).reshape(1, -1, 2).expand(b, -1, -1)
+        values = images.reshape(b, h * w, c)
+        if mask is None:
+            return Observed(coords, values, images)
+        return Observed(coords, values, images * mask.unsqueeze(-1), mask.reshape(b, -1, 1).float())
+
+
+@dataclass
+class TTOResult:
+    codes: torch.Tensor | None  # (B, code_dim) after optimisation; None for an unconditioned field
+    pred: torch.Tensor  # (B, H, W, C) in [0, 1], decoded from the final codes
+    psnr: torch.Tensor  # (B,) per-image PSNR on all pixels, final
+    curve: list[tuple[int, float]]  # (step, mean PSNR over the batch)
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters get no gradients inside the block (restored after): TTO cannot change the network."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(f)
+
+
+def per_image_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, H, W, C) pairs in [0, 1], optional (B, H, W) bool mask of scored pixels -> (B,) PSNR in dB."""
+    err = (pred.clamp(0, 1) - target).pow(2)
+    if mask is None:
+        mse = err.flatten(1).mean(1)
+    else:
+        m = mask.unsqueeze(-1).to(err.dtype)
+        mse = (err * m).flatten(1).sum(1) / (m.flatten(1).sum(1) * err.shape[-1]).clamp_min(1)
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def eval_steps(steps: int, n_points: int = 20) -> set[int]:
+    """Steps at which the curve is measured: 0, about n_points evenly spaced, and the last."""
+    return {0, steps, *range(0, steps + 1, max(1, steps // n_points))}
+
+
+def decode(field: NeuralField, codes: torch.Tensor | None, b: int, h: int, w: int) -> torch.Tensor:
+    """codes (B, code_dim) (None: unconditioned) -> images (B, h, w, C) rendered on the pixel grid."""
+    coords = pixel_grid(h, w, device=next(field.parameters()).device).reshape(-1, 2)  # (h*w, 2)
+    out = field(coords) if codes is None else field(coords, codes)  # (h*w, C) | (B, h*w, C)
+    return out.float().reshape(-1, h, w, out.shape[-1]).expand(b, -1, -1, -1)
+
+
+def optimize_codes(
+    field: NeuralField,
+    source: LatentSource | None,
+    task: Task,
+    images: torch.Tensor,
+    steps: int,
+    lr: float = 1e-2,
+    pixels: int | None = None,
+    observed: Observed | None = None,
+    score_mask: torch.Tensor | None = None,
+) -> TTOResult:
+    """images (B, H, W, C) clean, in [0, 1]; fit to `observed` (default: every pixel of the images) through
+    the task's objective (task.loss: its forward model, e.g. superres's block means).
+
+    `score_mask` (B, H, W) bool: the pixels the curve and the final PSNR are measured on (None = all).
+    """
+    b, h, w, c = images.shape
+    check_arg("model.tto_steps", steps, integer(lo=0))
+    if source is None or field.cond is None:  # nothing to optimise: the field is the same for every image
+        with torch.no_grad():
+            pred = decode(field, None, b, h, w)
+        psnr = per_image_psnr(pred, images, score_mask)
+        return TTOResult(None, pred, psnr, [(0, float(psnr.mean()))])
+    obs = observed if observed is not None else Observed.grid(images)
+    n = obs.coords.shape[1]
+    curve, at = [], eval_steps(steps)
+    with frozen(field), frozen(source):
+        codes = source.init_codes(obs.seen).detach().clone().requires_grad_(True)  # (B, code_dim)
+        opt = torch.optim.Adam([codes], lr=lr)
+        for step in range(steps + 1):
+            if step in at:
+                with torch.no_grad():
+                    pred = decode(field, codes, b, h, w)
+                    curve.append((step, float(per_image_psnr(pred, images, score_mask).mean())))
+            if step == steps:
+                break
+            x, y, m = obs.coords, obs.values, obs.weight
+            if pixels is not None and pixels < n:
+                idx = torch.randint(0, n, (b, pixels), device=images.device)  # (B, P)
+                x = torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, 2))
+                y = torch.gather(y, 1, idx.unsqueeze(-1).expand(-1, -1, c))
+                m = None if m is None else torch.gather(m, 1, idx.unsqueeze(-1))
+            loss = task.loss(conditioned(field, codes), x, y, weight=m) + source.regularization(codes)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        codes = codes.detach()
+        with torch.no_grad():
+            pred = decode(field, codes, b, h, w)
+    return TTOResult(codes, pred, per_image_psnr(pred, images, score_mask), curve)

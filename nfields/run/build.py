@@ -1,0 +1,131 @@
+"""Build every run object from a composed config: the only place configs meet code.
+
+train.py, the tests and scripts/render.py all go through these functions, so a
+checkpoint (which stores the resolved config) rebuilds exactly the trained model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nfields.core.errors import ConfigError
+from nfields.fields.field import NeuralField
+from nfields.lit.base import FieldsModule
+from nfields.run.checkpoint import AtomicCheckpointIO
+from nfields.run.resume import check_state_dict, read_checkpoint
+from nfields.tasks.base import Task
+from nfields.tasks.fit import Fit
+
+
+def as_config(cfg: DictConfig | dict) -> DictConfig:
+    return cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
+
+
+def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True) -> NeuralField:
+    """encoding + network (in_dim from encoding.out_dim) for `out_dim` colour channels.
+
+    With cond != none the field is conditioned on codes laid out by `latent`; `own_code`
+    gives it one code of its own (a single image); collections pass codes instead.
+    """
+    cond = instantiate(cfg.cond) if cfg.get("cond") else None
+    latent = instantiate(cfg.latent) if cond is not None else None
+    return NeuralField(
+        encoding=instantiate(cfg.encoding),
+        network=instantiate(cfg.network),
+        out_dim=out_dim,
+        cond=cond,
+        latent=latent,
+        own_code=own_code,
+    )
+
+
+def build_task(cfg: DictConfig) -> Task:
+    """task=<name>; a config without a task group (an older run's) is task=fit."""
+    return instantiate(cfg.task) if "task" in cfg else Fit()
+
+
+def build_datamodule(cfg: DictConfig, task: Task | None = None) -> pl.LightningDataModule:
+    """The datamodule, observing its images through `task` (default: the config's); set up before any training,
+    so bad data fails early."""
+    dm = instantiate(cfg.data, task=task if task is not None else build_task(cfg))
+    dm.setup("fit")
+    return dm
+
+
+def module_class(cfg: DictConfig) -> type[FieldsModule]:
+    cls = get_class(cfg.model._target_)
+    if not (isinstance(cls, type) and issubclass(cls, FieldsModule)):
+        raise ConfigError("model._target_", cfg.model._target_, "must name an nfields LightningModule (FieldsModule)")
+    return cls
+
+
+def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> FieldsModule:
+    """model=<name>: its class (by `_target_`) trains on the datamodule type it declares; one line otherwise."""
+    cls = module_class(cfg)
+    if not isinstance(dm, cls.data_type):
+        choice = hydra_choice(cfg, "model") or cfg.model._target_
+        raise ConfigError("model", choice, f"trains on {cls.data_kind}; data={hydra_choice(cfg, 'data')} is not that")
+    field = build_field(cfg, out_dim=dm.channels, own_code=cls.own_code)
+    make = instantiate(cfg.model, _partial_=True)  # the config's arguments; the run's objects are added below
+    return make(field=field, task=dm.task, data=dm, run_config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def hydra_choice(cfg: DictConfig, group: str) -> str | None:
+    """The option chosen for a config group (from the run's Hydra config), or None outside Hydra."""
+    choices = OmegaConf.select(cfg, "hydra.runtime.choices") if "hydra" in cfg else None
+    if choices is None and HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+    return None if choices is None else choices.get(group)
+
+
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+
+
+def build_loggers(cfg: DictConfig) -> list[Any]:
+    return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+
+
+def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
+    k = cfg.model.get("steps_per_call", 1)  # Lightning counts validation intervals in calls, not optimiser steps
+    interval = cfg.trainer.get("val_check_interval")
+    extra = {"val_check_interval": interval // k} if k > 1 and isinstance(interval, int) else {}
+    return instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra
+    )
+
+
+def _read_nfields_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple[dict, DictConfig]:
+    ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
+    if "nfields_config" not in ckpt or ckpt["nfields_config"] is None:
+        raise ValueError(f"{path} holds no nfields config; was it written by nfields' train.py?")
+    return ckpt, as_config(ckpt["nfields_config"])
+
+
+def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[NeuralField, tuple[int, ...]]:
+    """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read."""
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location)
+    shape = ckpt.get("nfields_image_shape")
+    if shape is None:  # older checkpoints: rebuild the module, which reads the image again
+        module = load_checkpoint(path, map_location)
+        return module.field, module.image_shape
+    field = build_field(cfg, out_dim=int(shape[-1]))
+    prefix = "field."
+    field.load_state_dict({k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
+    return field.eval(), tuple(shape)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
+    """Rebuild a trained module from its checkpoint alone (config stored inside)."""
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location)
+    module = build_module(cfg, build_datamodule(cfg))
+    check_state_dict(module, ckpt["state_dict"], path)  # names the mismatching parameter
+    module.load_state_dict(ckpt["state_dict"])
+    return module.eval()

@@ -1,0 +1,99 @@
+"""Incompatible combinations of config choices, each a small registered check (see nfields/run/validate.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nfields.core.errors import ConfigError
+from nfields.run.resume import check_resume_config
+
+Combination = Callable[[DictConfig, dict[str, Any], list[str]], None]
+COMBINATIONS: list[Combination] = []
+
+
+def combination(fn: Combination) -> Combination:
+    """Register fn(cfg, choices, overrides) as a cross-key check; it raises ConfigError."""
+    COMBINATIONS.append(fn)
+    return fn
+
+
+def select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted key, unresolved interpolations resolved."""
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+    if not isinstance(parent, DictConfig) or leaf not in parent:
+        return False, None
+    value = parent[leaf]
+    if isinstance(value, DictConfig | ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    return True, value
+
+
+def chosen_on_command_line(group: str, overrides: list[str]) -> bool:
+    return any(o.lstrip("+~").split("=", 1)[0] == group for o in overrides)
+
+
+@combination
+def latent_needs_conditioning(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """latent=... does nothing with cond=none: an explicit choice of both is a mistake."""
+    latent, cond = choices.get("latent"), choices.get("cond", "none")
+    if latent not in (None, "null") and cond in (None, "none") and chosen_on_command_line("latent", overrides):
+        raise ConfigError(
+            "latent",
+            latent,
+            "a latent code needs a conditioning method: add cond=concat|film|hypernet, or drop latent=",
+        )
+
+
+@combination
+def data_size_within_bound(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """A huge data.size is usually a typo (2048 vs 20480) and costs the memory of size^2 pixels."""
+    present, size = select(cfg, "data.size")
+    bound = select(cfg, "validate.max_size")[1] or 2048
+    if present and isinstance(size, int) and size > bound and not select(cfg, "validate.allow_large")[1]:
+        raise ConfigError(
+            "data.size", size, f"is above {bound}: confirm with validate.allow_large=true (or raise validate.max_size)"
+        )
+
+
+@combination
+def training_ends(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """max_steps=-1 with no epoch limit never ends (a single image is an endless stream of steps)."""
+    steps, epochs = select(cfg, "trainer.max_steps")[1], select(cfg, "trainer.max_epochs")[1]
+    if steps == -1 and epochs in (None, -1):
+        raise ConfigError("trainer.max_steps", -1, "never ends without trainer.max_epochs; set a step count >= 1")
+
+
+@combination
+def gpu_is_there(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """trainer=gpu on a machine without CUDA fails late inside Lightning; say so now."""
+    if select(cfg, "trainer.accelerator")[1] in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "trainer.accelerator", "gpu", "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
+            )
+
+
+@combination
+def resume_checkpoint_is_usable(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """ckpt_path must exist, be readable and come from a compatible config (checked before data loading)."""
+    path = select(cfg, "ckpt_path")[1]
+    if path:
+        check_resume_config(cfg, path)
+
+
+@combination
+def steps_per_call_divides_the_schedule(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """model.steps_per_call=k: Lightning sees one call per k optimiser steps, so every step count it acts
+    on (the end, validations, snapshots, checkpoints) must be a multiple of k; single images only."""
+    k = select(cfg, "model.steps_per_call")[1] or 1
+    if k == 1:
+        return
+    for key in ("trainer.max_steps", "log.val_every_n_steps", "log.gif_every_n_steps"):
+        value = select(cfg, key)[1]
+        if isinstance(value, int) and value > 0 and value % k:
+            raise ConfigError(key, value, f"must be a multiple of model.steps_per_call={k}")

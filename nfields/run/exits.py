@@ -1,0 +1,96 @@
+"""How a run ends on an error: one line on stderr and an exit code (nfields/core/errors.py), no traceback.
+
+HYDRA_FULL_ERROR=1 re-raises for the full traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
+from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+from nfields.core.errors import (
+    EXIT_SIGTERM,
+    EXIT_TRAINING_STOPPED,
+    EXIT_USER_ERROR,
+    UserError,
+    format_value,
+    user_error_types,
+)
+from nfields.lit.callbacks.guards import interrupt_message
+
+T = TypeVar("T")
+
+
+@contextmanager
+def building(what: str = "") -> Iterator[None]:
+    """Turn bad-parameter errors raised while constructing run objects into UserErrors.
+
+    Constructors (encodings, networks, data modules) raise ValueError naming the key,
+    Lightning raises MisconfigurationException; Hydra wraps them in InstantiationException.
+    Inside this block they become a UserError with the constructor's own message, so the
+    user sees one line (HYDRA_FULL_ERROR=1 still shows where a ValueError came from).
+    """
+    try:
+        yield
+    except user_error_types():
+        raise
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, user_error_types()):
+            raise cause from None
+        if isinstance(cause, ValueError | TypeError | MisconfigurationException):
+            raise UserError(f"{what}{cause}") from e
+        raise
+    except (ValueError, MisconfigurationException) as e:
+        raise UserError(f"{what}{e}") from e
+
+
+def out_of_memory_message(e: BaseException, batch_size: Any) -> str:
+    step = getattr(e, "nfields_step", None)
+    where = f" at step {step}" if step is not None else ""
+    return (
+        f"CUDA out of memory{where} with data.batch_size={format_value(batch_size)}: "
+        "try a smaller data.batch_size (e.g. data.batch_size=4096), a smaller data.size or network.n_neurons, "
+        "or trainer.precision=bf16-mixed"
+    )
+
+
+def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kwargs: Any) -> T | float:
+    """Run fn; on a user error print one line and exit (HYDRA_FULL_ERROR=1: re-raise for the traceback)."""
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    try:
+        return fn(*args, **kwargs)
+    except BaseException as e:
+        code, message = classify(e, batch_size)
+        if code is None or full:
+            raise
+        newline = "\n" if code != EXIT_USER_ERROR else ""  # training errors: end the progress bar's line first
+        print(f"{newline}Error: {message}", file=sys.stderr, flush=True)
+        if code == EXIT_TRAINING_STOPPED and in_multirun():
+            return float("nan")  # one diverged trial must not end a sweep (Optuna marks a NaN trial failed)
+        sys.exit(code)
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def classify(e: BaseException, batch_size: Any) -> tuple[int | None, str]:
+    """(exit code, one-line message) for errors reported without a traceback; (None, '') otherwise."""
+    if isinstance(e, user_error_types()):
+        return getattr(e, "exit_code", EXIT_USER_ERROR), str(e).replace("\n", " ")
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        return EXIT_TRAINING_STOPPED, out_of_memory_message(e, batch_size)
+    message = interrupt_message(e)
+    if message is not None:
+        return EXIT_SIGTERM, message
+    return None, ""

@@ -1,0 +1,70 @@
+"""ProtectRunDir: a run never writes into a directory that holds another run's results.
+
+Hydra writes <run dir>/.hydra/*.yaml before the task starts, so the check has to be a
+Hydra callback (on_run_start / on_multirun_start), not code in train(). The default
+run dirs carry microseconds and never collide; this guards an explicit
+`hydra.run.dir=...` / `hydra.sweep.dir=...`. Resuming (`ckpt_path=` inside that dir) is allowed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from nfields.core.errors import EXIT_USER_ERROR
+from nfields.run.resume import requeued
+
+RESULTS = ("metrics.json", "checkpoints/last.ckpt")
+
+
+def existing_results(run_dir: Path) -> list[Path]:
+    if run_dir.exists() and not run_dir.is_dir():
+        return [run_dir]
+    return [run_dir / name for name in RESULTS if (run_dir / name).exists()]
+
+
+def refuse(key: str, run_dir: Path, found: Path) -> None:
+    if found == run_dir:
+        print(f"Error: {key}={run_dir}: is a file, not a directory; choose a new directory", file=sys.stderr)
+        sys.exit(EXIT_USER_ERROR)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    print(
+        f"Error: {key}={run_dir}: already holds another run ({found.relative_to(run_dir)}); choose a new directory, "
+        f"or resume that run with ckpt_path={ckpt}",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.exit(EXIT_USER_ERROR)
+
+
+def resuming_inside(config: DictConfig, run_dir: Path) -> bool:
+    """ckpt_path points into run_dir: the run continues itself (resuming run A into run B's dir does not count)."""
+    if requeued():  # SLURM restarted this job: it continues in its own directory (nfields.run.resume)
+        return True
+    ckpt = config.get("ckpt_path")
+    return bool(ckpt) and Path(str(ckpt)).resolve().is_relative_to(run_dir.resolve())
+
+
+class ProtectRunDir(Callback):
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        run_dir = Path(str(config.hydra.run.dir))
+        if resuming_inside(config, run_dir):
+            return
+        found = existing_results(run_dir)
+        if found:
+            refuse("hydra.run.dir", run_dir, found[0])
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if resuming_inside(config, sweep_dir):
+            return
+        if sweep_dir.exists() and not sweep_dir.is_dir():
+            refuse("hydra.sweep.dir", sweep_dir, sweep_dir)
+        for name in RESULTS:
+            found = sorted(sweep_dir.glob(f"*/{name}"))
+            if found:
+                refuse("hydra.sweep.dir", sweep_dir, found[0])

@@ -1,0 +1,71 @@
+"""The training run: build from the config, fit, test, write metrics.json, return the optimised metric."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig
+
+from nfields.run.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from nfields.run.ddp import install_hydra_ddp_fix, isolated_job
+from nfields.run.exits import building
+from nfields.run.resume import check_resume_weights, resume_requeued_job
+from nfields.run.validate import validate_config
+
+log = logging.getLogger("nfields")
+
+# Third-party noise that says nothing about the run.
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+warnings.filterwarnings("ignore", message=".*anonymous setting has no effect.*")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+# model.steps_per_call > 1: checkpoints hold the state after the last optimiser step, which is what resuming needs
+warnings.filterwarnings("ignore", message=".*manual optimization and every_n_train_steps.*")
+
+
+def finish_loggers() -> None:
+    """Close the W&B run so the next job of a multirun gets its own (and offline files are flushed)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        try:
+            wandb.finish()
+        except Exception as e:  # noqa: BLE001 - a W&B problem (full disk, ...) must not fail a finished run
+            log.warning(f"W&B could not finish the run ({type(e).__name__}: {e}); results are in the run dir")
+
+
+def train(cfg: DictConfig) -> float | None:
+    resume_requeued_job(cfg)  # a requeued SLURM job continues from its own last.ckpt
+    validate_config(cfg)  # before any work: one-line ConfigError (nfields/run/validate.py)
+    install_hydra_ddp_fix()
+    with isolated_job():
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float | None:
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    with building():
+        dm = build_datamodule(cfg)
+        module = build_module(cfg, dm)
+        check_resume_weights(cfg, module)
+        loggers = build_loggers(cfg)
+    try:
+        with building():
+            trainer = build_trainer(cfg, build_callbacks(cfg), loggers)
+        for lg in loggers:
+            lg.log_hyperparams(module.config)
+        trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}  # val/* of the last validation
+        trainer.test(module, datamodule=dm, verbose=False)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    finally:
+        finish_loggers()
+    if trainer.is_global_zero:
+        summary = "  ".join(f"{k}={metrics[k]:.4g}" for k in sorted(metrics) if k.startswith(("val/", "test/")))
+        log.info(f"final: {summary}  (run dir: {cfg.run_dir})")
+        shown = [f"{k.split('/')[0]} {metrics[k]:.2f} dB" for k in ("test/psnr", "val/psnr") if k in metrics]
+        print(f"PSNR: {', '.join(shown)}  ->  {cfg.run_dir}")
+    name = cfg.get("optimized_metric")
+    return metrics.get(name) if name else None

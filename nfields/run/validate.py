@@ -1,0 +1,188 @@
+"""Config validation before any work: values, combinations and unknown keys, each a one-line ConfigError.
+
+Three declarative sources, no if/elif over option names:
+
+* RULES: a table from dotted key to a Check, applied when the key exists in the
+  composed config (so options added later, e.g. task.keep, are checked as soon as
+  their YAML defines the key);
+* `config_rules` on an option's `_target_` class: {key relative to the option: Check},
+  rules that live next to the option's code;
+* COMBINATIONS: functions registered with @combination that reject incompatible choices.
+
+Unknown keys are found by comparing every `_target_` node with its constructor's signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nfields.core.checks import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Check,
+    boolean,
+    integer,
+    is_int,
+    nullable,
+    number,
+    one_of,
+    string,
+)
+from nfields.core.errors import ConfigError
+from nfields.run.combinations import COMBINATIONS, select
+
+PRECISIONS = ("64-true", "32-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed", "64", "32", "16", "bf16")
+PRECISIONS += (64, 32, 16, "transformer-engine", "transformer-engine-float16")
+
+DEVICE_IDS = re.compile(r"-?\d+(,\d*)*")  # Lightning's "1", "0,1", "-1"
+
+RULES: dict[str, Check] = {
+    "seed": integer(lo=0, hi=2**32 - 1),
+    "ckpt_path": nullable(string()),
+    "optimized_metric": nullable(string()),
+    # encoding
+    "encoding.n_features": POSITIVE_INT,
+    "encoding.sigma": POSITIVE,
+    "encoding.scale": NON_NEGATIVE,
+    "encoding.in_dim": POSITIVE_INT,
+    "encoding.n_levels": POSITIVE_INT,  # hashgrid (tiny-cuda-nn names, DESIGN.md)
+    "encoding.n_features_per_level": POSITIVE_INT,
+    "encoding.log2_hashmap_size": integer(lo=1, hi=32),
+    "encoding.base_resolution": POSITIVE_INT,
+    "encoding.per_level_scale": number(ge=1),
+    # network
+    "network.n_neurons": POSITIVE_INT,
+    "network.n_hidden_layers": POSITIVE_INT,
+    "network.w0": POSITIVE,
+    "network.w0_initial": POSITIVE,
+    "network.output_activation": one_of("sigmoid", "identity", "tanh", "affine"),
+    # data
+    "data.image": string(),
+    "data.size": nullable(POSITIVE_INT),
+    "data.batch_size": nullable(POSITIVE_INT),
+    "data.limit": nullable(POSITIVE_INT),
+    "data.root": nullable(string()),
+    # model
+    "model.lr": POSITIVE,
+    "model.render_chunk": POSITIVE_INT,
+    "model.compile": boolean(),
+    "model.steps_per_call": POSITIVE_INT,
+    "model.compact_pixels": boolean(),
+    "model.optimizer.fused": nullable(boolean()),
+    "model.latent_dim": nullable(POSITIVE_INT),
+    "model.latent_source": nullable(one_of("autodecoder", "encoder")),
+    "model.tto_steps": nullable(integer(lo=0)),
+    # task
+    "task.factor": number(ge=1),
+    "task.noise_std": NON_NEGATIVE,
+    "task.keep": number(gt=0, le=1),
+    "task.seed": integer(lo=0, hi=2**32 - 1),
+    # trainer
+    "trainer.max_steps": POSITIVE_INT | Check(lambda v: is_int(v) and v == -1, "-1 (no step limit)"),
+    "trainer.precision": one_of(*PRECISIONS),
+    "trainer.accelerator": one_of("auto", "cpu", "gpu", "cuda", "mps", "tpu"),
+    "trainer.devices": POSITIVE_INT
+    | one_of(-1, "auto")
+    | Check(lambda v: isinstance(v, list) or (isinstance(v, str) and DEVICE_IDS.fullmatch(v) is not None), "ids"),
+    "trainer.val_check_interval": POSITIVE_INT | number(gt=0, le=1),
+    "trainer.log_every_n_steps": POSITIVE_INT,
+    "trainer.deterministic": boolean() | one_of("warn"),
+    # logging / callbacks
+    "log.val_every_n_steps": POSITIVE_INT,
+    "log.gif_every_n_steps": POSITIVE_INT,
+    "log.gif_max_size": POSITIVE_INT,
+    "log.panel_height": POSITIVE_INT,
+    "logger.wandb.mode": nullable(one_of("auto", "online", "offline", "disabled", "shared")),
+    # validation itself
+    "validate.max_size": POSITIVE_INT,
+    "validate.allow_large": boolean(),
+}
+
+
+def check_key(cfg: DictConfig, key: str, check: Check) -> None:
+    present, value = select(cfg, key)
+    if present and not check.ok(value):
+        raise ConfigError(key, value, f"must be {check.allowed}")
+
+
+def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
+    """(dotted path, node) for every config node with a `_target_`, depth first."""
+    if isinstance(node, DictConfig):
+        if isinstance(node.get("_target_"), str):
+            yield path, node
+        for k in node.keys():
+            if isinstance(k, str) and not (path == "" and k == "hydra"):
+                yield from target_nodes(node._get_node(k), f"{path}.{k}" if path else k)
+    elif isinstance(node, ListConfig):
+        for i, v in enumerate(node):
+            yield from target_nodes(v, f"{path}[{i}]")
+
+
+BUILT_BY_NFIELDS = {"field", "task", "data", "run_config"}  # constructor arguments the builder passes, never typed
+
+
+def accepted_keywords(target: Any) -> set[str] | None:
+    """Keyword names a target accepts, following **kwargs up a class's MRO; None = anything goes."""
+    fns = [c.__init__ for c in inspect.getmro(target) if "__init__" in vars(c)] if inspect.isclass(target) else [target]
+    names: set[str] = set()
+    for fn in fns:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names - {"self"} - BUILT_BY_NFIELDS
+    return None
+
+
+def check_targets(cfg: DictConfig) -> None:
+    """Unknown keys under a `_target_` node, and the option's own `config_rules`."""
+    from hydra._internal.utils import _locate
+
+    for path, node in target_nodes(cfg):
+        try:
+            target = _locate(node._target_)
+        except ImportError as e:
+            raise ConfigError(f"{path}._target_", node._target_, f"cannot be imported ({e})") from None
+        for rel, check in getattr(target, "config_rules", {}).items():
+            check_key(cfg, f"{path}.{rel}", check)
+        known = accepted_keywords(target)
+        if known is None:
+            continue
+        for key in node.keys():
+            if isinstance(key, str) and not (key.startswith("_") and key.endswith("_")) and key not in known:
+                raise ConfigError(
+                    f"{path}.{key}",
+                    node._get_node(key)._value(),
+                    f"unknown key for {node._target_}; known keys: {', '.join(sorted(known))}",
+                )
+
+
+def hydra_context(cfg: DictConfig) -> tuple[dict[str, Any], list[str]]:
+    """(group choices, command-line overrides) of this run, empty outside Hydra."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get() if HydraConfig.initialized() else cfg.get("hydra")
+    if hc is None:
+        return {}, []
+    choices = OmegaConf.to_container(hc.runtime.choices) if "runtime" in hc else {}
+    overrides = list(hc.overrides.task) if "overrides" in hc else []
+    return choices or {}, overrides
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError (one line: key, value, what is allowed) for the first problem found."""
+    choices, overrides = hydra_context(cfg)
+    typed = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
+    for key in sorted(RULES, key=lambda k: k not in typed):  # what the user typed is reported first
+        check_key(cfg, key, RULES[key])
+    check_targets(cfg)
+    for fn in COMBINATIONS:
+        fn(cfg, choices, overrides)
