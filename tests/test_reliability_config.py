@@ -17,7 +17,8 @@ from tests.reliability import expect_error
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 
-CASES: list[tuple[list[str], str]] = [
+# Checked by the component that owns the key, when it is built (after the data is read, before training).
+COMPONENT_CASES: list[tuple[list[str], str]] = [
     (["network.n_neurons=0"], "network.n_neurons=0: must be an integer >= 1"),
     (["network.n_hidden_layers=-2"], "network.n_hidden_layers=-2: must be an integer >= 1"),
     (["network.n_neurons=3.5"], "network.n_neurons=3.5: must be an integer >= 1"),
@@ -29,22 +30,28 @@ CASES: list[tuple[list[str], str]] = [
     (["encoding.sigma=-1"], "encoding.sigma=-1: must be a number > 0"),
     (["encoding.n_features=0"], "encoding.n_features=0: must be an integer >= 1"),
     (["encoding=positional", "encoding.scale=-1"], "encoding.scale=-1: must be a number >= 0"),
-    (
-        ["encoding=positional", "encoding.n_features=7"],
-        "encoding.n_features=7: must be an even integer >= 2 (half per axis)",
-    ),
     (["model.lr=0"], "model.lr=0: must be a number > 0"),
     (["model.lr=fast"], "model.lr=fast: must be a number > 0"),
+    (["model.compile=maybe"], "model.compile=maybe: must be true or false"),
     (["data.size=0"], "data.size=0: must be an integer >= 1, or null"),
+    (["data.size=2.5"], "data.size=2.5: must be an integer >= 1, or null"),
     (["data.batch_size=0"], "data.batch_size=0: must be an integer >= 1, or null"),
     (["data.image=''"], "data.image=: must be a non-empty string"),
+    (["task=inpaint", "task.keep=1.5"], "task.keep=1.5: must be a number in (0, 1]"),
+    (["task=superres", "task.factor=0"], "task.factor=0: must be an integer >= 1"),
+    (["task=superres", "task.factor=2.5"], "task.factor=2.5: must be an integer >= 1"),
+    (["task=interpolate", "task.factor=1"], "task.factor=1: must be an integer >= 2"),
+    (["task=denoise", "task.noise_std=-0.1"], "task.noise_std=-0.1: must be a number >= 0"),
+    # A callback's own check, and Lightning's MisconfigurationException from a callback's constructor.
+    (["callbacks.progress_gif.every_n_steps=0"], "log.gif_every_n_steps must be >= 1, got 0"),
+    (["callbacks.checkpoint.every_n_train_steps=-3"], "Invalid value for every_n_train_steps=-3. Must be >= 0"),
+]
+# Run-level keys, third-party keys and combinations: checked before any data is read.
+RUN_CASES: list[tuple[list[str], str]] = [
     (
         ["data.size=100000"],
         "data.size=100000: is above 2048: confirm with validate.allow_large=true (or raise validate.max_size)",
     ),
-    (["+task.keep=1.5"], "task.keep=1.5: must be a number in (0, 1]"),
-    (["+task.factor=0.5"], "task.factor=0.5: must be a number >= 1"),
-    (["+task.noise_std=-0.1"], "task.noise_std=-0.1: must be a number >= 0"),
     (["trainer.max_steps=0"], "trainer.max_steps=0: must be an integer >= 1 or -1 (no step limit)"),
     (["trainer.max_steps=-1"], "trainer.max_steps=-1: never ends without trainer.max_epochs; set a step count >= 1"),
     (
@@ -52,6 +59,7 @@ CASES: list[tuple[list[str], str]] = [
         "trainer.precision=fp16: must be one of 64-true, 32-true, 16-true, 16-mixed, bf16-true, bf16-mixed, "
         "64, 32, 16, bf16, transformer-engine, transformer-engine-float16",
     ),
+    (["model.optimizer.fused=2"], "model.optimizer.fused=2: must be true or false, or null"),
     (["seed=-1"], "seed=-1: must be an integer >= 0 and <= 4294967295"),
     (["log.val_every_n_steps=0"], "log.val_every_n_steps=0: must be an integer >= 1"),
     (
@@ -64,32 +72,49 @@ CASES: list[tuple[list[str], str]] = [
         "network.width=64: unknown key for nfields.fields.networks.siren.Siren; known keys: in_dim, n_hidden_layers, "
         "n_neurons, out_dim, output_activation, w0, w0_initial",
     ),
-    # A constructor's own check (no table rule): surfaced as one line by nfields.core.errors.building.
-    (["callbacks.progress_gif.every_n_steps=0"], "log.gif_every_n_steps must be >= 1, got 0"),
-    # Lightning's MisconfigurationException from a callback's constructor: the same one line.
-    (["callbacks.checkpoint.every_n_train_steps=-3"], "Invalid value for every_n_train_steps=-3. Must be >= 0"),
 ]
 if not torch.cuda.is_available():
-    CASES.append(
+    RUN_CASES.append(
         (["trainer=gpu"], "trainer.accelerator=gpu: no CUDA GPU is visible here: use trainer=cpu or trainer=default")
     )
+CASES = COMPONENT_CASES + RUN_CASES
 
 
-def test_bad_config_values_give_one_line_and_exit_2(make_cfg, capsys, monkeypatch) -> None:
+def test_bad_run_level_values_give_one_line_and_exit_2_before_the_data_is_read(make_cfg, capsys, monkeypatch) -> None:
     """All cases in one test: composing is the cost, and each stops before the data is loaded."""
     import nfields.run.train as train_module
 
-    def no_data(cfg):  # validation must stop every case before this point (except constructor checks)
+    def no_data(*args, **kwargs):
         raise AssertionError("data loading reached")
 
-    for overrides, message in CASES:
-        if not overrides[0].startswith("callbacks."):
-            monkeypatch.setattr(train_module, "build_datamodule", no_data)
-        else:
-            monkeypatch.undo()
+    monkeypatch.setattr(train_module, "build_datamodule", no_data)
+    for overrides, message in RUN_CASES:
         cfg = make_cfg("debug=fast", "logger=none", *overrides)
         assert expect_error(cfg, capsys) == f"Error: {message}", overrides
-    monkeypatch.undo()
+
+
+def test_bad_component_values_give_one_line_and_exit_2_before_training(make_cfg, capsys, monkeypatch) -> None:
+    """Each component checks its own keys when it is built: one line naming the key, and no training step."""
+    import nfields.run.train as train_module
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the trainer was built: a bad value reached training")
+
+    monkeypatch.setattr(train_module, "build_trainer", no_training)
+    for overrides, message in COMPONENT_CASES:
+        cfg = make_cfg("debug=fast", "logger=none", *overrides)
+        assert expect_error(cfg, capsys) == f"Error: {message}", overrides
+
+
+def test_one_source_of_truth_per_key() -> None:
+    """No key is checked both by the run-level table and by a component's constructor."""
+    from nfields.run.validate import RULES
+
+    owned = ("encoding.", "network.", "cond.", "latent.", "data.", "task.")
+    component_keys = {
+        k for k in RULES if k.startswith(owned) or (k.startswith("model.") and k != "model.optimizer.fused")
+    }
+    assert not component_keys, f"RULES repeats keys that their components check: {sorted(component_keys)}"
 
 
 def test_large_size_passes_with_confirmation(make_cfg) -> None:

@@ -19,7 +19,7 @@ LAYOUT = (
 class CelebADataModule(CollectionDataModule):
     def __init__(self, root: str = "data", size: int | None = 64, **kwargs: Any) -> None:
         super().__init__(size=size, **kwargs)
-        self.root = root
+        self.root = self.checked_root(root)
 
     def load_pools(self) -> tuple[LazyImages, LazyImages]:
         from torchvision.datasets import CelebA

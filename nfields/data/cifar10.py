@@ -15,7 +15,7 @@ LAYOUT = "<root>/cifar-10-batches-py/ with data_batch_1..5 and test_batch (torch
 class CIFAR10DataModule(CollectionDataModule):
     def __init__(self, root: str = "data", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.root = root
+        self.root = self.checked_root(root)
 
     def load_pools(self) -> tuple[TensorImages, TensorImages]:
         from torchvision.datasets import CIFAR10

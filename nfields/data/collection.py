@@ -26,6 +26,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from nfields.core.checks import POSITIVE_INT, boolean, check_arg, integer, nullable, string
 from nfields.core.io import square_resize
 from nfields.tasks.base import Observation, Task
 from nfields.tasks.fit import Fit
@@ -117,11 +118,11 @@ class CollectionDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         for key, val in (("batch_size", batch_size), ("n_val", n_val), ("eval_batch_size", eval_batch_size)):
-            if val is None or val < 1:
-                raise ValueError(f"data.{key} must be >= 1, got {val}")
+            check_arg(f"data.{key}", val, POSITIVE_INT)
         for key, val in (("pixels_per_image", pixels_per_image), ("limit", limit), ("n_test", n_test), ("size", size)):
-            if val is not None and val < 1:
-                raise ValueError(f"data.{key} must be >= 1 or null, got {val}")
+            check_arg(f"data.{key}", val, nullable(POSITIVE_INT))
+        check_arg("data.num_workers", num_workers, integer(lo=0))
+        check_arg("data.upsample", upsample, boolean())
         self.batch_size, self.pixels_per_image, self.limit = batch_size, pixels_per_image, limit
         self.n_val, self.n_test, self.eval_batch_size = n_val, n_test, eval_batch_size
         self.size, self.num_workers = size, num_workers
@@ -154,6 +155,12 @@ class CollectionDataModule(pl.LightningDataModule):
         self.splits["train"] = Split(pool, range(n_train), self.size, self.task, 0, self.upsample)
         self.splits["val"] = Split(pool, range(m - self.n_val, m), self.size, self.task, m, self.upsample)
         self.splits["test"] = Split(test_pool, test_range, self.size, self.task, 2 * m, self.upsample)
+
+    @staticmethod
+    def checked_root(root: str) -> str:
+        """data.root of the datasets read from files: a non-empty path."""
+        check_arg("data.root", root, string())
+        return root
 
     # ---- what the module needs to know -------------------------------------------------------
     def example(self) -> torch.Tensor:

@@ -34,7 +34,7 @@ def find_idx(root: Path, stem: str) -> Path | None:
 class FashionMNISTDataModule(CollectionDataModule):
     def __init__(self, root: str = DEFAULT_ROOT, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.root = Path(root)
+        self.root = Path(self.checked_root(root))
 
     def load_pools(self) -> tuple[TensorImages, TensorImages]:
         stems = ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")

@@ -19,7 +19,7 @@ LAYOUT = "<root>/<class name>/<image>.png|.jpg|... (at least one subfolder of im
 class ImageFolderDataModule(CollectionDataModule):
     def __init__(self, root: str = "data/images", size: int | None = 64, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(size=size, **kwargs)
-        self.root, self.seed = root, seed
+        self.root, self.seed = self.checked_root(root), seed
 
     def load_pools(self) -> tuple[LazyImages, None]:
         from torchvision.datasets import ImageFolder

@@ -13,7 +13,7 @@ LAYOUT = "<root>/MNIST/raw/train-images-idx3-ubyte and t10k-images-idx3-ubyte (t
 class MNISTDataModule(CollectionDataModule):
     def __init__(self, root: str = "data", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.root = root
+        self.root = self.checked_root(root)
 
     def load_pools(self) -> tuple[TensorImages, TensorImages]:
         from torchvision.datasets import MNIST

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pytorch_lightning as pl
 import torch
 
-from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, nullable
+from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg, nullable
 from nfields.fields.field import NeuralField
 from nfields.tasks.base import Task
 
@@ -40,7 +40,7 @@ class FieldsModule(pl.LightningModule):
         super().__init__()
         check_arg("model.lr", lr, POSITIVE)
         check_arg("model.latent_dim", latent_dim, nullable(POSITIVE_INT))  # read by latent=*.dim
-        check_arg("model.compile", compile, Check(lambda v: isinstance(v, bool), "true or false"))
+        check_arg("model.compile", compile, boolean())
         self.field, self.task, self.lr = field, task, lr
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.config = run_config  # the resolved run config, stored in checkpoints

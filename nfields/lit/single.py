@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from nfields.core.checks import POSITIVE_INT, check_arg
+from nfields.core.checks import POSITIVE_INT, boolean, check_arg
 from nfields.core.media import quantize
 from nfields.core.metrics import BAND_PIXELS, ImageScore, row_bands, ssim_pad
 from nfields.data.image import ImageDataModule
@@ -47,6 +47,7 @@ class FieldModule(FieldsModule):
         super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
         check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT)
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
+        check_arg("model.compact_pixels", compact_pixels, boolean())
         self.steps_per_call = steps_per_call
         # Several optimiser steps per call need manual optimisation (Lightning steps once per call otherwise).
         self.automatic_optimization = steps_per_call == 1

@@ -1,15 +1,14 @@
-"""Config validation before any work: values, combinations and unknown keys, each a one-line ConfigError.
+"""Run-level config checks before any work, each a one-line ConfigError.
 
-Three declarative sources, no if/elif over option names:
+One source of truth per key: nfields's own components (encodings, networks, conditionings,
+latents, tasks, datamodules, modules) check their arguments in their constructors
+(nfields/core/checks.py check_arg), when they are built, before any training. What is
+left here is what no nfields constructor owns:
 
-* RULES: a table from dotted key to a Check, applied when the key exists in the
-  composed config (so options added later, e.g. task.keep, are checked as soon as
-  their YAML defines the key);
-* `config_rules` on an option's `_target_` class: {key relative to the option: Check},
-  rules that live next to the option's code;
-* COMBINATIONS: functions registered with @combination that reject incompatible choices.
-
-Unknown keys are found by comparing every `_target_` node with its constructor's signature.
+* RULES: run-level keys (seed, ckpt_path, log.*, validate.*) and keys of third-party
+  components that accept bad values without a clear line (Lightning's Trainer, W&B, torch.optim);
+* unknown keys under any `_target_` node, found from the constructor's signature;
+* COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys.
 """
 
 from __future__ import annotations
@@ -62,27 +61,8 @@ RULES: dict[str, Check] = {
     "network.w0": POSITIVE,
     "network.w0_initial": POSITIVE,
     "network.output_activation": one_of("sigmoid", "identity", "tanh", "affine"),
-    # data
-    "data.image": string(),
-    "data.size": nullable(POSITIVE_INT),
-    "data.batch_size": nullable(POSITIVE_INT),
-    "data.limit": nullable(POSITIVE_INT),
-    "data.root": nullable(string()),
-    # model
-    "model.lr": POSITIVE,
-    "model.render_chunk": POSITIVE_INT,
-    "model.compile": boolean(),
-    "model.steps_per_call": POSITIVE_INT,
-    "model.compact_pixels": boolean(),
+    # torch.optim accepts any value here without a word (Adam(fused=2) runs unfused)
     "model.optimizer.fused": nullable(boolean()),
-    "model.latent_dim": nullable(POSITIVE_INT),
-    "model.latent_source": nullable(one_of("autodecoder", "encoder")),
-    "model.tto_steps": nullable(integer(lo=0)),
-    # task
-    "task.factor": number(ge=1),
-    "task.noise_std": NON_NEGATIVE,
-    "task.keep": number(gt=0, le=1),
-    "task.seed": integer(lo=0, hi=2**32 - 1),
     # trainer
     "trainer.max_steps": POSITIVE_INT | Check(lambda v: is_int(v) and v == -1, "-1 (no step limit)"),
     "trainer.precision": one_of(*PRECISIONS),
@@ -143,7 +123,7 @@ def accepted_keywords(target: Any) -> set[str] | None:
 
 
 def check_targets(cfg: DictConfig) -> None:
-    """Unknown keys under a `_target_` node, and the option's own `config_rules`."""
+    """Unknown keys under a `_target_` node (a typo would otherwise be a Hydra traceback)."""
     from hydra._internal.utils import _locate
 
     for path, node in target_nodes(cfg):
@@ -151,8 +131,6 @@ def check_targets(cfg: DictConfig) -> None:
             target = _locate(node._target_)
         except ImportError as e:
             raise ConfigError(f"{path}._target_", node._target_, f"cannot be imported ({e})") from None
-        for rel, check in getattr(target, "config_rules", {}).items():
-            check_key(cfg, f"{path}.{rel}", check)
         known = accepted_keywords(target)
         if known is None:
             continue

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from nfields.core.checks import check_arg, integer
 from nfields.core.coords import flat_pixel_coords
 from nfields.core.metrics import ImageScore
 
@@ -77,6 +78,7 @@ class Task:
     accepts_uint8 = True
 
     def __init__(self, seed: int = 0) -> None:
+        check_arg("task.seed", seed, integer(lo=0, hi=2**32 - 1))
         self.seed = seed
 
     def generator(self, key: int = 0) -> torch.Generator:
