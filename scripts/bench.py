@@ -9,8 +9,8 @@
 Case `protocol` (Tancik et al. 2020): astronaut at --size^2, train on the even grid, test on the
 odd grid; 4x256 ReLU MLP (sigmoid out) on 256 Gaussian Fourier features (sigma 10), Adam lr 1e-3,
 full batch. nfields runs `experiment=ffn_bench` through the same `train()` as `python train.py`
-(steps/s from metrics.json: start-up and validation excluded); the hand-written loop mirrors
-shared/reference/ref_loop.py (timed after 5 warm-up steps). Prints steps/s, coordinates/s, test PSNR
+(steps/s from metrics.json: start-up and validation excluded); the hand-written loop is
+scripts/baselines/ffn_loop.py (timed after 5 warm-up steps). Prints steps/s, coordinates/s, test PSNR
 and the ratio nfields / hand-written.
 """
 
@@ -18,63 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nfields.core.coords import pixel_grid  # noqa: E402
 from nfields.core.io import load_image, square_resize  # noqa: E402
-from scripts.bench_util import time_steps  # noqa: E402
-
-
-class HandFF(nn.Module):
-    """The hand-written model: Fourier features (fp32) -> 4-layer ReLU MLP -> sigmoid."""
-
-    def __init__(self, m: int = 256, sigma: float = 10.0, width: int = 256, depth: int = 4, out: int = 3) -> None:
-        super().__init__()
-        self.register_buffer("B", torch.randn(m, 2) * sigma)
-        layers, d = [], 2 * m
-        for _ in range(depth - 1):
-            layers += [nn.Linear(d, width), nn.ReLU()]
-            d = width
-        self.net = nn.Sequential(*layers, nn.Linear(d, out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = 2 * math.pi * x @ self.B.t()
-        return torch.sigmoid(self.net(torch.cat([torch.cos(p), torch.sin(p)], -1)))
-
-
-def protocol_split(img: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Even-grid training pixels and odd-grid test pixels, as (coords, colours) pairs."""
-    g = pixel_grid(img.shape[0], img.shape[1], device)
-    y = img.to(device)
-    tr = g[::2, ::2].reshape(-1, 2), y[::2, ::2].reshape(-1, 3)
-    te = g[1::2, 1::2].reshape(-1, 2), y[1::2, 1::2].reshape(-1, 3)
-    return (*tr, *te)
+from scripts.baselines.ffn_loop import train as hand_train  # noqa: E402
 
 
 def handwritten(img: torch.Tensor, steps: int, device: torch.device, width: int = 256) -> dict[str, float]:
-    torch.manual_seed(0)
-    x, y, xt, yt = protocol_split(img, device)
-    model = HandFF(width=width).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        loss = ((model(x) - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-
-    dt = time_steps(step, steps, device)
-    with torch.no_grad():
-        psnr = -10 * math.log10(((model(xt) - yt) ** 2).mean().item())
-    return {"steps_per_s": (steps - 5) / dt, "coords": x.shape[0], "psnr": psnr}
+    """The in-repo hand-written loop (scripts/baselines/ffn_loop.py), eager."""
+    return hand_train(img, steps, device, width, mode="eager")
 
 
 def nfields_run(size: int, steps: int, device: str, task: str, extra: list[str]) -> dict[str, float]:

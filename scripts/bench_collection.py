@@ -57,7 +57,7 @@ def handwritten_images_per_s(cond: str, steps: int, device: str, extra: list[str
     from nfields.core.coords import pixel_grid
     from nfields.run.build import build_datamodule, build_field
     from nfields.run.compose import compose_run_config
-    from scripts.bench_util import time_steps
+    from scripts.baselines.ffn_loop import time_steps
 
     with tempfile.TemporaryDirectory() as d:
         cfg = compose_run_config(overrides(cond, steps, device, extra), Path(d) / "run")

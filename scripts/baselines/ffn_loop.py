@@ -1,0 +1,134 @@
+"""The hand-written baseline nfields is timed against: the Fourier-features field as a user would write it.
+
+A 4-layer ReLU MLP (sigmoid out) on Gaussian Fourier features (m = 256, sigma = 10) fits one RGB
+image with full-batch Adam, lr 1e-3. Split as in Tancik et al. 2020: train on the even grid, test
+PSNR on the odd grid. No framework: plain PyTorch, the anchor for overhead and quality.
+
+Levers, so that comparisons stay fair when nfields uses them too:
+  eager       the plain loop (zero_grad, forward, backward, step);
+  compile     torch.compile of the model;
+  cuda_graph  the whole step (forward, backward, fused capturable Adam) captured in one CUDA graph.
+
+    python scripts/baselines/ffn_loop.py --size 128 --steps 300             # CPU
+    python scripts/baselines/ffn_loop.py --size 512 --mode cuda_graph       # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from nfields.core.coords import pixel_grid  # noqa: E402
+from nfields.core.io import load_image, square_resize  # noqa: E402
+
+MODES = ("eager", "compile", "cuda_graph")
+
+
+class HandFF(nn.Module):
+    """Fourier features (fp32) -> `depth`-layer ReLU MLP -> sigmoid."""
+
+    def __init__(self, m: int = 256, sigma: float = 10.0, width: int = 256, depth: int = 4, out: int = 3) -> None:
+        super().__init__()
+        self.register_buffer("B", torch.randn(m, 2) * sigma)  # (m, 2)
+        layers, d = [], 2 * m
+        for _ in range(depth - 1):
+            layers += [nn.Linear(d, width), nn.ReLU()]
+            d = width
+        self.net = nn.Sequential(*layers, nn.Linear(d, out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = 2 * math.pi * x @ self.B.t()  # (N, m)
+        return torch.sigmoid(self.net(torch.cat([torch.cos(p), torch.sin(p)], -1)))  # (N, 3)
+
+
+def protocol_split(img: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Even-grid training pixels and odd-grid test pixels of img (H, W, 3) -> (x, y, x_test, y_test)."""
+    g = pixel_grid(img.shape[0], img.shape[1], device)  # (H, W, 2)
+    y = img.float().to(device)
+    train = g[::2, ::2].reshape(-1, 2).contiguous(), y[::2, ::2].reshape(-1, 3).contiguous()
+    test = g[1::2, 1::2].reshape(-1, 2), y[1::2, 1::2].reshape(-1, 3)
+    return (*train, *test)
+
+
+def time_steps(step: Callable[[], None], steps: int, device: torch.device, warmup: int = 5) -> float:
+    """Seconds for `steps - warmup` calls of `step` after `warmup` untimed ones (GPU work synchronised)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    t = time.perf_counter()
+    for _ in range(steps - warmup):
+        step()
+    sync()
+    return time.perf_counter() - t
+
+
+def graph_step(step: Callable[[], None]) -> Callable[[], None]:
+    """Capture `step` (after 3 warm-up calls on a side stream, as CUDA graphs require) -> a replay."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(s)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        step()
+    return g.replay
+
+
+def train(
+    img: torch.Tensor, steps: int, device: torch.device, width: int = 256, mode: str = "eager", warmup: int = 5
+) -> dict[str, float]:
+    """Fit img (H, W, 3) with the protocol -> steps/s (after `warmup` steps), coordinates per step, test PSNR."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: choose one of {', '.join(MODES)}")
+    if mode == "cuda_graph" and device.type != "cuda":
+        raise ValueError("mode=cuda_graph needs a CUDA device")
+    torch.manual_seed(0)
+    x, y, xt, yt = protocol_split(img, device)
+    model = HandFF(width=width).to(device)
+    graph = mode == "cuda_graph"
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True, "capturable": True} if graph else {}))
+    fwd = torch.compile(model) if mode == "compile" else model
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=not graph)  # a graph replays into the same gradient buffers
+        loss = ((fwd(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+
+    t0 = time.perf_counter()
+    run = graph_step(step) if graph else step
+    dt = time_steps(run, steps, device, warmup)
+    first = time.perf_counter() - t0 - dt  # capture/compile and warm-up: the time to the first timed step
+    with torch.no_grad():
+        psnr = -10 * math.log10(((model(xt) - yt) ** 2).mean().item())
+    return {"steps_per_s": (steps - warmup) / dt, "coords": x.shape[0], "psnr": psnr, "startup_s": first}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--mode", choices=MODES, default="eager")
+    a = ap.parse_args()
+    device = torch.device(a.device)
+    r = train(square_resize(load_image("astronaut"), a.size), a.steps, device, a.width, a.mode)
+    print(f"{a.mode}: {r['steps_per_s']:.1f} steps/s, {r['steps_per_s'] * r['coords'] / 1e6:.2f} Mcoord/s, ", end="")
+    print(f"test PSNR {r['psnr']:.2f} dB, {r['startup_s']:.1f} s to the first timed step")
+
+
+if __name__ == "__main__":
+    main()
