@@ -11,15 +11,21 @@ import math
 import torch
 from torch import nn
 
+from nfields.core.checks import POSITIVE_INT, Check, check_arg
+
+
+def check_in_dim(in_dim: int, check: Check = POSITIVE_INT) -> int:
+    """encoding.in_dim, checked before an encoding sizes anything by it (B, a grid): coordinates per point."""
+    check_arg("encoding.in_dim", in_dim, check)
+    return in_dim
+
 
 class Encoding(nn.Module):
     """Maps coordinates (..., in_dim) to features (..., out_dim)."""
 
     def __init__(self, in_dim: int = 2) -> None:
         super().__init__()
-        if in_dim < 1:
-            raise ValueError(f"encoding in_dim must be >= 1, got {in_dim}")
-        self.in_dim = in_dim
+        self.in_dim = check_in_dim(in_dim)
 
     @property
     def out_dim(self) -> int:

@@ -1,11 +1,22 @@
 """encoding=hashgrid: multiresolution hash encoding (Müller et al. 2022, Instant-NGP), in PyTorch.
 
-Level l has a vertex grid of res_l = floor(base_resolution * per_level_scale^l) points per axis
-spanning [0, 1]. A coordinate looks up the 2^d corners of its cell, in a dense table when
-res_l^d vertices fit in 2^log2_hashmap_size entries and through the spatial hash
-(x * 1 XOR y * 2654435761) mod T otherwise, and interpolates their learned features
-(multi-)linearly. All levels are looked up at once from one flat table: no Python loop over
-levels or pixels. Names follow tiny-cuda-nn's config.
+Names and geometry follow tiny-cuda-nn's HashGrid (include/tiny-cuda-nn/encodings/grid.h), so a
+tcnn config means the same grid here. Level l has
+
+    scale_l = base_resolution * per_level_scale^l - 1     cells per unit length (stored in fp32, as tcnn)
+    res_l   = ceil(scale_l) + 1                            vertices per axis
+
+and a coordinate x in [0, 1] sits at pos = x * scale_l + 0.5 in vertex units: the half-cell
+offset moves every level's vertices off 0, 1 and the other points that all levels would share
+(x = k / scale_l for each l) without it. The 2^d corners of pos's cell are looked up in the
+level's table, dense (row-major, axis 0 fastest) when res_l^d fits in the level, else through
+tcnn's spatial hash (XOR of vertex * (1, 2654435761, 805459861), 32-bit), modulo the level's
+size, and interpolated (multi-)linearly. Level sizes are tcnn's: res_l^d rounded up to a
+multiple of 8, capped at 2^log2_hashmap_size; the flat table (rows, n_features_per_level) has
+tcnn's parameter layout. As in tcnn, near x = 1 a level can touch the vertex one past its last
+(res_l) with a nonzero weight; its index wraps modulo the level's size like tcnn's.
+
+All levels are looked up at once: no Python loop over levels or points (only over d <= 3 axes).
 """
 
 from __future__ import annotations
@@ -16,9 +27,13 @@ import math
 import torch
 from torch import nn
 
-from nfields.fields.encodings.base import Encoding
+from nfields.core.checks import NON_NEGATIVE, POSITIVE_INT, check_arg, integer, number
+from nfields.fields.encodings.base import Encoding, check_in_dim
 
 PRIMES = (1, 2654435761, 805459861)  # tiny-cuda-nn's per-axis hash primes
+# 2^30 rows x 2 fp32 features is already 8 GiB per hashed level; 31 overflows tcnn's 32-bit parameter
+# offsets for n_features_per_level >= 2 and 32 its `1u << log2_hashmap_size`, so nothing above is a tcnn config.
+MAX_LOG2_HASHMAP_SIZE = 30
 
 
 class HashGrid(Encoding):
@@ -32,31 +47,31 @@ class HashGrid(Encoding):
         in_dim: int = 2,
         init_scale: float = 1e-4,
     ) -> None:
+        check_in_dim(in_dim, integer(lo=1, hi=len(PRIMES)))
         super().__init__(in_dim=in_dim)
-        checks = {
-            "n_levels": n_levels >= 1,
-            "n_features_per_level": n_features_per_level >= 1,
-            "log2_hashmap_size": 1 <= log2_hashmap_size <= 30,
-            "base_resolution": base_resolution >= 2,
-            "per_level_scale": per_level_scale >= 1.0,
-            "in_dim": in_dim <= len(PRIMES),
-        }
-        for key, ok in checks.items():
-            if not ok:
-                raise ValueError(f"hashgrid encoding: invalid {key}={locals()[key]!r} (see tiny-cuda-nn's HashGrid)")
+        check_arg("encoding.n_levels", n_levels, POSITIVE_INT)
+        check_arg("encoding.n_features_per_level", n_features_per_level, POSITIVE_INT)
+        check_arg("encoding.log2_hashmap_size", log2_hashmap_size, integer(lo=1, hi=MAX_LOG2_HASHMAP_SIZE))
+        check_arg("encoding.base_resolution", base_resolution, integer(lo=2))  # 1: a level with one vertex per axis
+        check_arg("encoding.per_level_scale", per_level_scale, number(ge=1))
+        check_arg("encoding.init_scale", init_scale, NON_NEGATIVE)
         self.n_levels, self.n_features_per_level = n_levels, n_features_per_level
-        T = 2**log2_hashmap_size
-        res = [math.floor(base_resolution * per_level_scale**lvl) for lvl in range(n_levels)]
-        sizes = [min(T, r**in_dim) for r in res]
+        # tcnn: exp2f(l * log2(per_level_scale)) * base_resolution - 1 in fp32. Here in double, rounded to fp32, so the
+        # grid is the same on every device and library (fp32 exp2 implementations differ by an ulp or two).
+        scale = torch.tensor([2 ** (lvl * math.log2(per_level_scale)) * base_resolution - 1 for lvl in range(n_levels)])
+        res = [math.ceil(s) + 1 for s in scale.tolist()]  # from the fp32 value: a whole scale stays whole
+        sizes = [min(-(-(r**in_dim) // 8) * 8, 2**log2_hashmap_size) for r in res]  # tcnn's params_in_level
         offsets = [0, *itertools.accumulate(sizes)][:-1]
+        self.register_buffer("scale", scale, persistent=False)  # (L,) fp32
         self.register_buffer("res", torch.tensor(res, dtype=torch.long), persistent=False)  # (L,)
-        self.register_buffer("dense", torch.tensor([r**in_dim <= T for r in res]), persistent=False)  # (L,)
+        dense = [r**in_dim <= size for r, size in zip(res, sizes, strict=True)]
+        self.register_buffer("dense", torch.tensor(dense), persistent=False)  # (L,)
         self.register_buffer("sizes", torch.tensor(sizes, dtype=torch.long), persistent=False)  # (L,)
         self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)  # (L,)
         self.table = nn.Parameter(torch.empty(sum(sizes), n_features_per_level).uniform_(-init_scale, init_scale))
         corners = torch.tensor(list(itertools.product((0, 1), repeat=in_dim)), dtype=torch.long)  # (2^d, d)
         self.register_buffer("corners", corners, persistent=False)
-        self.register_buffer("primes", torch.tensor(PRIMES[:in_dim], dtype=torch.long), persistent=False)
+        self.register_buffer("primes", torch.tensor(PRIMES[:in_dim], dtype=torch.long), persistent=False)  # (d,)
 
     @property
     def out_dim(self) -> int:
@@ -67,26 +82,25 @@ class HashGrid(Encoding):
         lead = x.shape[:-1]
         with torch.autocast(device_type=x.device.type, enabled=False):
             xs = x.reshape(-1, self.in_dim).float().clamp(0, 1)  # (N, d)
-            scale = (self.res - 1).float()[:, None, None]  # (L, 1, 1)
-            pos = xs[None] * scale  # (L, N, d) in vertex units
-            cell = pos.floor().long().clamp(max=(self.res - 2)[:, None, None])  # (L, N, d)
-            frac = pos - cell  # (L, N, d) in [0, 1]
-            vert = cell[:, :, None, :] + self.corners  # (L, N, 2^d, d)
-            # Bilinear weights: prod over axes of frac (corner bit 1) or 1 - frac (bit 0).
+            pos = xs[None] * self.scale[:, None, None] + 0.5  # (L, N, d) in vertex units, half-cell offset
+            cell = pos.floor()  # (L, N, d)
+            frac = pos - cell  # (L, N, d) in [0, 1)
+            vert = cell.long()[:, :, None, :] + self.corners  # (L, N, 2^d, d)
+            # Multilinear weights: prod over axes of frac (corner bit 1) or 1 - frac (bit 0).
             w = torch.where(self.corners.bool(), frac[:, :, None, :], 1 - frac[:, :, None, :]).prod(-1)  # (L, N, 2^d)
-            idx = self.index(vert)  # (L, N, 2^d)
-            feats = self.table[idx]  # (L, N, 2^d, F)
+            feats = self.table[self.index(vert)]  # (L, N, 2^d, F)
             out = (w[..., None] * feats).sum(2)  # (L, N, F)
-        return out.permute(1, 0, 2).reshape(*lead, self.out_dim)  # (..., L * F)
+        return out.permute(1, 0, 2).reshape(*lead, self.out_dim)  # (..., L * F), level-major as tcnn
 
     def index(self, vert: torch.Tensor) -> torch.Tensor:
-        """Vertex coordinates (L, N, K, d) -> rows of the flat table (L, N, K)."""
-        res = self.res[:, None, None]
-        dense = torch.zeros_like(vert[..., 0])
-        for axis in reversed(range(self.in_dim)):  # row-major dense index (d <= 3 iterations)
+        """Vertex coordinates (L, N, K, d) -> rows of the flat table (L, N, K), tcnn's grid_index per level."""
+        res = self.res[:, None, None]  # (L, 1, 1)
+        dense = torch.zeros_like(vert[..., 0])  # (L, N, K)
+        for axis in reversed(range(self.in_dim)):  # row-major, axis 0 fastest (d <= 3 iterations)
             dense = dense * res + vert[..., axis]
         hashed = torch.zeros_like(dense)
         for axis in range(self.in_dim):
             hashed ^= vert[..., axis] * self.primes[axis]
-        local = torch.where(self.dense[:, None, None], dense, hashed % self.sizes[:, None, None])
+        hashed &= 0xFFFFFFFF  # tcnn hashes in uint32
+        local = torch.where(self.dense[:, None, None], dense, hashed) % self.sizes[:, None, None]
         return local + self.offsets[:, None, None]
