@@ -2,8 +2,10 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra.utils import instantiate
+from PIL import Image
 
 from nfields.run.build import build_callbacks, build_datamodule, build_field, build_loggers, build_module
 from tests.conftest import CONFIGS
@@ -19,15 +21,18 @@ def test_glob_found_the_groups() -> None:
 
 
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
-def test_option_composes_and_instantiates(make_cfg, group: str, option: str) -> None:
+def test_option_composes_and_instantiates(make_cfg, tmp_path: Path, group: str, option: str) -> None:
     overrides = [f"{group}={option}"] if group == "debug" else ["debug=fast", f"{group}={option}"]
+    if (group, option) == ("data", "image_set"):  # its root is required: a set of one image of our own
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "00.png")
+        overrides.append(f"data.root={tmp_path}")
     cfg = make_cfg(*overrides)
     if group in ("encoding", "network"):
         field = build_field(cfg, out_dim=3)
         assert field.network.in_dim == field.encoding.out_dim  # derived, not typed
     elif group == "data":
         pytest.importorskip("torchvision")
-        dm = build_datamodule(cfg) if option == "image" else instantiate(cfg.data)
+        dm = build_datamodule(cfg) if option in ("image", "image_set") else instantiate(cfg.data)
         assert dm is not None
     elif group == "logger":
         loggers = build_loggers(cfg)

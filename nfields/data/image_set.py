@@ -1,0 +1,130 @@
+"""data=image_set: one image of a set kept in a folder or an .npz (benchmarks: the Fourier-features images).
+
+A set is
+  * a folder of image files (.png, .jpg, ...), sorted by name; when it has a `<split>/` subfolder
+    (`div2k/train`, `div2k/test`), `data.split` picks it;
+  * an .npz holding (N, H, W, C) uint8 arrays, one per split, named `<split>_data` as the
+    Fourier-features notebook's `data_div2k.npz` and `data_2d_text.npz` are (`train_data`, `test_data`).
+`data.index` picks the image this run fits; `data.limit` keeps the first N images of the set (what
+a sweep over the set iterates); `data.size` area-downsamples every image (the reduced, CPU-sized
+protocol). A set's images must share one size unless `data.size` resizes them all.
+Nothing is shipped or downloaded: point `data.root` at your copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from nfields.core.checks import POSITIVE_INT, Check, boolean, check_arg, integer, nullable, string
+from nfields.core.errors import ImageError
+from nfields.core.io import load_image, square_resize, to_float_image
+from nfields.data.image import ImageDataModule
+from nfields.tasks.base import Task
+
+SET_PATH = Check(lambda v: isinstance(v, str) and v != "", "a folder of images or an .npz file (your copy of the set)")
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageSet:
+    """The images of one split of a set, read lazily: image(i) -> (H, W, C) uint8 levels or float in [0, 1]."""
+
+    def __init__(self, root: str | Path, split: str | None = None, limit: int | None = None) -> None:
+        self.root = Path(root).expanduser()
+        self.split = split
+        self.files: list[Path] = []
+        self.array: np.ndarray | None = None  # (N, H, W, C) from an .npz
+        if self.root.suffix == ".npz":
+            self.array = self._npz_array()
+            n = self.array.shape[0]
+        else:
+            self.files = self._folder_files()
+            n = len(self.files)
+        self.n = min(n, limit) if limit is not None else n
+        self.names = [f.name for f in self.files[: self.n]] or [f"{self.key}[{i}]" for i in range(self.n)]
+
+    @property
+    def key(self) -> str:
+        return f"{self.split}_data" if self.split else "data"
+
+    def _npz_array(self) -> np.ndarray:
+        if not self.root.is_file():
+            raise ImageError(f"data.root={self.root}: no such .npz file")
+        with np.load(self.root, allow_pickle=False) as z:  # no pickles: an .npz cannot run code
+            if self.key not in z.files:
+                raise ImageError(
+                    f"data.root={self.root} has no array {self.key!r} (data.split={self.split}); "
+                    f"it holds {', '.join(z.files) or 'nothing'}"
+                )
+            a = z[self.key]
+        if a.ndim not in (3, 4) or a.shape[0] == 0:
+            raise ImageError(f"{self.root}[{self.key!r}]: expected (N, H, W[, C]) images, got shape {a.shape}")
+        return a
+
+    def _folder_files(self) -> list[Path]:
+        if not self.root.is_dir():
+            raise ImageError(f"data.root={self.root}: no such folder (or .npz file); point it at your copy of the set")
+        folder = self.root / self.split if self.split and (self.root / self.split).is_dir() else self.root
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
+        if not files:
+            where = f"{folder} (nor a {self.split}/ subfolder)" if folder == self.root and self.split else folder
+            raise ImageError(f"data.root: {where} holds no image files ({', '.join(SUFFIXES)})")
+        return files
+
+    def sizes(self) -> dict[tuple[int, int], str]:
+        """(H, W) -> the first image of that size, read from file headers only (no decoding)."""
+        if self.array is not None:
+            return {tuple(self.array.shape[1:3]): self.names[0]}
+        out: dict[tuple[int, int], str] = {}
+        for f in self.files[: self.n]:
+            with Image.open(f) as im:
+                out.setdefault((im.height, im.width), f.name)
+        return out
+
+    def image(self, i: int) -> torch.Tensor:
+        """Image i -> (H, W, C): uint8 levels for 8-bit images, else float in [0, 1]."""
+        if self.array is not None:
+            return to_float_image(self.array[i], f"{self.root}[{self.key!r}][{i}]", keep_uint8=True)
+        return load_image(self.files[i], keep_uint8=True)
+
+
+class ImageSetDataModule(ImageDataModule):
+    """Fits image `index` of a set; everything else as data=image."""
+
+    def __init__(
+        self,
+        root: str | None = None,
+        split: str | None = "test",
+        index: int = 0,
+        limit: int | None = None,
+        size: int | None = None,
+        batch_size: int | None = None,
+        upsample: bool = False,
+        task: Task | None = None,
+    ) -> None:
+        check_arg("data.root", root, SET_PATH)  # required: the set is the user's, never shipped
+        check_arg("data.split", split, nullable(string()))
+        check_arg("data.index", index, integer(lo=0))
+        check_arg("data.limit", limit, nullable(POSITIVE_INT))
+        check_arg("data.upsample", upsample, boolean())
+        super().__init__(image=str(root), size=size, batch_size=batch_size, upsample=upsample, task=task)
+        self.split, self.index, self.limit = split, index, limit
+        self.set: ImageSet | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.image is not None:
+            return
+        self.set = ImageSet(self.spec, self.split, self.limit)
+        if self.index >= self.set.n:
+            raise ImageError(f"data.index={self.index}: the set has {self.set.n} images (0..{self.set.n - 1})")
+        sizes = self.set.sizes()
+        if len(sizes) > 1 and self.size is None:
+            shown = ", ".join(f"{name} {h}x{w}" for (h, w), name in list(sizes.items())[:3])
+            raise ImageError(
+                f"data.root={self.spec}: its images differ in size ({shown}); set data.size to resize all of them"
+            )
+        name = f"{self.spec} image {self.index} ({self.set.names[self.index]})"
+        self.image = square_resize(self.set.image(self.index), self.size, self.upsample, name)
