@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
+from nfields.core.errors import ConfigError
 from nfields.fields.encodings.basic import Basic
 from nfields.fields.encodings.fourier import GaussianFourier
 from nfields.fields.encodings.hashgrid import HashGrid
@@ -54,9 +56,23 @@ def test_basic_values() -> None:
 
 
 def test_positional_frequencies() -> None:
-    enc = Positional(n_features=8, scale=3.0)  # 4 per axis: 1, 2, 4, 8
-    assert torch.allclose(enc.B[:4, 0], torch.tensor([1.0, 2.0, 4.0, 8.0]))
+    enc = Positional(n_features=8, scale=3.0)  # 4 per axis: 2^(0, 1, 2, 3) - 1, frequency 0 the constant term
+    assert torch.allclose(enc.B[:4, 0], torch.tensor([0.0, 1.0, 3.0, 7.0]))
     assert torch.all(enc.B[:4, 1] == 0) and torch.all(enc.B[4:, 0] == 0)
+    assert torch.allclose(enc.B[4:, 1], enc.B[:4, 0])
+
+
+def test_positional_equals_the_papers_mapping() -> None:
+    """Tancik et al.'s notebook: bvals = 2^linspace(0, scale, m) - 1 per axis, gamma = [sin 2 pi Bx, cos 2 pi Bx]."""
+    scale, m = 6.0, 128
+    bvals = 2.0 ** np.linspace(0, scale, m) - 1  # (m,)
+    bvals = np.stack([bvals, np.zeros_like(bvals)], -1)  # (m, 2): the u axis
+    bvals = np.concatenate([bvals, np.roll(bvals, 1, axis=-1)], 0)  # (2m, 2): u rows, then v rows
+    x = np.random.default_rng(0).uniform(0, 1, size=(50, 2))
+    paper = np.concatenate([np.sin(2 * np.pi * x @ bvals.T), np.cos(2 * np.pi * x @ bvals.T)], -1)  # (50, 4m)
+    ours = Positional(n_features=2 * m, scale=scale)(torch.from_numpy(x).float()).double().numpy()
+    ours = np.concatenate([ours[:, 2 * m :], ours[:, : 2 * m]], -1)  # ours is [cos, sin]: the same features
+    np.testing.assert_allclose(ours, paper, atol=2e-4)  # fp32 phases up to 2 pi * 63
 
 
 def test_phases_stay_fp32_under_autocast() -> None:
@@ -74,16 +90,31 @@ def test_phases_stay_fp32_under_autocast() -> None:
 
 
 @pytest.mark.parametrize(
-    "make, match",
+    "make, message",
     [
-        (lambda: GaussianFourier(n_features=0), "n_features"),
-        (lambda: GaussianFourier(sigma=0.0), "sigma"),
-        (lambda: GaussianFourier(sigma=-1.0), "sigma"),
-        (lambda: Positional(n_features=7), "n_features"),
-        (lambda: Positional(scale=-1.0), "scale"),
-        (lambda: Identity(in_dim=0), "in_dim"),
+        (lambda: GaussianFourier(n_features=0), "encoding.n_features=0: must be an integer >= 1"),
+        (lambda: GaussianFourier(sigma=0.0), "encoding.sigma=0.0: must be a number > 0"),
+        (lambda: GaussianFourier(sigma=-1.0), "encoding.sigma=-1.0: must be a number > 0"),
+        (lambda: GaussianFourier(seed=-1), "encoding.seed=-1: must be an integer >= 0"),
+        (lambda: GaussianFourier(in_dim=0), "encoding.in_dim=0: must be an integer >= 1"),
+        (lambda: Positional(n_features=7), "encoding.n_features=7: must be an even integer >= 2 (half per axis)"),
+        (lambda: Positional(n_features=4.0), "encoding.n_features=4.0: must be an even integer >= 2 (half per axis)"),
+        (
+            lambda: Positional(n_features=4, in_dim=3),
+            "encoding.n_features=4: must be a multiple of 3 >= 3 (1/3 per axis)",
+        ),
+        (lambda: Positional(scale=-1.0), "encoding.scale=-1.0: must be a number >= 0"),
+        (lambda: Positional(in_dim=0), "encoding.in_dim=0: must be an integer >= 1"),
+        (lambda: Basic(in_dim=0), "encoding.in_dim=0: must be an integer >= 1"),
+        (lambda: Identity(in_dim=0), "encoding.in_dim=0: must be an integer >= 1"),
     ],
 )
-def test_bad_parameters_raise_clear_errors(make, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+def test_bad_parameters_raise_clear_errors(make, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
         make()
+    assert str(e.value) == message
+
+
+def test_no_second_validation_table() -> None:
+    """Encodings check their own arguments; no `config_rules` for nfields/run/validate.py to apply twice."""
+    assert not any(hasattr(make().__class__, "config_rules") for make in ENCODINGS.values())

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from nfields.fields.encodings.base import ProjectionEncoding
+from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg, integer
+from nfields.fields.encodings.base import ProjectionEncoding, check_in_dim
 
 
 class GaussianFourier(ProjectionEncoding):
@@ -17,10 +18,10 @@ class GaussianFourier(ProjectionEncoding):
     with the same `seed` regardless of what else consumed the global RNG."""
 
     def __init__(self, n_features: int = 256, sigma: float = 10.0, in_dim: int = 2, seed: int = 0) -> None:
-        if n_features < 1:
-            raise ValueError(f"fourier encoding: n_features must be >= 1, got {n_features}")
-        if not sigma > 0:
-            raise ValueError(f"fourier encoding: sigma must be > 0, got {sigma}")
-        gen = torch.Generator().manual_seed(int(seed))
+        check_in_dim(in_dim)
+        check_arg("encoding.n_features", n_features, POSITIVE_INT)
+        check_arg("encoding.sigma", sigma, POSITIVE)
+        check_arg("encoding.seed", seed, integer(lo=0))
+        gen = torch.Generator().manual_seed(seed)
         super().__init__(torch.randn(n_features, in_dim, generator=gen) * sigma)
         self.sigma = sigma

@@ -1,36 +1,38 @@
-"""encoding=positional: axis-aligned, log-linearly spaced frequencies (NeRF / Tancik et al.)."""
+"""encoding=positional: axis-aligned, log-linearly spaced frequencies (Tancik et al. 2020, 'positional')."""
 
 from __future__ import annotations
 
 import torch
 
-from nfields.core.checks import Check, is_int
-from nfields.fields.encodings.base import ProjectionEncoding
+from nfields.core.checks import NON_NEGATIVE, Check, check_arg, is_int
+from nfields.fields.encodings.base import ProjectionEncoding, check_in_dim
+
+
+def per_axis(in_dim: int) -> Check:
+    """n_features is split evenly over the axes: a positive multiple of in_dim."""
+    allowed = {1: "an integer >= 1", 2: "an even integer >= 2 (half per axis)"}
+    return Check(
+        lambda v: is_int(v) and v >= in_dim and v % in_dim == 0,
+        allowed.get(in_dim, f"a multiple of {in_dim} >= {in_dim} (1/{in_dim} per axis)"),
+    )
 
 
 class Positional(ProjectionEncoding):
-    """Frequencies 2^(scale * j / (k - 1)), j = 0..k-1, on each axis separately.
+    """Frequencies 2^(scale * j / (k - 1)) - 1, j = 0..k-1, on each axis separately (the paper's notebook:
+    `2.**linspace(0, scale, k) - 1`): j = 0 is frequency 0, a constant feature, and the top is 2^scale - 1.
 
     `n_features` is the number of rows of B, as for fourier, so both give
     out_dim = 2 * n_features at equal n_features: k = n_features // in_dim per axis.
-    `scale` is log2 of the highest frequency (cycles over the unit square).
+    `scale` is log2(1 + the highest frequency), in cycles over the unit square.
     """
 
-    # Checked by nfields/run/validate.py before any work (keys relative to the option).
-    config_rules = {
-        "n_features": Check(lambda v: is_int(v) and v >= 2 and v % 2 == 0, "an even integer >= 2 (half per axis)")
-    }
-
     def __init__(self, n_features: int = 256, scale: float = 6.0, in_dim: int = 2) -> None:
-        if n_features < in_dim or n_features % in_dim:
-            raise ValueError(
-                f"positional encoding: n_features must be a positive multiple of in_dim={in_dim}, got {n_features}"
-            )
-        if scale < 0:
-            raise ValueError(f"positional encoding: scale must be >= 0, got {scale}")
+        check_in_dim(in_dim)
+        check_arg("encoding.n_features", n_features, per_axis(in_dim))
+        check_arg("encoding.scale", scale, NON_NEGATIVE)
         k = n_features // in_dim
-        freqs = 2.0 ** torch.linspace(0.0, scale, k)  # (k,)
-        eye = torch.eye(in_dim)  # (in_dim, in_dim)
+        freqs = 2.0 ** torch.linspace(0.0, scale, k, dtype=torch.float64) - 1  # (k,) 0 .. 2^scale - 1
+        eye = torch.eye(in_dim, dtype=torch.float64)  # (in_dim, in_dim)
         B = (freqs[None, :, None] * eye[:, None, :]).reshape(n_features, in_dim)  # axis-major rows
         super().__init__(B)
         self.scale = scale
