@@ -11,6 +11,7 @@ from nfields.fields.conditioning.concat import Concat
 from nfields.fields.conditioning.film import FiLM
 from nfields.fields.conditioning.hypernet import HyperNet
 from nfields.fields.encodings.fourier import GaussianFourier
+from nfields.fields.encodings.none import Identity
 from nfields.fields.field import NeuralField
 from nfields.fields.latents.global_ import GlobalLatent
 from nfields.fields.latents.hybrid import HybridLatent
@@ -137,9 +138,49 @@ def test_concat_mid_layer_skip_is_optional() -> None:
     enc, net = GaussianFourier(n_features=4), partial(MLP, n_neurons=8, n_hidden_layers=3)
     with_skip = NeuralField(enc, net, 1, cond=Concat, latent=GlobalLatent(3))
     without = NeuralField(enc, net, 1, cond=partial(Concat, mid_layer=False), latent=GlobalLatent(3))
-    assert with_skip.cond.mid is not None and with_skip.cond.mid.in_features == 3
+    assert with_skip.cond.mid is not None and with_skip.cond.mid.in_features == 8 + 3  # [encoded coords, code]
     assert without.cond.mid is None
     assert with_skip.network.in_dim == without.network.in_dim == 8 + 3
+
+
+def test_concat_skip_depends_on_the_coordinates() -> None:
+    """With the first layer blind to the coordinates, only the mid-layer skip can carry them (DeepSDF)."""
+    field = make_field("concat", "global")
+    with torch.no_grad():
+        field.network.hidden[0].weight[:, : field.encoding.out_dim] = 0
+    coords, codes = torch.rand(2, 40, 2), torch.randn(2, field.code_dim)
+    assert field(coords, codes).std(dim=1).min() > 1e-4  # a code-only skip gives one colour per image
+
+
+@pytest.mark.parametrize("latent", LATENTS)
+def test_concat_skip_is_a_concatenation_of_the_whole_input(latent: str) -> None:
+    """DeepSDF's skip concatenates [encoded coords, code] again: W_mid [feats, z] is added at the middle layer."""
+    field = make_field("concat", latent)
+    coords, codes = torch.rand(2, 40, 2), torch.randn(2, field.code_dim)
+    z = field.latent.point_code(codes, coords)  # (B, N, P)
+    x = torch.cat([field.encoding(coords), z], dim=-1)  # (B, N, F + P)
+    W = field.cond.mid.weight  # (n_neurons, F + P)
+    expect = field.network(x, hook=lambda i, h: h + x @ W.t() if i == field.cond.mid_index else h)
+    assert torch.allclose(field(coords, codes), expect, atol=1e-6)
+
+
+def test_siren_concat_keeps_sirens_first_layer_frequencies() -> None:
+    """Code inputs must not dilute SIREN's first-layer bound U(-1/n, 1/n), n = the encoding's out_dim."""
+    net = partial(Siren, n_neurons=256, n_hidden_layers=3)
+    torch.manual_seed(0)
+    plain = NeuralField(Identity(), net, 3)
+    cat = NeuralField(Identity(), net, 3, cond=Concat, latent=GlobalLatent(64))
+    n = cat.encoding.out_dim
+
+    def top(field: NeuralField) -> float:  # the largest first-layer frequency over the coordinates
+        return field.network.w0_initial * field.network.hidden[0].weight[:, :n].abs().max().item()
+
+    assert top(cat) == pytest.approx(top(plain), rel=0.02)
+    assert top(plain) <= plain.network.w0_initial / n
+    code_bound = (6 / 64) ** 0.5 / cat.network.w0_initial  # code columns: SIREN's hidden-layer rule
+    code_cols = cat.network.hidden[0].weight[:, n:]  # (256, 64)
+    assert code_cols.abs().max() <= code_bound and code_cols.abs().max() > 0.9 * code_bound
+    assert cat.network.coord_dim == n and cat.network.in_dim == n + 64  # derived by the field
 
 
 def test_local_codes_are_bilinear_over_the_grid() -> None:

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from nfields.core.errors import ConfigError
 from nfields.fields.networks.mlp import MLP
 from nfields.fields.networks.siren import Siren
 
@@ -55,21 +56,29 @@ def test_siren_init_follows_the_paper() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, message",
     [
-        ({"n_neurons": 0}, "n_neurons"),
-        ({"n_hidden_layers": 0}, "n_hidden_layers"),
-        ({"output_activation": "softmax"}, "output_activation"),
-        ({"in_dim": 0}, "in_dim"),
+        ({"n_neurons": 0}, "network.n_neurons=0: must be an integer >= 1"),
+        ({"n_neurons": 3.5}, "network.n_neurons=3.5: must be an integer >= 1"),
+        ({"n_hidden_layers": 0}, "network.n_hidden_layers=0: must be an integer >= 1"),
+        (
+            {"output_activation": "softmax"},
+            "network.output_activation=softmax: must be one of sigmoid, identity, tanh, affine",
+        ),
+        ({"in_dim": 0}, "network.in_dim=0: must be an integer >= 1"),
+        ({"out_dim": 0}, "network.out_dim=0: must be an integer >= 1"),
+        ({"coord_dim": 3}, "network.coord_dim=3: must be an integer >= 1 and <= 2, or null"),
     ],
 )
 @pytest.mark.parametrize("name", NETS)
-def test_bad_parameters_raise_clear_errors(name: str, kwargs: dict, match: str) -> None:
+def test_bad_parameters_raise_clear_errors(name: str, kwargs: dict, message: str) -> None:
     args = {"in_dim": 2, **kwargs}
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError) as e:
         NETS[name](**args)
+    assert str(e.value) == message
 
 
-def test_siren_rejects_nonpositive_w0() -> None:
-    with pytest.raises(ValueError, match="w0"):
-        Siren(in_dim=2, w0=0.0)
+@pytest.mark.parametrize("key", ["w0", "w0_initial"])
+def test_siren_rejects_nonpositive_w0(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^network\.{key}=0\.0: must be a number > 0$"):
+        Siren(in_dim=2, **{key: 0.0})

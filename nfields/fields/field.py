@@ -18,8 +18,8 @@ class NeuralField(nn.Module):
     """f(coords [, codes]) -> colours. The network's in_dim is read from the encoding, never typed.
 
     `network` is a partial (Hydra `_partial_: true`) completed here with
-    in_dim = encoding.out_dim (+ the conditioning's extra input width) and
-    out_dim = the data's channel count.
+    in_dim = encoding.out_dim (+ the conditioning's extra input width), of which the first
+    coord_dim = encoding.out_dim are coordinate features, and out_dim = the data's channel count.
 
     With a conditioning (cond != none), `cond` is a partial completed with the latent
     layout; the field is then evaluated on batches: coords (B, N, 2), codes (B, code_dim).
@@ -43,13 +43,14 @@ class NeuralField(nn.Module):
         self.latent: Latent | None = None
         self.code: nn.Parameter | None = None
         if cond is None:  # cond=none: latent settings are ignored
-            self.network = network(in_dim=encoding.out_dim, out_dim=out_dim)
+            self.network = network(in_dim=encoding.out_dim, out_dim=out_dim, coord_dim=encoding.out_dim)
             return
         if latent is None:
             raise ValueError("a conditional field (cond != none) needs a latent layout (latent=global|local|hybrid)")
         self.latent = latent
         self.cond = cond(latent=latent)
-        self.network = network(in_dim=encoding.out_dim + self.cond.extra_in_dim, out_dim=out_dim)
+        in_dim = encoding.out_dim + self.cond.extra_in_dim  # [encoded coords, code] for concat
+        self.network = network(in_dim=in_dim, out_dim=out_dim, coord_dim=encoding.out_dim)
         self.cond.build(self.network)
         if own_code:
             self.code = nn.Parameter(torch.randn(1, latent.code_dim) / latent.code_dim**0.5)  # (1, code_dim)

@@ -1,7 +1,8 @@
 """cond=concat: the code concatenated with the encoded coordinates at the input (and again mid-network).
 
-The mid-network injection follows DeepSDF's skip: concatenating z to the input of hidden
-layer k is the same as adding W_z z to its pre-activation, which is what the hook does.
+The mid-network injection follows DeepSDF's skip, which concatenates the whole input x = [encoded
+coords, z] again at the input of hidden layer k: that is the same as adding W_x x to its
+pre-activation, which is what the hook does (W_x: a bias-free linear map, torch's default init).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Concat(Conditioning):
     def build(self, network: FieldNetwork) -> None:
         if self.mid_layer and len(network.hidden) >= 2:
             self.mid_index = len(network.hidden) // 2
-            self.mid = nn.Linear(self.latent.point_dim, network.hidden[self.mid_index].out_features, bias=False)
+            self.mid = nn.Linear(network.in_dim, network.hidden[self.mid_index].out_features, bias=False)
 
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
@@ -37,5 +38,5 @@ class Concat(Conditioning):
         x = torch.cat([feats, z.expand(-1, feats.shape[1], -1).to(feats.dtype)], dim=-1)  # (B, N, F + P)
         if self.mid is None:
             return network(x)
-        skip = self.mid(z)  # (B, 1 | N, n_neurons)
+        skip = self.mid(x)  # (B, N, n_neurons): the whole input again, coordinates and code
         return network(x, hook=lambda i, h: h + skip if i == self.mid_index else h)

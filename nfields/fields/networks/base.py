@@ -14,6 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from nfields.core.checks import POSITIVE_INT, check_arg, integer, nullable, one_of
+
 Hook = Callable[[int, torch.Tensor], torch.Tensor]
 Params = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -33,7 +35,12 @@ def linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class FieldNetwork(nn.Module):
-    """in_dim -> [n_hidden_layers x n_neurons] -> out_dim. Subclasses choose the activation and init."""
+    """in_dim -> [n_hidden_layers x n_neurons] -> out_dim. Subclasses choose the activation and init.
+
+    The first `coord_dim` inputs are the encoded coordinates and the remaining in_dim - coord_dim a
+    latent code (cond=concat, hypernet's local codes); None: all inputs are coordinates. NeuralField
+    passes both widths, so an init can treat the two kinds of input apart (SIREN does).
+    """
 
     def __init__(
         self,
@@ -42,21 +49,17 @@ class FieldNetwork(nn.Module):
         n_neurons: int = 256,
         n_hidden_layers: int = 3,
         output_activation: str = "sigmoid",
+        coord_dim: int | None = None,
     ) -> None:
         super().__init__()
-        name = type(self).__name__.lower()
-        if in_dim < 1 or out_dim < 1:
-            raise ValueError(f"network: in_dim and out_dim must be >= 1, got {in_dim}, {out_dim}")
-        if n_neurons < 1:
-            raise ValueError(f"network.n_neurons must be >= 1 for {name}, got {n_neurons}")
-        if n_hidden_layers < 1:
-            raise ValueError(f"network.n_hidden_layers must be >= 1 for {name}, got {n_hidden_layers}")
-        if output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(
-                f"network.output_activation={output_activation!r} is unknown; "
-                f"choose one of {sorted(OUTPUT_ACTIVATIONS)}"
-            )
+        check_arg("network.in_dim", in_dim, POSITIVE_INT)
+        check_arg("network.out_dim", out_dim, POSITIVE_INT)
+        check_arg("network.n_neurons", n_neurons, POSITIVE_INT)
+        check_arg("network.n_hidden_layers", n_hidden_layers, POSITIVE_INT)
+        check_arg("network.output_activation", output_activation, one_of(*OUTPUT_ACTIVATIONS))
+        check_arg("network.coord_dim", coord_dim, nullable(integer(lo=1, hi=in_dim)))
         self.in_dim, self.out_dim, self.n_neurons = in_dim, out_dim, n_neurons
+        self.coord_dim = in_dim if coord_dim is None else coord_dim
         dims = [in_dim] + [n_neurons] * n_hidden_layers
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
         self.head = nn.Linear(n_neurons, out_dim)
