@@ -7,6 +7,7 @@ from functools import partial
 import pytest
 import torch
 
+from nfields.core.errors import ConfigError
 from nfields.fields.conditioning.concat import Concat
 from nfields.fields.conditioning.film import FiLM
 from nfields.fields.conditioning.hypernet import HyperNet
@@ -211,18 +212,26 @@ def test_single_image_conditional_field_has_its_own_code() -> None:
 
 
 @pytest.mark.parametrize(
-    "make, match",
+    "make, message",
     [
-        (lambda: GlobalLatent(dim=0), "latent_dim"),
-        (lambda: LocalLatent(dim=4, grid_size=0), "grid_size"),
+        (lambda: GlobalLatent(dim=0), "model.latent_dim=0: must be an integer >= 1"),
+        (lambda: HybridLatent(dim=2.5), "model.latent_dim=2.5: must be an integer >= 1"),
+        (lambda: LocalLatent(dim=4, grid_size=0), "latent.grid_size=0: must be an integer >= 1"),
+        (lambda: HybridLatent(dim=4, grid_size=-1), "latent.grid_size=-1: must be an integer >= 1"),
+        (lambda: FiLM(GlobalLatent(2), hidden=-1), "cond.hidden=-1: must be an integer >= 0"),
+        (lambda: FiLM(GlobalLatent(2), scale="no"), "cond.scale=no: must be true or false"),
+        (lambda: FiLM(GlobalLatent(2), identity_init=1), "cond.identity_init=1: must be true or false"),
+        (lambda: HyperNet(GlobalLatent(2), hidden=-1), "cond.hidden=-1: must be an integer >= 0"),
+        (lambda: Concat(GlobalLatent(2), mid_layer="yes"), "cond.mid_layer=yes: must be true or false"),
         (
             lambda: NeuralField(
                 GaussianFourier(4), partial(MLP), 3, cond=partial(FiLM, hidden=-1), latent=GlobalLatent(2)
             ),
-            "cond.hidden",
+            "cond.hidden=-1: must be an integer >= 0",
         ),
     ],
 )
-def test_bad_parameters_raise_clear_errors(make, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+def test_bad_parameters_raise_clear_errors(make, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
         make()
+    assert str(e.value) == message

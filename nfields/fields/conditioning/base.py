@@ -12,8 +12,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nfields.core.checks import Check, integer
 from nfields.fields.latents.base import Latent
 from nfields.fields.networks.base import FieldNetwork
+
+HIDDEN: Check = integer(lo=0)  # cond.hidden: width of a code -> modulation map, 0 = one linear map
 
 
 class Conditioning(nn.Module):
@@ -44,9 +47,9 @@ def zero_init(lin: nn.Linear) -> nn.Linear:
 
 
 def small_mlp(in_dim: int, out_dim: int, hidden: int) -> nn.Sequential:
-    """in -> [hidden, ReLU] -> out, last layer zero-initialised; hidden=0 gives one linear map."""
-    if hidden < 0:
-        raise ValueError(f"cond.hidden must be >= 0 (0 = a linear map), got {hidden}")
+    """in -> [hidden, ReLU] -> out, last layer zero-initialised; hidden=0 gives one linear map.
+
+    `hidden` is cond.hidden, checked by the conditioning's constructor (HIDDEN)."""
     if hidden == 0:
         return nn.Sequential(zero_init(nn.Linear(in_dim, out_dim)))
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), zero_init(nn.Linear(hidden, out_dim)))

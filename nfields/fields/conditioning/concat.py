@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nfields.core.checks import boolean, check_arg
 from nfields.fields.conditioning.base import Conditioning
 from nfields.fields.latents.base import Latent
 from nfields.fields.networks.base import FieldNetwork
@@ -18,6 +19,7 @@ from nfields.fields.networks.base import FieldNetwork
 class Concat(Conditioning):
     def __init__(self, latent: Latent, mid_layer: bool = True) -> None:
         super().__init__(latent)
+        check_arg("cond.mid_layer", mid_layer, boolean())
         self.mid_layer = mid_layer
         self.mid: nn.Linear | None = None
         self.mid_index = -1

@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nfields.fields.conditioning.base import Conditioning, small_mlp
+from nfields.core.checks import boolean, check_arg
+from nfields.fields.conditioning.base import HIDDEN, Conditioning, small_mlp
 from nfields.fields.latents.base import Latent
 from nfields.fields.networks.base import FieldNetwork
 
@@ -21,7 +22,10 @@ from nfields.fields.networks.base import FieldNetwork
 class FiLM(Conditioning):
     def __init__(self, latent: Latent, hidden: int = 0, scale: bool = True, identity_init: bool = True) -> None:
         super().__init__(latent)
-        self.hidden, self.scale, self.identity_init = hidden, bool(scale), bool(identity_init)
+        check_arg("cond.hidden", hidden, HIDDEN)
+        check_arg("cond.scale", scale, boolean())
+        check_arg("cond.identity_init", identity_init, boolean())
+        self.hidden, self.scale, self.identity_init = hidden, scale, identity_init
         self.maps = nn.ModuleList()
 
     def build(self, network: FieldNetwork) -> None:

@@ -17,7 +17,8 @@ import math
 import torch
 from torch import nn
 
-from nfields.fields.conditioning.base import Conditioning, small_mlp
+from nfields.core.checks import check_arg
+from nfields.fields.conditioning.base import HIDDEN, Conditioning, small_mlp
 from nfields.fields.latents.base import Latent
 from nfields.fields.networks.base import FieldNetwork, Params
 
@@ -25,6 +26,7 @@ from nfields.fields.networks.base import FieldNetwork, Params
 class HyperNet(Conditioning):
     def __init__(self, latent: Latent, hidden: int = 64) -> None:
         super().__init__(latent)
+        check_arg("cond.hidden", hidden, HIDDEN)
         self.hidden = hidden
         self.shapes: list[tuple[tuple[int, int], tuple[int]]] = []
         self.net: nn.Module | None = None

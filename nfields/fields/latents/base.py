@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nfields.core.checks import POSITIVE_INT, check_arg
+
 
 class Latent(nn.Module):
     """A parameter-free layout of a flat code. Subclasses set global_dim, local_dim, grid_size."""
@@ -24,9 +26,8 @@ class Latent(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        if dim < 1:
-            raise ValueError(f"model.latent_dim must be >= 1, got {dim}")
-        self.dim = int(dim)
+        check_arg("model.latent_dim", dim, POSITIVE_INT)  # the layout's `dim: ${model.latent_dim}`
+        self.dim = dim
 
     @property
     def code_dim(self) -> int:
@@ -82,6 +83,6 @@ class Latent(nn.Module):
 
 
 def check_grid_size(grid_size: int) -> int:
-    if grid_size < 1:
-        raise ValueError(f"latent.grid_size must be >= 1, got {grid_size}")
-    return int(grid_size)
+    """latent.grid_size (local and hybrid layouts): local codes per side."""
+    check_arg("latent.grid_size", grid_size, POSITIVE_INT)
+    return grid_size

@@ -10,12 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.fields.latents.source import LatentSource
 
 
 class Encoder(LatentSource):
     def __init__(self, code_dim: int, n_train: int, channels: int, width: int = 32, pool: int = 4) -> None:
         super().__init__(code_dim, n_train, channels)
+        check_arg("model.sources.encoder.width", width, POSITIVE_INT)
+        check_arg("model.sources.encoder.pool", pool, POSITIVE_INT)
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 3, padding=1),
             nn.ReLU(),
