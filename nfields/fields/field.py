@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from nfields.core.coords import flat_pixel_coords
 from nfields.fields.conditioning.base import Conditioning
@@ -98,8 +99,6 @@ def render(
     first, n = lo * w, (hi - lo) * w  # row-major: the rows are one contiguous run of pixel indices
     starts = range(0, n, chunk)
     if progress:
-        from tqdm import tqdm
-
         starts = tqdm(starts, desc=f"render {h}x{w}", unit="chunk")
     out = None
     for s in starts:
