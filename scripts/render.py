@@ -7,6 +7,10 @@ training image is not needed) and evaluated in chunks of --chunk coordinates, ea
 quantised into the uint8 output, so memory does not grow with the output size beyond the uint8
 image itself. --size is the longer side; the aspect ratio of the training
 image is kept. Without --out the PNG goes to the run directory as render_<h>x<w>.png.
+
+A checkpoint is data from wherever it came from: its stored config may only name targets that
+nfields' configs define (nfields/run/trusted.py); anything else, or a bad or unreadable checkpoint,
+is one line on stderr and exit code 2 before anything is built or written (HYDRA_FULL_ERROR=1: traceback).
 """
 
 from __future__ import annotations
@@ -16,6 +20,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+import imageio.v3 as iio  # noqa: E402
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from nfields.core.media import quantize, to_uint8  # noqa: E402
+from nfields.fields.field import render  # noqa: E402
+from nfields.run.build import load_field  # noqa: E402
+from nfields.run.exits import report_errors  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,14 +61,6 @@ def default_out(ckpt: Path, h: int, w: int) -> Path:
 
 def main(argv: list[str] | None = None) -> Path:
     a = parse_args(argv)
-    import imageio.v3 as iio
-    import torch
-    from tqdm import tqdm
-
-    from nfields.core.media import quantize, to_uint8
-    from nfields.fields.field import render
-    from nfields.run.build import load_field
-
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     field, shape = load_field(a.checkpoint, map_location=device)  # no training data needed
     h, w = output_size(*shape[:2], a.size)
@@ -74,4 +79,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    report_errors(main)  # a user error (a refused checkpoint, ...): one line, exit code 2

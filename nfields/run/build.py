@@ -6,6 +6,7 @@ checkpoint (which stores the resolved config) rebuilds exactly the trained model
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from nfields.core.errors import ConfigError
+from nfields.core.checks import is_int
+from nfields.core.errors import CheckpointError, ConfigError
 from nfields.fields.field import NeuralField
 from nfields.lit.base import FieldsModule
 from nfields.run.checkpoint import AtomicCheckpointIO
+from nfields.run.exits import building
 from nfields.run.resume import check_state_dict, read_checkpoint
+from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 from nfields.tasks.base import Task
 from nfields.tasks.fit import Fit
 
@@ -102,30 +106,38 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
     )
 
 
-def _read_nfields_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple[dict, DictConfig]:
+def _read_nfields_checkpoint(
+    path: str | Path, map_location: str | torch.device, keys: Sequence[str]
+) -> tuple[dict, DictConfig]:
+    """The checkpoint and its stored config, refused in one line unless the `keys` to be built name only
+    targets nfields' configs define (nfields/run/trusted.py): checked before any import, build or write."""
     ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
-    if "nfields_config" not in ckpt or ckpt["nfields_config"] is None:
-        raise ValueError(f"{path} holds no nfields config; was it written by nfields' train.py?")
-    return ckpt, as_config(ckpt["nfields_config"])
+    if ckpt.get("nfields_config") is None:
+        raise CheckpointError(f"checkpoint {path}: holds no nfields config; was it written by nfields' train.py?")
+    return ckpt, as_config(check_stored_config(ckpt["nfields_config"], f"checkpoint {path}", keys))
 
 
 def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[NeuralField, tuple[int, ...]]:
     """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read."""
-    ckpt, cfg = _read_nfields_checkpoint(path, map_location)
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS)
     shape = ckpt.get("nfields_image_shape")
     if shape is None:  # older checkpoints: rebuild the module, which reads the image again
         module = load_checkpoint(path, map_location)
         return module.field, module.image_shape
-    field = build_field(cfg, out_dim=int(shape[-1]))
+    if not (isinstance(shape, list | tuple) and len(shape) == 3 and all(is_int(n) and n > 0 for n in shape)):
+        raise CheckpointError(f"checkpoint {path}: nfields_image_shape={shape} is not an image's (H, W, C)")
+    with building(f"checkpoint {path}: "):  # an allowed target's bad argument: its constructor's one line
+        field = build_field(cfg, out_dim=int(shape[-1]))
     prefix = "field."
     field.load_state_dict({k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
     return field.eval(), tuple(shape)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
-    """Rebuild a trained module from its checkpoint alone (config stored inside)."""
-    ckpt, cfg = _read_nfields_checkpoint(path, map_location)
-    module = build_module(cfg, build_datamodule(cfg))
+    """Rebuild a trained module from its checkpoint alone (config stored inside; its data is read again)."""
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location, MODULE_KEYS)
+    with building(f"checkpoint {path}: "):
+        module = build_module(cfg, build_datamodule(cfg))
     check_state_dict(module, ckpt["state_dict"], path)  # names the mismatching parameter
     module.load_state_dict(ckpt["state_dict"])
     return module.eval()

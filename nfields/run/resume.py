@@ -4,6 +4,11 @@ A checkpoint stores the resolved run config under "nfields_config". Resuming
 (`ckpt_path=...`) or loading it is only meaningful when the groups that define the
 model's parameters agree; otherwise Lightning fails deep inside load_state_dict
 with a page of size mismatches. These checks say which key differs instead.
+
+Resuming never builds the stored config: the run is built from its own config, and the stored
+one is only compared (plain values, checked by trusted.check_plain). Loading a checkpoint alone
+(build.load_field, load_checkpoint) builds it, so there trusted.check_stored_config allows only
+the targets nfields' configs define.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nfields.core.errors import CheckpointError
+from nfields.run.trusted import check_plain
 
 log = logging.getLogger("nfields")
 
@@ -85,6 +91,9 @@ def check_resume_config(cfg: DictConfig, path: str | Path) -> None:
     saved = ckpt.get("nfields_config")
     if saved is None:
         raise CheckpointError(f"ckpt_path={path}: holds no nfields config; was it written by nfields' train.py?")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"ckpt_path={path}: the stored config is a {type(saved).__name__}, not a mapping")
+    check_plain(saved, f"ckpt_path={path}")  # only compared, never built or resolved: plain values suffice
     roots = {key.split(".")[0] for key in MODEL_KEYS}
     current = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in roots if isinstance(cfg.get(k), DictConfig)}
     compare_configs(saved, current, path)

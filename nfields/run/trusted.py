@@ -1,0 +1,132 @@
+"""What a checkpoint's stored config may build: the `_target_`s nfields' own configs define, key by key.
+
+A checkpoint is read with weights_only (no code runs from the file), but its stored run config is then
+given to hydra.utils.instantiate, which imports and calls whatever `_target_` names: a stored
+`encoding: {_target_: builtins.open, file: ~/.bashrc, mode: w}` would truncate that file when the
+checkpoint is rendered. So before anything is imported or built, `check_stored_config`:
+
+* accepts only plain values (dicts with string keys, lists, str, int, float, bool, null);
+* refuses any `${...}`: a stored config is resolved (FieldsModule stores to_container(resolve=True)),
+  so an interpolation was not written by train.py, and resolving it would run resolvers (oc.env reads
+  the environment) on the checkpoint's behalf;
+* accepts a `_target_` in the subtrees that will be built (at any depth: nested kwargs, `_args_`
+  lists, model.optimizer, ...) only if a YAML file under configs/ defines it for the same top-level
+  key: encodings come from what configs/encoding/*.yaml name, model.* from model/*.yaml plus the
+  files in the global package that set model.* (network/siren.yaml's scheduler), and so on.
+
+Why this rule: configs/ is nfields' registry of options (DESIGN.md: one option = one .py + one .yaml),
+so a user's own encoding is trusted as soon as its YAML exists, with no second list to keep in sync;
+it needs no import to decide (a rule such as "a subclass of the slot's base under nfields." must
+import the named module first, and would still let nfields.run.loggers.wandb_logger be an encoding);
+and per top-level key, an allowed target cannot be moved to another slot (a Trainer as the encoding).
+A target typed only on the command line (`encoding._target_=my.Enc`) is refused: the message says to
+add a YAML for it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from nfields.core.errors import CheckpointError
+from nfields.run.compose import CONFIGS
+
+PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
+PLAIN = (str, int, float, bool, type(None))
+FIELD_KEYS = ("encoding", "network", "cond", "latent")  # what build_field instantiates (load_field)
+MODULE_KEYS = (*FIELD_KEYS, "model", "data", "task")  # and build_module / build_datamodule (load_checkpoint)
+
+
+def package_of(path: Path, configs: Path) -> str:
+    """The package (dotted config path) a YAML file's content lands at: `# @package` or its group."""
+    group = ".".join(path.relative_to(configs).parent.parts)
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        m = PACKAGE_HEADER.match(line)
+        if m:
+            parts = m.group(1).split(".")
+            head = {"_global_": [], "_group_": group.split(".") if group else []}.get(parts[0], parts[:1])
+            return ".".join(head + parts[1:])
+    return group
+
+
+def target_paths(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted key path, value) of every `_target_` key in a plain config tree, depth first."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if k == "_target_":
+                yield sub, v
+            else:
+                yield from target_paths(v, sub)
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            yield from target_paths(v, f"{path}[{i}]")
+
+
+@lru_cache(maxsize=4)
+def config_targets(configs: Path = CONFIGS) -> dict[str, frozenset[str]]:
+    """{top-level key: the `_target_` strings configs/**/*.yaml define under it}."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(configs.rglob("*.yaml")):
+        content = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        package = package_of(path, configs)
+        for key, target in target_paths(content, package):
+            if isinstance(target, str):
+                found.setdefault(top_key(key), set()).add(target)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+def top_key(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
+
+
+def check_plain(node: Any, where: str, path: str = "") -> None:
+    """Plain values only, and no `${...}` (stored configs are resolved; nothing is resolved again)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if not isinstance(k, str | int) or isinstance(k, bool):
+                raise CheckpointError(f"{where}: stored config key {path or '<root>'}.{k!r} is not a string")
+            check_plain(v, where, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            check_plain(v, where, f"{path}[{i}]")
+    elif isinstance(node, str):
+        if "${" in node:
+            raise CheckpointError(
+                f"{where}: stored config {path}={node!r} is an interpolation; train.py stores resolved configs, "
+                "so this checkpoint was edited: refusing to resolve or build it"
+            )
+    elif not isinstance(node, PLAIN):
+        kind = type(node).__name__
+        raise CheckpointError(f"{where}: stored config {path or '<root>'} holds a {kind}, not a plain value")
+
+
+def check_stored_config(config: Any, where: str, keys: Sequence[str]) -> dict[str, Any]:
+    """Raise CheckpointError (one line: `where`, key path, target) unless `config` is safe to build.
+
+    `keys`: the top-level keys the caller instantiates (FIELD_KEYS, MODULE_KEYS); their targets are
+    checked. Other subtrees (callbacks, logger, trainer, hydra) are never built from a checkpoint, so a
+    run's own `+callbacks.x._target_=...` does not stop it rendering; interpolations are refused
+    everywhere, since building a module resolves the whole config. Nothing is imported or resolved here.
+    """
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{where}: the stored config is a {type(config).__name__}, not a mapping")
+    check_plain(config, where)
+    allowed = config_targets()
+    for key, target in target_paths({k: v for k, v in config.items() if k in keys}):
+        slot = top_key(key)
+        ok = allowed.get(slot, frozenset())
+        if not isinstance(target, str) or target not in ok:
+            known = ", ".join(sorted(ok)) or "none"
+            raise CheckpointError(
+                f"{where}: {key}={target} is not a target nfields' configs define for {slot} "
+                f"(allowed: {known}); refusing to build it (to allow your own class, add a YAML for it under configs/)"
+            )
+    return config
