@@ -1,15 +1,14 @@
-"""data=text images and scripts/ffn_table.py (table from finished runs; a tiny end-to-end run is slow)."""
+"""data=text images and scripts/ffn_table.py (search, table, hand-written reference; end to end is slow)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
+from PIL import Image
 
 from nfields.data.text import TextImageDataModule, text_image
 from tests.test_render import load_script
@@ -27,37 +26,44 @@ def test_text_images_are_deterministic_and_distinct() -> None:
         TextImageDataModule(index=-1)
 
 
-def fake_run(d: Path, psnr: float) -> None:
-    """A finished run as the table reads it: config, metrics.json, prediction.png."""
-    (d / ".hydra").mkdir(parents=True)
-    cfg = {"data": {"_target_": "nfields.data.text.TextImageDataModule", "index": 0, "size": 8, "batch_size": None}}
-    OmegaConf.save(OmegaConf.create(cfg), d / ".hydra" / "config.yaml")
-    (d / "metrics.json").write_text(json.dumps({"test/psnr": psnr}))
-    iio.imwrite(d / "prediction.png", np.zeros((8, 8, 3), np.uint8))
+def write_sets(root: Path, n: int = 2, size: int = 16) -> None:
+    for s in ("div2k", "text"):
+        for split in ("train", "test"):
+            (root / s / split).mkdir(parents=True)
+            for i in range(n):
+                a = np.random.default_rng([i, len(split)]).integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(a).save(root / s / split / f"{i:02d}.png")
 
 
-def test_table_from_finished_runs(tmp_path: Path) -> None:
-    script = load_script("ffn_table")
-    for k, enc in enumerate(script.ENCODINGS):
-        for j, p in enumerate((20.0, 22.0)):
-            fake_run(tmp_path / "text" / enc / str(j), p + 3 * k)
-    md = script.main(["--table-only", "--sets", "text", "--out", str(tmp_path)]).read_text()
-    assert "| fourier | 30.00 ± 1.41 (n=2) | 30.47 |" in md
-    assert "| none | 21.00 ± 1.41 (n=2) | 18.40 |" in md
-    assert "text: none < basic < positional <= fourier holds" in md
-    assert (tmp_path / "ffn_table.png").exists()
-
-
-@pytest.mark.parametrize("args", [["--sets", "fractal"], ["--size", "0"], ["--n-natural", "99"]])
-def test_bad_arguments_fail_early(args: list[str]) -> None:
+@pytest.mark.parametrize("args", [["--sets", "fractal"], ["--size", "100"], ["--images", "0"], ["--root", "/nope"]])
+def test_bad_arguments_fail_early(tmp_path: Path, args: list[str]) -> None:
+    write_sets(tmp_path)
     with pytest.raises(SystemExit):
-        load_script("ffn_table").parse_args(args)
+        load_script("ffn_table").parse_args(["--root", str(tmp_path), *args])
+
+
+def test_the_combined_table_puts_nfields_beside_the_reference_and_the_paper() -> None:
+    script = load_script("ffn_table")
+    cell = {"mean": 20.0, "std": 1.0}
+    proto = {"mode": "reduced", "size": 64, "steps": 10, "images": 2, "lr": {}, "scale": 5, "sigma": 14}
+    results = {
+        "text": {"protocol": {**proto, "paper": {"none": 18.4}}, "cells": {"none": cell}, "ordering_holds": False}
+    }
+    md = script.combined(results, {"text": {"none": {"mean": 19.75, "std": 0.5}}}, 90.0, "cmd")
+    assert "| none | 20.00 ± 1.00 | 19.75 ± 0.50 | +0.25 | 18.4 |" in md and "(1.5 min)" in md
+    assert "reduced: 64², 10 steps, 2 test images" in md
 
 
 @pytest.mark.slow
-def test_ffn_table_runs_end_to_end(tmp_path: Path) -> None:
+def test_ffn_table_runs_end_to_end_with_the_reference(tmp_path: Path, monkeypatch) -> None:
+    write_sets(tmp_path / "ffn")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
     script = load_script("ffn_table")
-    md = script.main(["--sets", "text", "--n-text", "1", "--size", "8", "--steps", "2", "--out", str(tmp_path)])
-    text = md.read_text()
-    for enc in script.ENCODINGS:
-        assert f"| {enc} | " in text and "(n=1)" in text
+    out = tmp_path / "out"
+    md = script.main(["--root", str(tmp_path / "ffn"), "--sets", "text", "--steps", "3", "--images", "2",
+                      "--reference", "--out", str(out)]).read_text()  # fmt: skip
+    for enc in ("none", "basic", "positional", "fourier"):
+        assert f"| {enc} | " in md
+    ref = json.loads((out / "text" / "reference.json").read_text())
+    assert sorted(ref) == ["basic", "fourier", "none", "positional"] and len(ref["none"]["psnr"]) == 2
+    assert (out / "text" / "table" / "ffn_table.png").exists()
