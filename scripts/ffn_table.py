@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=2000, help="full-batch Adam steps (paper: 2000)")
     p.add_argument("--images", type=int, default=16, help="the first N images of each split (paper: 16)")
     p.add_argument("--search", action="store_true", help="choose sigma and scale on the train split first")
+    p.add_argument("--sigmas", default=None, help="the sigma grid of --search, e.g. 1,2,4,8 (default: the config's)")
+    p.add_argument("--scales", default=None, help="the positional scale grid of --search (default: the config's)")
     p.add_argument("--reference", action="store_true", help="also run the hand-written reference")
     p.add_argument("--out", type=Path, default=None, help="output folder (default multirun/ffn_table/<mode>)")
     p.add_argument("overrides", nargs="*", help="extra train.py overrides for every run, e.g. trainer=gpu")
@@ -73,8 +75,9 @@ def searched(a: argparse.Namespace, image_set: str) -> dict[str, float]:
     if not a.search:
         return {}
     best = {}
-    for what in ("sigma", "scale"):
-        sweep = train(a, image_set, a.out / image_set / f"search_{what}", [f"hparams_search=ffn_{what}"])
+    for what, grid in (("sigma", a.sigmas), ("scale", a.scales)):
+        extra = [f"hparams_search=ffn_{what}"] + ([f"protocol.{what}={grid}"] if grid else [])
+        sweep = train(a, image_set, a.out / image_set / f"search_{what}", extra)
         best[f"protocol.{what}"] = json.loads((sweep / "ffn_search.json").read_text())["best"]
     return best
 
