@@ -1,48 +1,43 @@
 """Compare the runs of a multirun (or any folder of runs) from their run directories alone, no server.
 
-    python scripts/compare.py multirun/2026-11-24/12-00-00_000000 [--out DIR] [--metric test/psnr]
+    python train.py -m encoding=none,fourier network=mlp,siren
+    python scripts/compare.py multirun/<date>/<time> [--out DIR] [--metric test/psnr] [--curve val/psnr]
 
+Runs are labelled by the overrides you typed that differ between them ("encoding=fourier
+network=siren", from each job's .hydra/overrides.yaml); a run with no overrides by its directory name.
 Writes into DIR (default: the multirun directory):
-  compare.md         a markdown table: the config keys that differ between runs, and final metrics
-  curves.png         val/psnr against step for every run (from each run's history.json)
-  montage.png        every run's prediction side by side, captioned with its options and PSNR
+  compare.md    a markdown table: one column per override key that differs, then the final metrics
+  curves.png    val/psnr against step for every run (history.json, else the CSV logger's metrics.csv)
+  montage.png   every run's prediction, captioned with its label and test PSNR
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nfields.analysis.report import Run, differing_keys, find_runs, markdown_table, montage, run_value  # noqa: E402
+import imageio.v3 as iio  # noqa: E402
+
+from nfields.analysis.report import (  # noqa: E402
+    captioned_predictions,
+    curves_figure,
+    differing_keys,
+    find_runs,
+    markdown_table,
+    run_labels,
+    run_value,
+)
+from nfields.core.media import montage  # noqa: E402
 
 METRICS = ("test/psnr", "test/ssim", "val/psnr", "perf/steps_per_s", "step")
+MONTAGE_COLS = 6  # tiles per row: a 12-run sweep is two rows, not one very wide strip
 
 
-def curves(runs: list[Run], labels: list[str], out: Path, key: str = "val/psnr") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for run, label in zip(runs, labels, strict=True):
-        path = run.dir / "history.json"
-        if not path.exists():
-            continue
-        rows = [r for r in json.loads(path.read_text())["val"] if r.get(key) is not None]
-        ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="o", ms=3, label=label)
-    ax.set_xlabel("training step")
-    ax.set_ylabel(key + (" (dB)" if "psnr" in key else ""))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+def fmt(v: float | None) -> str:
+    return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
 
 def main() -> None:
@@ -50,6 +45,7 @@ def main() -> None:
     ap.add_argument("root", type=Path, help="a multirun directory (or any folder containing run directories)")
     ap.add_argument("--out", type=Path, default=None, help="where to write (default: ROOT)")
     ap.add_argument("--metric", default="test/psnr", help="metric shown in captions and used to sort the table")
+    ap.add_argument("--curve", default="val/psnr", help="metric plotted against step in curves.png")
     a = ap.parse_args()
     if not a.root.exists():
         sys.exit(f"error: {a.root} does not exist (pass a multirun directory such as multirun/<date>/<time>)")
@@ -59,30 +55,21 @@ def main() -> None:
         sys.exit(f"error: {e}")
     out = a.out or a.root
     out.mkdir(parents=True, exist_ok=True)
+
     keys = differing_keys(runs)
-    labels = [" ".join(f"{k}={run_value(r, k)}" for k in keys) or r.dir.name for r in runs]
+    labels = run_labels(runs)
     rows = [[r.dir.name, *[run_value(r, k) for k in keys], *[fmt(r.metrics.get(m)) for m in METRICS]] for r in runs]
     order = sorted(range(len(runs)), key=lambda i: -(runs[i].metrics.get(a.metric) or float("-inf")))
     table = markdown_table(["run", *keys, *METRICS], [rows[i] for i in order])
     (out / "compare.md").write_text(f"# {a.root}\n\n{table}\n")
-    curves(runs, labels, out / "curves.png")
-    items = []
-    for r, label in zip(runs, labels, strict=True):
-        pred = r.dir / "prediction.png"
-        if pred.exists():
-            import imageio.v3 as iio
-
-            items.append((f"{label}  {fmt(r.metrics.get(a.metric))}", iio.imread(pred)))
+    written = [out / "compare.md", out / "curves.png"]
+    curves_figure(runs, labels, a.curve).savefig(out / "curves.png")
+    items = captioned_predictions(runs, labels, a.metric)
     if items:
-        import imageio.v3 as iio
-
-        iio.imwrite(out / "montage.png", montage(items))
+        iio.imwrite(out / "montage.png", montage(items, height=256, cols=MONTAGE_COLS))
+        written.append(out / "montage.png")
     print(table)
-    print(f"\nwrote {out / 'compare.md'}, {out / 'curves.png'}" + (f", {out / 'montage.png'}" if items else ""))
-
-
-def fmt(v: float | None) -> str:
-    return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+    print("\nwrote " + ", ".join(map(str, written)))
 
 
 if __name__ == "__main__":

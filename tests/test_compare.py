@@ -1,42 +1,171 @@
-"""scripts/compare.py: table, curves and montage from a multirun's directories alone."""
+"""scripts/compare.py: table, curves and montage from a multirun's directories alone, runs labelled by
+the overrides the user typed."""
 
+from __future__ import annotations
+
+import itertools
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
+import yaml
 
+from nfields.analysis.report import captioned_predictions, curves_figure, differing_keys, find_runs, run_labels
 from tests.conftest import ROOT, run_train
+
+COMPARE = ROOT / "scripts" / "compare.py"
+SIREN_SCHEDULER = {"_target_": "torch.optim.lr_scheduler.CosineAnnealingLR", "_partial_": True, "T_max": 30}
+
+
+def fake_run(d: Path, choices: dict[str, str], overrides: list[str] | None, psnr: list[float], seed: int = 0) -> Path:
+    """A finished run as train.py leaves it: .hydra/{config,overrides,hydra}.yaml, metrics.json,
+    history.json, the CSV logger's csv/metrics.csv and prediction.png."""
+    (d / ".hydra").mkdir(parents=True)
+    siren = choices.get("network") == "siren"
+    config = {
+        "encoding": {"_target_": f"nfields.fields.encodings.{choices['encoding']}.E", "in_dim": 2, "seed": seed},
+        "network": {"_target_": f"nfields.fields.networks.{choices['network']}.N", "_partial_": True},
+        "model": {"lr": 1e-3, "scheduler": SIREN_SCHEDULER if siren else None},  # derived from network=siren
+        "seed": seed,
+        "run_dir": str(d),
+    }
+    (d / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    if overrides is not None:
+        (d / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    hydra = {"hydra": {"job": {"num": d.name}, "runtime": {"output_dir": str(d), "choices": choices}}}
+    (d / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    steps = [10 * (i + 1) for i in range(len(psnr))]
+    final = {"test/psnr": psnr[-1], "val/psnr": psnr[-1], "test/ssim": 0.5, "step": steps[-1]}
+    (d / "metrics.json").write_text(json.dumps(final))
+    (d / "history.json").write_text(
+        json.dumps({"val": [{"step": s, "val/psnr": p} for s, p in zip(steps, psnr, strict=True)]})
+    )
+    (d / "csv").mkdir()
+    rows = "".join(f"0,{s - 1},,{p}\n" for s, p in zip(steps, psnr, strict=True))
+    (d / "csv" / "metrics.csv").write_text("epoch,step,train/loss,val/psnr\n" + rows)
+    iio.imwrite(d / "prediction.png", np.full((24, 24, 3), 128, np.uint8))
+    return d
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """A 2x2 multirun: `-m encoding=none,fourier network=mlp,siren debug=fast logger=csv`."""
+    root = tmp_path / "multirun"
+    grid = itertools.product(["none", "fourier"], ["mlp", "siren"])
+    for i, (enc, net) in enumerate(grid):
+        typed = [f"encoding={enc}", f"network={net}", "debug=fast", "logger=csv"]
+        choices = {"encoding": enc, "network": net, "debug": "fast", "logger": "csv", "hydra/launcher": "basic"}
+        fake_run(root / str(i), choices, typed, [11.0 + i, 12.5 + 2 * i, 13.25 + 3 * i])
+    return root
+
+
+def test_columns_and_labels_are_the_overrides_that_differ(sweep: Path) -> None:
+    runs = find_runs(sweep)
+    assert differing_keys(runs) == ["encoding", "network"]  # typed order; not debug/logger (alike), not derived
+    assert run_labels(runs) == [
+        "encoding=none network=mlp",
+        "encoding=none network=siren",
+        "encoding=fourier network=mlp",
+        "encoding=fourier network=siren",
+    ]
+
+
+def test_a_run_without_overrides_is_labelled_by_its_directory(sweep: Path) -> None:
+    choices = {"encoding": "fourier", "network": "mlp", "debug": "None", "logger": "wandb"}  # the defaults
+    fake_run(sweep / "baseline", choices, None, [12.0])
+    runs = find_runs(sweep)
+    assert differing_keys(runs) == ["encoding", "network", "debug", "logger"]  # the baseline ran without them
+    labels = run_labels(runs)
+    assert labels[-1] == "baseline" and labels[0] == "encoding=none network=mlp debug=fast logger=csv"
+
+
+def test_a_single_run_is_labelled_by_all_it_typed(tmp_path: Path) -> None:
+    fake_run(tmp_path / "run", {"encoding": "fourier", "network": "mlp"}, ["encoding=fourier", "+x=1"], [20.0])
+    assert run_labels(find_runs(tmp_path)) == ["encoding=fourier +x=1"]
+
+
+def test_seed_sweeps_show_the_seed_not_its_derived_keys(tmp_path: Path) -> None:
+    for s in (0, 1):
+        fake_run(tmp_path / str(s), {"encoding": "fourier", "network": "mlp"}, [f"seed={s}", "debug=fast"], [9.0], s)
+    assert differing_keys(find_runs(tmp_path)) == ["seed"]  # encoding.seed and run_dir differ too, derived
+
+
+def test_compare_table_has_override_columns_only(sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, str(COMPARE), str(sweep), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (out / "compare.md").read_text()
+    header = next(line for line in table.splitlines() if line.startswith("| run"))
+    assert header.startswith("| run | encoding | network | test/psnr |"), header
+    for derived in ("model.scheduler", "_target_", "_partial_", "seed", "run_dir", "hydra", "debug", "logger"):
+        assert derived not in header
+    rows = [line for line in table.splitlines() if line.startswith("| ") and line != header]
+    assert rows[0].startswith("| 3 | fourier | siren | 22.25 |")  # best first
+    assert iio.imread(out / "curves.png").shape[0] > 100
+    assert iio.imread(out / "montage.png").shape[1] > 4 * 256  # four tiles side by side
+
+
+def test_montage_captions_carry_label_and_psnr(sweep: Path) -> None:
+    runs = find_runs(sweep)
+    items = captioned_predictions(runs, run_labels(runs))
+    assert [text.splitlines() for text, _ in items][3] == ["encoding=fourier network=siren", "test/psnr 22.25 dB"]
+
+
+def test_curves_legend_lies_outside_the_axes(sweep: Path) -> None:
+    runs = find_runs(sweep)
+    fig = curves_figure(runs, run_labels(runs))
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    legend = fig.legends[0].get_window_extent()
+    assert not legend.overlaps(ax.get_window_extent())
+    assert fig.bbox.contains(legend.x0, legend.y0) and fig.bbox.contains(legend.x1, legend.y1)
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "val/psnr (dB)"
+    assert [t.get_text().split("  (")[0] for t in fig.legends[0].get_texts()][0] == "encoding=fourier network=siren"
+
+
+def test_curves_legend_fits_twelve_long_labels(tmp_path: Path) -> None:
+    for i in range(12):
+        typed = [f"encoding.sigma={i}", f"network.n_neurons={32 * (i + 1)}", f"model.lr=0.000{i + 1}234567"]
+        fake_run(tmp_path / str(i), {"encoding": "fourier", "network": "mlp"}, typed, [10.0 + i, 12.0 + i])
+    runs = find_runs(tmp_path)
+    fig = curves_figure(runs, run_labels(runs))
+    fig.draw_without_rendering()
+    legend, ax = fig.legends[0].get_window_extent(), fig.axes[0].get_window_extent()
+    assert len(fig.legends[0].get_texts()) == 12
+    assert not legend.overlaps(ax) and fig.bbox.contains(legend.x1, legend.y0)
+    assert ax.height > 0.4 * fig.bbox.height  # the axes still get most of the figure
+
+
+def test_curves_fall_back_to_the_csv_logger(sweep: Path) -> None:
+    (sweep / "0" / "history.json").unlink()
+    runs = find_runs(sweep)
+    fig = curves_figure(runs, run_labels(runs))
+    assert len(fig.axes[0].lines) == 4
 
 
 @pytest.mark.slow
-def test_compare_a_four_run_multirun(tmp_path: Path) -> None:
+def test_compare_a_real_four_run_multirun(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     proc = run_train(
-        ["-m", "encoding=none,fourier", "network=mlp,siren", "debug=fast", "logger=none", f"hydra.sweep.dir={sweep}"]
+        ["-m", "encoding=none,fourier", "network=mlp,siren", "debug=fast", "logger=csv", f"hydra.sweep.dir={sweep}"]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "compare.py"), str(sweep)], capture_output=True, text=True, timeout=300
-    )
+    out = subprocess.run([sys.executable, str(COMPARE), str(sweep)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     table = (sweep / "compare.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| run")]
     assert len(rows) == 4
-    assert "| encoding | network |" in table  # the options that differ, by group name
+    assert "| run | encoding | network | test/psnr |" in table  # the options that differ, by override key
     assert {"none", "fourier", "mlp", "siren"} <= set(table.replace("|", " ").split())
     assert iio.imread(sweep / "curves.png").shape[0] > 100
-    montage = iio.imread(sweep / "montage.png")
-    assert montage.shape[1] > 4 * 24  # four predictions side by side
+    assert iio.imread(sweep / "montage.png").shape[1] > 4 * 24  # four predictions side by side
 
 
 def test_compare_rejects_a_folder_without_runs(tmp_path: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "compare.py"), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = subprocess.run([sys.executable, str(COMPARE), str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "no nfields runs" in out.stderr and "Traceback" not in out.stderr

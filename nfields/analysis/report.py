@@ -1,34 +1,47 @@
 """Reading finished runs back from their run directories, and figures that compare them.
 
-Works on files alone (.hydra/config.yaml, metrics.json, prediction.png,
-progress.gif), so no W&B server is needed to compare runs.
+Works on files alone (.hydra/config.yaml, .hydra/overrides.yaml, metrics.json, history.json,
+prediction.png, progress.gif), so no W&B server is needed to compare runs. Runs are described by
+what the user typed: the command-line overrides that differ between them.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
 from nfields.core.media import montage
+
+IGNORED_PREFIXES = ("hydra.", "hydra/")  # Hydra's own settings (sweep dir, launcher, ...) describe no run
+IGNORED_KEYS = ("hydra", "run_dir")
 
 
 @dataclass
 class Run:
     dir: Path
     config: DictConfig
-    overrides: list[str]
+    overrides: list[str]  # as typed, from .hydra/overrides.yaml ("encoding=fourier", "+x=1", "~y")
     metrics: dict[str, float] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)  # config group -> chosen option
 
     @property
-    def label(self) -> str:
-        """The run's command-line overrides, or its directory name when it has none."""
-        return " ".join(self.overrides) or self.dir.name
+    def typed(self) -> dict[str, tuple[str, str]]:
+        """Override key -> (value, the override as typed), e.g. "encoding" -> ("fourier", "encoding=fourier")."""
+        out = {}
+        for o in self.overrides:
+            key, eq, value = o.lstrip("+~").partition("=")
+            if key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES):
+                continue
+            out[key] = (value if eq else "~", o)  # "~key" (no "="): the key was deleted
+        return out
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -57,39 +70,99 @@ def find_runs(root: str | Path) -> list[Run]:
     return [load_run(d) for d in dirs]
 
 
-IGNORED_KEYS = ("run_dir", "hydra")
-
-
-def flatten(node: object, prefix: str = "") -> dict[str, object]:
-    """Nested dicts -> {"a.b.c": value}."""
-    if isinstance(node, dict):
-        out: dict[str, object] = {}
-        for k, v in node.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
+def run_value(run: Run, key: str) -> str:
+    """What a run has for an override key: the value typed, else the config group's chosen option, else
+    the config value ("-" where the run has none)."""
+    if key in run.typed:
+        return run.typed[key][0]
+    if key in run.choices:
+        return run.choices[key]
+    value = OmegaConf.select(run.config, key, default="-", throw_on_resolution_failure=False)
+    return "-" if value is None else str(value)
 
 
 def differing_keys(runs: list[Run]) -> list[str]:
-    """What differs between runs: config groups whose chosen option differs ("encoding"), then config
-    keys whose values differ ("encoding.sigma"), leaving out keys inside groups already listed."""
-    from omegaconf import OmegaConf
-
-    groups = sorted({g for r in runs for g in r.choices})
-    diff_groups = [g for g in groups if len({r.choices.get(g) for r in runs}) > 1]
-    flat = [flatten(OmegaConf.to_container(r.config, resolve=False)) for r in runs]
-    keys = sorted({k for f in flat for k in f})
-    skip = (*IGNORED_KEYS, *(f"{g}." for g in diff_groups))
-    return diff_groups + [k for k in keys if not k.startswith(skip) and len({repr(f.get(k)) for f in flat}) > 1]
+    """The override keys whose value differs between runs, in the order the user typed them
+    (["encoding", "network"] for `-m encoding=none,fourier network=mlp,siren`). Keys derived from
+    an override (model.scheduler._target_ from network=siren), keys typed alike for every run
+    (debug=fast) and Hydra's own keys are not listed."""
+    keys = list(dict.fromkeys(k for r in runs for k in r.typed))
+    return [k for k in keys if len({run_value(r, k) for r in runs}) > 1]
 
 
-def run_value(run: Run, key: str) -> str:
-    """A config group's chosen option, or a config key's value ("-" where the run has none)."""
-    if key in run.choices:
-        return run.choices[key]
-    from omegaconf import OmegaConf
+def run_labels(runs: list[Run]) -> list[str]:
+    """Each run as the overrides that set it apart ("encoding=fourier network=siren"); a single run by
+    all its overrides; a run with no overrides by its directory name. Labels that would repeat get the
+    directory name added."""
+    keys = differing_keys(runs)
+    labels = []
+    for r in runs:
+        typed = r.typed
+        parts = [typed[k][1] for k in keys if k in typed] or ([o for _, o in typed.values()] if len(runs) == 1 else [])
+        labels.append(" ".join(parts) or r.dir.name)
+    repeated = {lb for lb in labels if labels.count(lb) > 1}
+    return [f"{lb} ({r.dir.name})" if lb in repeated else lb for lb, r in zip(labels, runs, strict=True)]
 
-    return str(OmegaConf.select(run.config, key, default="-"))
+
+def metric_text(run: Run, key: str = "test/psnr") -> str:
+    """A caption line for a metric: "test/psnr 23.48 dB" ("test/psnr -" when the run has none)."""
+    v = run.metrics.get(key)
+    if v is None:
+        return f"{key} -"
+    return f"{key} {v:.2f} dB" if "psnr" in key else f"{key} {v:.4g}"
+
+
+def captioned_predictions(runs: list[Run], labels: list[str], key: str = "test/psnr") -> list[tuple[str, np.ndarray]]:
+    """(label + newline + metric, prediction) for each run with a prediction.png; for media.montage."""
+    return [
+        (f"{label}\n{metric_text(r, key)}", iio.imread(r.dir / "prediction.png"))
+        for r, label in zip(runs, labels, strict=True)
+        if (r.dir / "prediction.png").exists()
+    ]
+
+
+def history(run: Run, key: str = "val/psnr") -> list[tuple[int, float]]:
+    """(step, value) of every validation: from history.json (written whatever the loggers), else from
+    the CSV logger's csv/metrics.csv; [] when the run has neither."""
+    path = run.dir / "history.json"
+    if path.exists():
+        rows = json.loads(path.read_text()).get("val", [])
+        return [(int(r["step"]), float(r[key])) for r in rows if r.get(key) is not None]
+    path = run.dir / "csv" / "metrics.csv"
+    if path.exists():
+        with path.open(newline="") as f:
+            return [(int(r["step"]), float(r[key])) for r in csv.DictReader(f) if r.get(key)]
+    return []
+
+
+def curves_figure(runs: list[Run], labels: list[str], key: str = "val/psnr") -> Figure:
+    """`key` against step for every run; the legend (best final value first) lies below the axes, in
+    as many columns as the labels allow, so it never covers a curve."""
+    series = [(label, history(r, key)) for r, label in zip(runs, labels, strict=True)]
+    series = sorted([s for s in series if s[1]], key=lambda s: -s[1][-1][1])  # best final value first
+    unit = " dB" if "psnr" in key else ""
+    nbsp = "\N{NO-BREAK SPACE}"  # keeps "(23.48 dB)" on one line when a label wraps
+    names = [f"{label}  ({points[-1][1]:.2f}{unit})".replace(" dB)", nbsp + "dB)") for label, points in series]
+    width = min(max((len(n) for n in names), default=10), 100)  # about a row of the legend at fontsize 8
+    names = [textwrap.fill(n, width, break_on_hyphens=False) for n in names]
+    ncol = max(1, min(len(names), 110 // (width + 6)))
+    rows = -(-len(names) // ncol)
+    lines = rows * max((n.count("\n") + 1 for n in names), default=1)
+    fig = Figure(figsize=(7.5, 4.2 + 0.2 * lines), dpi=120, layout="constrained")
+    ax = fig.add_subplot()
+    for i, ((_, points), name) in enumerate(zip(series, names, strict=True)):
+        steps, values = zip(*points, strict=True)
+        style = ("-", "--", ":")[i // 10 % 3]  # ten colours, then the next ten dashed
+        marker = "o" if len(points) <= 30 else None
+        ax.plot(steps, values, color=f"C{i % 10}", linestyle=style, marker=marker, ms=3, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(key + (" (dB)" if unit else ""))
+    ax.grid(alpha=0.3)
+    if series:
+        fig.legend(loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
+    else:
+        ax.text(0.5, 0.5, f"no {key} history in these runs", ha="center", va="center", transform=ax.transAxes)
+    return fig
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from pytorch_lightning import Trainer
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
@@ -27,12 +30,73 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(a.numpy())
 
 
-def caption(img: np.ndarray, text: str, pad: int = 16) -> np.ndarray:
-    """(H, W, 3) uint8 with a white caption strip above it."""
+CAPTION_FONT_SIZE = 12
+CAPTION_MARGIN = 3  # pixels left and right of the text
+ELLIPSIS = "\u2026"
+
+
+@lru_cache(maxsize=8)
+def _font(size: int = CAPTION_FONT_SIZE) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled font: no font files needed
+
+
+def _shorten(text: str, fits: Callable[[str], bool]) -> str:
+    """`text` cut at the end until it fits with an ellipsis after it ("encoding=fou…")."""
+    text = text.rstrip()
+    while text and not fits(text + ELLIPSIS):
+        text = text[:-1].rstrip()
+    return text + ELLIPSIS
+
+
+def wrap_caption(text: str, width: int, max_lines: int = 3, size: int = CAPTION_FONT_SIZE) -> list[str]:
+    """Lines of `text` that each fit `width` pixels: broken at spaces (and after "=", ",", "/"), a piece
+    too long for a line shortened with an ellipsis, never cut silently. Newlines start a paragraph;
+    when there are more than `max_lines` lines the last paragraph (e.g. "23.48 dB") is kept whole and
+    the text before it gives way, ending in an ellipsis."""
+    font = _font(size)
+
+    def fits(s: str) -> bool:
+        return font.getlength(s) <= width - 2 * CAPTION_MARGIN
+
+    paragraphs: list[list[str]] = []
+    for para in text.split("\n"):
+        lines: list[str] = []
+        cur = ""
+        for word in para.split():
+            for i, piece in enumerate(p for p in re.split(r"(?<=[=,/])", word) if p):
+                joined = cur + (" " if i == 0 and cur else "") + piece
+                if fits(joined):
+                    cur = joined
+                    continue
+                if cur:
+                    lines.append(cur)
+                cur = piece if fits(piece) else _shorten(piece, fits)
+        paragraphs.append([*lines, cur] if cur else lines)
+    tail = paragraphs[-1][: max(1, max_lines - 1)] if len(paragraphs) > 1 else []
+    head = [line for para in (paragraphs[:-1] if tail else paragraphs) for line in para]
+    room = max_lines - len(tail)
+    if len(head) > room:
+        head = head[: room - 1] + [_shorten(head[room - 1], fits)] if room > 0 else []
+    return head + tail
+
+
+def caption(
+    img: np.ndarray, text: str, lines: int | None = None, max_lines: int = 3, size: int = CAPTION_FONT_SIZE
+) -> np.ndarray:
+    """(H, W, 3) uint8 with a white caption strip above it; the text is wrapped to the image's width
+    (wrap_caption). The strip holds `lines` lines (default: as many as the text needs), so captions of
+    one montage can share a height."""
     im = Image.fromarray(img)
-    canvas = Image.new("RGB", (im.width, im.height + pad), "white")
-    canvas.paste(im, (0, pad))
-    ImageDraw.Draw(canvas).text((3, 2), text, fill="black")
+    text_lines = wrap_caption(text, im.width, max_lines, size)
+    font = _font(size)
+    ascent, descent = font.getmetrics()
+    line_h = ascent + descent + 1
+    n = max(lines or 0, len(text_lines), 1)
+    canvas = Image.new("RGB", (im.width, im.height + n * line_h + 4), "white")
+    canvas.paste(im, (0, n * line_h + 4))
+    draw = ImageDraw.Draw(canvas)
+    for i, line in enumerate(text_lines):
+        draw.text((CAPTION_MARGIN, 2 + i * line_h), line, fill="black", font=font)
     return np.asarray(canvas)
 
 
@@ -42,14 +106,32 @@ def resize_h(img: np.ndarray, height: int) -> np.ndarray:
 
 
 def hstack(tiles: list[np.ndarray], gap: int = 6) -> np.ndarray:
+    """(h_i, w_i, 3) tiles left to right, bottom-aligned (captioned images of one height line up even
+    when one caption takes more lines), white gaps -> (max h, sum w + gaps, 3)."""
     h = max(t.shape[0] for t in tiles)
-    padded = [np.pad(t, ((0, h - t.shape[0]), (0, gap), (0, 0)), constant_values=255) for t in tiles]
+    padded = [np.pad(t, ((h - t.shape[0], 0), (0, gap), (0, 0)), constant_values=255) for t in tiles]
     return np.concatenate(padded, axis=1)[:, :-gap]
 
 
-def montage(items: list[tuple[str, np.ndarray]], height: int = 256) -> np.ndarray:
-    """Captioned images side by side, all `height` pixels high -> (H, W, 3) uint8."""
-    return hstack([caption(resize_h(img, height), text) for text, img in items])
+def vstack(rows: list[np.ndarray], gap: int = 6) -> np.ndarray:
+    """(h_i, w_i, 3) rows top to bottom, left-aligned, white gaps -> (sum h + gaps, max w, 3)."""
+    w = max(r.shape[1] for r in rows)
+    padded = [np.pad(r, ((0, gap), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(padded, axis=0)[:-gap]
+
+
+def montage(
+    items: list[tuple[str, np.ndarray]], height: int = 256, cols: int | None = None, max_lines: int = 3
+) -> np.ndarray:
+    """Captioned images, all `height` pixels high, `cols` to a row (default: one row) -> (H, W, 3) uint8.
+
+    Captions are wrapped to their tile (at most `max_lines` lines; put a metric after a newline to keep
+    it whole) and every tile's strip has the same height, so the images line up."""
+    tiles = [resize_h(img, height) for _, img in items]
+    n = max(len(wrap_caption(text, t.shape[1], max_lines)) for (text, _), t in zip(items, tiles, strict=True))
+    tiles = [caption(t, text, lines=n, max_lines=max_lines) for (text, _), t in zip(items, tiles, strict=True)]
+    cols = cols or len(tiles)
+    return vstack([hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
 
 
 def panel(images: dict[str, torch.Tensor | np.ndarray], height: int = 256, label: bool = True) -> np.ndarray:
