@@ -88,3 +88,9 @@ def _targets(node) -> list[str]:
 
 def test_configs_dir_is_the_one_train_py_uses() -> None:
     assert (Path(CONFIGS).parent / "train.py").read_text().count('config_path="configs"') == 1
+
+
+def test_options_that_set_model_keys_are_not_undone_by_the_model_group(make_cfg) -> None:
+    """network=siren brings a cosine lr decay (model.scheduler): the model group is composed before it."""
+    assert make_cfg("network=siren").model.scheduler._target_.endswith("CosineAnnealingLR")
+    assert make_cfg("network=mlp").model.scheduler is None
