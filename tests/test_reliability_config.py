@@ -69,8 +69,8 @@ RUN_CASES: list[tuple[list[str], str]] = [
     ),
     (
         ["network=siren", "+network.width=64"],
-        "network.width=64: unknown key for nfields.fields.networks.siren.Siren; known keys: in_dim, n_hidden_layers, "
-        "n_neurons, out_dim, output_activation, w0, w0_initial",
+        "network.width=64: unknown key for nfields.fields.networks.siren.Siren; "
+        "known keys: coord_dim, in_dim, n_hidden_layers, n_neurons, out_dim, output_activation, w0, w0_initial",
     ),
 ]
 if not torch.cuda.is_available():

@@ -21,8 +21,6 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nfields.core.checks import (
-    NON_NEGATIVE,
-    POSITIVE,
     POSITIVE_INT,
     Check,
     boolean,
@@ -45,22 +43,6 @@ RULES: dict[str, Check] = {
     "seed": integer(lo=0, hi=2**32 - 1),
     "ckpt_path": nullable(string()),
     "optimized_metric": nullable(string()),
-    # encoding
-    "encoding.n_features": POSITIVE_INT,
-    "encoding.sigma": POSITIVE,
-    "encoding.scale": NON_NEGATIVE,
-    "encoding.in_dim": POSITIVE_INT,
-    "encoding.n_levels": POSITIVE_INT,  # hashgrid (tiny-cuda-nn names, DESIGN.md)
-    "encoding.n_features_per_level": POSITIVE_INT,
-    "encoding.log2_hashmap_size": integer(lo=1, hi=32),
-    "encoding.base_resolution": POSITIVE_INT,
-    "encoding.per_level_scale": number(ge=1),
-    # network
-    "network.n_neurons": POSITIVE_INT,
-    "network.n_hidden_layers": POSITIVE_INT,
-    "network.w0": POSITIVE,
-    "network.w0_initial": POSITIVE,
-    "network.output_activation": one_of("sigmoid", "identity", "tanh", "affine"),
     # torch.optim accepts any value here without a word (Adam(fused=2) runs unfused)
     "model.optimizer.fused": nullable(boolean()),
     # trainer
