@@ -30,6 +30,10 @@ COMPONENT_CASES: list[tuple[list[str], str]] = [
     (["encoding.sigma=-1"], "encoding.sigma=-1: must be a number > 0"),
     (["encoding.n_features=0"], "encoding.n_features=0: must be an integer >= 1"),
     (["encoding=positional", "encoding.scale=-1"], "encoding.scale=-1: must be a number >= 0"),
+    (
+        ["encoding=positional", "encoding.n_features=7"],
+        "encoding.n_features=7: must be an even integer >= 2 (half per axis)",
+    ),
     (["model.lr=0"], "model.lr=0: must be a number > 0"),
     (["model.lr=fast"], "model.lr=fast: must be a number > 0"),
     (["model.compile=maybe"], "model.compile=maybe: must be true or false"),
