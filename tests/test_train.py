@@ -12,6 +12,8 @@ from nfields.run.build import build_datamodule, build_module, load_checkpoint
 from nfields.run.train import train
 from tests.conftest import run_train
 
+# `python train.py` itself (console, contract files, W&B offline, CSV columns): tests/test_console.py
+
 CONTRACT = ["metrics.json", "reconstruction.png", "progress.gif", "checkpoints/last.ckpt", ".hydra/config.yaml"]
 
 
@@ -85,18 +87,6 @@ def test_siren_trains(make_cfg) -> None:
     before = untrained_psnr(cfg)
     train(cfg)
     assert json.loads((Path(cfg.run_dir) / "metrics.json").read_text())["test/psnr"] > before + 3
-
-
-def test_train_py_from_the_command_line(tmp_path: Path) -> None:
-    run = tmp_path / "cli"
-    proc = run_train(["debug=fast", "logger=[wandb,csv]", f"hydra.run.dir={run}"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "PSNR: test" in proc.stdout
-    for name in CONTRACT:
-        assert (run / name).exists(), name
-    assert list((run / "wandb").glob("offline-run-*/run-*.wandb"))
-    header = (run / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
-    assert {"train/loss", "train/psnr", "train/lr", "val/psnr", "val/ssim", "test/psnr"} <= set(header)
 
 
 @pytest.mark.slow

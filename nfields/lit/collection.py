@@ -207,3 +207,8 @@ class CollectionModule(FieldsModule):
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The fixed grid of evaluated images beside their reconstructions (ReconstructionPanels)."""
         return {name: tile(imgs, cols=4) for name, imgs in self.grid.items()}
+
+    def panel_captions(self) -> dict[str, str]:
+        """The predictions' PSNR: the mean over the evaluated split (the grid shows its first images)."""
+        psnr = self.trainer.callback_metrics.get(f"{'test' if self.trainer.testing else 'val'}/psnr")
+        return {} if psnr is None else {"prediction": f"(mean {float(psnr):.2f} dB)"}

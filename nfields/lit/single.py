@@ -193,5 +193,10 @@ class FieldModule(FieldsModule):
         same = display.numel() == 0 or (display.shape == clean.shape and torch.equal(display, clean))  # task=fit
         return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
 
+    def panel_captions(self) -> dict[str, str]:
+        """The prediction's PSNR from the evaluation the panel shows (the stage's epoch metrics)."""
+        psnr = self.trainer.callback_metrics.get(f"{'test' if self.trainer.testing else 'val'}/psnr")
+        return {} if psnr is None else {"prediction": f"{float(psnr):.2f} dB"}
+
     def checkpoint_extra(self) -> dict[str, Any]:
         return {"nfields_image_shape": list(self.image_shape)}  # (H, W, C): render without the data

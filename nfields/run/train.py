@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
+from nfields.lit.callbacks.perf import find_timer
 from nfields.run.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from nfields.run.console import closing_line, quiet_lightning, start_line
 from nfields.run.ddp import install_hydra_ddp_fix, isolated_job
 from nfields.run.exits import building
 from nfields.run.resume import check_resume_weights, resume_requeued_job
@@ -26,8 +29,6 @@ warnings.filterwarnings("ignore", message=".*manual optimization and every_n_tra
 
 def finish_loggers() -> None:
     """Close the W&B run so the next job of a multirun gets its own (and offline files are flushed)."""
-    import sys
-
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
         try:
@@ -45,6 +46,7 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _train(cfg: DictConfig) -> float | None:
+    quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with building():
         dm = build_datamodule(cfg)
@@ -54,6 +56,8 @@ def _train(cfg: DictConfig) -> float | None:
     try:
         with building():
             trainer = build_trainer(cfg, build_callbacks(cfg), loggers)
+        if trainer.is_global_zero:
+            print(start_line(cfg, dm, module, trainer), flush=True)
         for lg in loggers:
             lg.log_hyperparams(module.config)
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
@@ -62,10 +66,8 @@ def _train(cfg: DictConfig) -> float | None:
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     finally:
         finish_loggers()
-    if trainer.is_global_zero:
-        summary = "  ".join(f"{k}={metrics[k]:.4g}" for k in sorted(metrics) if k.startswith(("val/", "test/")))
-        log.info(f"final: {summary}  (run dir: {cfg.run_dir})")
-        shown = [f"{k.split('/')[0]} {metrics[k]:.2f} dB" for k in ("test/psnr", "val/psnr") if k in metrics]
-        print(f"PSNR: {', '.join(shown)}  ->  {cfg.run_dir}")
+    if trainer.is_global_zero:  # every metric is in <run dir>/metrics.json; the console gets one line
+        timer = find_timer(trainer)
+        print(closing_line(metrics, timer.steps_per_s if timer else None, cfg.run_dir), flush=True)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None

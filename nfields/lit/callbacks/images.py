@@ -1,7 +1,8 @@
 """Reconstruction panels and the training-progress GIF.
 
 Panels (observation | prediction | ground truth) go to the loggers after every
-validation and to <run dir>/reconstruction.png after testing. Snapshots of the
+validation and to <run dir>/reconstruction.png after testing; each image is captioned
+with its name and the module's panel_captions (the prediction's PSNR). Snapshots of the
 field are rendered every `every_n_steps` during training and written as
 <run dir>/progress.gif at the end (and logged to W&B as a video): the seed
 article's blurry-vs-sharp animation.
@@ -18,26 +19,39 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
 from nfields.core.media import caption, log_image, log_video, panel, to_uint8
+from nfields.lit.base import FieldsModule
 from nfields.lit.callbacks.perf import untimed
 
 
+def captioned(images: dict[str, Any], captions: dict[str, str]) -> dict[str, Any]:
+    """Panel images keyed by their caption: the name, then its extra text ("prediction 23.41 dB")."""
+    return {f"{name} {captions[name]}" if captions.get(name) else name: img for name, img in images.items()}
+
+
 class ReconstructionPanels(Callback):
+    """Needs a FieldsModule (panel_images, panel_captions); other modules get no panels."""
+
     def __init__(self, run_dir: str, height: int = 256) -> None:
         self.run_dir, self.height = Path(run_dir), height
 
-    @rank_zero_only
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or not hasattr(pl_module, "panel_images"):
+        if trainer.sanity_checking or not isinstance(pl_module, FieldsModule):
             return
         with untimed(trainer):
-            log_image(trainer, "val/reconstruction", panel(pl_module.panel_images(), self.height))
+            # Every rank reads the captions (the epoch's metrics are synchronised across ranks); rank zero draws.
+            captions = pl_module.panel_captions()
+            if trainer.is_global_zero:
+                img = panel(captioned(pl_module.panel_images(), captions), self.height)
+                log_image(trainer, "val/reconstruction", img)
 
-    @rank_zero_only
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not hasattr(pl_module, "panel_images"):
+        if not isinstance(pl_module, FieldsModule):
+            return
+        captions = pl_module.panel_captions()
+        if not trainer.is_global_zero:
             return
         images = pl_module.panel_images()
-        img = panel(images, self.height)
+        img = panel(captioned(images, captions), self.height)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         iio.imwrite(self.run_dir / "reconstruction.png", img)
         # The raw render at full resolution, for reports that compare runs (scripts/compare.py).
@@ -62,7 +76,7 @@ class ProgressGif(Callback):
     @rank_zero_only
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        if not hasattr(pl_module, "progress_frame") or not (step == 1 or step % self.every == 0):
+        if not isinstance(pl_module, FieldsModule) or not (step == 1 or step % self.every == 0):
             return
         with untimed(trainer):
             self.snapshot(pl_module)

@@ -1,0 +1,97 @@
+"""What `python train.py` prints: one line saying what is trained on what and where, the progress bar
+(nfields/lit/callbacks/progress.py), one closing line with the metrics. Lightning's chatter (device
+summary, tips, "`Trainer.fit` stopped") is silenced; its warnings, which go through `warnings`, are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+
+from nfields.data.collection import CollectionDataModule
+from nfields.lit.base import FieldsModule
+from nfields.run.build import hydra_choice
+
+# Loggers whose INFO lines say nothing about the run: "GPU available: ...", "TPU available: ...", "💡 Tip: ...",
+# "`Trainer.fit` stopped: ...", "You are using a CUDA device ... Tensor Cores" (rank_zero_info), and
+# "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES: [0]". rank_zero_warn goes through `warnings`, not these loggers.
+CHATTY_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "pytorch_lightning.accelerators.cuda")
+
+
+def quiet_lightning() -> None:
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def count(n: float) -> str:
+    """133000 -> '133k', 1.2e6 -> '1.2M'."""
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= div:
+            v = n / div
+            return f"{v:.3g}{unit}"
+    return str(int(n))
+
+
+def choice(cfg: DictConfig, group: str) -> str:
+    """The option chosen for a config group ('fourier'), or its class name outside Hydra."""
+    chosen = hydra_choice(cfg, group)
+    if chosen is not None:
+        return str(chosen)
+    node = cfg.get(group)
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    return str(target).rsplit(".", 1)[-1].lower() if target else "?"
+
+
+def model_description(cfg: DictConfig, module: FieldsModule) -> str:
+    """'fourier + mlp (3x256, film, 199k params)'."""
+    net = cfg.get("network") or {}
+    shape = [f"{net['n_hidden_layers']}x{net['n_neurons']}"] if "n_neurons" in net and "n_hidden_layers" in net else []
+    cond = choice(cfg, "cond") if cfg.get("cond") else "none"
+    params = count(sum(p.numel() for p in module.parameters()))
+    extra = [*shape, *([cond] if cond != "none" else []), f"{params} params"]
+    return f"{choice(cfg, 'encoding')} + {choice(cfg, 'network')} ({', '.join(extra)})"
+
+
+def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: FieldsModule) -> str:
+    """'astronaut 128x128' or '60k fashion_mnist images 28x28' (the training images)."""
+    h, w = module.image_shape[:2]
+    if isinstance(dm, CollectionDataModule):
+        return f"{count(dm.n_train)} {choice(cfg, 'data')} images {h}x{w}"
+    image = (cfg.get("data") or {}).get("image")
+    return f"{Path(str(image)).name if image else choice(cfg, 'data')} {h}x{w}"
+
+
+def device_description(trainer: pl.Trainer) -> str:
+    """'cpu', 'cuda (NVIDIA H200)', '2x cuda (...)', with the precision when it is not fp32."""
+    device = trainer.strategy.root_device
+    text = device.type if trainer.num_devices == 1 else f"{trainer.num_devices}x {device.type}"
+    if device.type == "cuda":
+        text += f" ({torch.cuda.get_device_name(device)})"
+    precision = str(trainer.precision)
+    return text if precision in ("32-true", "32") else f"{text}, {precision}"
+
+
+def start_line(cfg: DictConfig, dm: pl.LightningDataModule, module: FieldsModule, trainer: pl.Trainer) -> str:
+    """'nfields: fourier + mlp (3x256, 199k params) on astronaut 128x128 (task=fit, model=single), 500 steps
+    on cpu -> outputs/...' (and what it resumes from)."""
+    what = f"{model_description(cfg, module)} on {data_description(cfg, dm, module)}"
+    how = f"(task={choice(cfg, 'task')}, model={choice(cfg, 'model')})"
+    steps = f"{trainer.max_steps} steps" if trainer.max_steps > 0 else f"{trainer.max_epochs} epochs"
+    resume = f", resuming {cfg.ckpt_path}" if cfg.get("ckpt_path") else ""
+    return f"nfields: {what} {how}, {steps} on {device_description(trainer)}{resume} -> {cfg.run_dir}"
+
+
+def closing_line(metrics: dict[str, float], steps_per_s: float | None, run_dir: str) -> str:
+    """'PSNR: test 25.31 dB, val 25.30 dB | SSIM: test 0.912, val 0.911 | 312 steps/s -> outputs/...'"""
+    parts = []
+    for name, key, fmt in (("PSNR", "psnr", "{:.2f} dB"), ("SSIM", "ssim", "{:.3f}")):
+        shown = [f"{s} {fmt.format(metrics[f'{s}/{key}'])}" for s in ("test", "val") if f"{s}/{key}" in metrics]
+        if shown:
+            parts.append(f"{name}: {', '.join(shown)}")
+    if steps_per_s is not None:
+        parts.append(f"{steps_per_s:.3g} steps/s")
+    return f"{' | '.join(parts) or 'no metrics'} -> {run_dir}"

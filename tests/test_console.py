@@ -1,0 +1,110 @@
+"""`python train.py` prints one start line, a progress bar in optimiser steps (plain lines without a
+terminal), one closing line; none of Lightning's or W&B's chatter, and the user's warnings still show."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+
+from nfields.run.console import closing_line, count, quiet_lightning
+from nfields.run.train import train
+from tests.conftest import run_train
+from tests.test_train import CONTRACT
+
+NOISE = ["Epoch 0", "Validation DataLoader", "Testing", "Tip", "litlogger", "GPU available", "TPU available",
+         "HPU available", "LOCAL_RANK", "You are using a CUDA device", "Trainer.fit` stopped", "anonymous setting",
+         "wandb: WARNING", "[INFO]"]  # fmt: skip
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # the console does not depend on it; a shared 2-core machine does
+
+
+def console(args: list[str], run: Path) -> tuple[list[str], str]:
+    proc = run_train([*args, f"hydra.run.dir={run}"], env=ONE_THREAD)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    for noise in NOISE:
+        assert noise not in out, (noise, out)
+    assert "\r" not in proc.stdout  # no terminal: plain lines, no redrawn bar
+    return proc.stdout.splitlines(), proc.stderr
+
+
+def check_closing(line: str, run: Path) -> None:
+    m = json.loads((run / "metrics.json").read_text())
+    expected = (
+        f"PSNR: test {m['test/psnr']:.2f} dB, val {m['val/psnr']:.2f} dB | SSIM: test {m['test/ssim']:.3f}, "
+        f"val {m['val/ssim']:.3f} | {m['perf/steps_per_s']:.3g} steps/s -> {run}"
+    )
+    assert line == expected
+
+
+def test_train_py_single_image(tmp_path: Path) -> None:
+    """The console, and what `python train.py` leaves in the run dir with two loggers."""
+    run = tmp_path / "run"
+    lines, err = console(["debug=fast", "logger=[wandb,csv]"], run)
+    assert lines[0] == (
+        "nfields: fourier + mlp (2x32, 17.6k params) on astronaut 24x24 (task=fit, model=single),"
+        f" 30 steps on cpu -> {run}"
+    ), lines
+    progress = lines[1:-1]  # after each validation (every 10 steps): optimiser steps, loss, latest val/psnr
+    assert [line.split("  ")[0] for line in progress] == ["step 10/30", "step 20/30", "step 30/30"], lines
+    assert all(re.search(r"  loss [\d.e-]+  val/psnr [\d.]+ dB  \([\d.]+ s\)$", line) for line in progress), lines
+    check_closing(lines[-1], run)
+    assert err == "", err
+    for name in CONTRACT:
+        assert (run / name).exists(), name
+    assert list((run / "wandb").glob("offline-run-*/run-*.wandb"))
+    header = (run / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "train/psnr", "train/lr", "val/psnr", "val/ssim", "test/psnr"} <= set(header)
+
+
+def test_collection_console(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    lines, err = console(["debug=fast", "data=synthetic", "logger=none"], run)
+    assert re.fullmatch(
+        rf"nfields: fourier \+ mlp \(2x32, [\d.]+k params\) on \d+ synthetic images 24x24 \(task=fit,"
+        rf" model=collection\), 30 steps on cpu -> {re.escape(str(run))}",
+        lines[0],
+    ), lines
+    assert [line.split("  ")[0] for line in lines[1:-1]] == ["step 10/30", "step 20/30", "step 30/30"], lines
+    check_closing(lines[-1], run)
+    assert err == "", err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_bar_counts_optimiser_steps_in_a_terminal(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    """model.steps_per_call=5: each call advances the bar by 5, to trainer.max_steps; one bar, no epochs."""
+    term = Terminal()
+    monkeypatch.setattr(sys, "stdout", term)
+    train(make_cfg("debug=fast", "logger=none", "model.steps_per_call=5"))
+    frames = [f for f in term.getvalue().split("\r") if f.startswith("train:")]
+    counts = [int(re.search(r"\| (\d+)/30 ", f).group(1)) for f in frames]
+    assert counts[-1] == 30 and all(n % 5 == 0 for n in counts) and counts == sorted(counts), frames
+    assert "val/psnr" in frames[-1] and "Epoch" not in term.getvalue() and "Validation" not in term.getvalue()
+
+
+def test_lightning_info_is_quiet_but_warnings_show(caplog: pytest.LogCaptureFixture) -> None:
+    quiet_lightning()
+    with caplog.at_level(logging.INFO):
+        rank_zero_info("GPU available: False, used: False")
+    assert "GPU available" not in caplog.text
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rank_zero_warn("your dataloader is too small")  # a genuine warning about the user's setup
+    assert [str(w.message) for w in caught] == ["your dataloader is too small"]
+
+
+def test_closing_line_without_test_metrics() -> None:
+    assert closing_line({"val/psnr": 20.0}, None, "out") == "PSNR: val 20.00 dB -> out"
+    assert closing_line({}, 12.345, "out") == "12.3 steps/s -> out"
+    assert [count(n) for n in (17, 17_600, 133_123, 1_234_567)] == ["17", "17.6k", "133k", "1.23M"]
