@@ -86,3 +86,13 @@ def test_steps_per_call_is_a_key_of_the_single_image_module_only(make_cfg) -> No
     """model=collection has no steps_per_call: Hydra names the key in one line (train.py prints it)."""
     with pytest.raises(Exception, match="Could not override 'model.steps_per_call'"):
         make_cfg(*TINY, "data=synthetic", "model.steps_per_call=5")
+
+
+def test_several_steps_per_call_still_log_the_training_loss(make_cfg, tmp_path: Path) -> None:
+    """Lightning counts log_every_n_steps in calls; with 5 steps per call global_step + 1 is never a multiple."""
+    over = ["model.steps_per_call=5", "trainer.max_steps=100", "trainer.log_every_n_steps=10", "logger=csv"]
+    run(make_cfg, tmp_path, "five", *over, "log.val_every_n_steps=50", "log.gif_every_n_steps=50")
+    rows = (next((tmp_path / "five").glob("**/metrics.csv"))).read_text().splitlines()
+    assert "train/loss" in rows[0].split(","), rows[0]
+    losses = [r.split(",")[rows[0].split(",").index("train/loss")] for r in rows[1:]]
+    assert sum(1 for v in losses if v) >= 2  # logged at calls 10 and 20 (steps 50 and 100)

@@ -117,8 +117,10 @@ class FieldModule(FieldsModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self.loss() if self.automatic_optimization else self.several_steps()
         # self.log costs ~1 ms of Python per call: log only on the steps Lightning sends to the loggers
-        # (every trainer.log_every_n_steps), which loses nothing and keeps small steps fast.
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        # (every trainer.log_every_n_steps), which loses nothing and keeps small steps fast. With several
+        # steps per call every call logs: its cost is shared by the call's steps, and Lightning counts
+        # log_every_n_steps in calls (global_step + 1 would skip every multiple when steps come in fives).
+        if not self.automatic_optimization or (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             lr = self.trainer.optimizers[0].param_groups[0]["lr"]
             self.log("train/loss", loss, prog_bar=True, batch_size=1)
             self.log_dict({"train/psnr": -10 * torch.log10(loss.detach()), "train/lr": lr}, batch_size=1)
