@@ -13,21 +13,22 @@ import json
 from pathlib import Path
 
 import imageio.v3 as iio
+import matplotlib
 import numpy as np
+import wandb
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from nfields.core.media import log_image, panel, tile
+from nfields.lit.collection import CollectionModule
+
+matplotlib.use("Agg")  # no display: figures go to files
+import matplotlib.pyplot as plt  # noqa: E402
 
 
 def curve_figure(curve: list[tuple[int, float]], title: str = "test-time optimisation") -> np.ndarray:
     """PSNR-vs-step plot -> (H, W, 3) uint8."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(4.5, 3), dpi=100)
     ax.plot([s for s, _ in curve], [p for _, p in curve], marker="o", markersize=3)
     ax.set(xlabel="TTO step (network frozen)", ylabel="test PSNR (dB)", title=title)
@@ -45,9 +46,9 @@ class CollectionMedia(Callback):
 
     @rank_zero_only
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        curve = getattr(pl_module, "tto_curve", None)
-        if not curve:
-            return
+        if not isinstance(pl_module, CollectionModule) or not pl_module.tto_curve:
+            return  # single images have no test-time optimisation
+        curve = pl_module.tto_curve
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "tto_curve.json").write_text(json.dumps([{"step": s, "psnr": p} for s, p in curve]) + "\n")
         fig = curve_figure(curve)
@@ -55,8 +56,6 @@ class CollectionMedia(Callback):
         log_image(trainer, "test/tto_curve", fig)
         for lg in trainer.loggers:
             if isinstance(lg, WandbLogger):
-                import wandb
-
                 table = wandb.Table(data=[[s, p] for s, p in curve], columns=["tto_step", "psnr"])
                 lg.experiment.log({"test/tto_psnr": wandb.plot.line(table, "tto_step", "psnr", title="TTO curve")})
         frames = pl_module.interpolation(self.n_interp)
