@@ -60,6 +60,11 @@ class NeuralField(nn.Module):
     def code_dim(self) -> int:
         return self.latent.code_dim if self.latent is not None else 0
 
+    def regularization(self) -> torch.Tensor:
+        """The sum of its parts' penalties on their parameters, added to the training loss () (the encoding's:
+        encoding=grid's total variation); 0 when none has one. It does not depend on the batch."""
+        return self.encoding.regularization()
+
     def forward(self, coords: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim); conditional: (B, N, 2), (B, code_dim)."""
         if self.cond is None:

@@ -105,11 +105,14 @@ class CollectionModule(FieldsModule):
         field_fn = conditioned(self.field, codes)  # cond=none (codes None): one field for every image
         reg = values.new_zeros(()) if codes is None else self.source.regularization(codes)
         mse = self.task.loss(field_fn, coords, values)
+        field_reg = self.field.regularization()  # (): the field's own penalty (encoding=grid's TV), else 0
         b = values.shape[0]
         self.log("train/loss", mse, prog_bar=True, batch_size=b)
         self.log("train/psnr", -10 * torch.log10(mse.detach()), batch_size=b)
         self.log("train/code_reg", reg.detach(), batch_size=b)
-        return mse + reg
+        if field_reg.requires_grad:
+            self.log("train/reg", field_reg.detach(), batch_size=b)
+        return mse + reg + field_reg
 
     def param_groups(self) -> list[dict[str, Any]]:
         groups = super().param_groups()

@@ -31,6 +31,11 @@ class Encoding(nn.Module):
     def out_dim(self) -> int:
         raise NotImplementedError
 
+    def regularization(self) -> torch.Tensor:
+        """A penalty on the encoding's own parameters added to the training loss () (the grid's total
+        variation); the constant 0 here. The modules add NeuralField.regularization() to the data term."""
+        return torch.zeros(())
+
     def check_input(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self.in_dim:
             raise ValueError(
