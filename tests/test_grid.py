@@ -187,3 +187,10 @@ def test_a_conditional_grid_trains_on_a_collection(make_cfg) -> None:
     assert m["test/psnr"] > 10
     rows = list(csv.DictReader(open(run / "csv" / "metrics.csv")))
     assert any(float(r["train/reg"]) > 0 for r in rows if r.get("train/reg"))
+
+
+def test_film_refuses_a_network_without_hidden_layers(make_cfg) -> None:
+    """network=linear has no hidden pre-activation: FiLM would silently ignore the code."""
+    cfg = make_cfg("debug=fast", "data=synthetic", "logger=none", "encoding=grid", "network=linear", "cond=film")
+    with pytest.raises(ConfigError, match="cond=film: modulates hidden layers, and this network has none"):
+        build_module(cfg, build_datamodule(cfg))

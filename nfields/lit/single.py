@@ -116,7 +116,9 @@ class FieldModule(FieldsModule):
         reg = self.field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
         if reg.requires_grad and (not self.automatic_optimization or self.logs_this_step()):
             self.log("train/reg", reg.detach(), batch_size=1)
-        return self.task.loss(self.field, x, y, count=count) + reg
+        data = self.task.loss(self.field, x, y, count=count)
+        self.last_data_loss = data.detach()  # train/psnr measures the fit, not the regulariser
+        return data + reg
 
     def logs_this_step(self) -> bool:
         """The steps Lightning sends to the loggers (trainer.log_every_n_steps): self.log costs ~1 ms of Python."""
@@ -128,10 +130,11 @@ class FieldModule(FieldsModule):
         # (every trainer.log_every_n_steps), which loses nothing and keeps small steps fast. With several
         # steps per call every call logs: its cost is shared by the call's steps, and Lightning counts
         # log_every_n_steps in calls (global_step + 1 would skip every multiple when steps come in fives).
-        if not self.automatic_optimization or (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        if not self.automatic_optimization or self.logs_this_step():
             lr = self.trainer.optimizers[0].param_groups[0]["lr"]
             self.log("train/loss", loss, prog_bar=True, batch_size=1)
-            self.log_dict({"train/psnr": -10 * torch.log10(loss.detach()), "train/lr": lr}, batch_size=1)
+            psnr = -10 * torch.log10(self.last_data_loss)
+            self.log_dict({"train/psnr": psnr, "train/lr": lr}, batch_size=1)
         return loss
 
     def several_steps(self) -> torch.Tensor:

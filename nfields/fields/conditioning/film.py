@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from nfields.core.checks import boolean, check_arg
+from nfields.core.errors import ConfigError
 from nfields.fields.conditioning.base import HIDDEN, Conditioning, small_mlp
 from nfields.fields.latents.base import Latent
 from nfields.fields.networks.base import FieldNetwork
@@ -29,6 +30,10 @@ class FiLM(Conditioning):
         self.maps = nn.ModuleList()
 
     def build(self, network: FieldNetwork) -> None:
+        if len(network.hidden) == 0:  # e.g. network=linear: nothing to modulate, the code would be ignored
+            raise ConfigError(
+                "cond", "film", "modulates hidden layers, and this network has none: use cond=concat or cond=hypernet"
+            )
         per_neuron = 2 if self.scale else 1  # (dgamma, beta) or beta only
         self.maps = nn.ModuleList(
             small_mlp(self.latent.point_dim, per_neuron * lin.out_features, self.hidden) for lin in network.hidden
