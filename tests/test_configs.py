@@ -7,6 +7,7 @@ import pytest
 from hydra.utils import instantiate
 from PIL import Image
 
+from nfields.core.errors import ConfigError
 from nfields.run.build import build_callbacks, build_datamodule, build_field, build_loggers, build_module
 from tests.conftest import CONFIGS
 
@@ -94,3 +95,17 @@ def test_options_that_set_model_keys_are_not_undone_by_the_model_group(make_cfg)
     """network=siren brings a cosine lr decay (model.scheduler): the model group is composed before it."""
     assert make_cfg("network=siren").model.scheduler._target_.endswith("CosineAnnealingLR")
     assert make_cfg("network=mlp").model.scheduler is None
+
+
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        (["data=synthetic", "model=single"], "model=single: trains on one image (data=image|text)"),
+        (["model=collection"], "model=collection: trains on a collection of images"),
+    ],
+)
+def test_a_module_refuses_the_other_kind_of_data_in_one_line(make_cfg, over: list[str], message: str) -> None:
+    """The module declares the datamodule type it trains on (no hasattr probe on the data)."""
+    cfg = make_cfg("debug=fast", "logger=none", *over)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")):
+        build_module(cfg, build_datamodule(cfg))
