@@ -34,6 +34,22 @@ def linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.baddbmm(b.unsqueeze(1), h, W.transpose(1, 2))  # (B, N, out)
 
 
+@torch.no_grad()
+def init_first_layer_(
+    first: nn.Linear, coord_dim: int, coord_bound: float, code_bound: float, bias_bound: float
+) -> None:
+    """U(-bound, +bound) on the first layer's coordinate columns, code columns and bias, drawn as a paper draws
+    them for coordinates c in [-1, 1], then re-expressed for nfields' u = (c + 1) / 2 in [0, 1]:
+    W c + b = (2 W) u + (b - W 1), so at init the layer computes the paper's function (WIRE, Gauss, FINER)."""
+    nn.init.uniform_(first.weight[:, :coord_dim], -coord_bound, coord_bound)
+    if first.in_features > coord_dim:  # a code at the input (cond=concat): its columns are drawn apart
+        nn.init.uniform_(first.weight[:, coord_dim:], -code_bound, code_bound)
+    nn.init.uniform_(first.bias, -bias_bound, bias_bound)
+    w = first.weight[:, :coord_dim]  # (out, coord_dim), a view
+    first.bias.sub_(w.sum(dim=1))
+    w.mul_(2.0)
+
+
 class FieldNetwork(nn.Module):
     """in_dim -> [n_hidden_layers x n_neurons] -> out_dim. Subclasses choose the activation and init.
 

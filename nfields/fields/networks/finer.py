@@ -1,0 +1,65 @@
+"""network=finer: variable-periodic sines sin(w (|x| + 1) x) (Liu et al., FINER, CVPR 2024).
+
+Hidden layer i computes sin(w_i (|x| + 1) x) with x = W h + b, w_0 = w0_initial and w_i = w0 after
+(liuzhen0212/FINER, models.py: first_omega_0 = hidden_omega_0 = 30). As in the repository the factor
+|x| + 1 is treated as a constant in backpropagation (`scale_req_grad=False`, its default); true
+differentiates through it. The larger |x|, the higher the local frequency, so the first layer's
+bias chooses which frequencies each neuron starts with.
+
+Initialisation (the paper's): SIREN's weights, first layer U(-1/n, 1/n) over its n inputs, later
+layers and the head U(-sqrt(6/fan_in)/w0, +); the first layer's bias U(-k, k) with k =
+`first_bias_scale` = 20, the value of the paper's first-layer study (figure_6/firstlayer_neurons.ipynb,
+fbs = 20), which spreads the neurons over many frequencies. null keeps nn.Linear's U(-1/sqrt(n), +), the
+default of the repository's train_image.py. Other biases are nn.Linear's, as in the repository.
+
+Coordinates: the repository feeds c in [-1, 1]; nfields' u in [0, 1] is c = 2u - 1, so the first layer is
+drawn for c and rewritten as (2W) u + (b - W 1) (`init_first_layer_`). Unlike SIREN (whose w0_initial is
+doubled instead, nfields' siren.py), w0_initial stays 30: FINER's activation is not a function of w x
+alone, so only rescaling the weights reproduces the paper's network. A code at the input (cond=concat)
+gets SIREN's hidden-layer rule over its own width, U(-sqrt(6/n_code)/w0_initial, +), as in siren.py.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from nfields.core.checks import POSITIVE, boolean, check_arg, nullable
+from nfields.fields.networks.base import FieldNetwork, init_first_layer_
+
+
+class Finer(FieldNetwork):
+    def __init__(
+        self,
+        *args: Any,
+        w0: float = 30.0,
+        w0_initial: float = 30.0,
+        first_bias_scale: float | None = 20.0,
+        scale_req_grad: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        check_arg("network.w0", w0, POSITIVE)
+        check_arg("network.w0_initial", w0_initial, POSITIVE)
+        check_arg("network.first_bias_scale", first_bias_scale, nullable(POSITIVE))
+        check_arg("network.scale_req_grad", scale_req_grad, boolean())
+        self.w0, self.w0_initial = float(w0), float(w0_initial)  # before super(): it calls reset_parameters
+        self.first_bias_scale, self.scale_req_grad = first_bias_scale, scale_req_grad
+        super().__init__(*args, **kwargs)
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        first, *rest = self.layers
+        n, n_code = self.coord_dim, first.in_features - self.coord_dim
+        k = self.first_bias_scale if self.first_bias_scale is not None else 1.0 / math.sqrt(n)
+        init_first_layer_(first, n, 1.0 / n, math.sqrt(6.0 / max(n_code, 1)) / self.w0_initial, k)
+        for lin in rest:  # hidden layers and the head
+            bound = math.sqrt(6.0 / lin.in_features) / self.w0
+            nn.init.uniform_(lin.weight, -bound, bound)
+            nn.init.uniform_(lin.bias, -1.0 / math.sqrt(lin.in_features), 1.0 / math.sqrt(lin.in_features))
+
+    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        scale = h.abs() + 1 if self.scale_req_grad else h.detach().abs() + 1  # (..., N, n_neurons)
+        return torch.sin((self.w0_initial if i == 0 else self.w0) * scale * h)
