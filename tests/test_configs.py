@@ -24,9 +24,17 @@ def test_glob_found_the_groups() -> None:
 @pytest.mark.parametrize("group, option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(make_cfg, tmp_path: Path, group: str, option: str) -> None:
     overrides = [f"{group}={option}"] if group == "debug" else ["debug=fast", f"{group}={option}"]
-    if (group, option) == ("data", "image_set"):  # its root is required: a set of one image of our own
+    if (group, option) == ("data", "image_set") or option in (
+        "ffn_div2k",
+        "ffn_text",
+        "ffn_table",
+        "ffn_sigma",
+        "ffn_scale",
+    ):
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "00.png")
         overrides.append(f"data.root={tmp_path}")
+    if group == "hparams_search" and option.startswith("ffn_"):  # the paper's search runs inside its protocol
+        overrides.append("experiment=ffn_div2k")
     cfg = make_cfg(*overrides)
     if group in ("encoding", "network"):
         field = build_field(cfg, out_dim=3)

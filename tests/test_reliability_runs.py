@@ -36,7 +36,7 @@ def test_unknown_options_and_keys_on_the_command_line(tmp_path: Path) -> None:
     proc = run_train(["encoding=fourire", f"hydra.run.dir={tmp_path}"])
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "Error: encoding=fourire: unknown option; choose one of basic, fourier, hashgrid, none, positional "
+        "Error: encoding=fourire: unknown option; choose one of basic, fourier, grid, hashgrid, none, positional "
         "(did you mean encoding=fourier?)"
     )
     proc = run_train(["data.sise=3", f"hydra.run.dir={tmp_path}"])
@@ -65,7 +65,8 @@ def test_unknown_option_check_understands_hydra_syntax() -> None:
         "Error: logger=cvs: unknown option; choose one of csv, none, tensorboard, wandb (did you mean logger=csv?)"
     )
     assert unknown_option("-m", CONFIGS) is None
-    assert unknown_option("network=zzz", CONFIGS) == "Error: network=zzz: unknown option; choose one of mlp, siren"
+    expected = "Error: network=zzz: unknown option; choose one of finer, gauss, linear, mlp, siren, wire"
+    assert unknown_option("network=zzz", CONFIGS) == expected
     check_options(["--config-dir=/elsewhere", "encoding=mine"], CONFIGS)  # other config dirs: left to Hydra
 
 
