@@ -156,38 +156,6 @@ def test_shapes_and_output_range(name: str) -> None:
     assert ((y >= 0) & (y <= 1)).all()
 
 
-@pytest.mark.parametrize("name", NETS)
-def test_every_parameter_gets_a_gradient(name: str) -> None:
-    # narrow windows (s = 30, s_0 = 10) on 8 neurons can leave a unit at a zero gradient: the paths are tested.
-    # Complex WIRE keeps s_0 = 5: its exp(j omega_0 x) grows as exp(-omega_0 Im x) on complex inputs, and a wide
-    # window (s_0 = 1) no longer damps it (NaN gradients in 28 of 100 seeds; none at 5 or 10).
-    wide = {"wire": {"s_0": 5.0}, "wire_real": {"s_0": 1.0}, "gauss": {"s": 1.0}}.get(name, {})
-    torch.manual_seed(0)
-    net = NETS[name](in_dim=2, out_dim=1, n_neurons=8, n_hidden_layers=3, **wide)
-    net(torch.rand(32, 2)).sum().backward()
-    for n, p in net.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, n
-
-
-@pytest.mark.parametrize("name", NETS)
-def test_seeded_init_is_deterministic(name: str) -> None:
-    torch.manual_seed(3)
-    a = NETS[name](in_dim=2, n_neurons=8)
-    torch.manual_seed(3)
-    b = NETS[name](in_dim=2, n_neurons=8)
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        assert torch.equal(pa, pb)
-
-
-@pytest.mark.parametrize("name", HYPERNET_OK)
-def test_batched_params_match_shared_weights(name: str) -> None:
-    net = NETS[name](in_dim=4, out_dim=3, n_neurons=8, n_hidden_layers=2)
-    x = torch.rand(2, 10, 4)
-    params = [(lin.weight.expand(2, -1, -1), lin.bias.expand(2, -1)) for lin in net.layers]
-    assert torch.allclose(net(x, params=params), net(x), atol=1e-6)
-    assert [tuple(w.shape[1:]) for w, _ in params] == [s for s, _ in net.param_shapes()]
-
-
 @pytest.mark.parametrize(
     "make, message",
     [
