@@ -20,7 +20,6 @@ from nfields.run.build import build_datamodule, build_field, build_module
 from nfields.run.train import train
 
 NETS = {"wire": Wire, "wire_real": partial(Wire, complex=False), "gauss": Gauss, "finer": Finer}
-HYPERNET_OK = ["wire_real", "gauss", "finer"]
 
 
 @pytest.fixture(autouse=True, scope="module")
