@@ -59,9 +59,9 @@ def protocol_split(img: torch.Tensor, device: torch.device) -> tuple[torch.Tenso
     return (*train, *test)
 
 
-def time_steps(step: Callable[[], None], steps: int, device: torch.device, warmup: int = 5) -> float:
+def time_steps(step: Callable[[], None], steps: int, device: torch.device | str, warmup: int = 5) -> float:
     """Seconds for `steps - warmup` calls of `step` after `warmup` untimed ones (GPU work synchronised)."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     for _ in range(warmup):
         step()
     sync()
