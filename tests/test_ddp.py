@@ -2,10 +2,16 @@
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.conftest import run_train
+
+if TYPE_CHECKING:
+    import torch
+
+    from nfields.lit.base import FieldsModule
 
 
 def metrics(run: Path) -> dict:
@@ -83,12 +89,65 @@ def test_ddp_autodecoder_code_table_gets_every_ranks_updates(tmp_path: Path) -> 
     assert int(moved.sum()) == 2 * 16 * 8
 
 
-def initial_codes(config: dict):
-    """The code table as train() initialises it: same seed, same build order."""
+def initial_module(config: dict) -> "FieldsModule":
+    """The module as train() initialises it: same seed, same build order."""
     import pytorch_lightning as pl
 
     from nfields.run.build import as_config, build_datamodule, build_module
 
     cfg = as_config(config)
     pl.seed_everything(cfg.seed, verbose=False)
-    return build_module(cfg, build_datamodule(cfg)).source.codes.weight.detach()
+    return build_module(cfg, build_datamodule(cfg))
+
+
+def initial_codes(config: dict) -> "torch.Tensor":
+    """The code table as train() initialises it."""
+    return initial_module(config).source.codes.weight.detach()
+
+
+@pytest.mark.slow
+def test_ddp_full_batch_gradient_is_exact_with_an_odd_pixel_count(tmp_path: Path) -> None:
+    """A 3x3 image (N = 9) full batch on 2 ranks: shards of 5 and 4 pixels. One SGD step moves the weights by
+    lr x DDP's gradient (the mean of the ranks'), which must be the gradient of the mean squared error over all
+    9 pixels: each rank divides its sum by N / world = 4.5. Measured: 9e-7 relative (float32 sums in another
+    order); a rank averaging its own shard instead gives (mean-of-5 + mean-of-4) / 2, 0.107 off; a count of
+    N // world = 4 would be 9/8, 0.125 off."""
+    import imageio.v3 as iio
+    import numpy as np
+    import torch
+
+    from nfields.core.coords import pixel_grid
+
+    path = tmp_path / "tiny.png"
+    iio.imwrite(path, np.random.default_rng(0).integers(0, 256, (3, 3, 3), dtype=np.uint8))
+    lr = 100.0  # one step: large, so that (w0 - w1) / lr recovers the gradient to float32 precision
+    run = tmp_path / "ddp"
+    args = [
+        "debug=fast",
+        "logger=none",
+        f"data.image={path}",
+        "data.size=null",
+        "model.optimizer._target_=torch.optim.SGD",
+        f"model.lr={lr}",
+        "trainer.max_steps=1",
+        "~callbacks.progress_gif",
+        "trainer=ddp_cpu",
+        f"hydra.run.dir={run}",
+    ]
+    proc = run_train(args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MEMBER: 2/2" in proc.stdout + proc.stderr  # really two processes
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 1
+    module = initial_module(ckpt["nfields_config"])  # the weights before the step
+    assert module.pixels.n == 9
+    field = module.field
+    image = module.clean.reshape(-1, 3)  # (9, 3) in [0, 1]
+    loss = ((field(pixel_grid(3, 3).reshape(-1, 2)).float() - image) ** 2).mean()  # one process, all 9 pixels
+    params = {name: p for name, p in field.named_parameters() if p.requires_grad}
+    want = torch.cat([g.flatten() for g in torch.autograd.grad(loss, list(params.values()))])
+    after = ckpt["state_dict"]
+    got = torch.cat([(p.detach() - after[f"field.{name}"]).flatten() / lr for name, p in params.items()])
+    assert params and want.norm() > 0
+    rel = float((got - want).norm() / want.norm())
+    assert rel < 1e-5, f"DDP's full-batch gradient is {rel:.2e} off the gradient of the mean over all pixels"
