@@ -62,8 +62,10 @@ def test_requeued_slurm_job_resumes_from_its_own_checkpoint(tmp_path: Path) -> N
     first_id = next((run / "wandb").glob("offline-run-*")).name.rsplit("-", 1)[-1]
     again = run_train([*ARGS, "trainer.max_steps=60", f"hydra.run.dir={run}"], env={"SLURM_RESTART_COUNT": "1"})
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "Restored all states from the checkpoint" in again.stdout + again.stderr
+    assert "requeued SLURM job: resuming from" in again.stdout + again.stderr
     assert json.loads((run / "metrics.json").read_text())["step"] == 60
+    steps = [h["step"] for h in json.loads((run / "history.json").read_text())["val"]]
+    assert steps and min(steps) > 30, steps  # this attempt validated only after the checkpoint's step 30
     assert sorted(p.name.rsplit("-", 1)[-1] for p in (run / "wandb").glob("offline-run-*")) == [first_id] * 2
     # without the requeue marker the same command is refused: the dir holds another run
     refused = run_train([*ARGS, "trainer.max_steps=90", f"hydra.run.dir={run}"])
