@@ -9,6 +9,7 @@ Conditioning needs three hooks into the network, all provided here once:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -48,6 +49,13 @@ def init_first_layer_(
     w = first.weight[:, :coord_dim]  # (out, coord_dim), a view
     first.bias.sub_(w.sum(dim=1))
     w.mul_(2.0)
+
+
+def init_first_layer_linear_default_(first: nn.Linear, coord_dim: int) -> None:
+    """init_first_layer_ with nn.Linear's default bound 1/sqrt(fan_in), as if the coordinates were the only
+    input (a code's columns get 1/sqrt(code width)): the WIRE and Gauss repositories' first layer."""
+    bound = 1.0 / math.sqrt(coord_dim)
+    init_first_layer_(first, coord_dim, bound, 1.0 / math.sqrt(max(first.in_features - coord_dim, 1)), bound)
 
 
 class FieldNetwork(nn.Module):

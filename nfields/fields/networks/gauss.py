@@ -15,13 +15,12 @@ fan-in, U(-1/sqrt(n_code), +), so it does not shrink the coordinate columns.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
 from nfields.core.checks import POSITIVE, check_arg
-from nfields.fields.networks.base import FieldNetwork, init_first_layer_
+from nfields.fields.networks.base import FieldNetwork, init_first_layer_linear_default_
 
 
 class Gauss(FieldNetwork):
@@ -33,9 +32,7 @@ class Gauss(FieldNetwork):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         first, *rest = self.layers
-        n, n_code = self.coord_dim, first.in_features - self.coord_dim
-        bound = 1.0 / math.sqrt(n)  # nn.Linear's default, as if the coordinates were the only input
-        init_first_layer_(first, n, bound, 1.0 / math.sqrt(max(n_code, 1)), bound)
+        init_first_layer_linear_default_(first, self.coord_dim)
         for lin in rest:
             lin.reset_parameters()  # nn.Linear's default, as both repositories
 

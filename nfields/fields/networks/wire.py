@@ -33,7 +33,7 @@ from torch import nn
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg
 from nfields.core.errors import ConfigError
-from nfields.fields.networks.base import FieldNetwork, init_first_layer_
+from nfields.fields.networks.base import FieldNetwork, init_first_layer_linear_default_
 
 
 class Wire(FieldNetwork):
@@ -70,9 +70,7 @@ class Wire(FieldNetwork):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         first, *rest = self.layers
-        n, n_code = self.coord_dim, first.in_features - self.coord_dim
-        bound = 1.0 / math.sqrt(n)  # nn.Linear's default, as if the coordinates were the only input
-        init_first_layer_(first, n, bound, 1.0 / math.sqrt(max(n_code, 1)), bound)
+        init_first_layer_linear_default_(first, self.coord_dim)
         for lin in rest[:-1]:
             lin.reset_parameters()  # nn.Linear's default; on cfloat, real and imaginary parts apart
         head = rest[-1]
