@@ -12,7 +12,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,6 +23,7 @@ from nfields.run.checkpoint import AtomicCheckpointIO
 from nfields.run.exits import building
 from nfields.run.resume import check_state_dict, read_checkpoint
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
+from nfields.run.validate import hydra_context
 from nfields.tasks.base import Task
 from nfields.tasks.fit import Fit
 
@@ -83,10 +83,7 @@ def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> FieldsModule:
 
 def hydra_choice(cfg: DictConfig, group: str) -> str | None:
     """The option chosen for a config group (from the run's Hydra config), or None outside Hydra."""
-    choices = OmegaConf.select(cfg, "hydra.runtime.choices") if "hydra" in cfg else None
-    if choices is None and HydraConfig.initialized():
-        choices = HydraConfig.get().runtime.choices
-    return None if choices is None else choices.get(group)
+    return hydra_context(cfg)[0].get(group)
 
 
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
