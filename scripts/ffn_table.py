@@ -24,8 +24,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from nfields.analysis.ffn_table import ENCODINGS, PAPER_IMAGES, PAPER_SIZE, PAPER_STEPS  # noqa: E402
+
 SETS = ("div2k", "text")
-ENCODINGS = ("none", "basic", "positional", "fourier")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for s in a.sets:
         if not (a.root / s / "test").is_dir():
             p.error(f"--root {a.root}: no {s}/test/ folder; point it at your copy of the paper's images")
-    mode = "paper" if (a.size in (None, 512) and a.steps == 2000 and a.images == 16) else "reduced"
+    paper = a.size in (None, PAPER_SIZE) and a.steps == PAPER_STEPS and a.images == PAPER_IMAGES
+    mode = "paper" if paper else "reduced"
     a.out = a.out or ROOT / "multirun" / "ffn_table" / f"{mode}_{a.size or 512}px_{a.steps}steps_{a.images}img"
     return a
 
