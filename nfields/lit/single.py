@@ -113,11 +113,13 @@ class FieldModule(FieldsModule):
     def loss(self) -> torch.Tensor:
         """The task's data term on this step's pixels plus the field's regularization (encoding=grid's TV)."""
         x, y, count = self.sample()
-        reg = self.field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
-        if reg.requires_grad and (not self.automatic_optimization or self.logs_this_step()):
-            self.log("train/reg", reg.detach(), batch_size=1)
         data = self.task.loss(self.field, x, y, count=count)
         self.last_data_loss = data.detach()  # train/psnr measures the fit, not the regulariser
+        reg = self.field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
+        if not reg.requires_grad:
+            return data  # nothing to add: no extra op on the hot path of every other field
+        if not self.automatic_optimization or self.logs_this_step():
+            self.log("train/reg", reg.detach(), batch_size=1)
         return data + reg
 
     def logs_this_step(self) -> bool:
