@@ -58,7 +58,7 @@ def main() -> None:
 
     keys = differing_keys(runs)
     labels = run_labels(runs)
-    rows = [[r.dir.name, *[run_value(r, k) for k in keys], *[fmt(r.metrics.get(m)) for m in METRICS]] for r in runs]
+    rows = [[r.name, *[run_value(r, k) for k in keys], *[fmt(r.metrics.get(m)) for m in METRICS]] for r in runs]
     order = sorted(range(len(runs)), key=lambda i: -(runs[i].metrics.get(a.metric) or float("-inf")))
     table = markdown_table(["run", *keys, *METRICS], [rows[i] for i in order])
     (out / "compare.md").write_text(f"# {a.root}\n\n{table}\n")

@@ -31,6 +31,17 @@ class Run:
     overrides: list[str]  # as typed, from .hydra/overrides.yaml ("encoding=fourier", "+x=1", "~y")
     metrics: dict[str, float] = field(default_factory=dict)
     choices: dict[str, str] = field(default_factory=dict)  # config group -> chosen option
+    member: int | None = None  # a member of a many-fields run (model=many): its id in members.csv
+
+    @property
+    def name(self) -> str:
+        """The run's directory name; a member's is "<dir>/member <id>"."""
+        return self.dir.name if self.member is None else f"{self.dir.name}/member {self.member}"
+
+    @property
+    def prediction(self) -> Path:
+        """Its rendered prediction: prediction.png, or a member's members/<id>.png."""
+        return self.dir / "prediction.png" if self.member is None else self.dir / "members" / f"{self.member}.png"
 
     @property
     def typed(self) -> dict[str, tuple[str, str]]:
@@ -62,12 +73,49 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def find_runs(root: str | Path) -> list[Run]:
-    """Every run under a multirun directory (or the single run at `root`), in job order."""
+    """Every run under a multirun directory (or the single run at `root`), in job order; a many-fields run
+    (model=many) counts as one run per member, so it reads like the multirun it replaces."""
     root = Path(root)
     dirs = sorted({p.parent.parent for p in root.glob("**/.hydra/config.yaml")}, key=_job_order)
     if not dirs:
         raise FileNotFoundError(f"no nfields runs under {root} (looked for */.hydra/config.yaml)")
-    return [load_run(d) for d in dirs]
+    return [r for d in dirs for r in member_runs(load_run(d))]
+
+
+MEMBER_SPEC = ("id", "image", "name", "seed", "lr")  # members.csv's columns before the swept keys
+
+
+def member_runs(run: Run) -> list[Run]:
+    """A many-fields run's members as runs of their own (members.csv), each typed as the single run it stands
+    for: `data.index=<image>`, `seed=<seed>` and `<swept key>=<value>` instead of the members.* overrides."""
+    path = run.dir / "members.csv"
+    if not path.exists():
+        return [run]
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [o for o in run.overrides if not o.lstrip("+~").startswith(("members.", "data.index="))]
+    out = []
+    for row in rows:
+        swept = {k: v for k, v in row.items() if k not in MEMBER_SPEC and "/" not in k}
+        typed = {"data.index": row["image"], "seed": row["seed"], **swept}
+        config = OmegaConf.create(OmegaConf.to_container(run.config))
+        for k, v in typed.items():
+            OmegaConf.update(config, k, yaml_value(v), force_add=True)
+        metrics = {k: float(v) for k, v in row.items() if "/" in k and v not in ("", None)}
+        metrics.update({k: run.metrics[k] for k in ("step",) if k in run.metrics})  # the run's, shared
+        overrides = kept + [f"{k}={v}" for k, v in typed.items()]
+        out.append(Run(run.dir, config, overrides, metrics, run.choices, member=int(row["id"])))
+    return out
+
+
+def yaml_value(text: str) -> object:
+    """A CSV cell as the number (or string) it stands for."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
 
 def run_value(run: Run, key: str) -> str:
@@ -99,9 +147,9 @@ def run_labels(runs: list[Run]) -> list[str]:
     for r in runs:
         typed = r.typed
         parts = [typed[k][1] for k in keys if k in typed] or ([o for _, o in typed.values()] if len(runs) == 1 else [])
-        labels.append(" ".join(parts) or r.dir.name)
+        labels.append(" ".join(parts) or r.name)
     repeated = {lb for lb in labels if labels.count(lb) > 1}
-    return [f"{lb} ({r.dir.name})" if lb in repeated else lb for lb, r in zip(labels, runs, strict=True)]
+    return [f"{lb} ({r.name})" if lb in repeated else lb for lb, r in zip(labels, runs, strict=True)]
 
 
 def metric_text(run: Run, key: str = "test/psnr") -> str:
@@ -115,15 +163,20 @@ def metric_text(run: Run, key: str = "test/psnr") -> str:
 def captioned_predictions(runs: list[Run], labels: list[str], key: str = "test/psnr") -> list[tuple[str, np.ndarray]]:
     """(label + newline + metric, prediction) for each run with a prediction.png; for media.montage."""
     return [
-        (f"{label}\n{metric_text(r, key)}", iio.imread(r.dir / "prediction.png"))
+        (f"{label}\n{metric_text(r, key)}", iio.imread(r.prediction))
         for r, label in zip(runs, labels, strict=True)
-        if (r.dir / "prediction.png").exists()
+        if r.prediction.exists()
     ]
 
 
 def history(run: Run, key: str = "val/psnr") -> list[tuple[int, float]]:
     """(step, value) of every validation: from history.json (written whatever the loggers), else from
     the CSV logger's csv/metrics.csv; [] when the run has neither."""
+    if run.member is not None:  # a many-fields member: its column of members_history.json
+        path = run.dir / "members_history.json"
+        rows = json.loads(path.read_text()).get("val", []) if path.exists() else []
+        points = [(int(r["step"]), r["members"][run.member].get(key)) for r in rows if len(r["members"]) > run.member]
+        return [(s, float(v)) for s, v in points if v is not None]
     path = run.dir / "history.json"
     if path.exists():
         rows = json.loads(path.read_text()).get("val", [])

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from nfields.core.checks import POSITIVE_INT, boolean, check_arg, nullable, string
+from nfields.core.errors import ImageError
 from nfields.core.io import load_image, square_resize
 from nfields.tasks.base import Task
 from nfields.tasks.fit import Fit
@@ -52,6 +53,13 @@ class ImageDataModule(pl.LightningDataModule):
         if self.image is None:
             # (H, W, C): uint8 levels for an 8-bit image used at its own size, else float in [0, 1]
             self.image = square_resize(load_image(self.spec, keep_uint8=True), self.size, self.upsample)
+
+    def member_images(self, indices: list[int] | None = None) -> list[tuple[int, str, torch.Tensor]]:
+        """The images model=many fits, as (index, name, (H, W, C)): data=image has one, index 0."""
+        self.setup()
+        if indices not in (None, [0]):
+            raise ImageError(f"members.images={indices}: data=image holds one image (index 0); use data=image_set")
+        return [(0, self.spec, self.image)]
 
     @property
     def channels(self) -> int:

@@ -128,3 +128,17 @@ class ImageSetDataModule(ImageDataModule):
             )
         name = f"{self.spec} image {self.index} ({self.set.names[self.index]})"
         self.image = square_resize(self.set.image(self.index), self.size, self.upsample, name)
+
+    def member_images(self, indices: list[int] | None = None) -> list[tuple[int, str, torch.Tensor]]:
+        """Images `indices` of the set (default: all of them, data.limit first) as (index, name, (H, W, C))."""
+        self.setup()
+        indices = list(range(self.set.n)) if indices is None else indices
+        bad = [i for i in indices if not (0 <= i < self.set.n)]
+        if bad:
+            raise ImageError(f"members.images: {bad} not in the set's {self.set.n} images (0..{self.set.n - 1})")
+        out = []
+        for i in indices:  # data.index's image is already read and resized
+            name = f"{self.spec} image {i} ({self.set.names[i]})"
+            image = self.image if i == self.index else square_resize(self.set.image(i), self.size, self.upsample, name)
+            out.append((i, self.set.names[i], image))
+        return out

@@ -24,6 +24,7 @@ Optimizer = Callable[..., torch.optim.Optimizer]
 class FieldsModule(pl.LightningModule):
     data_type: ClassVar[type] = pl.LightningDataModule  # the datamodule base class this module trains on
     data_kind: ClassVar[str] = "any data"  # how the error for another kind of data names it
+    many_fields: ClassVar[bool] = False  # model=many: the builder gives it stacked members, not one field
     own_code: ClassVar[bool] = True  # a conditioned field gets one code of its own (collections: per-image codes)
 
     def __init__(

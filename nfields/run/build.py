@@ -21,6 +21,7 @@ from nfields.fields.field import NeuralField
 from nfields.lit.base import FieldsModule
 from nfields.run.checkpoint import AtomicCheckpointIO
 from nfields.run.exits import building
+from nfields.run.members import build_members
 from nfields.run.resume import check_state_dict, read_checkpoint
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 from nfields.run.validate import hydra_context
@@ -76,9 +77,13 @@ def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> FieldsModule:
     if not isinstance(dm, cls.data_type):
         choice = hydra_choice(cfg, "model") or cfg.model._target_
         raise ConfigError("model", choice, f"trains on {cls.data_kind}; data={hydra_choice(cfg, 'data')} is not that")
-    field = build_field(cfg, out_dim=dm.channels, own_code=cls.own_code)
     make = instantiate(cfg.model, _partial_=True)  # the config's arguments; the run's objects are added below
-    return make(field=field, task=dm.task, data=dm, run_config=OmegaConf.to_container(cfg, resolve=True))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if cls.many_fields:  # model=many: every member's field, stacked (nfields/run/members.py)
+        fields, members, images = build_members(cfg, dm, build_field, cls.own_code)
+        return make(field=fields, task=dm.task, data=dm, members=members, images=images, run_config=config)
+    field = build_field(cfg, out_dim=dm.channels, own_code=cls.own_code)
+    return make(field=field, task=dm.task, data=dm, run_config=config)
 
 
 def hydra_choice(cfg: DictConfig, group: str) -> str | None:

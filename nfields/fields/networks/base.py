@@ -93,6 +93,17 @@ class FieldNetwork(nn.Module):
     def reset_parameters(self) -> None:
         """Keep PyTorch's default init; SIREN overrides this."""
 
+    def register_frequencies(self, first: float, hidden: float) -> None:
+        """A sine network's w0 for the first and for the later hidden layers, as 0-d buffers: not saved (the
+        config rebuilds them), but tensors, so stacked members (model=many) can each carry their own
+        (members.sweep.network.w0); a Python float would be one value for every member."""
+        self.register_buffer("w0_first", torch.tensor(float(first)), persistent=False)
+        self.register_buffer("w0_hidden", torch.tensor(float(hidden)), persistent=False)
+
+    def frequency(self, i: int) -> torch.Tensor:
+        """The w0 of hidden layer i () (register_frequencies)."""
+        return self.w0_first if i == 0 else self.w0_hidden
+
     def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
         """The non-linearity after hidden layer i."""
         raise NotImplementedError

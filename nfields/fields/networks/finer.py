@@ -48,6 +48,7 @@ class Finer(FieldNetwork):
         self.w0, self.w0_initial = float(w0), float(w0_initial)  # before super(): it calls reset_parameters
         self.first_bias_scale, self.scale_req_grad = first_bias_scale, scale_req_grad
         super().__init__(*args, **kwargs)
+        self.register_frequencies(self.w0_initial, self.w0)
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -62,4 +63,4 @@ class Finer(FieldNetwork):
 
     def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
         scale = h.abs() + 1 if self.scale_req_grad else h.detach().abs() + 1  # (..., N, n_neurons)
-        return torch.sin((self.w0_initial if i == 0 else self.w0) * scale * h)
+        return torch.sin(self.frequency(i) * scale * h)

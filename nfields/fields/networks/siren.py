@@ -32,6 +32,7 @@ class Siren(FieldNetwork):
         check_arg("network.w0_initial", w0_initial, POSITIVE)
         self.w0, self.w0_initial = float(w0), float(w0_initial)  # before super(): it calls reset_parameters
         super().__init__(*args, **kwargs)
+        self.register_frequencies(self.w0_initial, self.w0)
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
@@ -51,4 +52,4 @@ class Siren(FieldNetwork):
             nn.init.uniform_(lin.bias, -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in))
 
     def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        return torch.sin((self.w0_initial if i == 0 else self.w0) * h)
+        return torch.sin(self.frequency(i) * h)

@@ -1,0 +1,251 @@
+"""ManyFieldsModule: M independent fields trained at once, one vectorised model (model=many).
+
+Members are the images of a set, seeds and swept hyperparameters (nfields/run/members.py builds
+them); each has its own weights, Adam state, encoding draw and observation of its own image
+through the task. Their parameters are stacked (fields/stack.py) in chunks of at most
+`members.chunk` members: a step runs forward and backward chunk by chunk (activation memory is
+bounded by one chunk) and then one optimiser step for all of them (MemberAdam: Adam per member,
+with a learning rate per member). Members never share a gradient, so member m follows exactly
+the trajectory of the field trained alone (tests/test_many.py checks it against single runs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from nfields.core.checks import POSITIVE_INT, Check, check_arg
+from nfields.core.errors import ConfigError
+from nfields.core.media import quantize, tile
+from nfields.data.image import ImageDataModule
+from nfields.fields.field import render
+from nfields.lit.base import FieldsModule, Optimizer
+from nfields.lit.member_adam import MemberAdam
+from nfields.lit.pixels import as_float
+from nfields.tasks.base import Observation, Task
+
+NOT_COMPILED = Check(lambda v: v is False, "false: model=many does not compile its step (vmap) yet")
+
+
+@dataclass(frozen=True)
+class Member:
+    """One field of a many-fields run: which image it fits, its seed and its swept values."""
+
+    id: int
+    image: int  # index of its image in the set (0 for data=image)
+    name: str  # the image's name
+    seed: int
+    lr: float
+    sweep: dict[str, float] = field(default_factory=dict)  # swept key -> this member's value
+
+    def row(self) -> dict[str, Any]:
+        """The member as a flat table row (members.csv): id, image, name, seed, lr, then each swept key."""
+        out = asdict(self)
+        return {**{k: v for k, v in out.items() if k != "sweep"}, **self.sweep}
+
+
+def member_loss(task: Task) -> Callable[..., torch.Tensor]:
+    """One member's (data term, penalty) -> (2,): what FieldModule.loss computes for one field."""
+
+    def fn(field: nn.Module, coords: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        data = task.loss(field, coords, values)
+        return torch.stack([data, field.regularization().to(data.dtype)])
+
+    return fn
+
+
+class ManyFieldsModule(FieldsModule):
+    """model=many: independent fields of the images of data=image|image_set, seeds and a sweep."""
+
+    data_type = ImageDataModule
+    data_kind = "the images of data=image or data=image_set"
+    many_fields = True
+
+    def __init__(
+        self,
+        field: nn.ModuleList,
+        task: Task,
+        data: ImageDataModule,
+        optimizer: Optimizer,
+        members: list[Member],
+        images: list[torch.Tensor],
+        lr: float = 1e-3,
+        scheduler: Callable[..., Any] | None = None,
+        compile: bool = False,
+        latent_dim: int | None = None,
+        render_chunk: int = 65536,
+        run_config: dict | None = None,
+    ) -> None:
+        check_arg("model.compile", compile, NOT_COMPILED)
+        check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
+        super().__init__(field, task, optimizer, lr, scheduler, False, latent_dim, run_config)
+        self.automatic_optimization = False  # backward chunk by chunk, then one optimiser step
+        self.members, self.render_chunk, self.batch_size = members, render_chunk, data.batch_size
+        sizes = [int(s.n) for s in field]
+        if sum(sizes) != len(members) or len(images) != len(members):
+            raise ValueError(f"{len(members)} members, {len(images)} images and stacks of {sizes} do not match")
+        starts = [0, *torch.tensor(sizes).cumsum(0).tolist()[:-1]]
+        self.chunks = [range(a, a + n) for a, n in zip(starts, sizes, strict=True)]  # members of each stack
+        self.image_shape = tuple(images[0].shape)  # (H, W, C), every member's
+        self.clean_images = [as_float(im) for im in images]  # (H, W, C) float, on the host, for scoring
+        self.obs: list[Observation] = []
+        values = []
+        for im in images:
+            im = im if im.dtype != torch.uint8 or task.accepts_uint8 else as_float(im)
+            obs = task.observe(im)
+            values.append(as_float(obs.values).float())  # (N, C)
+            self.obs.append(obs)
+        coords = self.obs[0].points()  # (N, 2): every member observes the same positions (same size and task)
+        for i, obs in enumerate(self.obs[1:], 1):
+            if values[i].shape != values[0].shape or not torch.equal(obs.points(), coords):
+                raise ValueError(f"member {i} observes other pixels than member 0: images must share one size")
+        self.register_buffer("coords", coords, persistent=False)  # (N, 2)
+        for k, r in enumerate(self.chunks):  # (Mk, N, C) per chunk: data is rebuilt from the config
+            self.register_buffer(f"values_{k}", torch.stack(values[r.start : r.stop]), persistent=False)
+        self.loss_fn = member_loss(task)
+        self.member_metrics: dict[str, list[dict[str, float]]] = {}  # stage -> one row of metrics per member
+        self.train_history: list[dict[str, Any]] = []  # every logged step's per-member training loss
+        self.last_render: torch.Tensor | None = None  # (M, H, W, C) uint8 on the host
+
+    @property
+    def n_members(self) -> int:
+        return len(self.members)
+
+    def configure_optimizers(self) -> Any:
+        # member_lr (M,) in the parameters' chunk order: the stacked tensors of chunk k hold members chunks[k].
+        member_lr = torch.tensor([m.lr for m in self.members])  # (M,)
+        chunks = zip(self.field, self.chunks, strict=True)
+        groups = [{"params": list(s.parameters()), "member_lr": member_lr[r.start : r.stop]} for s, r in chunks]
+        opt = self.optimizer_fn(params=groups, lr=self.lr)
+        if not isinstance(opt, MemberAdam) and bool((member_lr != self.lr).any()):
+            raise ConfigError("model.optimizer", type(opt).__name__, "must be MemberAdam to give members their own lr")
+        if self.scheduler_fn is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}
+
+    # ---- training -------------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        self.sampler = torch.Generator(device=self.device)
+        self.sampler.manual_seed(torch.initial_seed())
+
+    def sample(self, k: int) -> tuple[torch.Tensor, torch.Tensor, int | None]:
+        """Chunk k's pixels -> coords (N, 2) shared or (Mk, B, 2) per member, values (Mk, N|B, C), the
+        coords' member dim (None: shared). A random batch draws data.batch_size pixels per member."""
+        values = getattr(self, f"values_{k}")
+        mk, n = values.shape[:2]
+        if self.batch_size is None or self.batch_size >= n:
+            return self.coords, values, None
+        idx = torch.randint(0, n, (mk, self.batch_size), device=self.device, generator=self.sampler)  # (Mk, B)
+        picked = torch.take_along_dim(values, idx.unsqueeze(-1), dim=1)  # (Mk, B, C)
+        return self.coords[idx], picked, 0
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        opt.zero_grad(set_to_none=True)
+        parts = []
+        for k, stack in enumerate(self.field):
+            x, y, dim = self.sample(k)
+            out = stack.per_member(self.loss_fn, x, y, in_dims=(dim, 0))  # (Mk, 2): data term, penalty
+            self.manual_backward(out.sum())  # members' losses summed: each gets its own gradient
+            parts.append(out.detach())
+        opt.step()
+        if sched is not None:
+            sched.step()
+        out = torch.cat(parts)  # (M, 2)
+        loss = out.sum(1).mean()  # the mean member's training loss
+        if (self.global_step % self.trainer.log_every_n_steps) == 0:
+            psnr = -10 * torch.log10(out[:, 0])  # (M,)
+            lr = opt.param_groups[0]["lr"]
+            self.train_history.append({"step": self.global_step, "loss": out.sum(1).tolist()})  # per member
+            self.log("train/loss", loss, prog_bar=True, batch_size=1)
+            self.log_dict({"train/psnr": psnr.mean(), "train/lr": lr}, batch_size=1)
+        return loss
+
+    # ---- evaluation -------------------------------------------------------------------------------
+    def render_chunk_members(self, k: int, h: int, w: int) -> torch.Tensor:
+        """Chunk k's members rendered at (h, w) -> (Mk, h, w, C) in [0, 1]; render_chunk coordinates in all."""
+        stack = self.field[k]
+        per = max(1, self.render_chunk // stack.n)  # coordinates per member per pass
+
+        def every_member(coords: torch.Tensor) -> torch.Tensor:  # (B, 2) -> (B, Mk * C), what render() fills
+            return stack(coords).permute(1, 0, 2).reshape(coords.shape[0], -1)
+
+        flat = render(every_member, h, w, per, self.device)  # (h, w, Mk * C)
+        return flat.view(h, w, stack.n, -1).permute(2, 0, 1, 3).float().clamp_(0, 1)
+
+    def evaluate(self, stage: str) -> dict[str, float]:
+        """Every member rendered and scored by the task; logs the mean and std over members of each metric."""
+        h, w, c = self.image_shape
+        rows, renders = [], []
+        for k, r in enumerate(self.chunks):
+            preds = self.render_chunk_members(k, h, w)  # (Mk, H, W, C)
+            for j, m in enumerate(r):
+                clean = self.clean_images[m].to(self.device)
+                rows.append(
+                    {f"{stage}/{key}": v for key, v in self.task.evaluate(preds[j], clean, self.obs[m], stage).items()}
+                )
+            renders.append(quantize(preds).cpu())
+        self.member_metrics[stage] = rows
+        self.last_render = torch.cat(renders)  # (M, H, W, C) uint8
+        summary = summarize(rows)
+        psnr = summary.pop(f"{stage}/psnr")
+        self.log(f"{stage}/psnr", psnr, prog_bar=stage == "val", batch_size=1)
+        self.log_dict(summary, batch_size=1)
+        return {f"{stage}/psnr": psnr, **summary}
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("test")
+
+    def member_rows(self) -> list[dict[str, Any]]:
+        """One row per member: its spec (id, image, seed, lr, swept values) and every metric it was scored on."""
+        out = []
+        for i, m in enumerate(self.members):
+            row = m.row()
+            for stage_rows in self.member_metrics.values():
+                row.update(stage_rows[i])
+            out.append(row)
+        return out
+
+    # ---- media -----------------------------------------------------------------------------------
+    def grid_cols(self) -> int:
+        return max(1, math.ceil(math.sqrt(self.n_members)))
+
+    def panel_images(self) -> dict[str, torch.Tensor]:
+        """The members' renders and their images, each as one grid (a montage of all reconstructions)."""
+        clean = torch.stack([quantize(im) for im in self.clean_images])  # (M, H, W, C)
+        pred = self.last_render if self.last_render is not None else torch.zeros_like(clean)
+        return {"prediction": tile(pred, self.grid_cols()), "ground truth": tile(clean, self.grid_cols())}
+
+    def panel_captions(self) -> dict[str, str]:
+        psnr = self.trainer.callback_metrics.get(f"{'test' if self.trainer.testing else 'val'}/psnr")
+        return {} if psnr is None else {"prediction": f"mean {float(psnr):.2f} dB of {self.n_members}"}
+
+    def progress_frame(self, max_size: int = 256) -> torch.Tensor:
+        """Every member rendered small, as one grid at most about `max_size` pixels wide -> (h, w, C)."""
+        h, w = self.image_shape[:2]
+        s = min(1.0, max_size / (self.grid_cols() * max(h, w)))
+        th, tw = max(1, round(h * s)), max(1, round(w * s))
+        frames = torch.cat([self.render_chunk_members(k, th, tw).cpu() for k in range(len(self.chunks))])
+        return tile(frames, self.grid_cols())
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        return {"nfields_image_shape": list(self.image_shape), "nfields_members": [m.row() for m in self.members]}
+
+
+def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Per-member metrics -> the mean of each key and its standard deviation over members (`<key>_std`;
+    the sample std, 0 for one member). NaN members (diverged) make the mean NaN: nothing is hidden."""
+    out: dict[str, float] = {}
+    for key in rows[0]:
+        v = torch.tensor([float(r[key]) for r in rows], dtype=torch.float64)
+        out[key] = float(v.mean())
+        out[f"{key}_std"] = float(v.std()) if len(rows) > 1 else 0.0
+    return out

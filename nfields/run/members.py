@@ -1,0 +1,215 @@
+"""model=many: the members of a many-fields run, built from the config (`members.*`).
+
+Members are every combination of
+  members.images   the images of data=image_set (null: all of them, data.limit first), or data=image's one;
+  members.seeds    N (seeds seed, seed+1, ..., seed+N-1) or a list of seeds;
+  members.sweep    lists of values for keys that only change tensors: encoding.*, network.* (e.g.
+                   encoding.sigma, network.w0: each member's field is built with its value) and model.lr
+                   (MemberAdam's per-member rate).
+Each member's field is built exactly as a single run with its seed and values would build it
+(same global seed, same encoding draw), then members are stacked in chunks (fields/stack.py).
+A swept key that changes the fields' tensor shapes, or that the field keeps outside its tensors
+(so stacked members could not differ in it), is refused in one line before training.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from nfields.core.checks import is_int, is_number
+from nfields.core.errors import ConfigError
+from nfields.data.image import ImageDataModule
+from nfields.fields.field import NeuralField
+from nfields.fields.stack import FieldStack
+from nfields.lit.many import Member
+from nfields.tasks.base import Task
+
+BUILT_PER_MEMBER = ("encoding.", "network.", "cond.", "latent.", "field.")  # what a member's field is built from
+LR = "model.lr"
+ALLOWED = "sweep encoding.*, network.* or model.lr (or use a Hydra multirun)"
+
+
+def sweep_axes(cfg: DictConfig) -> list[tuple[str, list[float]]]:
+    """The swept keys (dotted) and their values, in the config's order; each checked in one line."""
+    axes: list[tuple[str, list[float]]] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for k, v in node.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, DictConfig):
+                walk(v, f"{key}.")
+            elif v is not None:
+                axes.append((key, check_axis(cfg, key, v)))
+
+    walk(cfg.members.get("sweep") or {}, "")
+    return axes
+
+
+def check_axis(cfg: DictConfig, key: str, values: Any) -> list[float]:
+    name = f"members.sweep.{key}"
+    if not isinstance(values, ListConfig | list) or len(values) == 0 or not all(is_number(v) for v in values):
+        raise ConfigError(name, values, "must be a non-empty list of numbers, e.g. [5, 10, 20]")
+    if key != LR and not key.startswith(BUILT_PER_MEMBER):
+        raise ConfigError(
+            name, list(values), f"cannot vary across members (they share data, task and trainer); {ALLOWED}"
+        )
+    current = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    if current is None or isinstance(current, DictConfig | ListConfig) or not is_number(current):
+        raise ConfigError(name, list(values), f"the run has no number {key} to vary; {ALLOWED}")
+    return [float(v) if not is_int(v) else int(v) for v in values]
+
+
+def member_seeds(cfg: DictConfig) -> list[int]:
+    seeds = cfg.members.get("seeds", 1)
+    if is_int(seeds) and seeds >= 1:
+        return [int(cfg.seed) + i for i in range(int(seeds))]
+    if isinstance(seeds, ListConfig | list) and seeds and all(is_int(s) and s >= 0 for s in seeds):
+        return [int(s) for s in seeds]
+    raise ConfigError("members.seeds", seeds, "must be a count >= 1 (seed, seed+1, ...) or a non-empty list of seeds")
+
+
+def member_indices(cfg: DictConfig) -> list[int] | None:
+    images = cfg.members.get("images")
+    if images is None:
+        return None
+    if isinstance(images, ListConfig | list) and images and all(is_int(i) for i in images):
+        return [int(i) for i in images]
+    raise ConfigError("members.images", images, "must be null (every image of the set) or a non-empty list of indices")
+
+
+def check_single_device(cfg: DictConfig) -> None:
+    t = cfg.trainer
+    devices, strategy = t.get("devices", 1), str(t.get("strategy") or "")
+    if "ddp" in strategy or (is_int(devices) and devices > 1) or int(t.get("num_nodes", 1) or 1) > 1:
+        raise ConfigError(
+            "trainer",
+            f"devices={devices}, strategy={strategy or None}",
+            "model=many trains every member on one "
+            "device (trainer.devices=1): splitting members across DDP ranks is not supported yet",
+        )
+
+
+def member_config(cfg: DictConfig, seed: int, sweep: dict[str, float]) -> DictConfig:
+    """The run config a single run of this member would have: its seed and its swept values."""
+    c = copy.deepcopy(cfg)
+    OmegaConf.update(c, "seed", seed)
+    for k, v in sweep.items():
+        OmegaConf.update(c, k, v)
+    return c
+
+
+def build_members(
+    cfg: DictConfig, dm: ImageDataModule, build_field: Callable[..., NeuralField], own_code: bool
+) -> tuple[torch.nn.ModuleList, list[Member], list[torch.Tensor]]:
+    """The members, their stacked fields (chunks) and each member's image (H, W, C), aligned. `build_field` is
+    run/build.py's (config -> field), passed in because build.py is the module that calls this one."""
+    check_single_device(cfg)
+    axes, seeds, images = sweep_axes(cfg), member_seeds(cfg), dm.member_images(member_indices(cfg))
+    members, member_images, fields = [], [], []
+    for (index, name, image), seed, *values in itertools.product(images, seeds, *[v for _, v in axes]):
+        sweep = {k: v for (k, _), v in zip(axes, values, strict=True)}
+        lr = float(sweep.get(LR, cfg.model.lr))
+        members.append(Member(len(members), index, name, seed, lr, sweep))
+        member_images.append(image)
+        c = member_config(cfg, seed, sweep)
+        pl.seed_everything(seed, verbose=False)  # what a single run does before building its field
+        fields.append(build_field(c, out_dim=int(image.shape[-1]), own_code=own_code))
+    pl.seed_everything(cfg.seed, verbose=False)
+    swept = [f"members.sweep.{k}" for k, _ in axes if k != LR] or ["members"]
+    chunk = chunk_size(cfg, fields[0], dm.task, member_images[0], len(fields))
+    stacks = []
+    for s in range(0, len(fields), chunk):
+        part = fields[s : s + chunk]
+        try:
+            stack = FieldStack(part)
+        except ValueError as e:
+            raise ConfigError(swept[0], "...", f"changes the fields' tensor shapes ({e}); use a Hydra multirun") from e
+        check_stacked(stack, part, swept[0])
+        stacks.append(stack)
+    return torch.nn.ModuleList(stacks), members, member_images
+
+
+@torch.no_grad()
+def check_stacked(stack: FieldStack, fields: list[NeuralField], key: str) -> None:
+    """The stacked members compute what each field computes alone, on a probe of coordinates: a value the field
+    keeps outside its tensors (a Python float in forward) would be member 0's for every member."""
+    probe = torch.rand(64, 2, generator=torch.Generator().manual_seed(0))  # (64, 2)
+    got = stack(probe)  # (M, 64, C)
+    for i, f in enumerate(fields):
+        if not torch.allclose(got[i], f(probe), atol=1e-4, rtol=1e-3):
+            raise ConfigError(
+                key,
+                "...",
+                f"member {i} differs when stacked: the field keeps this value outside its "
+                "tensors, so stacked members cannot differ in it; use a Hydra multirun",
+            )
+
+
+def member_bytes(field: NeuralField, task: Task, image: torch.Tensor, batch_size: int | None) -> int:
+    """Memory one member needs for a training step (bytes), estimated from one forward of the field alone: the
+    tensors autograd saves for backward (counted once per storage) x 1.5 for the step's transients, plus its
+    parameters x 4 (weights, gradients, Adam's two moments)."""
+    obs = task.observe(image.float() / 255 if image.dtype == torch.uint8 else image)
+    coords, values = obs.points(), obs.values.float()
+    if batch_size is not None and batch_size < coords.shape[0]:
+        coords, values = coords[:batch_size], values[:batch_size]
+    own = {p.untyped_storage().data_ptr() for p in [*field.parameters(), *field.buffers()]}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        s = t.untyped_storage()
+        if s.data_ptr() not in own:
+            seen[s.data_ptr()] = s.nbytes()
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        task.loss(field, coords, values)
+    params = sum(p.numel() * p.element_size() for p in field.parameters())
+    return int(1.5 * sum(seen.values()) + 4 * params)
+
+
+def memory_budget(cfg: DictConfig) -> tuple[float, str]:
+    """members.memory_gb, or by default 80% of the free GPU memory (CUDA) / half the available RAM (CPU)."""
+    gb = cfg.members.get("memory_gb")
+    if gb is not None:
+        if not (is_number(gb) and gb > 0):
+            raise ConfigError("members.memory_gb", gb, "must be a number > 0 (GB) or null (from the device)")
+        return float(gb) * 1e9, "members.memory_gb"
+    if torch.cuda.is_available() and str(cfg.trainer.get("accelerator", "auto")) in ("auto", "gpu", "cuda"):
+        return 0.8 * torch.cuda.mem_get_info()[0], "80% of the free GPU memory"
+    return 0.5 * available_ram(), "half the available RAM"
+
+
+def available_ram() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+        return kb * 1024.0
+    except (OSError, StopIteration, ValueError):
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def chunk_size(cfg: DictConfig, field: NeuralField, task: Task, image: torch.Tensor, n: int) -> int:
+    """Members per stack: members.chunk, or as many as the memory budget holds (all when they fit)."""
+    chunk = cfg.members.get("chunk")
+    if chunk is not None and not (is_int(chunk) and chunk >= 1):
+        raise ConfigError("members.chunk", chunk, "must be an integer >= 1 or null (from members.memory_gb)")
+    need = member_bytes(field, task, image, cfg.data.get("batch_size"))
+    budget, source = memory_budget(cfg)
+    if need > budget:
+        raise ConfigError(
+            "members.memory_gb",
+            round(budget / 1e9, 3),
+            f"one member needs about {need / 1e9:.2f} GB per step, "
+            f"more than {source}: lower data.batch_size or data.size, or raise members.memory_gb",
+        )
+    return min(n, int(chunk) if chunk is not None else max(1, math.floor(budget / need)))

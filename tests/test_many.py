@@ -1,0 +1,189 @@
+"""model=many: stacked members compute, train and score exactly as the fields alone; one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nfields.core.errors import ConfigError
+from nfields.fields.stack import FieldStack
+from nfields.lit.member_adam import MemberAdam
+from nfields.run.build import build_datamodule, build_field, build_module, load_checkpoint
+from nfields.run.train import train
+
+SIZE = 16
+
+
+def write_images(folder: Path, n: int = 3) -> Path:
+    """n smooth-plus-noise RGB images of SIZE^2 (each different), as 00.png, 01.png, ..."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    for i in range(n):
+        base = np.stack([np.sin(6 * xx * (i + 1)), np.cos(5 * yy + i), xx * yy], -1) * 0.4 + 0.5
+        img = np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1)
+        Image.fromarray((img * 255).astype(np.uint8)).save(folder / f"{i:02d}.png")
+    return folder
+
+
+FAST = ["debug=fast", "data.size=null", "trainer.max_steps=20", "logger=csv", "trainer.log_every_n_steps=1"]
+FAST += ["log.val_every_n_steps=10", "log.gif_every_n_steps=10", "encoding.n_features=16"]
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        ["encoding=fourier"],
+        ["encoding=hashgrid", "encoding.n_levels=2", "encoding.log2_hashmap_size=8"],
+        ["encoding=grid", "network=linear"],
+        ["encoding=none", "network=siren"],
+    ],
+)
+def test_a_stack_computes_and_differentiates_as_each_field_alone(make_cfg, over: list[str]) -> None:
+    cfg = make_cfg("debug=fast", *over)
+    fields = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        fields.append(build_field(cfg, out_dim=3))
+    stack = FieldStack(fields)
+    x = torch.rand(40, 2)
+    y = stack(x)  # (3, 40, 3)
+    assert y.shape == (3, 40, 3)
+    y.square().sum().backward()
+    for m, f in enumerate(fields):
+        f(x).square().sum().backward()
+        torch.testing.assert_close(y[m], f(x), atol=1e-5, rtol=1e-4)
+        for name, p in f.named_parameters():
+            g = stack.weights[name.replace(".", "__")].grad[m]
+            torch.testing.assert_close(g, p.grad, atol=1e-5, rtol=1e-4, msg=f"gradient of {name}")
+        torch.testing.assert_close(stack.member(m)(x), f(x), atol=1e-5, rtol=1e-4)
+
+
+def test_member_adam_takes_each_members_adam_step_at_its_own_lr() -> None:
+    torch.manual_seed(0)
+    start, lrs = [torch.randn(5, 4) for _ in range(3)], [1e-3, 3e-3, 1e-2]
+    stack = torch.nn.Parameter(torch.stack(start))
+    alone = [torch.nn.Parameter(p.clone()) for p in start]
+    opt = MemberAdam([{"params": [stack], "member_lr": torch.tensor(lrs)}], lr=1e-3)
+    refs = [torch.optim.Adam([p], lr=lr) for p, lr in zip(alone, lrs, strict=True)]
+    for _ in range(30):
+        target = torch.randn(5, 4)
+        opt.zero_grad()
+        (stack - target).pow(3).sum().backward()
+        opt.step()
+        for p, ref in zip(alone, refs, strict=True):
+            ref.zero_grad()
+            (p - target).pow(3).sum().backward()
+            ref.step()
+    for m, p in enumerate(alone):
+        torch.testing.assert_close(stack[m], p, atol=1e-6, rtol=1e-5)
+
+
+def csv_losses(run_dir: Path) -> list[float]:
+    with (run_dir / "csv" / "metrics.csv").open(newline="") as f:
+        return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
+
+
+@pytest.mark.slow
+def test_members_train_exactly_as_single_runs(make_cfg, tmp_path: Path) -> None:
+    """3 images x 2 sigmas in one run; 3 of the members (different images and sigmas) against single runs with the
+    same seed and data: the same loss curve to float tolerance, test PSNR within 0.05 dB, the same weights."""
+    root = write_images(tmp_path / "set")
+    data = ["data=image_set", f"data.root={root}", "task=interpolate"]
+    many_dir = tmp_path / "many"
+    train(make_cfg(*FAST, *data, "model=many", "members.sweep.encoding.sigma=[5,10]", run_dir=many_dir))
+    rows = list(csv.DictReader((many_dir / "members.csv").open(newline="")))
+    assert len(rows) == 6 and [r["encoding.sigma"] for r in rows] == ["5", "10"] * 3
+    history = json.loads((many_dir / "members_history.json").read_text())["train"]
+    many_state = torch.load(many_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    for member, (index, sigma) in [(0, (0, 5)), (3, (1, 10)), (4, (2, 5))]:
+        one = tmp_path / f"one{member}"
+        train(make_cfg(*FAST, *data, f"data.index={index}", f"encoding.sigma={sigma}", run_dir=one))
+        losses = csv_losses(one)
+        assert len(losses) == len(history) == 20
+        np.testing.assert_allclose([h["loss"][member] for h in history], losses, rtol=1e-4, atol=1e-7)
+        psnr = json.loads((one / "metrics.json").read_text())["test/psnr"]
+        assert abs(float(rows[member]["test/psnr"]) - psnr) < 0.05
+        state = torch.load(one / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+        for k, v in state.items():
+            name = k[len("field.") :].replace(".", "__")
+            stacked = many_state.get(f"field.0.weights.{name}", many_state.get(f"field.0.state.{name}"))
+            torch.testing.assert_close(stacked[member], v, atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_a_run_of_many_fields_writes_its_table_montage_and_lowers_the_loss(make_cfg, tmp_path: Path) -> None:
+    """2 images x 2 seeds x 2 learning rates, trained in chunks of 3: metrics.json has each metric's mean and std
+    over members, members.csv one row per member; chunks give the members' results of one stack."""
+    root = write_images(tmp_path / "set", 2)
+    over = [*FAST, "data=image_set", f"data.root={root}", "model=many", "members.seeds=2"]
+    over += ["members.sweep.model.lr=[1e-3,1e-2]"]
+    runs = {}
+    for chunk in ("null", "3"):
+        d = tmp_path / f"chunk{chunk}"
+        train(make_cfg(*over, f"members.chunk={chunk}", run_dir=d))
+        runs[chunk] = list(csv.DictReader((d / "members.csv").open(newline="")))
+        m = json.loads((d / "metrics.json").read_text())
+        assert {"test/psnr", "test/psnr_std", "val/ssim", "val/ssim_std", "perf/steps_per_s"} <= set(m)
+        assert len(list((d / "members").glob("*.png"))) == 8 and (d / "reconstruction.png").exists()
+        assert (d / "progress.gif").exists()
+        history = json.loads((d / "members_history.json").read_text())["train"]
+        assert all(b < a for a, b in zip(history[0]["loss"], history[-1]["loss"], strict=True))
+    a, b = runs["null"], runs["3"]
+    assert [(r["image"], r["seed"], r["lr"]) for r in a] == [(r["image"], r["seed"], r["lr"]) for r in b]
+    assert len({r["seed"] for r in a}) == 2 and len({r["lr"] for r in a}) == 2
+    for ra, rb in zip(a, b, strict=True):
+        assert abs(float(ra["test/psnr"]) - float(rb["test/psnr"])) < 1e-3
+    # The lr sweep is honoured: the members at lr 1e-2 fit their image better in 20 steps than at 1e-3.
+    fast = [float(r["test/psnr"]) for r in a if float(r["lr"]) == 1e-2]
+    slow = [float(r["test/psnr"]) for r in a if float(r["lr"]) == 1e-3]
+    assert min(fast) > max(slow)
+    module = load_checkpoint(tmp_path / "chunknull" / "checkpoints" / "last.ckpt")  # rebuilds the members
+    assert module.n_members == 8
+
+
+def build(make_cfg, tmp_path: Path, *over: str):
+    root = write_images(tmp_path / "set", 2)
+    cfg = make_cfg("debug=fast", "data=image_set", f"data.root={root}", "data.size=null", "model=many", *over)
+    return build_module(cfg, build_datamodule(cfg))
+
+
+@pytest.mark.parametrize(
+    "over, match",
+    [
+        (["+members.sweep.encoding.sigmaa=[1,2]"], r"members.sweep.encoding.sigmaa=\[1, 2\]: the run has no number"),
+        (["+members.sweep.data.size=[8,16]"], r"members.sweep.data.size=.*cannot vary across members"),
+        (["+members.sweep.model.render_chunk=[8,16]"], r"cannot vary across members"),
+        (["members.sweep.encoding.sigma=[]"], r"members.sweep.encoding.sigma=\[\]: must be a non-empty list"),
+        (["members.sweep.encoding.sigma=[a,b]"], r"must be a non-empty list of numbers"),
+        (["+members.sweep.network.n_neurons=[8,16]"], r"members.sweep.network.n_neurons.*changes the fields' tensor"),
+        (["network=gauss", "+members.sweep.network.s=[1,20]"], r"keeps this value outside its tensors"),
+        (["members.memory_gb=1e-9"], r"members.memory_gb=0.0: one member needs about .* GB per step"),
+        (["members.seeds=0"], r"members.seeds=0: must be a count >= 1"),
+        (["members.images=[0,5]"], r"members.images: \[5\] not in the set's 2 images"),
+        (["trainer=ddp_cpu"], r"model=many trains every member on one device"),
+    ],
+)
+def test_bad_members_are_refused_in_one_line_before_training(make_cfg, tmp_path, over, match) -> None:
+    with pytest.raises(Exception, match=match) as e:
+        build(make_cfg, tmp_path, *over)
+    assert "\n" not in str(e.value)
+
+
+def test_members_of_an_image_set_combine_images_seeds_and_sweeps(make_cfg, tmp_path: Path) -> None:
+    module = build(make_cfg, tmp_path, "members.seeds=[3,7]", "members.sweep.encoding.sigma=[2,4,8]")
+    assert module.n_members == 2 * 2 * 3
+    specs = [(m.image, m.seed, m.sweep["encoding.sigma"]) for m in module.members]
+    assert specs[:4] == [(0, 3, 2), (0, 3, 4), (0, 3, 8), (0, 7, 2)] and specs[-1] == (1, 7, 8)
+    # Each member's encoding is its own draw at its own sigma: the single run's B for that seed and sigma.
+    stack = module.field[0]
+    B = stack.state.encoding__B  # (M, n_features, 2)
+    g = torch.Generator().manual_seed(7)
+    torch.testing.assert_close(B[3], torch.randn(B.shape[1:], generator=g) * 2)
+    with pytest.raises(ConfigError):
+        build(make_cfg, tmp_path, "model.compile=true")
