@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def train(a: argparse.Namespace, image_set: str, sweep: Path, extra: list[str]) -> Path:
     """One `python train.py experiment=ffn_<set>` multirun into `sweep`; returns it."""
     cmd = [sys.executable, str(ROOT / "train.py"), f"experiment=ffn_{image_set}", f"data.root={a.root / image_set}"]
-    cmd += [f"data.index={','.join(map(str, range(a.images)))}", f"trainer.max_steps={a.steps}"]
+    cmd += [f"data.limit={a.images}", f"trainer.max_steps={a.steps}"]  # the first N images, as members of one run
     cmd += ([f"data.size={a.size}"] if a.size else []) + [f"hydra.sweep.dir={sweep}", *extra, *a.overrides]
     print(f"$ {' '.join(cmd[1:])}", flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True)

@@ -104,13 +104,13 @@ def test_the_search_picks_the_best_mean_on_its_split(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_reduced_table_runs_end_to_end_through_train_py(tmp_path: Path) -> None:
-    """Two tiny images, 5 steps: 8 jobs through `python train.py experiment=ffn_text`, then the table."""
+    """Two tiny images, 5 steps: 4 jobs (one per encoding, 2 members each) through `python train.py experiment=ffn_text`, then the table."""
     (tmp_path / "set" / "test").mkdir(parents=True)
     for i in range(2):
         a = np.random.default_rng(i).integers(0, 256, (16, 16, 3), dtype=np.uint8)
         Image.fromarray(a).save(tmp_path / "set" / "test" / f"{i:02d}.png")
     cmd = [sys.executable, str(ROOT / "train.py"), "experiment=ffn_text", f"data.root={tmp_path / 'set'}",
-           "data.index=0,1", "trainer.max_steps=5", f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
+           "data.limit=2", "trainer.max_steps=5", f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled"}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, stdin=subprocess.DEVNULL, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from nfields.data.collection import CollectionDataModule
 from nfields.lit.base import FieldsModule
+from nfields.lit.many import ManyFieldsModule
 from nfields.run.build import hydra_choice
 
 # Loggers whose INFO lines say nothing about the run: "GPU available: ...", "TPU available: ...", "💡 Tip: ...",
@@ -51,14 +52,18 @@ def model_description(cfg: DictConfig, module: FieldsModule) -> str:
     net = cfg.get("network") or {}
     shape = [f"{net['n_hidden_layers']}x{net['n_neurons']}"] if "n_neurons" in net and "n_hidden_layers" in net else []
     cond = choice(cfg, "cond") if cfg.get("cond") else "none"
-    params = count(sum(p.numel() for p in module.parameters()))
-    extra = [*shape, *([cond] if cond != "none" else []), f"{params} params"]
+    n = module.n_members if isinstance(module, ManyFieldsModule) else 1
+    params = count(sum(p.numel() for p in module.parameters()) // n)
+    extra = [*shape, *([cond] if cond != "none" else []), f"{params} params" + (" each" if n > 1 else "")]
     return f"{choice(cfg, 'encoding')} + {choice(cfg, 'network')} ({', '.join(extra)})"
 
 
 def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: FieldsModule) -> str:
     """'astronaut 128x128' or '60k fashion_mnist images 28x28' (the training images)."""
     h, w = module.image_shape[:2]
+    if isinstance(module, ManyFieldsModule):
+        images = len({m.image for m in module.members})
+        return f"{module.n_members} members ({images} images of {choice(cfg, 'data')} {h}x{w})"
     if isinstance(dm, CollectionDataModule):
         return f"{count(dm.n_train)} {choice(cfg, 'data')} images {h}x{w}"
     image = (cfg.get("data") or {}).get("image")

@@ -1,0 +1,175 @@
+"""Many fields in one run (model=many) against the loops it replaces, side by side in one process.
+
+    python scripts/bench_many.py                                  # the three CPU cases of BENCHMARKS.md
+    python scripts/bench_many.py --case tiny --members 64 --steps 200
+    python scripts/bench_many.py --case protocol --device cuda --root /path/to/ffn/div2k --size 512 --steps 2000
+
+Each case fits M images (full batch, task=fit; `protocol`: the Fourier-features protocol, task=interpolate)
+three ways and prints images x steps per second (the rate at which fields are trained):
+  many       one `python train.py model=many` run through nfields' train() (all M members at once);
+  nfields    a loop of single-image runs through train() (model=single), one per image: the Hydra multirun it
+             replaces (timed on --loop-images of them, the rate is per image-step);
+  hand loop  a hand-written PyTorch loop over the images (scripts/baselines/ffn_loop.py's HandFF + Adam), the
+             same network, one image after the other.
+Rates are wall-clock over the whole job (start-up included: what a user waits for), and for the nfields runs
+also over the training steps alone (perf/steps_per_s: start-up and validation excluded).
+Images: --root (a folder of images, e.g. the Fourier-features set), else crops of skimage's sample images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nfields.core.io import load_image, square_resize  # noqa: E402
+from nfields.data.image_set import ImageSet  # noqa: E402
+from nfields.run.compose import compose_run_config  # noqa: E402
+from nfields.run.train import train  # noqa: E402
+from scripts.baselines.ffn_loop import HandFF  # noqa: E402
+
+CASES = {  # members, image side, MLP width, hidden layers + 1, Fourier frequencies, task
+    "tiny": dict(members=64, size=16, width=32, depth=4, m=32, task="fit", steps=200),
+    "small": dict(members=64, size=32, width=32, depth=4, m=32, task="fit", steps=200),
+    "protocol": dict(members=16, size=128, width=256, depth=4, m=256, task="interpolate", steps=50),
+}
+SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat")
+
+
+def sample_images(n: int, size: int) -> list[np.ndarray]:
+    """n different crops of skimage's sample images, area-downsampled to size^2 -> (size, size, 3) uint8."""
+    rng, out = np.random.default_rng(0), []
+    sources = [rgb8(square_resize(load_image(s), 256)) for s in SAMPLES]
+    for i in range(n):
+        src = sources[i % len(sources)]
+        c = int(rng.integers(64, 257))
+        y, x = (int(rng.integers(0, 257 - c)) for _ in range(2))
+        crop = Image.fromarray(src[y : y + c, x : x + c]).resize((size, size), Image.BOX)
+        out.append(np.asarray(crop))
+    return out
+
+
+def rgb8(img: torch.Tensor) -> np.ndarray:
+    """(H, W, C) float in [0, 1] or uint8 -> (H, W, 3) uint8."""
+    a = img.numpy() if img.dtype == torch.uint8 else (img.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a[..., :3]
+
+
+def write_set(images: list[np.ndarray], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    return folder
+
+
+def overrides(c: dict, root: Path, steps: int, device: str) -> list[str]:
+    net = [
+        f"encoding.n_features={c['m']}",
+        f"network.n_neurons={c['width']}",
+        f"network.n_hidden_layers={c['depth'] - 1}",
+    ]
+    run = [
+        f"trainer.max_steps={steps}",
+        f"log.val_every_n_steps={steps}",
+        f"trainer={'cpu' if device == 'cpu' else 'gpu'}",
+    ]
+    data = ["data=image_set", f"data.root={root}", "data.split=null", "data.size=null", f"task={c['task']}"]
+    return [*data, *net, *run, "logger=none", "~callbacks.progress_gif", "encoding.sigma=10"]
+
+
+def nfields_job(over: list[str], out: Path) -> tuple[float, dict]:
+    """One train() call -> (wall seconds, metrics.json)."""
+    t = time.perf_counter()
+    train(compose_run_config(over, out))
+    return time.perf_counter() - t, json.loads((out / "metrics.json").read_text())
+
+
+def hand_loop(images: list[np.ndarray], c: dict, steps: int, device: torch.device) -> tuple[float, float]:
+    """Each image fitted alone by HandFF + Adam (lr 1e-3, full batch) -> (wall seconds, mean final PSNR)."""
+    t, psnrs = time.perf_counter(), []
+    for i, img in enumerate(images):
+        torch.manual_seed(i)
+        y = torch.from_numpy(img).float().div(255).to(device)  # (H, W, 3)
+        h, w, _ = y.shape
+        v, u = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
+        x = torch.stack([u, v], -1).to(device)
+        if c["task"] == "interpolate":
+            x, y = x[::2, ::2], y[::2, ::2]
+        x, y = x.reshape(-1, 2), y.reshape(-1, 3)
+        model = HandFF(m=c["m"], sigma=10.0, width=c["width"], depth=c["depth"]).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss = ((model(x) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+        psnrs.append(-10 * math.log10(loss.item()))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t, float(np.mean(psnrs))
+
+
+def run_case(name: str, a: argparse.Namespace) -> list[str]:
+    c = {**CASES[name], **{k: v for k, v in (("members", a.members), ("size", a.size), ("steps", a.steps)) if v}}
+    m, steps, device = c["members"], c["steps"], torch.device(a.device)
+    with tempfile.TemporaryDirectory() as d:
+        if a.root:
+            s = ImageSet(a.root, None, m)
+            images = [rgb8(square_resize(s.image(i), c["size"])) for i in range(s.n)]
+        else:
+            images = sample_images(m, c["size"])
+        m = len(images)
+        root = write_set(images, Path(d) / "set")
+        over = overrides(c, root, steps, a.device)
+        wall_many, many = nfields_job([*over, "model=many"], Path(d) / "many")
+        k = min(a.loop_images, m)
+        wall_one, rates = 0.0, []
+        for i in range(k):
+            dt, one = nfields_job([*over, f"data.index={i}"], Path(d) / f"one{i}")
+            wall_one += dt
+            rates.append(one["perf/steps_per_s"])
+        wall_hand, hand_psnr = hand_loop(images, c, steps, device)
+    rows = {
+        "many (model=many)": (m * steps / wall_many, m * many["perf/steps_per_s"], many["test/psnr"]),
+        "nfields single-run loop": (k * steps / wall_one, float(np.mean(rates)), None),
+        "hand-written loop": (m * steps / wall_hand, m * steps / wall_hand, hand_psnr),
+    }
+    base = rows["hand-written loop"][0]
+    loop = rows["nfields single-run loop"][0]
+    print(f"\n## {name}: {m} images {c['size']}^2, {c['depth']}x{c['width']} MLP on {c['m']} Fourier frequencies, ")
+    print(f"task={c['task']}, full batch, {steps} steps, {a.device}\n")
+    lines = ["| path | images x steps / s (wall) | (training steps only) | vs hand loop | vs nfields loop | PSNR |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for label, (wall, steady, psnr) in rows.items():
+        p = "-" if psnr is None else f"{psnr:.2f}"
+        lines.append(f"| {label} | {wall:.0f} | {steady:.0f} | {wall / base:.2f}x | {wall / loop:.2f}x | {p} |")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", choices=[*CASES, "all"], default="all")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--members", type=int, default=None, help="images (members); default: the case's")
+    ap.add_argument("--size", type=int, default=None, help="image side; default: the case's")
+    ap.add_argument("--steps", type=int, default=None, help="steps per field; default: the case's")
+    ap.add_argument("--loop-images", type=int, default=4, help="single-image nfields runs timed (a rate per image)")
+    ap.add_argument("--root", default=None, help="a folder (or .npz) of images instead of skimage crops")
+    a = ap.parse_args()
+    for name in CASES if a.case == "all" else [a.case]:
+        run_case(name, a)
+
+
+if __name__ == "__main__":
+    main()
