@@ -104,7 +104,7 @@ def test_the_search_picks_the_best_mean_on_its_split(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_reduced_table_runs_end_to_end_through_train_py(tmp_path: Path) -> None:
-    """Two tiny images, 5 steps: 4 jobs (one per encoding, 2 members each) through `python train.py experiment=ffn_text`, then the table."""
+    """Two tiny images, 5 steps: 4 jobs (one per encoding, the 2 images as members) through train.py, then the table."""
     (tmp_path / "set" / "test").mkdir(parents=True)
     for i in range(2):
         a = np.random.default_rng(i).integers(0, 256, (16, 16, 3), dtype=np.uint8)
