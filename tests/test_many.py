@@ -187,3 +187,19 @@ def test_members_of_an_image_set_combine_images_seeds_and_sweeps(make_cfg, tmp_p
     torch.testing.assert_close(B[3], torch.randn(B.shape[1:], generator=g) * 2)
     with pytest.raises(ConfigError):
         build(make_cfg, tmp_path, "model.compile=true")
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        ["task=superres", "encoding=hashgrid", "encoding.n_levels=4"],
+        ["task=inpaint", "encoding=grid", "network=linear", "model.lr=0.05", "data.batch_size=64"],
+        ["encoding=none", "network=siren", "members.sweep.network.w0=[10,30]", "cond=film"],
+    ],
+)
+def test_other_fields_and_tasks_train_as_members(make_cfg, tmp_path: Path, over: list[str]) -> None:
+    root, d = write_images(tmp_path / "set", 2), tmp_path / "run"
+    common = ["debug=fast", "data=image_set", f"data.root={root}", "data.size=null", "model=many", "logger=none"]
+    train(make_cfg(*common, "trainer.max_steps=10", "trainer.log_every_n_steps=1", *over, run_dir=d))
+    losses = np.array([h["loss"] for h in json.loads((d / "members_history.json").read_text())["train"]])  # (T, M)
+    assert (losses[-3:].mean(0) < losses[0]).all()  # random batches: the last steps' mean, below the first
