@@ -55,8 +55,10 @@ class FieldStack(nn.Module):
         first = structure(fields[0])
         for i, f in enumerate(fields[1:], 1):
             if structure(f) != first:
-                diff = next((a, b) for a, b in zip(structure(f), first, strict=False) if a != b)
-                raise ValueError(f"member {i} differs in its tensors from member 0: {diff[0]} vs {diff[1]}")
+                (name, shape, _), (_, shape0, _) = next(
+                    (a, b) for a, b in zip(structure(f), first, strict=False) if a != b
+                )
+                raise ValueError(f"member {i}'s {name} is {list(shape)}, member 0's {list(shape0)}")
         self.n = len(fields)
         self.out_dim = fields[0].out_dim
         params, buffers = stack_module_state(list(fields))  # name -> (M, ...)

@@ -88,14 +88,12 @@ def member_indices(cfg: DictConfig) -> list[int] | None:
 
 def check_single_device(cfg: DictConfig) -> None:
     t = cfg.trainer
-    devices, strategy = t.get("devices", 1), str(t.get("strategy") or "")
-    if "ddp" in strategy or (is_int(devices) and devices > 1) or int(t.get("num_nodes", 1) or 1) > 1:
-        raise ConfigError(
-            "trainer",
-            f"devices={devices}, strategy={strategy or None}",
-            "model=many trains every member on one "
-            "device (trainer.devices=1): splitting members across DDP ranks is not supported yet",
-        )
+    why = "model=many trains every member on one device: splitting members across DDP ranks is not supported yet"
+    strategy, devices = str(t.get("strategy") or ""), t.get("devices", 1)
+    if "ddp" in strategy:
+        raise ConfigError("trainer.strategy", strategy, f"{why} (use trainer=default or trainer=gpu)")
+    if (is_int(devices) and devices > 1) or int(t.get("num_nodes", 1) or 1) > 1:
+        raise ConfigError("trainer.devices", devices, f"{why} (use trainer.devices=1)")
 
 
 def member_config(cfg: DictConfig, seed: int, sweep: dict[str, float]) -> DictConfig:
@@ -124,7 +122,7 @@ def build_members(
         pl.seed_everything(seed, verbose=False)  # what a single run does before building its field
         fields.append(build_field(c, out_dim=int(image.shape[-1]), own_code=own_code))
     pl.seed_everything(cfg.seed, verbose=False)
-    swept = [f"members.sweep.{k}" for k, _ in axes if k != LR] or ["members"]
+    key, values = next(((f"members.sweep.{k}", v) for k, v in axes if k != LR), ("members", "the run's members"))
     chunk = chunk_size(cfg, fields[0], dm.task, member_images[0], len(fields))
     stacks = []
     for s in range(0, len(fields), chunk):
@@ -132,14 +130,14 @@ def build_members(
         try:
             stack = FieldStack(part)
         except ValueError as e:
-            raise ConfigError(swept[0], "...", f"changes the fields' tensor shapes ({e}); use a Hydra multirun") from e
-        check_stacked(stack, part, swept[0])
+            raise ConfigError(key, values, f"changes the fields' tensor shapes ({e}); use a Hydra multirun") from e
+        check_stacked(stack, part, key, values)
         stacks.append(stack)
     return torch.nn.ModuleList(stacks), members, member_images
 
 
 @torch.no_grad()
-def check_stacked(stack: FieldStack, fields: list[NeuralField], key: str) -> None:
+def check_stacked(stack: FieldStack, fields: list[NeuralField], key: str, values: Any) -> None:
     """The stacked members compute what each field computes alone, on a probe of coordinates: a value the field
     keeps outside its tensors (a Python float in forward) would be member 0's for every member."""
     probe = torch.rand(64, 2, generator=torch.Generator().manual_seed(0))  # (64, 2)
@@ -148,7 +146,7 @@ def check_stacked(stack: FieldStack, fields: list[NeuralField], key: str) -> Non
         if not torch.allclose(got[i], f(probe), atol=1e-4, rtol=1e-3):
             raise ConfigError(
                 key,
-                "...",
+                values,
                 f"member {i} differs when stacked: the field keeps this value outside its "
                 "tensors, so stacked members cannot differ in it; use a Hydra multirun",
             )
@@ -208,8 +206,8 @@ def chunk_size(cfg: DictConfig, field: NeuralField, task: Task, image: torch.Ten
     if need > budget:
         raise ConfigError(
             "members.memory_gb",
-            round(budget / 1e9, 3),
-            f"one member needs about {need / 1e9:.2f} GB per step, "
+            f"{budget / 1e9:.3g}",
+            f"one member needs about {need / 1e9:.3g} GB per step, "
             f"more than {source}: lower data.batch_size or data.size, or raise members.memory_gb",
         )
     return min(n, int(chunk) if chunk is not None else max(1, math.floor(budget / need)))
