@@ -78,17 +78,22 @@ class FieldStack(nn.Module):
         out.update({f"field.{k}": getattr(self.state, mangle(k)) for k in self.buffer_names})
         return out
 
-    def per_member(self, fn: MemberFn, *args: Any, in_dims: tuple[int | None, ...] | None = None) -> Any:
-        """fn(field_m, *args_m) for every member, vectorised -> outputs stacked along a leading (M,) axis.
-
-        `in_dims` says which args carry a member axis (0) and which are shared (None); default: all shared."""
+    def per_member(
+        self, fn: MemberFn, *args: Any, in_dims: tuple[int | None, ...] | None = None, members: slice | None = None
+    ) -> Any:
+        """fn(field_m, *args_m) for every member (or the `members` slice of them), vectorised -> outputs stacked
+        along a leading member axis. `in_dims` says which args carry a member axis (0; sliced by the caller) and
+        which are shared (None); default: all shared. Gradients reach only the members computed."""
         dims = (None,) * len(args) if in_dims is None else tuple(in_dims)
         template = self._apply_fn[0]
+        tensors = self.tensors()
+        if members is not None:
+            tensors = {k: v[members] for k, v in tensors.items()}
 
-        def one(tensors: dict[str, torch.Tensor], *a: Any) -> torch.Tensor:
-            return functional_call(template, tensors, (fn, *a))
+        def one(t: dict[str, torch.Tensor], *a: Any) -> torch.Tensor:
+            return functional_call(template, t, (fn, *a))
 
-        return vmap(one, in_dims=(0, *dims), randomness="different")(self.tensors(), *args)
+        return vmap(one, in_dims=(0, *dims), randomness="different")(tensors, *args)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """coords (N, 2) shared by every member, or (M, N, 2) one set each -> colours (M, N, C)."""

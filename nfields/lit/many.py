@@ -7,6 +7,7 @@ through the task. Their parameters are stacked (fields/stack.py) in chunks of at
 bounded by one chunk) and then one optimiser step for all of them (MemberAdam: Adam per member,
 with a learning rate per member). Members never share a gradient, so member m follows exactly
 the trajectory of the field trained alone (tests/test_many.py checks it against single runs).
+Under DDP each rank computes its share of every chunk and the gradients are summed across ranks.
 """
 
 from __future__ import annotations
@@ -130,8 +131,28 @@ class ManyFieldsModule(FieldsModule):
 
     # ---- training -------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
-        self.sampler = torch.Generator(device=self.device)
+        self.sampler = torch.Generator(device=self.device)  # the same draws on every rank: each takes its share
         self.sampler.manual_seed(torch.initial_seed())
+
+    def share(self, n: int) -> slice:
+        """This rank's members of a chunk of n: an even, contiguous split across the DDP ranks (all of them alone)."""
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        return slice(n * rank // world, n * (rank + 1) // world)
+
+    def sync_members(self, losses: torch.Tensor) -> torch.Tensor:
+        """DDP: sum every member's gradient (zero on the ranks that did not compute it) and the (M, 2) losses
+        across ranks, in one all-reduce; each rank then takes the same optimiser step. Returns the losses."""
+        params = list(self.field.parameters())
+        for p in params:
+            if p.grad is None:  # a chunk with none of its members on this rank
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([*(p.grad.reshape(-1) for p in params), losses.reshape(-1)])
+        flat = self.trainer.strategy.reduce(flat, reduce_op="sum")
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+        return flat[offset:].view_as(losses)
 
     def sample(self, k: int) -> tuple[torch.Tensor, torch.Tensor, int | None]:
         """Chunk k's pixels -> coords (N, 2) shared or (Mk, B, 2) per member, values (Mk, N|B, C), the
@@ -147,16 +168,29 @@ class ManyFieldsModule(FieldsModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         opt, sched = self.optimizers(), self.lr_schedulers()
         opt.zero_grad(set_to_none=True)
+        if self.trainer.world_size > 1:
+            # Under DDP every rank holds every member and computes only its share of each chunk (share()). DDP's
+            # own all-reduce (Lightning re-enables it after every training_step) would expect every parameter in
+            # every backward and average in the other ranks' zero gradients: it is off for this step, and
+            # sync_members sums the gradients instead, which gives exactly each member's own.
+            self.trainer.strategy.model.require_backward_grad_sync = False
         parts = []
         for k, stack in enumerate(self.field):
             x, y, dim = self.sample(k)
-            out = stack.per_member(self.loss_fn, x, y, in_dims=(dim, 0))  # (Mk, 2): data term, penalty
-            self.manual_backward(out.sum())  # members' losses summed: each gets its own gradient
-            parts.append(out.detach())
+            own = self.share(stack.n)  # every member on one device; this rank's share under DDP
+            full = y.new_zeros(stack.n, 2)  # (Mk, 2): data term, penalty
+            if own.start < own.stop:
+                xs = x if dim is None else x[own]
+                out = stack.per_member(self.loss_fn, xs, y[own], in_dims=(dim, 0), members=own)
+                self.manual_backward(out.sum())  # members' losses summed: each gets its own gradient
+                full[own] = out.detach()
+            parts.append(full)
+        out = torch.cat(parts)  # (M, 2)
+        if self.trainer.world_size > 1:
+            out = self.sync_members(out)
         opt.step()
         if sched is not None:
             sched.step()
-        out = torch.cat(parts)  # (M, 2)
         loss = out.sum(1).mean()  # the mean member's training loss
         if (self.global_step % self.trainer.log_every_n_steps) == 0:
             psnr = -10 * torch.log10(out[:, 0])  # (M,)
@@ -194,8 +228,9 @@ class ManyFieldsModule(FieldsModule):
         self.last_render = torch.cat(renders)  # (M, H, W, C) uint8
         summary = summarize(rows)
         psnr = summary.pop(f"{stage}/psnr")
-        self.log(f"{stage}/psnr", psnr, prog_bar=stage == "val", batch_size=1)
-        self.log_dict(summary, batch_size=1)
+        # Under DDP every rank evaluates every member with the same weights: sync_dist keeps them formally in step.
+        self.log(f"{stage}/psnr", psnr, prog_bar=stage == "val", batch_size=1, sync_dist=True)
+        self.log_dict(summary, batch_size=1, sync_dist=True)
         return {f"{stage}/psnr": psnr, **summary}
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:

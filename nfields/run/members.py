@@ -86,16 +86,6 @@ def member_indices(cfg: DictConfig) -> list[int] | None:
     raise ConfigError("members.images", images, "must be null (every image of the set) or a non-empty list of indices")
 
 
-def check_single_device(cfg: DictConfig) -> None:
-    t = cfg.trainer
-    why = "model=many trains every member on one device: splitting members across DDP ranks is not supported yet"
-    strategy, devices = str(t.get("strategy") or ""), t.get("devices", 1)
-    if "ddp" in strategy:
-        raise ConfigError("trainer.strategy", strategy, f"{why} (use trainer=default or trainer=gpu)")
-    if (is_int(devices) and devices > 1) or int(t.get("num_nodes", 1) or 1) > 1:
-        raise ConfigError("trainer.devices", devices, f"{why} (use trainer.devices=1)")
-
-
 def member_config(cfg: DictConfig, seed: int, sweep: dict[str, float]) -> DictConfig:
     """The run config a single run of this member would have: its seed and its swept values."""
     c = copy.deepcopy(cfg)
@@ -110,7 +100,6 @@ def build_members(
 ) -> tuple[torch.nn.ModuleList, list[Member], list[torch.Tensor]]:
     """The members, their stacked fields (chunks) and each member's image (H, W, C), aligned. `build_field` is
     run/build.py's (config -> field), passed in because build.py is the module that calls this one."""
-    check_single_device(cfg)
     axes, seeds, images = sweep_axes(cfg), member_seeds(cfg), dm.member_images(member_indices(cfg))
     members, member_images, fields = [], [], []
     for (index, name, image), seed, *values in itertools.product(images, seeds, *[v for _, v in axes]):
