@@ -10,7 +10,15 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from nfields.lit.callbacks.perf import find_timer
-from nfields.run.build import build_callbacks, build_datamodule, build_loggers, build_module, build_trainer
+from nfields.run.budget import sized
+from nfields.run.build import (
+    build_callbacks,
+    build_datamodule,
+    build_field,
+    build_loggers,
+    build_module,
+    build_trainer,
+)
 from nfields.run.console import closing_line, quiet_lightning, start_line
 from nfields.run.ddp import install_hydra_ddp_fix, isolated_job
 from nfields.run.exits import building
@@ -50,6 +58,7 @@ def _train(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with building():
         dm = build_datamodule(cfg)
+        cfg = sized(cfg, dm.channels, build_field)  # budget.params: the sizing key derived, stored with the run
         module = build_module(cfg, dm)
         check_resume_weights(cfg, module)
         loggers = build_loggers(cfg)

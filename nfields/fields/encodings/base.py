@@ -7,6 +7,7 @@ built from `encoding.out_dim` (dimensions are derived, never typed twice).
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -22,6 +23,10 @@ def check_in_dim(in_dim: int, check: Check = POSITIVE_INT) -> int:
 
 class Encoding(nn.Module):
     """Maps coordinates (..., in_dim) to features (..., out_dim)."""
+
+    # The constructor argument that sizes its trainable parameters, for budget.params (run/budget.py); None:
+    # it has none (fixed features), so a parameter budget sizes the network instead.
+    budget_key: ClassVar[str | None] = None
 
     def __init__(self, in_dim: int = 2) -> None:
         super().__init__()

@@ -45,6 +45,8 @@ def level_resolutions(resolution: int, n_levels: int, per_level_scale: float) ->
 
 
 class Grid(Encoding):
+    budget_key = "resolution"  # budget.params sizes the finest level's vertices per axis
+
     def __init__(
         self,
         resolution: int = 64,

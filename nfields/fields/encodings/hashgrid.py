@@ -37,6 +37,8 @@ MAX_LOG2_HASHMAP_SIZE = 30
 
 
 class HashGrid(Encoding):
+    budget_key = "log2_hashmap_size"  # budget.params sizes the hash tables
+
     def __init__(
         self,
         n_levels: int = 16,
@@ -58,7 +60,9 @@ class HashGrid(Encoding):
         self.n_levels, self.n_features_per_level = n_levels, n_features_per_level
         # tcnn: exp2f(l * log2(per_level_scale)) * base_resolution - 1 in fp32. Here in double, rounded to fp32, so the
         # grid is the same on every device and library (fp32 exp2 implementations differ by an ulp or two).
-        scale = torch.tensor([2 ** (lvl * math.log2(per_level_scale)) * base_resolution - 1 for lvl in range(n_levels)])
+        # (On the CPU whatever the default device: the sizes below are read from it, also when built on "meta".)
+        scale = [2 ** (lvl * math.log2(per_level_scale)) * base_resolution - 1 for lvl in range(n_levels)]
+        scale = torch.tensor(scale, device="cpu")
         res = [math.ceil(s) + 1 for s in scale.tolist()]  # from the fp32 value: a whole scale stays whole
         sizes = [min(-(-(r**in_dim) // 8) * 8, 2**log2_hashmap_size) for r in res]  # tcnn's params_in_level
         offsets = [0, *itertools.accumulate(sizes)][:-1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -65,6 +66,8 @@ class FieldNetwork(nn.Module):
     latent code (cond=concat, hypernet's local codes); None: all inputs are coordinates. NeuralField
     passes both widths, so an init can treat the two kinds of input apart (SIREN does).
     """
+
+    budget_key: ClassVar[str | None] = "n_neurons"  # what budget.params sizes (run/budget.py)
 
     def __init__(
         self,

@@ -21,6 +21,8 @@ from nfields.fields.networks.base import OUTPUT_ACTIVATIONS, FieldNetwork
 
 
 class Linear(FieldNetwork):
+    budget_key = None  # one affine map of the encoding's features: nothing of its own to size
+
     def __init__(
         self,
         in_dim: int,

@@ -1,0 +1,51 @@
+"""budget.params: each representation's own size key is derived so the field has at most that many parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from nfields.core.errors import ConfigError
+from nfields.run.budget import count_params, sized
+from nfields.run.build import build_field
+from nfields.run.train import train
+
+
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        ([], "network.n_neurons"),
+        (["network=siren", "encoding=none"], "network.n_neurons"),
+        (["encoding=grid", "network=linear"], "encoding.resolution"),
+        (["encoding=hashgrid"], "encoding.log2_hashmap_size"),
+        (["encoding=grid", "budget.key=network.n_neurons"], "network.n_neurons"),
+    ],
+)
+def test_the_largest_size_within_the_budget_is_chosen(make_cfg, over: list[str], key: str) -> None:
+    cfg = make_cfg("debug=fast", "budget.params=30000", *over)
+    out = sized(cfg, 3, build_field)
+    v = OmegaConf.select(out, key)
+    assert count_params(out, 3, build_field, True) <= 30000
+    OmegaConf.update(out, key, v + 1)
+    assert count_params(out, 3, build_field, True) > 30000  # one more does not fit
+    assert OmegaConf.select(cfg, key) != v or key == "encoding.log2_hashmap_size"  # the input is not modified
+
+
+def test_no_budget_leaves_the_config_alone_and_a_small_one_is_refused(make_cfg) -> None:
+    cfg = make_cfg("debug=fast")
+    assert sized(cfg, 3, build_field) is cfg
+    with pytest.raises(ConfigError, match=r"budget.params=20: is below the smallest field \(network.n_neurons=1: 521"):
+        sized(make_cfg("debug=fast", "budget.params=20"), 3, build_field)
+    with pytest.raises(ConfigError, match="budget.key=data.image: must name an integer key"):
+        sized(make_cfg("debug=fast", "budget.params=2000", "budget.key=data.image"), 3, build_field)
+
+
+def test_a_budgeted_run_stores_the_derived_size_with_its_weights(make_cfg, tmp_path: Path) -> None:
+    train(make_cfg("debug=fast", "budget.params=12000", "logger=none", "trainer.max_steps=2"))
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    width = ckpt["nfields_config"]["network"]["n_neurons"]
+    n = sum(v.numel() for k, v in ckpt["state_dict"].items() if k.startswith("field.network"))
+    assert width != 32 and n <= 12000
