@@ -14,11 +14,11 @@ A swept key that changes the fields' tensor shapes, or that the field keeps outs
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
@@ -86,13 +86,22 @@ def member_indices(cfg: DictConfig) -> list[int] | None:
     raise ConfigError("members.images", images, "must be null (every image of the set) or a non-empty list of indices")
 
 
-def member_config(cfg: DictConfig, seed: int, sweep: dict[str, float]) -> DictConfig:
-    """The run config a single run of this member would have: its seed and its swept values."""
-    c = copy.deepcopy(cfg)
-    OmegaConf.update(c, "seed", seed)
-    for k, v in sweep.items():
-        OmegaConf.update(c, k, v)
-    return c
+@contextmanager
+def member_values(cfg: DictConfig, values: dict[str, Any]) -> Iterator[DictConfig]:
+    """cfg with `values` set in place (seed, swept keys) for building one member's field, restored after: a
+    single run with those values would have this config. (A copy of the run config per member took 70 ms.)"""
+    saved = {}
+    for key in values:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        saved[key] = OmegaConf.to_container(node, resolve=False)[leaf]  # "${...}" for an interpolation
+    try:
+        for key, v in values.items():
+            OmegaConf.update(cfg, key, v)
+        yield cfg
+    finally:
+        for key, v in saved.items():
+            OmegaConf.update(cfg, key, v)
 
 
 def build_members(
@@ -107,9 +116,9 @@ def build_members(
         lr = float(sweep.get(LR, cfg.model.lr))
         members.append(Member(len(members), index, name, seed, lr, sweep))
         member_images.append(image)
-        c = member_config(cfg, seed, sweep)
-        pl.seed_everything(seed, verbose=False)  # what a single run does before building its field
-        fields.append(build_field(c, out_dim=int(image.shape[-1]), own_code=own_code))
+        with member_values(cfg, {"seed": seed, **{k: v for k, v in sweep.items() if k != LR}}) as c:
+            pl.seed_everything(seed, verbose=False)  # what a single run does before building its field
+            fields.append(build_field(c, out_dim=int(image.shape[-1]), own_code=own_code))
     pl.seed_everything(cfg.seed, verbose=False)
     key, values = next(((f"members.sweep.{k}", v) for k, v in axes if k != LR), ("members", "the run's members"))
     chunk = chunk_size(cfg, fields[0], dm.task, member_images[0], len(fields))
