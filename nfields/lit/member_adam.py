@@ -57,25 +57,38 @@ class MemberAdam(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad if group["weight_decay"] == 0 else p.grad.add(p, alpha=group["weight_decay"])
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                exp_avg, exp_avg_sq, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                step_size = group["lr"] / (1 - beta1**t)
-                denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**t)).add_(group["eps"])
-                scale = self.scale_for(group, p)
-                if scale is None:
-                    p.addcdiv_(exp_avg, denom, value=-step_size)
-                else:
-                    p.sub_(exp_avg.div(denom).mul_(scale * step_size))
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                self.update(group, params)
         return loss
+
+    def update(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        """One Adam step of the group's params, as torch's single-tensor Adam computes it, in foreach ops (one
+        call per op for all the group's tensors: the stacked fields' steps are small, their count is not)."""
+        beta1, beta2 = group["betas"]
+        grads = [p.grad for p in params]
+        if group["weight_decay"] != 0:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        states = [self.state[p] for p in params]
+        for p, st in zip(params, states, strict=True):
+            if not st:
+                st["step"] = 0
+                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["step"] += 1
+        t = states[0]["step"]  # every tensor of a group is stepped together
+        exp_avgs, exp_avg_sqs = [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states]
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        step_size = group["lr"] / (1 - beta1**t)
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denom, math.sqrt(1 - beta2**t))
+        torch._foreach_add_(denom, group["eps"])
+        scales = [self.scale_for(group, p) for p in params]
+        if scales[0] is None:
+            torch._foreach_addcdiv_(params, exp_avgs, denom, -step_size)
+        else:
+            update = torch._foreach_div(exp_avgs, denom)
+            torch._foreach_mul_(update, scales)  # each member's own lr / the group's
+            torch._foreach_add_(params, update, alpha=-step_size)
