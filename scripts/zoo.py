@@ -1,0 +1,116 @@
+"""The representation zoo: every representation, at equal parameter budgets, tuned on train, reported on test.
+
+    python scripts/zoo.py --root /path/to/ffn/div2k                          # reduced CPU mode (the defaults)
+    python scripts/zoo.py --root /path/to/ffn/div2k --size 512 --steps 5000 --images 16 --trials 20 \\
+        --budgets 200000,800000 trainer=gpu                                   # the full protocols (a GPU)
+
+For each task (fit: every pixel observed, the FINER protocol; interpolate: Tancik et al.'s even/odd
+grid), each budget (budget.params) and each method of nfields/analysis/zoo.py: an Optuna TPE search of
+its hyperparameters (--trials runs, each a model=many run of the first --images *train* images,
+maximising their mean test PSNR), then one run with the best values on the *test* images. Writes
+zoo.md (PSNR and SSIM mean ± std over images, parameters, steps/s, training time to 30 dB, render time
+of a 512² image, the chosen values), zoo.json and zoo.png (mean val PSNR against training time) into --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nfields.analysis.zoo import METHODS, Method, Result, figure, markdown, read_result, to_json  # noqa: E402
+from nfields.fields.field import render  # noqa: E402
+from nfields.run.build import load_checkpoint  # noqa: E402
+from nfields.run.compose import compose_run_config  # noqa: E402
+from nfields.run.train import train  # noqa: E402
+
+
+def run(a: argparse.Namespace, method: Method, task: str, budget: int, split: str, values: dict, out: Path) -> dict:
+    over = ["experiment=zoo", f"data.root={a.root}", f"data.split={split}", f"data.limit={a.images}", f"task={task}"]
+    over += [
+        f"budget.params={budget}",
+        f"trainer.max_steps={a.steps}",
+        f"log.val_every_n_steps={max(1, a.steps // 10)}",
+    ]
+    over += ([f"data.size={a.size}"] if a.size else []) + method.over + [f"{k}={v:.6g}" for k, v in values.items()]
+    train(compose_run_config([*over, *a.overrides], out))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def search(a: argparse.Namespace, name: str, task: str, budget: int, out: Path) -> dict[str, float]:
+    method = METHODS[name]
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        values = {k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in method.search.items()}
+        psnr = run(a, method, task, budget, "train", values, out / f"trial{trial.number}").get("test/psnr")
+        return psnr if psnr is not None and math.isfinite(psnr) else 0.0  # a diverged trial loses
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=a.trials)
+    print(f"[zoo] {task} {budget} {name}: best train PSNR {study.best_value:.2f} with {study.best_params}", flush=True)
+    return study.best_params
+
+
+def render_seconds(ckpt: Path, size: int = 512) -> tuple[float, float]:
+    """(seconds to render member 0 at size^2, trainable parameters per member) from a model=many checkpoint."""
+    module = load_checkpoint(ckpt)
+    field = module.field[0].member(0)
+    render(field, 16, 16)  # warm-up
+    t = time.perf_counter()
+    render(field, size, size)
+    params = sum(p.numel() for p in module.field.parameters()) / module.n_members
+    return time.perf_counter() - t, params
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", type=Path, required=True, help="a set with train/ and test/ (e.g. ffn/div2k)")
+    ap.add_argument("--size", type=int, default=64, help="image side (null = 512: --size 0)")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--images", type=int, default=4, help="the first N images of each split")
+    ap.add_argument("--trials", type=int, default=4, help="Optuna trials per method, task and budget")
+    ap.add_argument("--budgets", default="3000,12000", help="parameter budgets (comma-separated)")
+    ap.add_argument("--tasks", default="fit,interpolate")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--out", type=Path, default=Path("multirun/zoo"))
+    ap.add_argument("overrides", nargs="*", help="extra train.py overrides for every run, e.g. trainer=gpu")
+    a = ap.parse_args()
+    a.size = a.size or None
+    methods = [m for m in a.methods.split(",") if m]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        ap.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if not (a.root / "train").is_dir() or not (a.root / "test").is_dir():
+        ap.error(f"--root {a.root}: needs train/ and test/ folders (your copy of the Fourier-features set)")
+    t0, results = time.perf_counter(), []
+    for task in a.tasks.split(","):
+        for budget in [int(b) for b in a.budgets.split(",")]:
+            for name in methods:
+                where = a.out / task / str(budget) / name
+                best = search(a, name, task, budget, where / "search")
+                run(a, METHODS[name], task, budget, "test", best, where / "test")
+                seconds, params = render_seconds(where / "test" / "checkpoints" / "last.ckpt")
+                r: Result = read_result(where / "test", name, budget, task, params)
+                r.render_s, r.best = seconds, best
+                results.append(r)
+                a.out.mkdir(parents=True, exist_ok=True)  # written after every method: a long run shows progress
+                size = a.size or 512
+                minutes = (time.perf_counter() - t0) / 60
+                head = f"Command: `python scripts/zoo.py {' '.join(sys.argv[1:])}` ({minutes:.1f} min)"
+                head += f"; {size}² images, {a.steps} steps, {a.images} test images, {a.trials} trials per method.\n\n"
+                (a.out / "zoo.md").write_text(head + markdown(results))
+                (a.out / "zoo.json").write_text(json.dumps(to_json(results), indent=1))
+                figure(results).savefig(a.out / "zoo.png")
+    print((a.out / "zoo.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
