@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.utils._pytree import tree_map
 
 MemberFn = Callable[..., torch.Tensor]  # fn(field, *args) -> a tensor for one member
 
@@ -93,6 +94,10 @@ class FieldStack(nn.Module):
         def one(t: dict[str, torch.Tensor], *a: Any) -> torch.Tensor:
             return functional_call(template, t, (fn, *a))
 
+        if next(iter(tensors.values())).shape[0] == 1:  # one member: plain ops on views of its slices (no vmap,
+            t = {k: v[0] for k, v in tensors.items()}  # whose batched kernels are slower for one large member)
+            a = [arg[0] if d == 0 else arg for arg, d in zip(args, dims, strict=True)]
+            return tree_map(lambda o: o.unsqueeze(0), one(t, *a))
         return vmap(one, in_dims=(0, *dims), randomness="different")(tensors, *args)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:

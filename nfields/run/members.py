@@ -180,9 +180,14 @@ def memory_budget(cfg: DictConfig) -> tuple[float, str]:
         if not (is_number(gb) and gb > 0):
             raise ConfigError("members.memory_gb", gb, "must be a number > 0 (GB) or null (from the device)")
         return float(gb) * 1e9, "members.memory_gb"
-    if torch.cuda.is_available() and str(cfg.trainer.get("accelerator", "auto")) in ("auto", "gpu", "cuda"):
+    if on_cuda(cfg):
         return 0.8 * torch.cuda.mem_get_info()[0], "80% of the free GPU memory"
     return 0.5 * available_ram(), "half the available RAM"
+
+
+def on_cuda(cfg: DictConfig) -> bool:
+    """Whether the run trains on a GPU (trainer.accelerator auto|gpu|cuda with one present)."""
+    return torch.cuda.is_available() and str(cfg.trainer.get("accelerator", "auto")) in ("auto", "gpu", "cuda")
 
 
 def available_ram() -> float:
@@ -195,7 +200,10 @@ def available_ram() -> float:
 
 
 def chunk_size(cfg: DictConfig, field: NeuralField, task: Task, image: torch.Tensor, n: int) -> int:
-    """Members per stack: members.chunk, or as many as the memory budget holds (all when they fit)."""
+    """Members per stack: members.chunk, or as many as the memory budget holds; on a CPU also at most
+    members.cpu_chunk_mb of saved activations per stack: stacking is what makes small fields fast, but the
+    batched kernels of large members run slower than one member's plain ones there (BENCHMARKS.md), and a
+    stack of one runs its member without vmap."""
     chunk = cfg.members.get("chunk")
     if chunk is not None and not (is_int(chunk) and chunk >= 1):
         raise ConfigError("members.chunk", chunk, "must be an integer >= 1 or null (from members.memory_gb)")
@@ -208,4 +216,10 @@ def chunk_size(cfg: DictConfig, field: NeuralField, task: Task, image: torch.Ten
             f"one member needs about {need / 1e9:.3g} GB per step, "
             f"more than {source}: lower data.batch_size or data.size, or raise members.memory_gb",
         )
-    return min(n, int(chunk) if chunk is not None else max(1, math.floor(budget / need)))
+    if chunk is not None:
+        return min(n, int(chunk))
+    fits = max(1, math.floor(budget / need))
+    mb = cfg.members.get("cpu_chunk_mb", 8)
+    if not (is_number(mb) and mb > 0):
+        raise ConfigError("members.cpu_chunk_mb", mb, "must be a number > 0 (MB of activations per CPU chunk)")
+    return min(n, fits if on_cuda(cfg) else min(fits, max(1, math.floor(mb * 1e6 / need))))
