@@ -224,3 +224,14 @@ def test_members_split_across_ddp_ranks_train_as_on_one_device(tmp_path: Path) -
     for a, b in zip(rows["default"], rows["ddp_cpu"], strict=True):
         assert abs(float(a["test/psnr"]) - float(b["test/psnr"])) < 1e-3
     assert load_checkpoint(tmp_path / "ddp_cpu" / "checkpoints" / "last.ckpt").n_members == 6
+
+
+def test_w_and_b_gets_the_members_table_the_montage_and_the_animation(make_cfg, tmp_path: Path) -> None:
+    root, d = write_images(tmp_path / "set", 2), tmp_path / "run"
+    over = ["debug=fast", "data=image_set", f"data.root={root}", "data.size=null", "model=many", "logger=wandb"]
+    train(make_cfg(*over, "trainer.max_steps=10", "log.gif_every_n_steps=5", run_dir=d))
+    media = next((d / "wandb").glob("offline-run-*")) / "files" / "media"
+    table = json.loads(next((media / "table" / "test").glob("members_*.table.json")).read_text())
+    assert table["columns"][:5] == ["id", "image", "name", "seed", "lr"] and len(table["data"]) == 2
+    assert list((media / "images" / "test").glob("reconstruction_*.png"))
+    assert list((media / "videos" / "train").glob("progress_*.gif"))
