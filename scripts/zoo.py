@@ -26,6 +26,7 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nfields.analysis.zoo import METHODS, Method, Result, figure, markdown, read_result, to_json  # noqa: E402
+from nfields.core.errors import ConfigError  # noqa: E402
 from nfields.fields.field import render  # noqa: E402
 from nfields.run.build import load_checkpoint  # noqa: E402
 from nfields.run.compose import compose_run_config  # noqa: E402
@@ -90,12 +91,17 @@ def main() -> None:
         ap.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     if not (a.root / "train").is_dir() or not (a.root / "test").is_dir():
         ap.error(f"--root {a.root}: needs train/ and test/ folders (your copy of the Fourier-features set)")
-    t0, results = time.perf_counter(), []
+    t0, results, skipped = time.perf_counter(), [], []
     for task in a.tasks.split(","):
         for budget in [int(b) for b in a.budgets.split(",")]:
             for name in methods:
                 where = a.out / task / str(budget) / name
-                best = search(a, name, task, budget, where / "search")
+                try:
+                    best = search(a, name, task, budget, where / "search")
+                except ConfigError as e:  # e.g. a budget below the method's smallest field
+                    print(f"[zoo] {task} {budget} {name}: skipped ({e})", flush=True)
+                    skipped.append(f"{task}, {budget:,} params, {name}: {e}")
+                    continue
                 run(a, METHODS[name], task, budget, "test", best, where / "test")
                 seconds, params = render_seconds(where / "test" / "checkpoints" / "last.ckpt")
                 r: Result = read_result(where / "test", name, budget, task, params)
@@ -106,7 +112,8 @@ def main() -> None:
                 minutes = (time.perf_counter() - t0) / 60
                 head = f"Command: `python scripts/zoo.py {' '.join(sys.argv[1:])}` ({minutes:.1f} min)"
                 head += f"; {size}² images, {a.steps} steps, {a.images} test images, {a.trials} trials per method.\n\n"
-                (a.out / "zoo.md").write_text(head + markdown(results))
+                notes = "".join(f"\n- skipped: {s}" for s in skipped)
+                (a.out / "zoo.md").write_text(head + markdown(results) + notes + "\n")
                 (a.out / "zoo.json").write_text(json.dumps(to_json(results), indent=1))
                 figure(results).savefig(a.out / "zoo.png")
     print((a.out / "zoo.md").read_text())
