@@ -94,10 +94,16 @@ def build_loggers(cfg: DictConfig) -> list[Any]:
     return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
 
 
-def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
-    k = cfg.model.get("steps_per_call", 1)  # Lightning counts validation intervals in calls, not optimiser steps
-    interval = cfg.trainer.get("val_check_interval")
-    extra = {"val_check_interval": interval // k} if k > 1 and isinstance(interval, int) else {}
+def build_trainer(
+    cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any], steps_per_call: int = 1
+) -> pl.Trainer:
+    """The Trainer; with k optimiser steps per call (nfields/run/speed.py) the intervals Lightning counts in
+    calls (validation, logging) are divided by k, so they fall on the same optimiser steps as with k = 1."""
+    k, extra = steps_per_call, {}
+    for key in ("val_check_interval", "log_every_n_steps"):
+        value = cfg.trainer.get(key)
+        if k > 1 and is_int(value) and value > 0:
+            extra[key] = value // k
     return instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra
     )

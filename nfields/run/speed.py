@@ -1,0 +1,70 @@
+"""model.steps_per_call=auto: how many optimiser steps one Lightning call takes, chosen before the trainer.
+
+Lightning counts its intervals (validation, logging) in calls, so k steps per call must divide every
+step count the run acts on: trainer.max_steps, log.val_every_n_steps (validations and checkpoints),
+log.gif_every_n_steps, trainer.log_every_n_steps and the guard's interval. Within those divisors auto
+takes the largest that keeps a call near TARGET_CALL_S, from a timing probe of the run's own step on
+its device (a copy of the field; the run's weights and random streams are untouched). Results do not
+depend on k (tests/test_steps_per_call.py): it only decides how often Lightning's per-call Python runs.
+
+With more than one process (DDP) each rank would time its own probe and the ranks must agree, so auto
+is 1 there; an explicit integer is honoured everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from omegaconf import DictConfig
+
+from nfields.lit.base import FieldsModule
+from nfields.run.combinations import select
+
+TARGET_CALL_S = 0.02  # a call of about 20 ms: Lightning's ~0.3 ms per call is then ~1-2 %
+SCHEDULE_KEYS = (
+    "trainer.max_steps",
+    "log.val_every_n_steps",
+    "log.gif_every_n_steps",
+    "trainer.log_every_n_steps",
+    "callbacks.checkpoint.every_n_train_steps",
+    "callbacks.guard.every_n_steps",
+    "callbacks.progress_gif.every_n_steps",
+)
+
+
+def schedule_gcd(cfg: DictConfig) -> int:
+    """The largest k dividing every positive step count in SCHEDULE_KEYS (0 when there is none)."""
+    counts = [v for v in (select(cfg, key)[1] for key in SCHEDULE_KEYS) if isinstance(v, int) and v > 0]
+    return math.gcd(*counts) if counts else 0
+
+
+def one_process(cfg: DictConfig) -> bool:
+    """True unless the trainer runs several processes (DDP, several devices or nodes)."""
+    devices, nodes, strategy = (select(cfg, f"trainer.{k}")[1] for k in ("devices", "num_nodes", "strategy"))
+    return devices in (None, 1, "1") and nodes in (None, 1) and strategy in (None, "auto", "single_device")
+
+
+def probe_device(cfg: DictConfig) -> torch.device:
+    """The device the trainer will train on (trainer.accelerator cpu, gpu/cuda, or auto)."""
+    accelerator = select(cfg, "trainer.accelerator")[1]
+    cuda = accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
+    return torch.device("cuda" if cuda else "cpu")
+
+
+def largest_divisor_at_most(n: int, bound: int) -> int:
+    """The largest divisor of n that is <= bound (1 at least)."""
+    return max(d for d in range(1, max(1, min(n, bound)) + 1) if n % d == 0)
+
+
+def choose_steps_per_call(cfg: DictConfig, module: FieldsModule) -> int:
+    """The module's steps per call: its integer, or for "auto" the divisor of the schedule nearest to a
+    TARGET_CALL_S call from the probe (1 with several processes or nothing to divide)."""
+    k = module.steps_per_call
+    if k != "auto":
+        return int(k)
+    n = schedule_gcd(cfg)
+    if n <= 1 or not one_process(cfg):
+        return 1
+    step_s = module.probe_step_s(probe_device(cfg))
+    return largest_divisor_at_most(n, max(1, int(TARGET_CALL_S / max(step_s, 1e-9))))
