@@ -83,6 +83,10 @@ class FieldsModule(pl.LightningModule):
         """Extra caption text per panel image (e.g. the prediction's PSNR); none by default."""
         return {}
 
+    def progress_metrics(self) -> dict[str, float]:
+        """Values for the progress bar that were not logged through self.log (none by default)."""
+        return {}
+
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The current field rendered for progress.gif -> (h, w, C) in [0, 1]."""
         raise NotImplementedError

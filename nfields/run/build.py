@@ -97,13 +97,11 @@ def build_loggers(cfg: DictConfig) -> list[Any]:
 def build_trainer(
     cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any], steps_per_call: int = 1
 ) -> pl.Trainer:
-    """The Trainer; with k optimiser steps per call (nfields/run/speed.py) the intervals Lightning counts in
-    calls (validation, logging) are divided by k, so they fall on the same optimiser steps as with k = 1."""
-    k, extra = steps_per_call, {}
-    for key in ("val_check_interval", "log_every_n_steps"):
-        value = cfg.trainer.get(key)
-        if k > 1 and is_int(value) and value > 0:
-            extra[key] = value // k
+    """The Trainer; with k optimiser steps per call (nfields/run/speed.py) the validation interval, which
+    Lightning counts in calls, is divided by k, so validations fall on the same optimiser steps as with k = 1
+    (training metrics are logged per optimiser step by the module itself)."""
+    k, interval = steps_per_call, cfg.trainer.get("val_check_interval")
+    extra = {"val_check_interval": interval // k} if k > 1 and is_int(interval) and interval > 0 else {}
     return instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra
     )
