@@ -128,3 +128,16 @@ def test_ddp_results_do_not_depend_on_steps_per_call(tmp_path: Path) -> None:
     for name, m in runs.items():
         assert m["step"] == 30, name
         assert m["test/psnr"] == pytest.approx(runs["one process"]["test/psnr"], abs=1e-3), name
+
+
+@pytest.mark.slow
+def test_compiled_step_follows_the_eager_loss_trajectory(make_cfg, tmp_path: Path) -> None:
+    """model.compile=step (forward, loss, backward and the Adam update compiled; CPU needs a C++ compiler):
+    the same loss at every logged step as eager, to float tolerance, and the compile time reported."""
+    eager = fit(make_cfg, tmp_path, "eager", "model.steps_per_call=5")
+    compiled = fit(make_cfg, tmp_path, "compiled", "model.steps_per_call=5", "model.compile=step")
+    assert sorted(compiled["losses"]) == sorted(eager["losses"])
+    for step, loss in eager["losses"].items():
+        assert compiled["losses"][step] == pytest.approx(loss, rel=1e-3), step
+    assert compiled["test/psnr"] == pytest.approx(eager["test/psnr"], abs=0.01)
+    assert compiled["perf/first_step_s"] > 0
