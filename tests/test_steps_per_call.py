@@ -15,6 +15,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from nfields.core.errors import ConfigError
 from nfields.run.build import build_datamodule, build_module
 from nfields.run.speed import choose_steps_per_call, largest_divisor_at_most, schedule_gcd
 from nfields.run.train import train
@@ -141,3 +142,29 @@ def test_compiled_step_follows_the_eager_loss_trajectory(make_cfg, tmp_path: Pat
         assert compiled["losses"][step] == pytest.approx(loss, rel=1e-3), step
     assert compiled["test/psnr"] == pytest.approx(eager["test/psnr"], abs=0.01)
     assert compiled["perf/first_step_s"] > 0
+
+
+def test_a_resumed_run_continues_at_the_checkpoints_step_whatever_k(make_cfg, tmp_path: Path) -> None:
+    """A checkpoint from k=5 resumed with k=1, and one in the automatic-optimisation layout of older nfields
+    checkpoints: both continue at step 15 and validate at 20 and 30 (Lightning's count of calls is recounted)."""
+    first = tmp_path / "first"
+    train(make_cfg(*TINY, "trainer.max_steps=15", "log.val_every_n_steps=5", "model.steps_per_call=5", run_dir=first))
+    ckpt = first / "checkpoints/last.ckpt"
+    old = torch.load(ckpt, weights_only=False)
+    loop = old["loops"]["fit_loop"]
+    manual = loop["epoch_loop.manual_optimization.optim_step_progress"]
+    loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"] = {
+        part: dict(manual[part]) for part in ("total", "current")
+    }
+    loop["epoch_loop.manual_optimization.optim_step_progress"] = {
+        part: {"ready": 0, "completed": 0} for part in ("total", "current")
+    }
+    torch.save(old, tmp_path / "automatic.ckpt")
+    for name, path in (("k1", ckpt), ("automatic", tmp_path / "automatic.ckpt")):
+        run = tmp_path / name
+        train(make_cfg(*TINY, "model.steps_per_call=1", f"ckpt_path={path}", run_dir=run))
+        assert json.loads((run / "metrics.json").read_text())["step"] == 30, name
+        assert [h["step"] for h in json.loads((run / "history.json").read_text())["val"]] == [20, 30], name
+    ten = ["log.gif_every_n_steps=10", "model.steps_per_call=10", f"ckpt_path={ckpt}"]
+    with pytest.raises(ConfigError, match="model.steps_per_call=10: must divide the resumed checkpoint's step 15"):
+        train(make_cfg(*TINY, *ten, run_dir=tmp_path / "k10"))

@@ -248,5 +248,22 @@ class FieldModule(FieldsModule):
         psnr = self.trainer.callback_metrics.get(f"{'test' if self.trainer.testing else 'val'}/psnr")
         return {} if psnr is None else {"prediction": f"{float(psnr):.2f} dB"}
 
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resuming: continue at the checkpoint's optimiser step with this run's steps_per_call. The step count
+        lives in the manual loop's progress (a checkpoint from automatic optimisation, nfields before
+        lit/inner.py, has it in the automatic loop's), and Lightning's count of calls, which its validation
+        interval reads, is recounted for this run's k (the checkpoint may have been written with another)."""
+        loop = checkpoint.get("loops", {}).get("fit_loop")
+        if not loop or not isinstance(self.steps_per_call, int):
+            return
+        manual_key = "epoch_loop.manual_optimization.optim_step_progress"
+        automatic = loop.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
+        if automatic and automatic["total"]["completed"] > loop[manual_key]["total"]["completed"]:
+            loop[manual_key] = {part: dict(automatic[part]) for part in ("total", "current")}
+        calls = loop[manual_key]["total"]["completed"] // self.steps_per_call
+        for part in ("total", "current"):
+            loop["epoch_loop.batch_progress"][part].update(ready=calls, completed=calls, started=calls, processed=calls)
+        loop["epoch_loop.state_dict"]["_batches_that_stepped"] = calls
+
     def checkpoint_extra(self) -> dict[str, Any]:
         return {"nfields_image_shape": list(self.image_shape)}  # (H, W, C): render without the data

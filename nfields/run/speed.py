@@ -9,7 +9,8 @@ its device (a copy of the field; the run's weights and random streams are untouc
 depend on k (tests/test_steps_per_call.py): it only decides how often Lightning's per-call Python runs.
 
 With more than one process (DDP) each rank would time its own probe and the ranks must agree, so auto
-is 1 there; an explicit integer is honoured everywhere.
+is 1 there; an explicit integer is honoured everywhere. A resumed run's k also divides the checkpoint's
+step (FieldModule.on_load_checkpoint recounts Lightning's calls for the new k).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import math
 import torch
 from omegaconf import DictConfig
 
+from nfields.core.errors import ConfigError
 from nfields.lit.base import FieldsModule
 from nfields.run.combinations import select
+from nfields.run.resume import read_checkpoint
 
 TARGET_CALL_S = 0.02  # a call of about 20 ms: Lightning's ~0.3 ms per call is then ~1-2 %
 SCHEDULE_KEYS = (
@@ -57,13 +60,23 @@ def largest_divisor_at_most(n: int, bound: int) -> int:
     return max(d for d in range(1, max(1, min(n, bound)) + 1) if n % d == 0)
 
 
+def resumed_step(cfg: DictConfig) -> int:
+    """The optimiser step of the checkpoint this run resumes (0 for a new run)."""
+    path = select(cfg, "ckpt_path")[1]
+    return int(read_checkpoint(path).get("global_step", 0)) if path else 0
+
+
 def choose_steps_per_call(cfg: DictConfig, module: FieldsModule) -> int:
-    """The module's steps per call: its integer, or for "auto" the divisor of the schedule nearest to a
-    TARGET_CALL_S call from the probe (1 with several processes or nothing to divide)."""
-    k = module.steps_per_call
+    """The module's steps per call: its integer, or for "auto" the divisor of the schedule (and of a resumed
+    checkpoint's step) nearest to a TARGET_CALL_S call from the probe (1 with several processes)."""
+    k, start = module.steps_per_call, resumed_step(cfg)
     if k != "auto":
+        if start % int(k):
+            raise ConfigError(
+                "model.steps_per_call", k, f"must divide the resumed checkpoint's step {start}: use auto or a divisor"
+            )
         return int(k)
-    n = schedule_gcd(cfg)
+    n = math.gcd(schedule_gcd(cfg), start)
     if n <= 1 or not one_process(cfg):
         return 1
     step_s = module.probe_step_s(probe_device(cfg))
