@@ -72,7 +72,7 @@ class PerfTimer(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.reset()  # a second fit is timed on its own
         self._device = pl_module.device
-        self.t_train = self._now()
+        self.t_train = time.perf_counter()  # no sync: work queued before training is start-up too
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         step = trainer.global_step  # optimiser steps, not calls: model.steps_per_call > 1 takes several per call
