@@ -17,7 +17,7 @@ from omegaconf import open_dict
 
 from nfields.core.errors import ConfigError
 from nfields.run.build import build_datamodule, build_module
-from nfields.run.speed import choose_steps_per_call, largest_divisor_at_most, schedule_gcd
+from nfields.run.speed import choose_steps_per_call, nearest_divisor, schedule_gcd
 from nfields.run.train import train
 from tests.conftest import run_train
 
@@ -89,10 +89,10 @@ def test_bf16_autocast_is_kept_inside_the_inner_loop(make_cfg, tmp_path: Path) -
     assert one["losses"][30] != fp32["losses"][30]  # bf16 really ran
 
 
-def test_auto_is_the_largest_divisor_near_a_20_ms_call(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_the_divisor_nearest_to_a_20_ms_call(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = make_cfg(*TINY, "trainer.max_steps=1000", "log.val_every_n_steps=500", "log.gif_every_n_steps=500")
     assert schedule_gcd(cfg) == 500
-    assert [largest_divisor_at_most(500, b) for b in (1, 3, 16, 20, 499, 10_000)] == [1, 2, 10, 20, 250, 500]
+    assert [nearest_divisor(500, want) for want in (1, 3, 16, 20, 499, 10_000)] == [1, 4, 20, 20, 500, 500]
     module = build_module(cfg, build_datamodule(cfg))
     for step_s, k in ((1e-3, 20), (1.5e-3, 10), (5e-3, 4), (0.05, 1), (1e-6, 500)):
         monkeypatch.setattr(module, "probe_step_s", lambda device, s=step_s: s)

@@ -4,7 +4,7 @@ Lightning counts its intervals (validation, logging) in calls, so k steps per ca
 step count the run acts on: trainer.max_steps, log.val_every_n_steps (validations and checkpoints),
 log.gif_every_n_steps and the guard's interval (training metrics are logged per optimiser step, at
 trainer.log_every_n_steps whatever k: FieldModule.log_training). Within those divisors auto
-takes the largest that keeps a call near TARGET_CALL_S, from a timing probe of the run's own step on
+takes the one that makes a call nearest to TARGET_CALL_S, from a timing probe of the run's own step on
 its device (a copy of the field; the run's weights and random streams are untouched). Results do not
 depend on k (tests/test_steps_per_call.py): it only decides how often Lightning's per-call Python runs.
 
@@ -55,9 +55,10 @@ def probe_device(cfg: DictConfig) -> torch.device:
     return torch.device("cuda" if cuda else "cpu")
 
 
-def largest_divisor_at_most(n: int, bound: int) -> int:
-    """The largest divisor of n that is <= bound (1 at least)."""
-    return max(d for d in range(1, max(1, min(n, bound)) + 1) if n % d == 0)
+def nearest_divisor(n: int, want: float) -> int:
+    """The divisor of n nearest to `want` by ratio (want 15 of 500: 20, not 10; ties go down)."""
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    return min(divisors, key=lambda d: (abs(math.log(d / max(want, 1e-9))), d))
 
 
 def resumed_step(cfg: DictConfig) -> int:
@@ -80,4 +81,4 @@ def choose_steps_per_call(cfg: DictConfig, module: FieldsModule) -> int:
     if n <= 1 or not one_process(cfg):
         return 1
     step_s = module.probe_step_s(probe_device(cfg))
-    return largest_divisor_at_most(n, max(1, int(TARGET_CALL_S / max(step_s, 1e-9))))
+    return nearest_divisor(n, TARGET_CALL_S / max(step_s, 1e-9))

@@ -66,6 +66,13 @@ class ProjectionEncoding(Encoding):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            phase = (2 * math.pi) * (x.float() @ self.B.t())  # (..., n_features)
-            return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)  # (..., 2 n_features)
+        if torch.is_autocast_enabled(x.device.type):  # phases in fp32 under mixed precision
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                return self.features(x.float())
+        return self.features(x.float())
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., in_dim) fp32 -> (..., 2 n_features). 2 pi scales B (n_features x in_dim numbers), not the
+        phases (N x n_features): the same values to rounding, without a pass over every phase."""
+        phase = x @ (self.B * (2 * math.pi)).t()  # (..., n_features)
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
