@@ -147,11 +147,12 @@ class FieldModule(FieldsModule):
         """model.steps_per_call optimiser steps on fresh samples (each counts in trainer.global_step, as
         Lightning's automatic loop would take them one per call); training metrics every
         trainer.log_every_n_steps optimiser steps, whatever k."""
-        every = self.trainer.log_every_n_steps
+        every, step = self.trainer.log_every_n_steps, self.global_step
         for _ in range(self.steps_per_call):
             loss = self.loss()
-            self.inner.step(loss)
-            if every and self.global_step % every == 0:
+            self.inner.step(loss)  # trainer.global_step + 1
+            step += 1
+            if every and step % every == 0:
                 self.log_training(loss.detach())
         return loss.detach()
 

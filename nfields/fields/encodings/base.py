@@ -20,6 +20,9 @@ def check_in_dim(in_dim: int, check: Check = POSITIVE_INT) -> int:
     return in_dim
 
 
+NO_PENALTY = torch.zeros(())  # (): what an encoding without a penalty adds to the loss
+
+
 class Encoding(nn.Module):
     """Maps coordinates (..., in_dim) to features (..., out_dim)."""
 
@@ -33,8 +36,9 @@ class Encoding(nn.Module):
 
     def regularization(self) -> torch.Tensor:
         """A penalty on the encoding's own parameters added to the training loss () (the grid's total
-        variation); the constant 0 here. The modules add NeuralField.regularization() to the data term."""
-        return torch.zeros(())
+        variation); the constant 0 here (one shared tensor: no allocation per step). The modules add
+        NeuralField.regularization() to the data term when it requires grad."""
+        return NO_PENALTY
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self.in_dim:
