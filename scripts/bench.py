@@ -46,7 +46,10 @@ LEVERS = {
     "compile=step": ("compile_step", ["model.compile=step"]),
     "cuda_graph": ("cuda_graph", ["model.compile=step"]),  # CUDA only: compile=step uses reduce-overhead there
 }
-CASES = {"tiny": {"size": 32, "width": 32, "steps": 1000}, "batch": {"size": 2048, "batch": 2**20}}
+CASES = {
+    "tiny": {"size": 32, "width": 32, "steps": 1000},
+    "batch": {"size": 2048, "batch": 2**20, "overrides": ["data.upsample=true"]},  # astronaut is 512^2
+}
 
 
 def handwritten(
@@ -173,6 +176,7 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     preset = CASES.get(a.case, {})
     a.size = a.size or preset.get("size", 512 if a.case != "time_to_psnr" else 128)
+    a.overrides = [*preset.get("overrides", []), *a.overrides]
     a.width = a.width or preset.get("width", 256)
     a.steps = a.steps or preset.get("steps", 20 if a.case == "batch" else 2000 if a.case != "collection" else 200)
     if a.case == "time_to_psnr":
@@ -188,7 +192,7 @@ def main() -> None:
         return memory_case(ints(a.sizes), ints(a.batches), a.steps, a.device, a.overrides)
     device = torch.device(a.device)
     batch = preset.get("batch")
-    img = square_resize(load_image("astronaut"), a.size)
+    img = square_resize(load_image("astronaut"), a.size, upsample=a.size > 512)  # astronaut is 512^2
     print(f"# {a.case}: astronaut {a.size}^2, {a.steps} steps, width {a.width}, device {device}", end="")
     print(f"{f', batch {batch}' if batch else ''}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     if a.levers:
