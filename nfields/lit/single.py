@@ -53,7 +53,7 @@ class FieldModule(FieldsModule):
         self.steps_per_call = steps_per_call  # "auto": the run chooses (nfields/run/speed.py) before the trainer
         # The optimiser steps inside training_step (lit/inner.py): one or several per Lightning call.
         self.automatic_optimization = False
-        self.batch_loss = self.data_loss  # model.compile=step replaces it with its compiled version
+        self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.last_reg: torch.Tensor | None = None
         self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
         image, batch_size, compact = data.image, data.batch_size, compact_pixels
@@ -115,14 +115,10 @@ class FieldModule(FieldsModule):
         idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
         return (*self.pixels.take(idx), None)
 
-    def data_loss(self, x: torch.Tensor, y: torch.Tensor, count: float | None) -> torch.Tensor:
-        """The task's data term on coords x (B, 2) and colours y (B, C) -> ()."""
-        return self.task.loss(self.field, x, y, count=count)
-
     def loss(self) -> torch.Tensor:
         """The task's data term on this step's pixels plus the field's regularization (encoding=grid's TV)."""
         x, y, count = self.sample()
-        data = self.batch_loss(x, y, count)
+        data = self.batch_loss(self.field, x, y, count=count)  # the task's data term ()
         # train/psnr measures the fit, not the regulariser (a copy: a CUDA graph reuses its output buffer)
         self.last_data_loss = data.detach().clone() if self.compile_mode == "step" else data.detach()
         reg = self.field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
@@ -139,7 +135,7 @@ class FieldModule(FieldsModule):
             # On CUDA, reduce-overhead captures CUDA graphs. A scheduler changes the learning rate every
             # step, which a compiled update would recompile for: with one, the update stays eager.
             mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.batch_loss = torch.compile(self.data_loss, mode=mode)
+            self.batch_loss = torch.compile(self.task.loss, mode=mode)  # guards on the task and field only
             if self.inner.scheduler is None:
                 self.inner.optimizer_step = torch.compile(self.inner.optimizer.step, mode=mode)
 
