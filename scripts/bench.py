@@ -2,6 +2,8 @@
 
     python scripts/bench.py --device cpu --size 128 --steps 300      # CPU, reduced protocol
     python scripts/bench.py --device cuda                            # the full protocol on a GPU
+    python scripts/bench.py --case tiny --device cpu --repeat 3 --levers all   # 32^2, 4x32 MLP: ~1 ms steps
+    python scripts/bench.py --case batch --device cpu --width 32 --steps 20    # 2048^2, 2^20 random coords a step
     python scripts/bench.py --case time_to_psnr --size 128 --steps 500   # hashgrid vs fourier to 30 dB
     python scripts/bench.py --case collection --device cpu --steps 200   # images/s: concat, film, hypernet
     python scripts/bench.py --case memory --sizes 2048,8192 --steps 20    # peak memory on very large images
@@ -12,6 +14,13 @@ full batch. nfields runs `experiment=ffn_bench` through the same `train()` as `p
 (steps/s from metrics.json: start-up and validation excluded); the hand-written loop is
 scripts/baselines/ffn_loop.py (timed after 5 warm-up steps). Prints steps/s, coordinates/s, test PSNR
 and the ratio nfields / hand-written.
+
+Case `tiny` is the protocol at 32^2 with a 4x32 MLP (256 coordinates, a step of about 1 ms: the regime
+where framework overhead shows); case `batch` is 2048^2 with 2^20 random coordinates of the even grid a step
+(`data.batch_size`; the hand-written loop draws the same number on the device). `--levers` runs each speed
+lever on both sides in the same process (LEVERS below: defaults; model.steps_per_call=1 against the same
+eager loop; model.compile=step against the loop with its loss and Adam update compiled; on CUDA the CUDA
+graph loop), `--repeat N` alternates the two paths N times per lever and prints every ratio.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytorch_lightning  # noqa: F401  - imported first so both paths run with the environment it sets
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,10 +39,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nfields.core.io import load_image, square_resize  # noqa: E402
 from scripts.baselines.ffn_loop import train as hand_train  # noqa: E402
 
+# lever -> (the hand-written loop's mode, nfields overrides); "defaults" is what `python train.py` does.
+LEVERS = {
+    "defaults": ("eager", []),
+    "steps_per_call=1": ("eager", ["model.steps_per_call=1"]),
+    "compile=step": ("compile_step", ["model.compile=step"]),
+    "cuda_graph": ("cuda_graph", ["model.compile=step"]),  # CUDA only: compile=step uses reduce-overhead there
+}
+CASES = {
+    "tiny": {"size": 32, "width": 32, "steps": 1000},
+    "batch": {"size": 2048, "batch": 2**20, "overrides": ["data.upsample=true"]},  # astronaut is 512^2
+}
 
-def handwritten(img: torch.Tensor, steps: int, device: torch.device, width: int = 256) -> dict[str, float]:
-    """The in-repo hand-written loop (scripts/baselines/ffn_loop.py), eager."""
-    return hand_train(img, steps, device, width, mode="eager")
+
+def handwritten(
+    img: torch.Tensor, steps: int, device: torch.device, width: int = 256, mode: str = "eager", batch: int | None = None
+) -> dict[str, float]:
+    """The in-repo hand-written loop (scripts/baselines/ffn_loop.py) with one of its modes."""
+    return hand_train(img, steps, device, width, mode=mode, batch=batch)
 
 
 def nfields_run(size: int, steps: int, device: str, task: str, extra: list[str]) -> dict[str, float]:
@@ -47,7 +71,15 @@ def nfields_run(size: int, steps: int, device: str, task: str, extra: list[str])
         train(cfg)
         m = json.loads((Path(d) / "run" / "metrics.json").read_text())
     n = (size // 2) ** 2 if task == "interpolate" else size**2
-    return {"steps_per_s": m["perf/steps_per_s"], "coords": n, "psnr": m["test/psnr"]}
+    batch = next((int(o.split("=", 1)[1]) for o in extra if o.startswith("data.batch_size=")), None)
+    n = n if batch is None else min(n, batch)
+    return {
+        "steps_per_s": m["perf/steps_per_s"],
+        "coords": n,
+        "psnr": m["test/psnr"],
+        "k": m.get("perf/steps_per_call"),
+        "first": m.get("perf/first_step_s"),
+    }
 
 
 # Time-to-PSNR: fourier + the protocol's MLP against a hash grid + a small MLP (Instant-NGP's pairing).
@@ -97,20 +129,56 @@ def row(name: str, r: dict[str, float]) -> str:
     return f"| {name} | {r['steps_per_s']:.1f} | {r['steps_per_s'] * r['coords'] / 1e6:.2f} | {r['psnr']:.2f} |"
 
 
+def lever_table(a: argparse.Namespace, img: torch.Tensor, levers: list[str], batch: int | None) -> None:
+    """Each lever on both sides, the two paths alternated a.repeat times; every ratio printed."""
+    device = torch.device(a.device)
+    print("| lever | hand-written mode | hand steps/s | nfields steps/s | ratio | Mcoord/s hand / nfields |", end="")
+    print(" test PSNR hand / nfields (dB) | nfields k | first step hand / nfields (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    ratios: dict[str, list[float]] = {}
+    extra = [f"network.n_neurons={a.width}", *([f"data.batch_size={batch}"] if batch else []), *a.overrides]
+    for lever in levers:
+        mode, over = LEVERS[lever]
+        for _ in range(a.repeat):
+            hand = handwritten(img, a.steps, device, a.width, mode, batch)
+            ours = nfields_run(a.size, a.steps, a.device, a.task, [*extra, *over])
+            r = ours["steps_per_s"] / hand["steps_per_s"]
+            ratios.setdefault(lever, []).append(r)
+            mc = f"{hand['steps_per_s'] * hand['coords'] / 1e6:.2f} / {ours['steps_per_s'] * ours['coords'] / 1e6:.2f}"
+            first = f"{hand['startup_s']:.1f} / {ours['first'] or 0:.1f}"
+            speeds = f"{hand['steps_per_s']:.1f} | {ours['steps_per_s']:.1f}"
+            print(f"| {lever} | {mode} | {speeds} | {r:.3f} | {mc} |", end="")
+            print(f" {hand['psnr']:.2f} / {ours['psnr']:.2f} | {ours['k']} | {first} |", flush=True)
+    print()
+    for lever, rs in ratios.items():
+        print(f"ratio nfields / hand-written steps/s, {lever}: {', '.join(f'{r:.3f}' for r in rs)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--size", type=int, default=512, help="image side (the protocol uses 512)")
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--width", type=int, default=256, help="MLP width of both paths (a small one shows overhead)")
+    ap.add_argument("--size", type=int, default=None, help="image side (the protocol uses 512)")
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default 2000; tiny 1000; batch 20)")
+    ap.add_argument("--width", type=int, default=None, help="MLP width of both paths (a small one shows overhead)")
     ap.add_argument("--task", default="interpolate", help="interpolate = the protocol's even/odd split")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two paths this many times")
-    ap.add_argument("--case", choices=["protocol", "time_to_psnr", "collection", "memory"], default="protocol")
+    ap.add_argument(
+        "--case", choices=["protocol", "tiny", "batch", "time_to_psnr", "collection", "memory"], default="protocol"
+    )
+    ap.add_argument("--levers", default=None, help=f"comma-separated of {', '.join(LEVERS)}, or all")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both paths")
     ap.add_argument("--target", type=float, default=30.0, help="PSNR target of --case time_to_psnr")
     ap.add_argument("--sizes", default="2048,4096,8192", help="image sides of --case memory")
     ap.add_argument("--batches", default="65536", help="coordinates per step of --case memory (comma-separated)")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for the nfields run")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    preset = CASES.get(a.case, {})
+    a.size = a.size or preset.get("size", 512 if a.case != "time_to_psnr" else 128)
+    a.overrides = [*preset.get("overrides", []), *a.overrides]
+    a.width = a.width or preset.get("width", 256)
+    a.steps = a.steps or preset.get("steps", 20 if a.case == "batch" else 2000 if a.case != "collection" else 200)
     if a.case == "time_to_psnr":
         return time_to_psnr(a.size, a.steps, a.device, a.target, a.overrides)
     if a.case == "collection":
@@ -123,14 +191,20 @@ def main() -> None:
         ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
         return memory_case(ints(a.sizes), ints(a.batches), a.steps, a.device, a.overrides)
     device = torch.device(a.device)
-    img = square_resize(load_image("astronaut"), a.size)
-    print(f"# protocol: astronaut {a.size}^2, {a.steps} steps, width {a.width}, device {device}", end="")
-    print(f", torch {torch.__version__}")
+    batch = preset.get("batch")
+    img = square_resize(load_image("astronaut"), a.size, upsample=a.size > 512)  # astronaut is 512^2
+    print(f"# {a.case}: astronaut {a.size}^2, {a.steps} steps, width {a.width}, device {device}", end="")
+    print(f"{f', batch {batch}' if batch else ''}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if a.levers:
+        cuda_only = {"cuda_graph"}
+        names = [n for n in LEVERS if device.type == "cuda" or n not in cuda_only] if a.levers == "all" else None
+        return lever_table(a, img, names or a.levers.split(","), batch)
     print("| path | steps/s | Mcoord/s | test PSNR (dB) |\n|---|---|---|---|")
     ratios = []
+    extra = [f"network.n_neurons={a.width}", *([f"data.batch_size={batch}"] if batch else []), *a.overrides]
     for _ in range(a.repeat):
-        hand = handwritten(img, a.steps, device, a.width)
-        ours = nfields_run(a.size, a.steps, a.device, a.task, [f"network.n_neurons={a.width}", *a.overrides])
+        hand = handwritten(img, a.steps, device, a.width, batch=batch)
+        ours = nfields_run(a.size, a.steps, a.device, a.task, extra)
         print(row("hand-written loop", hand))
         print(row("nfields train.py", ours))
         ratios.append(ours["steps_per_s"] / hand["steps_per_s"])

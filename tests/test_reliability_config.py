@@ -36,7 +36,7 @@ COMPONENT_CASES: list[tuple[list[str], str]] = [
     ),
     (["model.lr=0"], "model.lr=0: must be a number > 0"),
     (["model.lr=fast"], "model.lr=fast: must be a number > 0"),
-    (["model.compile=maybe"], "model.compile=maybe: must be true or false"),
+    (["model.compile=maybe"], "model.compile=maybe: must be true or false (true = field), or field or step"),
     (["data.size=0"], "data.size=0: must be an integer >= 1, or null"),
     (["data.size=2.5"], "data.size=2.5: must be an integer >= 1, or null"),
     (["data.batch_size=0"], "data.batch_size=0: must be an integer >= 1, or null"),

@@ -118,7 +118,7 @@ def signal_at_step(monkeypatch: pytest.MonkeyPatch, signum: int, at: int) -> Non
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(make_cfg, capsys, monkeypatch, tmp_path: Path) -> None:
     signal_at_step(monkeypatch, signal.SIGTERM, at=13)
-    cfg = make_cfg("debug=fast", "logger=none")
+    cfg = make_cfg("debug=fast", "logger=none", "model.steps_per_call=1")  # a call per step: one starts at 13
     line = expect_error(cfg, capsys, code=143)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert line == f"Error: stopped by SIGTERM at step 14; checkpoint saved: {last}; resume with ckpt_path={last}"
@@ -135,7 +135,7 @@ def test_ctrl_c_saves_a_checkpoint(make_cfg, monkeypatch, tmp_path: Path) -> Non
     signal_at_step(monkeypatch, signal.SIGINT, at=13)
     try:
         with pytest.raises(SystemExit) as exc:
-            entry_point(make_cfg("debug=fast", "logger=none"))
+            entry_point(make_cfg("debug=fast", "logger=none", "model.steps_per_call=1"))
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl+C during its shutdown
     assert exc.value.code == 1

@@ -52,7 +52,9 @@ def test_bad_lever_values_are_rejected_before_training(make_cfg) -> None:
     with pytest.raises(ConfigError, match="model.optimizer.fused"):
         validate_config(make_cfg(*TINY, "model.optimizer.fused=2"))  # torch would run unfused without a word
     cfg = make_cfg(*TINY, "model.compile=maybe")
-    with pytest.raises(ConfigError, match="model.compile=maybe: must be true or false"):
+    with pytest.raises(
+        ConfigError, match=r"model.compile=maybe: must be true or false \(true = field\), or field or step"
+    ):
         build_module(cfg, build_datamodule(cfg))  # the module checks its own key
 
 

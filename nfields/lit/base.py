@@ -14,11 +14,17 @@ from typing import Any, ClassVar
 import pytorch_lightning as pl
 import torch
 
-from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg, nullable
+from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, nullable
 from nfields.fields.field import NeuralField
 from nfields.tasks.base import Task
 
 Optimizer = Callable[..., torch.optim.Optimizer]
+
+
+def allowed(modes: tuple[Any, ...]) -> str:
+    """'true or false (true = field), or field' for the compile modes (False, True, "field", ...)."""
+    names = [m for m in modes if isinstance(m, str)]
+    return "true or false (true = field), or " + " or ".join(names)
 
 
 class FieldsModule(pl.LightningModule):
@@ -26,6 +32,9 @@ class FieldsModule(pl.LightningModule):
     data_kind: ClassVar[str] = "any data"  # how the error for another kind of data names it
     many_fields: ClassVar[bool] = False  # model=many: the builder gives it stacked members, not one field
     own_code: ClassVar[bool] = True  # a conditioned field gets one code of its own (collections: per-image codes)
+    # model.compile: false, true (= field: torch.compile of the field), and what else the module implements
+    compile_modes: ClassVar[tuple[Any, ...]] = (False, True, "field")
+    steps_per_call: int | str = 1  # optimiser steps per Lightning call; "auto": nfields/run/speed.py chooses
 
     def __init__(
         self,
@@ -34,18 +43,21 @@ class FieldsModule(pl.LightningModule):
         optimizer: Optimizer,
         lr: float = 1e-3,
         scheduler: Callable[..., Any] | None = None,
-        compile: bool = False,
+        compile: bool | str = False,
         latent_dim: int | None = None,
         run_config: dict | None = None,
     ) -> None:
         super().__init__()
         check_arg("model.lr", lr, POSITIVE)
         check_arg("model.latent_dim", latent_dim, nullable(POSITIVE_INT))  # read by latent=*.dim
-        check_arg("model.compile", compile, boolean())
+        modes = self.compile_modes
+        known = Check(lambda v: any(v is m if isinstance(m, bool) else v == m for m in modes), allowed(modes))
+        check_arg("model.compile", compile, known)
         self.field, self.task, self.lr = field, task, lr
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.config = run_config  # the resolved run config, stored in checkpoints
-        if compile:
+        self.compile_mode = "field" if compile is True else compile
+        if self.compile_mode == "field":
             self.field.compile()  # in place: parameter names (and so checkpoints) stay those of the plain field
 
     # ---- optimisation ---------------------------------------------------------------------------
@@ -59,6 +71,10 @@ class FieldsModule(pl.LightningModule):
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}
 
+    def probe_step_s(self, device: torch.device) -> float:
+        """Seconds per optimiser step on `device`, timed on a copy (what steps_per_call=auto is chosen from)."""
+        raise NotImplementedError
+
     # ---- what the callbacks use -------------------------------------------------------------------
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the reconstruction panel, left to right (after an evaluation)."""
@@ -66,6 +82,10 @@ class FieldsModule(pl.LightningModule):
 
     def panel_captions(self) -> dict[str, str]:
         """Extra caption text per panel image (e.g. the prediction's PSNR); none by default."""
+        return {}
+
+    def progress_metrics(self) -> dict[str, float]:
+        """Values for the progress bar that were not logged through self.log (none by default)."""
         return {}
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:

@@ -13,12 +13,13 @@ from typing import Any
 
 import torch
 
-from nfields.core.checks import POSITIVE_INT, boolean, check_arg
+from nfields.core.checks import POSITIVE_INT, boolean, check_arg, one_of
 from nfields.core.media import quantize
 from nfields.core.metrics import BAND_PIXELS, ImageScore, row_bands, ssim_pad
 from nfields.data.image import ImageDataModule
 from nfields.fields.field import NeuralField, render
 from nfields.lit.base import FieldsModule, Optimizer
+from nfields.lit.inner import InnerLoop, time_step
 from nfields.lit.pixels import ObservedPixels, as_float, as_uint8
 from nfields.tasks.base import Band, Task
 
@@ -28,6 +29,7 @@ class FieldModule(FieldsModule):
 
     data_type = ImageDataModule
     data_kind = "one image (data=image|text)"
+    compile_modes = (False, True, "field", "step")  # step: forward, loss, backward and the update compiled
 
     def __init__(
         self,
@@ -37,20 +39,23 @@ class FieldModule(FieldsModule):
         optimizer: Optimizer,
         lr: float = 1e-3,
         scheduler: Callable[..., Any] | None = None,
-        compile: bool = False,
+        compile: bool | str = False,
         latent_dim: int | None = None,
         render_chunk: int = 65536,
-        steps_per_call: int = 1,
+        steps_per_call: int | str = "auto",
         compact_pixels: bool = True,
         run_config: dict | None = None,
     ) -> None:
         super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
-        check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT)
+        check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT | one_of("auto"))
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.compact_pixels", compact_pixels, boolean())
-        self.steps_per_call = steps_per_call
-        # Several optimiser steps per call need manual optimisation (Lightning steps once per call otherwise).
-        self.automatic_optimization = steps_per_call == 1
+        self.steps_per_call = steps_per_call  # "auto": the run chooses (nfields/run/speed.py) before the trainer
+        # The optimiser steps inside training_step (lit/inner.py): one or several per Lightning call.
+        self.automatic_optimization = False
+        self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
+        self.last_reg: torch.Tensor | None = None
+        self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
         image, batch_size, compact = data.image, data.batch_size, compact_pixels
         self.batch_size, self.render_chunk = batch_size, render_chunk
         self.eval_band_pixels = BAND_PIXELS  # pixels rendered and scored at a time by evaluate()
@@ -113,44 +118,70 @@ class FieldModule(FieldsModule):
     def loss(self) -> torch.Tensor:
         """The task's data term on this step's pixels plus the field's regularization (encoding=grid's TV)."""
         x, y, count = self.sample()
-        data = self.task.loss(self.field, x, y, count=count)
-        self.last_data_loss = data.detach()  # train/psnr measures the fit, not the regulariser
+        data = self.batch_loss(self.field, x, y, count=count)  # the task's data term ()
+        # train/psnr measures the fit, not the regulariser (a copy: a CUDA graph reuses its output buffer)
+        self.last_data_loss = data.detach().clone() if self.compile_mode == "step" else data.detach()
         reg = self.field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
         if not reg.requires_grad:
             return data  # nothing to add: no extra op on the hot path of every other field
-        if not self.automatic_optimization or self.logs_this_step():
-            self.log("train/reg", reg.detach(), batch_size=1)
+        self.last_reg = reg.detach()
         return data + reg
 
-    def logs_this_step(self) -> bool:
-        """The steps Lightning sends to the loggers (trainer.log_every_n_steps): self.log costs ~1 ms of Python."""
-        return (self.global_step + 1) % self.trainer.log_every_n_steps == 0
+    def on_train_start(self) -> None:
+        if self.steps_per_call == "auto":  # trained without nfields.run (its trainer counts calls as steps)
+            self.steps_per_call = 1
+        self.inner = InnerLoop(self)
+        if self.compile_mode == "step":
+            # On CUDA, reduce-overhead captures CUDA graphs. A scheduler changes the learning rate every
+            # step, which a compiled update would recompile for: with one, the update stays eager.
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self.batch_loss = torch.compile(self.task.loss, mode=mode)  # guards on the task and field only
+            if self.inner.scheduler is None:
+                self.inner.optimizer_step = torch.compile(self.inner.optimizer.step, mode=mode)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        loss = self.loss() if self.automatic_optimization else self.several_steps()
-        # self.log costs ~1 ms of Python per call: log only on the steps Lightning sends to the loggers
-        # (every trainer.log_every_n_steps), which loses nothing and keeps small steps fast. With several
-        # steps per call every call logs: its cost is shared by the call's steps, and Lightning counts
-        # log_every_n_steps in calls (global_step + 1 would skip every multiple when steps come in fives).
-        if not self.automatic_optimization or self.logs_this_step():
-            lr = self.trainer.optimizers[0].param_groups[0]["lr"]
-            self.log("train/loss", loss, prog_bar=True, batch_size=1)
-            psnr = -10 * torch.log10(self.last_data_loss)
-            self.log_dict({"train/psnr": psnr, "train/lr": lr}, batch_size=1)
-        return loss
-
-    def several_steps(self) -> torch.Tensor:
-        """model.steps_per_call optimiser steps on fresh samples, as Lightning's automatic loop would
-        take them one per call (each counts in trainer.global_step); returns the last loss."""
-        opt, sched = self.optimizers(), self.lr_schedulers()
+        """model.steps_per_call optimiser steps on fresh samples (each counts in trainer.global_step, as
+        Lightning's automatic loop would take them one per call); training metrics every
+        trainer.log_every_n_steps optimiser steps, whatever k."""
+        every, step = self.trainer.log_every_n_steps, self.global_step
         for _ in range(self.steps_per_call):
             loss = self.loss()
-            opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            opt.step()
-            if sched is not None:
-                sched.step()
+            self.inner.step(loss)  # trainer.global_step + 1
+            step += 1
+            if every and step % every == 0:
+                self.log_training(loss.detach())
         return loss.detach()
+
+    def log_training(self, loss: torch.Tensor) -> None:
+        """train/loss, train/psnr, train/lr (and train/reg) at this optimiser step, straight to the loggers:
+        self.log costs ~0.5 ms of Python a key (Lightning's result collection), as much as a small step.
+        train/loss also goes to the progress bar (progress_metrics)."""
+        metrics = {
+            "train/loss": float(loss),
+            "train/psnr": float(-10 * torch.log10(self.last_data_loss)),
+            "train/lr": float(self.inner.optimizer.param_groups[0]["lr"]),
+        }
+        if self.last_reg is not None:
+            metrics["train/reg"] = float(self.last_reg)
+        self.shown = {"train/loss": metrics["train/loss"]}
+        for logger in self.trainer.loggers:  # they write on rank zero only
+            logger.log_metrics(metrics, step=self.global_step)
+            logger.save()
+
+    def progress_metrics(self) -> dict[str, float]:
+        return self.shown
+
+    def probe_step_s(self, device: torch.device) -> float:
+        """Seconds per optimiser step of this module's field on `device` (a probe on a copy; lit/inner.py)."""
+        n = self.pixels.n
+        if self.batch_size is None or self.batch_size >= n:
+            batch = self.pixels.every()
+        else:
+            g = torch.Generator(device=self.pixels.values.device).manual_seed(0)
+            idx = torch.randint(0, n, (self.batch_size,), generator=g, device=self.pixels.values.device)
+            batch = self.pixels.take(idx)
+        loss_fn = lambda f, x, y: self.task.loss(f, x, y)  # noqa: E731
+        return time_step(self.field, loss_fn, self.optimizer_fn, self.lr, batch, device)
 
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
@@ -193,6 +224,7 @@ class FieldModule(FieldsModule):
         metrics = score.result()
         # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
         logged = {f"{stage}/{k}": v for k, v in metrics.items()}
+        logged["step"] = float(self.global_step)  # loggers plot against optimiser steps, not Lightning's calls
         self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)
         return metrics
 
@@ -212,6 +244,23 @@ class FieldModule(FieldsModule):
         """The prediction's PSNR from the evaluation the panel shows (the stage's epoch metrics)."""
         psnr = self.trainer.callback_metrics.get(f"{'test' if self.trainer.testing else 'val'}/psnr")
         return {} if psnr is None else {"prediction": f"{float(psnr):.2f} dB"}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resuming: continue at the checkpoint's optimiser step with this run's steps_per_call. The step count
+        lives in the manual loop's progress (a checkpoint from automatic optimisation, nfields before
+        lit/inner.py, has it in the automatic loop's), and Lightning's count of calls, which its validation
+        interval reads, is recounted for this run's k (the checkpoint may have been written with another)."""
+        loop = checkpoint.get("loops", {}).get("fit_loop")
+        if not loop or not isinstance(self.steps_per_call, int):
+            return
+        manual_key = "epoch_loop.manual_optimization.optim_step_progress"
+        automatic = loop.get("epoch_loop.automatic_optimization.optim_progress", {}).get("optimizer", {}).get("step")
+        if automatic and automatic["total"]["completed"] > loop[manual_key]["total"]["completed"]:
+            loop[manual_key] = {part: dict(automatic[part]) for part in ("total", "current")}
+        calls = loop[manual_key]["total"]["completed"] // self.steps_per_call
+        for part in ("total", "current"):
+            loop["epoch_loop.batch_progress"][part].update(ready=calls, completed=calls, started=calls, processed=calls)
+        loop["epoch_loop.state_dict"]["_batches_that_stepped"] = calls
 
     def checkpoint_extra(self) -> dict[str, Any]:
         return {"nfields_image_shape": list(self.image_shape)}  # (H, W, C): render without the data

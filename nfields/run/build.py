@@ -99,10 +99,14 @@ def build_loggers(cfg: DictConfig) -> list[Any]:
     return [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
 
 
-def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
-    k = cfg.model.get("steps_per_call", 1)  # Lightning counts validation intervals in calls, not optimiser steps
-    interval = cfg.trainer.get("val_check_interval")
-    extra = {"val_check_interval": interval // k} if k > 1 and isinstance(interval, int) else {}
+def build_trainer(
+    cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any], steps_per_call: int = 1
+) -> pl.Trainer:
+    """The Trainer; with k optimiser steps per call (nfields/run/speed.py) the validation interval, which
+    Lightning counts in calls, is divided by k, so validations fall on the same optimiser steps as with k = 1
+    (training metrics are logged per optimiser step by the module itself)."""
+    k, interval = steps_per_call, cfg.trainer.get("val_check_interval")
+    extra = {"val_check_interval": interval // k} if k > 1 and is_int(interval) and interval > 0 else {}
     return instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()], **extra
     )

@@ -91,8 +91,8 @@ def steps_per_call_divides_the_schedule(cfg: DictConfig, choices: dict[str, Any]
     """model.steps_per_call=k: Lightning sees one call per k optimiser steps, so every step count it acts
     on (the end, validations, snapshots, checkpoints) must be a multiple of k; single images only."""
     k = select(cfg, "model.steps_per_call")[1] or 1
-    if k == 1:
-        return
+    if not isinstance(k, int) or isinstance(k, bool) or k <= 1:
+        return  # auto chooses a divisor itself (nfields/run/speed.py); a bad value is the module's to refuse
     for key in ("trainer.max_steps", "log.val_every_n_steps", "log.gif_every_n_steps"):
         value = select(cfg, key)[1]
         if isinstance(value, int) and value > 0 and value % k:

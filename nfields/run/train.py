@@ -23,6 +23,7 @@ from nfields.run.console import closing_line, quiet_lightning, start_line
 from nfields.run.ddp import install_hydra_ddp_fix, isolated_job
 from nfields.run.exits import building
 from nfields.run.resume import check_resume_weights, resume_requeued_job
+from nfields.run.speed import choose_steps_per_call
 from nfields.run.validate import validate_config
 
 log = logging.getLogger("nfields")
@@ -61,10 +62,11 @@ def _train(cfg: DictConfig) -> float | None:
         cfg = sized(cfg, dm.channels, build_field)  # budget.params: the sizing key derived, stored with the run
         module = build_module(cfg, dm)
         check_resume_weights(cfg, module)
+        module.steps_per_call = choose_steps_per_call(cfg, module)  # auto: a short probe of the step
         loggers = build_loggers(cfg)
     try:
         with building():
-            trainer = build_trainer(cfg, build_callbacks(cfg), loggers)
+            trainer = build_trainer(cfg, build_callbacks(cfg), loggers, module.steps_per_call)
         if trainer.is_global_zero:
             print(start_line(cfg, dm, module, trainer), flush=True)
         for lg in loggers:

@@ -6,11 +6,16 @@ PSNR on the odd grid. No framework: plain PyTorch, the anchor for overhead and q
 
 Levers, so that comparisons stay fair when nfields uses them too:
   eager       the plain loop (zero_grad, forward, backward, step);
-  compile     torch.compile of the model;
-  cuda_graph  the whole step (forward, backward, fused capturable Adam) captured in one CUDA graph.
+  compile       torch.compile of the model;
+  compile_step  torch.compile of the loss (forward, and AOT-compiled backward) and of the Adam update: what
+                nfields' model.compile=step does (with mode reduce-overhead, so CUDA graphs, on a GPU);
+  cuda_graph    the whole step (forward, backward, fused capturable Adam) captured in one CUDA graph.
+
+--batch B trains on B random pixels of the even grid a step (drawn on the device) instead of all of them.
 
     python scripts/baselines/ffn_loop.py --size 128 --steps 300             # CPU
     python scripts/baselines/ffn_loop.py --size 512 --mode cuda_graph       # GPU
+    python scripts/baselines/ffn_loop.py --size 2048 --batch 1048576 --width 32 --steps 20   # random batches
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from nfields.core.coords import pixel_grid  # noqa: E402
 from nfields.core.io import load_image, square_resize  # noqa: E402
 
-MODES = ("eager", "compile", "cuda_graph")
+MODES = ("eager", "compile", "compile_step", "cuda_graph")
 
 
 class HandFF(nn.Module):
@@ -87,25 +92,46 @@ def graph_step(step: Callable[[], None]) -> Callable[[], None]:
 
 
 def train(
-    img: torch.Tensor, steps: int, device: torch.device, width: int = 256, mode: str = "eager", warmup: int = 5
+    img: torch.Tensor,
+    steps: int,
+    device: torch.device,
+    width: int = 256,
+    mode: str = "eager",
+    warmup: int = 5,
+    batch: int | None = None,
 ) -> dict[str, float]:
-    """Fit img (H, W, 3) with the protocol -> steps/s (after `warmup` steps), coordinates per step, test PSNR."""
+    """Fit img (H, W, 3) with the protocol -> steps/s (after `warmup` steps), coordinates per step, test PSNR,
+    and startup_s (compilation / capture and the warm-up steps). `batch`: random pixels per step (None: all)."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: choose one of {', '.join(MODES)}")
     if mode == "cuda_graph" and device.type != "cuda":
         raise ValueError("mode=cuda_graph needs a CUDA device")
     torch.manual_seed(0)
-    x, y, xt, yt = protocol_split(img, device)
+    x_all, y_all, xt, yt = protocol_split(img, device)
     model = HandFF(width=width).to(device)
     graph = mode == "cuda_graph"
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True, "capturable": True} if graph else {}))
     fwd = torch.compile(model) if mode == "compile" else model
+    n = x_all.shape[0]
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ((fwd(x) - y) ** 2).mean()
+
+    update = opt.step
+    if mode == "compile_step":
+        cmode = "reduce-overhead" if device.type == "cuda" else None
+        loss_of, update = torch.compile(loss_of, mode=cmode), torch.compile(opt.step, mode=cmode)
 
     def step() -> None:
         opt.zero_grad(set_to_none=not graph)  # a graph replays into the same gradient buffers
-        loss = ((fwd(x) - y) ** 2).mean()
-        loss.backward()
-        opt.step()
+        if batch is None or batch >= n:
+            x, y = x_all, y_all
+        else:
+            idx = torch.randint(0, n, (batch,), device=device, generator=gen)  # (B,)
+            x, y = x_all[idx], y_all[idx]
+        loss_of(x, y).backward()
+        update()
 
     t0 = time.perf_counter()
     run = graph_step(step) if graph else step
@@ -113,7 +139,8 @@ def train(
     first = time.perf_counter() - t0 - dt  # capture/compile and warm-up: the time to the first timed step
     with torch.no_grad():
         psnr = -10 * math.log10(((model(xt) - yt) ** 2).mean().item())
-    return {"steps_per_s": (steps - warmup) / dt, "coords": x.shape[0], "psnr": psnr, "startup_s": first}
+    coords = n if batch is None else min(batch, n)
+    return {"steps_per_s": (steps - warmup) / dt, "coords": coords, "psnr": psnr, "startup_s": first}
 
 
 def main() -> None:
@@ -123,9 +150,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--mode", choices=MODES, default="eager")
+    ap.add_argument("--batch", type=int, default=None, help="random pixels per step (default: all)")
     a = ap.parse_args()
     device = torch.device(a.device)
-    r = train(square_resize(load_image("astronaut"), a.size), a.steps, device, a.width, a.mode)
+    r = train(square_resize(load_image("astronaut"), a.size), a.steps, device, a.width, a.mode, batch=a.batch)
     print(f"{a.mode}: {r['steps_per_s']:.1f} steps/s, {r['steps_per_s'] * r['coords'] / 1e6:.2f} Mcoord/s, ", end="")
     print(f"test PSNR {r['psnr']:.2f} dB, {r['startup_s']:.1f} s to the first timed step")
 

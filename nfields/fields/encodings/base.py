@@ -21,6 +21,9 @@ def check_in_dim(in_dim: int, check: Check = POSITIVE_INT) -> int:
     return in_dim
 
 
+NO_PENALTY = torch.zeros(())  # (): what an encoding without a penalty adds to the loss
+
+
 class Encoding(nn.Module):
     """Maps coordinates (..., in_dim) to features (..., out_dim)."""
 
@@ -38,8 +41,9 @@ class Encoding(nn.Module):
 
     def regularization(self) -> torch.Tensor:
         """A penalty on the encoding's own parameters added to the training loss () (the grid's total
-        variation); the constant 0 here. The modules add NeuralField.regularization() to the data term."""
-        return torch.zeros(())
+        variation); the constant 0 here (one shared tensor: no allocation per step). The modules add
+        NeuralField.regularization() to the data term when it requires grad."""
+        return NO_PENALTY
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self.in_dim:
@@ -71,6 +75,13 @@ class ProjectionEncoding(Encoding):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            phase = (2 * math.pi) * (x.float() @ self.B.t())  # (..., n_features)
-            return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)  # (..., 2 n_features)
+        if torch.is_autocast_enabled(x.device.type):  # phases in fp32 under mixed precision
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                return self.features(x.float())
+        return self.features(x.float())
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., in_dim) fp32 -> (..., 2 n_features). 2 pi scales B (n_features x in_dim numbers), not the
+        phases (N x n_features): the same values to rounding, without a pass over every phase."""
+        phase = x @ (self.B * (2 * math.pi)).t()  # (..., n_features)
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)

@@ -52,10 +52,13 @@ class FaultGuard(Callback):
 
     # ---- non-finite loss --------------------------------------------------------------------
     def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
+        if loss.device.type == "cpu":  # no sync to pay: stop before this step's update (one op when finite)
+            if not bool(torch.isfinite(loss.detach()).all()):
+                self.bad = torch.tensor(True)
+                self.check(trainer, step=trainer.global_step + 1, loss=loss)
+            return
         bad = ~torch.isfinite(loss.detach()).all()
         self.bad = bad if self.bad is None else self.bad | bad
-        if loss.device.type == "cpu":  # no sync to pay: stop before this step's update
-            self.check(trainer, step=trainer.global_step + 1, loss=loss)
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         if trainer.global_step % self.every == 0:

@@ -10,6 +10,7 @@ from pathlib import Path
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
+from nfields.lit.base import FieldsModule
 from nfields.lit.callbacks.perf import find_timer
 
 
@@ -21,7 +22,9 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 class MetricsFile(Callback):
-    """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s and step.
+    """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s, perf/first_step_s
+    (seconds from the start of training to the end of the first call: compilation shows here),
+    perf/steps_per_call (what model.steps_per_call=auto chose) and step.
 
     Also keeps every validation's val/* with its step in history.json, so curves can be
     plotted from the run directory alone (scripts/compare.py), whichever loggers ran.
@@ -48,6 +51,11 @@ class MetricsFile(Callback):
         timer = find_timer(trainer)
         if timer is not None and timer.steps_per_s is not None:
             self.metrics["perf/steps_per_s"] = timer.steps_per_s
+        if timer is not None and timer.first_step_s is not None:  # start-up: compilation, CUDA graph capture
+            self.metrics["perf/first_step_s"] = timer.first_step_s
+        module = trainer.lightning_module
+        if isinstance(module, FieldsModule) and isinstance(module.steps_per_call, int):  # what auto chose
+            self.metrics["perf/steps_per_call"] = module.steps_per_call
         self.metrics["step"] = trainer.global_step
 
     @rank_zero_only

@@ -1,4 +1,4 @@
-"""PerfTimer: training steps per second, start-up and validation excluded."""
+"""PerfTimer: training steps per second, start-up and validation excluded; and the time to the first step."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class PerfTimer(Callback):
     def reset(self) -> None:
         self.t_start: float | None = None
         self.t_end: float | None = None
+        self.t_train: float | None = None  # on_train_start
+        self.first_step_s: float | None = None  # from on_train_start to the end of the first call (compilation)
         self.steps = 0
         self.excluded_s = 0.0  # excluded seconds since t_start, up to now
         self._excluded_at_end = 0.0  # excluded_s when t_end was taken
@@ -70,11 +72,13 @@ class PerfTimer(Callback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.reset()  # a second fit is timed on its own
         self._device = pl_module.device
+        self.t_train = time.perf_counter()  # no sync: work queued before training is start-up too
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         step = trainer.global_step  # optimiser steps, not calls: model.steps_per_call > 1 takes several per call
         if self.t_start is None:
             self.t_start, self._step0, self.excluded_s = self._now(), step, 0.0
+            self.first_step_s = None if self.t_train is None else self.t_start - self.t_train
             return
         last = trainer.should_stop or 0 < trainer.max_steps <= step
         # Only the last step's time is read after a sync; earlier ones are provisional (a run that ends

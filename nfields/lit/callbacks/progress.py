@@ -20,6 +20,8 @@ from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
+from nfields.lit.base import FieldsModule
+
 LINES_PER_RUN = 10  # without a terminal: at most about this many lines at validations over a run...
 HEARTBEAT_S = 60.0  # ...and one at least this often when validations are rare
 
@@ -40,7 +42,9 @@ class StepProgress(TQDMProgressBar):
     # ---- what is shown ----------------------------------------------------------------------------
     def postfix(self, trainer: Trainer) -> str:
         """'loss 0.00123  val/psnr 23.41 dB' from the latest progress-bar metrics."""
-        shown, parts = trainer.progress_bar_metrics, []
+        module = trainer.lightning_module
+        extra = module.progress_metrics() if isinstance(module, FieldsModule) else {}
+        shown, parts = {**trainer.progress_bar_metrics, **extra}, []
         for key in self.metrics:
             if key in shown:
                 v = float(shown[key])

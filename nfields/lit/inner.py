@@ -1,0 +1,132 @@
+"""InnerLoop: optimiser steps inside one Lightning call without Lightning's per-step wrappers.
+
+Lightning's manual optimisation runs, per step, `manual_backward` (strategy -> precision plugin ->
+every callback's on_before_backward / on_after_backward through the trainer's hook dispatcher) and
+`LightningOptimizer.step` (strategy -> precision plugin -> a closure -> on_before_optimizer_step ->
+the torch optimizer). At a 1 ms step that Python costs about as much as the step. Where it is exact,
+this loop does the same work directly: the strategy's own pre/post backward (DDP's
+`prepare_for_backward`, so gradients are still all-reduced), the hooks that some callback or the
+module actually overrides (the NaN guard's on_before_backward), `loss.backward()`, the raw torch
+optimizer's step, the progress counter behind `trainer.global_step`, and the scheduler per step.
+
+It is exact when the precision plugin adds nothing to backward or step (32-bit, or bf16/fp16
+autocast without a gradient scaler: autocast itself is the plugin's train_step_context, which
+Lightning already holds around training_step) and the strategy is a single device or plain DDP.
+Anything else (a GradScaler, DeepSpeed, FSDP, post-localSGD averaging) takes Lightning's path.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning import Callback
+from pytorch_lightning.plugins.precision import MixedPrecision, Precision
+from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
+
+HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+
+
+def raw_path_is_exact(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
+    """True when the direct loop does exactly what manual_backward + LightningOptimizer.step would."""
+    plugin, strategy = trainer.precision_plugin, trainer.strategy
+    plain_precision = type(plugin) is Precision or (type(plugin) is MixedPrecision and plugin.scaler is None)
+    plain_strategy = type(strategy) is SingleDeviceStrategy or (
+        type(strategy) is DDPStrategy and strategy._model_averager is None
+    )
+    own_backward = type(module).backward is not pl.LightningModule.backward
+    return plain_precision and plain_strategy and not own_backward
+
+
+def active_hooks(trainer: pl.Trainer, module: pl.LightningModule, name: str) -> list[Callable[..., Any]]:
+    """The `name` hooks that do something, in Lightning's order (callbacks, then the module): the others
+    are the base class's no-ops, so skipping them changes nothing."""
+    hooks: list[Callable[..., Any]] = [
+        partial(getattr(cb, name), trainer, module)
+        for cb in trainer.callbacks
+        if getattr(type(cb), name) is not getattr(Callback, name)
+    ]
+    if getattr(type(module), name) is not getattr(pl.LightningModule, name):
+        hooks.append(getattr(module, name))
+    return hooks
+
+
+class InnerLoop:
+    """One optimiser step per `step(loss)`, counted in trainer.global_step like Lightning's own."""
+
+    def __init__(self, module: pl.LightningModule) -> None:
+        trainer = module.trainer
+        self.module, self.trainer, self.strategy = module, trainer, trainer.strategy
+        self.lightning_optimizer = module.optimizers()
+        self.optimizer: torch.optim.Optimizer = self.lightning_optimizer.optimizer  # the raw torch optimizer
+        self.scheduler = module.lr_schedulers()
+        self.exact = raw_path_is_exact(trainer, module)
+        # What LightningOptimizer.step advances (trainer.global_step under manual optimisation).
+        self.progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        self.before_backward, self.after_backward, self.before_step = (active_hooks(trainer, module, h) for h in HOOKS)
+        self.optimizer_step: Callable[[], Any] = self.optimizer.step  # model.compile=step swaps in a compiled one
+
+    def step(self, loss: torch.Tensor) -> None:
+        """zero_grad, backward of `loss` (), the optimiser update and the scheduler's step."""
+        if not self.exact:
+            self.lightning_optimizer.zero_grad(set_to_none=True)
+            self.module.manual_backward(loss)
+            self.lightning_optimizer.step()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.strategy.pre_backward(loss)  # DDP: prepare_for_backward, so the reducer all-reduces
+            for hook in self.before_backward:
+                hook(loss)
+            loss.backward()
+            for hook in self.after_backward:
+                hook()
+            self.strategy.post_backward(loss)
+            self.progress.increment_ready()
+            for hook in self.before_step:
+                hook(self.optimizer)
+            self.optimizer_step()
+            self.progress.increment_completed()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+
+def time_step(
+    field: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer_fn: Callable[..., torch.optim.Optimizer],
+    lr: float,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device,
+    budget_s: float = 0.05,
+) -> float:
+    """Seconds per optimiser step of `field` on `device`: a timing probe on a copy, so the run's weights,
+    optimiser state and random streams are untouched. One warm-up step, then steps until `budget_s` has
+    passed (none when the warm-up alone is longer: such a step needs no amortising)."""
+    probe = copy.deepcopy(field).to(device)
+    probe._compiled_call_impl = None  # model.compile=field: time the eager field, do not compile a copy
+    opt = optimizer_fn(params=probe.parameters(), lr=lr)
+    x, y = (t.to(device) for t in batch)  # (B, 2), (B, C)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(probe, x, y).backward()
+        opt.step()
+
+    t0 = time.perf_counter()
+    step()
+    sync()
+    warm = time.perf_counter() - t0
+    if warm >= budget_s:
+        return warm
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < budget_s or n < 3:
+        step()
+        n += 1
+        sync()
+    return (time.perf_counter() - t0) / n

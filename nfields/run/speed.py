@@ -1,0 +1,84 @@
+"""model.steps_per_call=auto: how many optimiser steps one Lightning call takes, chosen before the trainer.
+
+Lightning counts its intervals (validation, logging) in calls, so k steps per call must divide every
+step count the run acts on: trainer.max_steps, log.val_every_n_steps (validations and checkpoints),
+log.gif_every_n_steps and the guard's interval (training metrics are logged per optimiser step, at
+trainer.log_every_n_steps whatever k: FieldModule.log_training). Within those divisors auto
+takes the one that makes a call nearest to TARGET_CALL_S, from a timing probe of the run's own step on
+its device (a copy of the field; the run's weights and random streams are untouched). Results do not
+depend on k (tests/test_steps_per_call.py): it only decides how often Lightning's per-call Python runs.
+
+With more than one process (DDP) each rank would time its own probe and the ranks must agree, so auto
+is 1 there; an explicit integer is honoured everywhere. A resumed run's k also divides the checkpoint's
+step (FieldModule.on_load_checkpoint recounts Lightning's calls for the new k).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from omegaconf import DictConfig
+
+from nfields.core.errors import ConfigError
+from nfields.lit.base import FieldsModule
+from nfields.run.combinations import select
+from nfields.run.resume import read_checkpoint
+
+TARGET_CALL_S = 0.02  # a call of about 20 ms: Lightning's ~0.3 ms per call is then ~1-2 %
+SCHEDULE_KEYS = (
+    "trainer.max_steps",
+    "log.val_every_n_steps",
+    "log.gif_every_n_steps",
+    "callbacks.checkpoint.every_n_train_steps",
+    "callbacks.guard.every_n_steps",
+    "callbacks.progress_gif.every_n_steps",
+)
+
+
+def schedule_gcd(cfg: DictConfig) -> int:
+    """The largest k dividing every positive step count in SCHEDULE_KEYS (0 when there is none)."""
+    counts = [v for v in (select(cfg, key)[1] for key in SCHEDULE_KEYS) if isinstance(v, int) and v > 0]
+    return math.gcd(*counts) if counts else 0
+
+
+def one_process(cfg: DictConfig) -> bool:
+    """True unless the trainer runs several processes (DDP, several devices or nodes)."""
+    devices, nodes, strategy = (select(cfg, f"trainer.{k}")[1] for k in ("devices", "num_nodes", "strategy"))
+    return devices in (None, 1, "1") and nodes in (None, 1) and strategy in (None, "auto", "single_device")
+
+
+def probe_device(cfg: DictConfig) -> torch.device:
+    """The device the trainer will train on (trainer.accelerator cpu, gpu/cuda, or auto)."""
+    accelerator = select(cfg, "trainer.accelerator")[1]
+    cuda = accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
+    return torch.device("cuda" if cuda else "cpu")
+
+
+def nearest_divisor(n: int, want: float) -> int:
+    """The divisor of n nearest to `want` by ratio (want 15 of 500: 20, not 10; ties go down)."""
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    return min(divisors, key=lambda d: (abs(math.log(d / max(want, 1e-9))), d))
+
+
+def resumed_step(cfg: DictConfig) -> int:
+    """The optimiser step of the checkpoint this run resumes (0 for a new run)."""
+    path = select(cfg, "ckpt_path")[1]
+    return int(read_checkpoint(path).get("global_step", 0)) if path else 0
+
+
+def choose_steps_per_call(cfg: DictConfig, module: FieldsModule) -> int:
+    """The module's steps per call: its integer, or for "auto" the divisor of the schedule (and of a resumed
+    checkpoint's step) nearest to a TARGET_CALL_S call from the probe (1 with several processes)."""
+    k, start = module.steps_per_call, resumed_step(cfg)
+    if k != "auto":
+        if start % int(k):
+            raise ConfigError(
+                "model.steps_per_call", k, f"must divide the resumed checkpoint's step {start}: use auto or a divisor"
+            )
+        return int(k)
+    n = math.gcd(schedule_gcd(cfg), start)
+    if n <= 1 or not one_process(cfg):
+        return 1
+    step_s = module.probe_step_s(probe_device(cfg))
+    return nearest_divisor(n, TARGET_CALL_S / max(step_s, 1e-9))

@@ -1,0 +1,170 @@
+"""Several optimiser steps per Lightning call (lit/inner.py, run/speed.py) give the same run as one step per call.
+
+Same seed, same metrics, the same loss at the same steps, validations and checkpoints at the same steps,
+the scheduler stepped per optimiser step, and model.steps_per_call=auto a divisor of every interval.
+Speed is measured by scripts/bench.py (BENCHMARKS.md), never here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import open_dict
+
+from nfields.core.errors import ConfigError
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.speed import choose_steps_per_call, nearest_divisor, schedule_gcd
+from nfields.run.train import train
+from tests.conftest import run_train
+
+# Random batches (the sampler's stream must be the same whatever k), validations every 10 steps,
+# snapshots every 5, training metrics every 2 steps (not a multiple of k = 5: logged per optimiser step).
+TINY = [
+    "debug=fast",
+    "logger=csv",
+    "data.size=16",
+    "data.batch_size=64",
+    "trainer.max_steps=30",
+    "trainer.log_every_n_steps=2",
+]
+
+
+def fit(make_cfg, tmp_path: Path, name: str, *over: str) -> dict:
+    """Train; -> metrics.json with the validated steps, the logged train/loss per step and the checkpoint's step."""
+    run = tmp_path / name
+    train(make_cfg(*TINY, *over, run_dir=run))
+    out = json.loads((run / "metrics.json").read_text())
+    out["val_steps"] = [h["step"] for h in json.loads((run / "history.json").read_text())["val"]]
+    rows = list(csv.DictReader(next(run.glob("**/metrics.csv")).open()))
+    out["losses"] = {int(r["step"]): float(r["train/loss"]) for r in rows if r.get("train/loss")}
+    out["lrs"] = {int(r["step"]): float(r["train/lr"]) for r in rows if r.get("train/lr")}
+    out["ckpt_step"] = torch.load(run / "checkpoints/last.ckpt", weights_only=False)["global_step"]
+    return out
+
+
+def same_run(a: dict, b: dict) -> None:
+    assert a["step"] == b["step"] == a["ckpt_step"] == b["ckpt_step"] == 30
+    assert a["val_steps"] == b["val_steps"] == [10, 20, 30]
+    assert sorted(a["losses"]) == sorted(b["losses"]) == list(range(2, 31, 2))  # every 2 optimiser steps
+    for step, loss in a["losses"].items():
+        assert b["losses"][step] == pytest.approx(loss, rel=1e-6, abs=1e-9), step
+    for key in ("test/psnr", "val/psnr", "test/ssim"):
+        assert b[key] == pytest.approx(a[key], abs=1e-4), key
+
+
+def test_results_do_not_depend_on_steps_per_call(make_cfg, tmp_path: Path) -> None:
+    one = fit(make_cfg, tmp_path, "one", "model.steps_per_call=1")
+    five = fit(make_cfg, tmp_path, "five", "model.steps_per_call=5")
+    auto = fit(make_cfg, tmp_path, "auto")  # the default
+    assert one["perf/steps_per_call"] == 1 and five["perf/steps_per_call"] == 5
+    assert auto["perf/steps_per_call"] in (1, 5)  # a divisor of 30, 10 and 5
+    same_run(one, five)
+    same_run(one, auto)
+
+
+def test_the_scheduler_steps_per_optimiser_step(make_cfg, tmp_path: Path) -> None:
+    sched = [
+        "+model.scheduler._target_=torch.optim.lr_scheduler.StepLR",
+        "+model.scheduler._partial_=true",
+        "+model.scheduler.step_size=3",
+        "+model.scheduler.gamma=0.5",
+    ]
+    one = fit(make_cfg, tmp_path, "one", "model.steps_per_call=1", *sched)
+    five = fit(make_cfg, tmp_path, "five", "model.steps_per_call=5", *sched)
+    assert five["lrs"] == one["lrs"]
+    assert one["lrs"][2] == pytest.approx(1e-3) and one["lrs"][6] == pytest.approx(2.5e-4)  # halved every 3 steps
+    same_run(one, five)
+
+
+def test_bf16_autocast_is_kept_inside_the_inner_loop(make_cfg, tmp_path: Path) -> None:
+    """trainer.precision=bf16-mixed: autocast is Lightning's context around the call; k steps stay in it."""
+    one = fit(make_cfg, tmp_path, "one", "model.steps_per_call=1", "trainer.precision=bf16-mixed")
+    five = fit(make_cfg, tmp_path, "five", "model.steps_per_call=5", "trainer.precision=bf16-mixed")
+    fp32 = fit(make_cfg, tmp_path, "fp32", "model.steps_per_call=1")
+    same_run(one, five)
+    assert one["losses"][30] != fp32["losses"][30]  # bf16 really ran
+
+
+def test_auto_is_the_divisor_nearest_to_a_20_ms_call(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = make_cfg(*TINY, "trainer.max_steps=1000", "log.val_every_n_steps=500", "log.gif_every_n_steps=500")
+    assert schedule_gcd(cfg) == 500
+    assert [nearest_divisor(500, want) for want in (1, 3, 16, 20, 499, 10_000)] == [1, 4, 20, 20, 500, 500]
+    module = build_module(cfg, build_datamodule(cfg))
+    for step_s, k in ((1e-3, 20), (1.5e-3, 10), (5e-3, 4), (0.05, 1), (1e-6, 500)):
+        monkeypatch.setattr(module, "probe_step_s", lambda device, s=step_s: s)
+        assert choose_steps_per_call(cfg, module) == k, step_s
+    ddp = cfg.copy()
+    with open_dict(ddp):
+        ddp.trainer.devices, ddp.trainer.strategy = 2, "ddp"
+    assert choose_steps_per_call(ddp, module) == 1  # every rank would time its own probe
+    assert module.probe_step_s is not None and module.steps_per_call == "auto"  # choosing sets nothing itself
+
+
+def test_the_probe_leaves_the_run_untouched(make_cfg) -> None:
+    cfg = make_cfg(*TINY)
+    module = build_module(cfg, build_datamodule(cfg))
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert module.probe_step_s(torch.device("cpu")) > 0
+    assert all(torch.equal(v, module.state_dict()[k]) for k, v in before.items())
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+@pytest.mark.slow
+def test_ddp_results_do_not_depend_on_steps_per_call(tmp_path: Path) -> None:
+    """trainer=ddp_cpu, full batch: each rank takes every other pixel, so only all-reduced gradients (the inner
+    loop's strategy.pre_backward) reproduce one process on the whole image, with one step per call or five."""
+    common = ["debug=fast", "logger=none", "data.batch_size=null"]
+    runs = {}
+    for name, over in {"one process": [], "ddp k=1": ["trainer=ddp_cpu"], "ddp k=5": ["trainer=ddp_cpu"]}.items():
+        out = tmp_path / name.replace(" ", "_").replace("=", "")
+        k = 5 if name.endswith("5") else 1
+        proc = run_train([*common, *over, f"model.steps_per_call={k}", f"hydra.run.dir={out}"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[name] = json.loads((out / "metrics.json").read_text())
+    for name, m in runs.items():
+        assert m["step"] == 30, name
+        assert m["test/psnr"] == pytest.approx(runs["one process"]["test/psnr"], abs=1e-3), name
+
+
+@pytest.mark.slow
+def test_compiled_step_follows_the_eager_loss_trajectory(make_cfg, tmp_path: Path) -> None:
+    """model.compile=step (forward, loss, backward and the Adam update compiled; CPU needs a C++ compiler):
+    the same loss at every logged step as eager, to float tolerance, and the compile time reported."""
+    eager = fit(make_cfg, tmp_path, "eager", "model.steps_per_call=5")
+    compiled = fit(make_cfg, tmp_path, "compiled", "model.steps_per_call=5", "model.compile=step")
+    assert sorted(compiled["losses"]) == sorted(eager["losses"])
+    for step, loss in eager["losses"].items():
+        assert compiled["losses"][step] == pytest.approx(loss, rel=1e-3), step
+    assert compiled["test/psnr"] == pytest.approx(eager["test/psnr"], abs=0.01)
+    assert compiled["perf/first_step_s"] > 0
+
+
+def test_a_resumed_run_continues_at_the_checkpoints_step_whatever_k(make_cfg, tmp_path: Path) -> None:
+    """A checkpoint from k=5 resumed with k=1, and one in the automatic-optimisation layout of older nfields
+    checkpoints: both continue at step 15 and validate at 20 and 30 (Lightning's count of calls is recounted)."""
+    first = tmp_path / "first"
+    train(make_cfg(*TINY, "trainer.max_steps=15", "log.val_every_n_steps=5", "model.steps_per_call=5", run_dir=first))
+    ckpt = first / "checkpoints/last.ckpt"
+    old = torch.load(ckpt, weights_only=False)
+    loop = old["loops"]["fit_loop"]
+    manual = loop["epoch_loop.manual_optimization.optim_step_progress"]
+    loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"] = {
+        part: dict(manual[part]) for part in ("total", "current")
+    }
+    loop["epoch_loop.manual_optimization.optim_step_progress"] = {
+        part: {"ready": 0, "completed": 0} for part in ("total", "current")
+    }
+    torch.save(old, tmp_path / "automatic.ckpt")
+    for name, path in (("k1", ckpt), ("automatic", tmp_path / "automatic.ckpt")):
+        run = tmp_path / name
+        train(make_cfg(*TINY, "model.steps_per_call=1", f"ckpt_path={path}", run_dir=run))
+        assert json.loads((run / "metrics.json").read_text())["step"] == 30, name
+        assert [h["step"] for h in json.loads((run / "history.json").read_text())["val"]] == [20, 30], name
+    ten = ["log.gif_every_n_steps=10", "model.steps_per_call=10", f"ckpt_path={ckpt}"]
+    with pytest.raises(ConfigError, match="model.steps_per_call=10: must divide the resumed checkpoint's step 15"):
+        train(make_cfg(*TINY, *ten, run_dir=tmp_path / "k10"))
