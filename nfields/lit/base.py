@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg, nullable
-from nfields.fields.field import NeuralField
+from nfields.fields.base import Field
 from nfields.tasks.base import Task
 
 Optimizer = Callable[..., torch.optim.Optimizer]
@@ -28,7 +28,7 @@ class FieldsModule(pl.LightningModule):
 
     def __init__(
         self,
-        field: NeuralField,
+        field: Field,
         task: Task,
         optimizer: Optimizer,
         lr: float = 1e-3,
