@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from nfields.data.collection import CollectionDataModule
+from nfields.fields.field import NeuralField
 from nfields.lit.base import FieldsModule
 from nfields.run.build import hydra_choice
 
@@ -47,11 +48,13 @@ def choice(cfg: DictConfig, group: str) -> str:
 
 
 def model_description(cfg: DictConfig, module: FieldsModule) -> str:
-    """'fourier + mlp (3x256, film, 199k params)'."""
+    """'fourier + mlp (3x256, film, 199k params)', or the field's option for other fields: 'gaussians (80k params)'."""
+    params = count(sum(p.numel() for p in module.parameters()))
+    if not isinstance(module.field, NeuralField):  # field=gaussians, ...: no encoding or network
+        return f"{choice(cfg, 'field')} ({params} params)"
     net = cfg.get("network") or {}
     shape = [f"{net['n_hidden_layers']}x{net['n_neurons']}"] if "n_neurons" in net and "n_hidden_layers" in net else []
     cond = choice(cfg, "cond") if cfg.get("cond") else "none"
-    params = count(sum(p.numel() for p in module.parameters()))
     extra = [*shape, *([cond] if cond != "none" else []), f"{params} params"]
     return f"{choice(cfg, 'encoding')} + {choice(cfg, 'network')} ({', '.join(extra)})"
 
