@@ -21,7 +21,9 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 class MetricsFile(Callback):
-    """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s and step.
+    """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s, step and
+    model/params (the field's trainable parameters: the size the PSNR was bought with; a collection's
+    per-image codes and encoder are not the field's and are not counted).
 
     Also keeps every validation's val/* with its step in history.json, so curves can be
     plotted from the run directory alone (scripts/compare.py), whichever loggers ran.
@@ -42,6 +44,7 @@ class MetricsFile(Callback):
         self.history.append({"step": trainer.global_step, **row})
 
     def collect(self, trainer: Trainer) -> None:
+        self.metrics["model/params"] = field_params(trainer.lightning_module)
         for k, v in trainer.callback_metrics.items():
             if k.startswith(self.KEEP):
                 self.metrics[k] = _finite(v)
@@ -63,6 +66,11 @@ class MetricsFile(Callback):
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write(trainer)
+
+
+def field_params(module: LightningModule) -> int:
+    """Trainable parameters of the module's field (an nfields module's `field`)."""
+    return sum(p.numel() for p in module.field.parameters() if p.requires_grad)
 
 
 def _finite(v) -> float | None:
