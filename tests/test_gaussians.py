@@ -130,11 +130,15 @@ def test_two_plus_three_plus_c_numbers_per_gaussian(channels: int) -> None:
         ("chunk", 2.5, "an integer >= 1"),
     ],
 )
-def test_a_bad_argument_is_one_line_naming_the_key(make_cfg, key: str, value, allowed: str) -> None:
-    cfg = make_cfg("debug=fast", "field=gaussians", f"field.{key}={value}")
+def test_a_bad_argument_is_one_line_naming_the_key(key: str, value, allowed: str) -> None:
     with pytest.raises(ConfigError) as e:
-        build_field(cfg, out_dim=3)
+        GaussianField(3, **{key: value})
     assert str(e.value) == f"field.{key}={value}: must be {allowed}"
+
+
+def test_a_bad_argument_typed_on_the_command_line_stops_the_build(make_cfg) -> None:
+    with pytest.raises(ConfigError, match=r"^field.n_gaussians=-3: must be an integer >= 1$"):
+        build_field(make_cfg("debug=fast", "field=gaussians", "field.n_gaussians=-3"), out_dim=3)
 
 
 def test_conditioning_is_refused_in_one_line_naming_the_fix(make_cfg) -> None:

@@ -70,7 +70,7 @@ def batch_tiles(m: torch.Tensor, n: torch.Tensor, chunk: int) -> list[tuple[int,
     (at least one tile each) -> [(a0, a1, M, N)]."""
     m, n, out, a0 = m.cpu(), n.cpu(), [], 0
     while a0 < m.shape[0]:
-        mm = m[a0:].cummax(0).values  # (rest,) padded points if the batch ended there
+        mm = m[a0 : a0 + chunk].cummax(0).values  # padded points if the batch ended there (a tile costs >= 1)
         cost = torch.arange(1, mm.shape[0] + 1) * mm * n[a0]
         a1 = a0 + max(1, int((cost <= chunk).sum()))  # cost grows along the run: the fitting ones are a prefix
         out.append((a0, a1, int(mm[a1 - a0 - 1]), int(n[a0])))
