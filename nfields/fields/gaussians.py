@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import ClassVar
 
 import torch
@@ -28,6 +29,7 @@ from torch import nn
 from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg, integer, nullable, number, one_of
 from nfields.core.errors import ConfigError
 from nfields.fields.base import Field
+from nfields.fields.conditioning.base import Conditioning
 from nfields.fields.splat import plan, splat
 
 EPS = 1e-12  # added to Sigma's diagonal ([0, 1]^2 units squared): a collapsed Gaussian stays invertible
@@ -50,7 +52,7 @@ class GaussianField(Field):
         tiles: int | None = None,
         chunk: int = 1 << 18,
         seed: int = 0,
-        cond: object | None = None,
+        cond: Callable[..., Conditioning] | None = None,
         own_code: bool = True,
     ) -> None:
         check_arg("field.n_gaussians", n_gaussians, POSITIVE_INT)
