@@ -101,25 +101,35 @@ def plan(coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, tiles: int, c
     return Plan(tiles, order, gid[by_tile], active, pfirst[active], m, gfirst[active], n, batch_tiles(m, n, chunk))
 
 
-def weights(
-    x: torch.Tensor, r: torch.Tensor, r2: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Points x (B, M, 2), Gaussians' rows r (mean (2), inverse covariance (a, b, c), ...) (B, N, >= 5) ->
-    (weights, dx, dy, u, v) (B, M, N) each: (dx, dy) = x - mean, (u, v) = Sigma^-1 (dx, dy); weight 0
-    beyond the Mahalanobis radius."""
-    dx = x[:, :, None, 0] - r[:, None, :, 0]  # (B, M, N)
-    dy = x[:, :, None, 1] - r[:, None, :, 1]
-    a, b, c = r[:, None, :, 2], r[:, None, :, 3], r[:, None, :, 4]  # (B, 1, N)
-    u, v = a * dx + b * dy, b * dx + c * dy
-    s = 0.5 * (dx * u + dy * v)  # (B, M, N) half the squared Mahalanobis distance
-    return torch.exp(-s).masked_fill_(s > 0.5 * r2, 0.0), dx, dy, u, v
+def features(x: torch.Tensor) -> torch.Tensor:
+    """Points (B, M, 2) -> their quadratic features (u^2, uv, v^2, u, v, 1) (B, M, 6)."""
+    u, v = x[..., :1], x[..., 1:]
+    return torch.cat([u * u, u * v, v * v, x, torch.ones_like(u)], -1)
+
+
+def quadratic(r: torch.Tensor) -> torch.Tensor:
+    """Gaussians' rows (mean (2), inverse covariance (a, b, c), ...) (B, N, >= 5) -> K (B, 6, N) with
+    features(x) @ K = s = (x - mean)^T Sigma^-1 (x - mean) / 2, expanded as a polynomial in x."""
+    mx, my, a, b, c = r[..., 0], r[..., 1], r[..., 2], r[..., 3], r[..., 4]  # (B, N)
+    pu, pv = a * mx + b * my, b * mx + c * my  # Sigma^-1 mean
+    return torch.stack([0.5 * a, b, 0.5 * c, -pu, -pv, 0.5 * (mx * pu + my * pv)], 1)
+
+
+def weights(phi: torch.Tensor, r: torch.Tensor, r2: float) -> torch.Tensor:
+    """Points' features (B, M, 6), Gaussians' rows (B, N, >= 5) -> weights exp(-s) (B, M, N), 0 beyond the
+    Mahalanobis radius. s is one batched product: the points are near their tile's centre, so the
+    polynomial's terms stay small and cancel little in fp32."""
+    s = torch.bmm(phi, quadratic(r))  # (B, M, N) half the squared Mahalanobis distance
+    cut = s > 0.5 * r2
+    return s.neg_().exp_().masked_fill_(cut, 0.0)  # in place: one (B, M, N) float tensor per batch
 
 
 class Splat(torch.autograd.Function):
     """out (P, C) = the sum above at coords (P, 2); differentiable in mean (G, 2), conic (G, 3), colour (G, C).
 
-    Coordinates enter each block relative to its tile's centre (small offsets: the backward's moment sums
-    stay accurate in fp32); each Gaussian is one packed row (mean, conic, colour) per tile it is listed in."""
+    Coordinates enter each block relative to its tile's centre (small offsets: the quadratic form and the
+    backward's moment sums stay accurate in fp32); each Gaussian is one packed row (mean, conic, colour)
+    per tile it is listed in."""
 
     @staticmethod
     def forward(ctx, coords, mean, conic, colour, plan: Plan, radius: float):  # noqa: ANN001, ANN205
@@ -128,8 +138,8 @@ class Splat(torch.autograd.Function):
         c = colour.shape[1]
         out = torch.zeros(coords.shape[0], c, dtype=colour.dtype, device=colour.device)  # (P, C) sorted
         for batch in plan.batches:
-            x, r, p, p_ok = Splat.load(xs, table, plan, batch)
-            w = weights(x, r, radius * radius)[0]  # (B, M, N)
+            phi, r, p, p_ok = Splat.load(xs, table, plan, batch)
+            w = weights(phi, r, radius * radius)  # (B, M, N)
             out[p[p_ok]] = torch.bmm(w, r[..., 5:])[p_ok]  # (B, M, C) -> its points' rows
         ctx.save_for_backward(xs, table)
         ctx.plan, ctx.r2, ctx.n_gaussians = plan, radius * radius, mean.shape[0]
@@ -137,14 +147,13 @@ class Splat(torch.autograd.Function):
 
     @staticmethod
     def load(xs, table, plan: Plan, batch):  # noqa: ANN001, ANN205
-        """A batch's points (B, M, 2) and rows (B, N, 5 + C), means relative to the tile centre and padded
-        Gaussians' colours 0; with the points' indices (B, M) and validity."""
+        """A batch's points' features (B, M, 6) and rows (B, N, 5 + C), positions relative to the tile centre
+        and padded Gaussians' colours 0; with the points' indices (B, M) and validity."""
         p, p_ok, g, g_ok, centre = plan.block(*batch)
-        x = xs[p] - centre  # (B, M, 2)
         r = table[g]  # (B, N, 5 + C)
         r[..., :2] -= centre
         r[..., 5:] *= g_ok[..., None]
-        return x, r, p, p_ok
+        return features(xs[p] - centre), r, p, p_ok
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
@@ -153,15 +162,13 @@ class Splat(torch.autograd.Function):
         go_sorted = grad_out.index_select(0, plan.order)  # (P, C)
         grad_rows = torch.zeros_like(table)  # (E, 5 + C): each row belongs to one tile, so is written once
         for batch in plan.batches:
-            x, r, p, p_ok = Splat.load(xs, table, plan, batch)
+            phi, r, p, p_ok = Splat.load(xs, table, plan, batch)
             g, g_ok = plan.block(*batch)[2:4]
-            w = weights(x, r, r2)[0]  # (B, M, N)
+            w = weights(phi, r, r2)  # (B, M, N)
             go = go_sorted[p] * p_ok[..., None]  # (B, M, C), padding 0
             ds = torch.bmm(go, r[..., 5:].transpose(1, 2)).mul_(w).neg_()  # (B, M, N) dL/ds
-            # sums over points by one product: S[n] = sum_m ds[m, n] (1, x, y, x^2, xy, y^2)[m]
-            ones = torch.ones_like(x[..., :1])
-            phi = torch.cat([ones, x, x[..., :1] * x, x[..., 1:] * x[..., 1:]], -1)  # (B, M, 6)
-            s0, sx, sy, sxx, sxy, syy = torch.bmm(ds.transpose(1, 2), phi).unbind(-1)  # (B, N) each
+            # sums over points by one product: S[n] = sum_m ds[m, n] (x^2, xy, y^2, x, y, 1)[m]
+            sxx, sxy, syy, sx, sy, s0 = torch.bmm(ds.transpose(1, 2), phi).unbind(-1)  # (B, N) each
             mx, my, a, b, c = r[..., 0], r[..., 1], r[..., 2], r[..., 3], r[..., 4]
             dx, dy = sx - mx * s0, sy - my * s0  # sum ds dx, sum ds dy
             dxx = sxx - 2 * mx * sx + mx * mx * s0  # sum ds dx^2
