@@ -12,8 +12,10 @@ import pytest
 import torch
 from omegaconf import open_dict
 
+from nfields.core.errors import CheckpointError
 from nfields.fields.field import NeuralField
 from nfields.run.build import build_field, load_field
+from nfields.run.resume import check_resume_config
 from nfields.run.train import train
 from tests.test_render import load_script
 
@@ -69,3 +71,6 @@ def test_a_config_without_a_field_node_builds_and_renders_as_neural(make_cfg, tm
     ckpt = Path(cfg.run_dir) / "checkpoints" / "last.ckpt"
     assert "field" not in torch.load(ckpt, weights_only=True)["nfields_config"]
     assert render_twice(ckpt, tmp_path / "old.png").shape == (24, 24, 3)
+    check_resume_config(make_cfg(*FAST, run_dir=tmp_path / "new"), ckpt)  # today's field=neural resumes it
+    with pytest.raises(CheckpointError, match="field._target_"):
+        check_resume_config(make_cfg(*FAST, "field=gaussians", run_dir=tmp_path / "g"), ckpt)

@@ -111,8 +111,9 @@ class GaussianField(Field):
         return torch.stack([svv, -suv, suu], -1) / det[:, None]
 
     def tile_count(self, half: torch.Tensor) -> int:
-        """field.tiles, or (null) tiles a quarter of the median box wide, within [1, 1024]: a point then meets
-        about (1.25 box)^2 of Gaussians' boxes, for 25 list entries per Gaussian."""
+        """field.tiles, or (null) tiles 1 / TILES_PER_BOX of the median box wide, within [1, 1024]: a point's
+        tile then meets Gaussians from about (4/3 box)^2 around it, for ~16 list entries per Gaussian; the
+        count follows the Gaussians as they grow or shrink in training."""
         if self.tiles is not None:
             return self.tiles
         width = 2 * float(half.median())
