@@ -70,6 +70,13 @@ PLANTS: dict[str, tuple[Edit, str, str, bool]] = {
         "pytorch_lightning.Trainer",
         True,
     ),
+    "open_as_field": (set_key("field", opener), "field._target_", "builtins.open", True),
+    "encoding_class_as_field": (
+        set_key("field", lambda v: {"_target_": "nfields.fields.encodings.fourier.GaussianFourier"}),
+        "field._target_",
+        "nfields.fields.encodings.fourier.GaussianFourier",
+        True,
+    ),
     "module_imported_by_name": (
         set_key("encoding._target_", lambda v: "planted_module.Thing"),
         "encoding._target_",

@@ -39,6 +39,9 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path: Path, group: str, 
     if group in ("encoding", "network"):
         field = build_field(cfg, out_dim=3)
         assert field.network.in_dim == field.encoding.out_dim  # derived, not typed
+    elif group == "field":
+        field = build_field(cfg, out_dim=3)
+        assert type(field).__module__ == cfg.field._target_.rsplit(".", 1)[0] and field.out_dim == 3
     elif group == "data":
         pytest.importorskip("torchvision")
         dm = build_datamodule(cfg) if option in ("image", "image_set") else instantiate(cfg.data)

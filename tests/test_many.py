@@ -196,6 +196,7 @@ def test_members_of_an_image_set_combine_images_seeds_and_sweeps(make_cfg, tmp_p
         ["task=superres", "encoding=hashgrid", "encoding.n_levels=4"],
         ["task=inpaint", "encoding=grid", "network=linear", "model.lr=0.05", "data.batch_size=64"],
         ["encoding=none", "network=siren", "members.sweep.network.w0=[10,30]", "cond=film"],
+        ["field=gaussians", "field.n_gaussians=100", "members.seeds=2"],  # not vectorizable: one by one
     ],
 )
 def test_other_fields_and_tasks_train_as_members(make_cfg, tmp_path: Path, over: list[str]) -> None:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from nfields.core.coords import flat_pixel_coords
+from nfields.fields.base import Field
 from nfields.fields.conditioning.base import Conditioning
 from nfields.fields.encodings.base import Encoding
 from nfields.fields.latents.base import Latent
 from nfields.fields.networks.base import FieldNetwork
 
 
-class NeuralField(nn.Module):
-    """f(coords [, codes]) -> colours. The network's in_dim is read from the encoding, never typed.
+class NeuralField(Field):
+    """field=neural: f(coords [, codes]) -> colours. The network's in_dim is read from the encoding, never typed.
 
     `network` is a partial (Hydra `_partial_: true`) completed here with
     in_dim = encoding.out_dim (+ the conditioning's extra input width), of which the first
@@ -28,6 +30,8 @@ class NeuralField(nn.Module):
     passed: a single image fitted by a conditional field is a collection of one.
     """
 
+    parts: ClassVar[tuple[str, ...]] = ("encoding", "network", "cond", "latent")
+
     def __init__(
         self,
         encoding: Encoding,
@@ -37,10 +41,8 @@ class NeuralField(nn.Module):
         latent: Latent | None = None,
         own_code: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(out_dim)
         self.encoding = encoding
-        self.out_dim = out_dim
-        self.cond: Conditioning | None = None
         self.latent: Latent | None = None
         self.code: nn.Parameter | None = None
         if cond is None:  # cond=none: latent settings are ignored
@@ -116,7 +118,7 @@ def render(
     return out.reshape(hi - lo, w, -1)
 
 
-def conditioned(field: NeuralField, codes: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
+def conditioned(field: Field, codes: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The field as a function of coordinates alone (what a task's forward model takes): coords (..., N, 2) ->
     colours (..., N, C), conditioned on `codes` (B, code_dim) when given (coords then (B, N, 2))."""
     return field if codes is None else (lambda coords: field(coords, codes))

@@ -73,6 +73,11 @@ class FieldStack(nn.Module):
         # not a parameter or buffer fails loudly on meta instead of being silently shared.
         self._apply_fn = [_Apply(copy.deepcopy(fields[0])).to("meta")]
 
+    @property
+    def template(self) -> nn.Module:
+        """The members' common structure (a field on the meta device: its tensors are never read)."""
+        return self._apply_fn[0].field
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """Every stacked parameter and buffer under the template's names ("field.<name>") -> (M, ...)."""
         out = {f"field.{k}": self.weights[mangle(k)] for k in self.param_names}

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, nullable
-from nfields.fields.field import NeuralField
+from nfields.fields.base import Field
 from nfields.tasks.base import Task
 
 Optimizer = Callable[..., torch.optim.Optimizer]
@@ -38,7 +38,7 @@ class FieldsModule(pl.LightningModule):
 
     def __init__(
         self,
-        field: NeuralField,
+        field: Field,
         task: Task,
         optimizer: Optimizer,
         lr: float = 1e-3,
@@ -74,6 +74,11 @@ class FieldsModule(pl.LightningModule):
     def probe_step_s(self, device: torch.device) -> float:
         """Seconds per optimiser step on `device`, timed on a copy (what steps_per_call=auto is chosen from)."""
         raise NotImplementedError
+
+    def field_params(self) -> int:
+        """Trainable parameters of one field (metrics.json's model/params): a collection's codes and encoder
+        are not the field's; model=many counts one member."""
+        return sum(p.numel() for p in self.field.parameters() if p.requires_grad)
 
     # ---- what the callbacks use -------------------------------------------------------------------
     def panel_images(self) -> dict[str, torch.Tensor]:

@@ -25,7 +25,8 @@ import torch
 from nfields.core.checks import POSITIVE, check_arg, integer, one_of, string
 from nfields.core.media import tile
 from nfields.data.collection import CollectionDataModule, collate
-from nfields.fields.field import NeuralField, conditioned
+from nfields.fields.base import Field
+from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
 from nfields.lit.base import FieldsModule, Optimizer
 from nfields.lit.tto import Observed, TTOResult, decode, optimize_codes
@@ -43,7 +44,7 @@ class CollectionModule(FieldsModule):
 
     def __init__(
         self,
-        field: NeuralField,
+        field: Field,
         task: Task,
         data: CollectionDataModule,
         optimizer: Optimizer,

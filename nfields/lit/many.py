@@ -117,6 +117,10 @@ class ManyFieldsModule(FieldsModule):
     def n_members(self) -> int:
         return len(self.members)
 
+    def field_params(self) -> int:
+        """One member's trainable parameters (every member has the same)."""
+        return super().field_params() // self.n_members
+
     def configure_optimizers(self) -> Any:
         # member_lr (M,) in the parameters' chunk order: the stacked tensors of chunk k hold members chunks[k].
         member_lr = torch.tensor([m.lr for m in self.members])  # (M,)

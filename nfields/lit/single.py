@@ -17,7 +17,8 @@ from nfields.core.checks import POSITIVE_INT, boolean, check_arg, one_of
 from nfields.core.media import quantize
 from nfields.core.metrics import BAND_PIXELS, ImageScore, row_bands, ssim_pad
 from nfields.data.image import ImageDataModule
-from nfields.fields.field import NeuralField, render
+from nfields.fields.base import Field
+from nfields.fields.field import render
 from nfields.lit.base import FieldsModule, Optimizer
 from nfields.lit.inner import InnerLoop, time_step
 from nfields.lit.pixels import ObservedPixels, as_float, as_uint8
@@ -33,7 +34,7 @@ class FieldModule(FieldsModule):
 
     def __init__(
         self,
-        field: NeuralField,
+        field: Field,
         task: Task,
         data: ImageDataModule,
         optimizer: Optimizer,

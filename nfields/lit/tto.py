@@ -20,7 +20,8 @@ from torch import nn
 
 from nfields.core.checks import check_arg, integer
 from nfields.core.coords import pixel_grid
-from nfields.fields.field import NeuralField, conditioned
+from nfields.fields.base import Field
+from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
 from nfields.tasks.base import Task
 
@@ -82,7 +83,7 @@ def eval_steps(steps: int, n_points: int = 20) -> set[int]:
     return {0, steps, *range(0, steps + 1, max(1, steps // n_points))}
 
 
-def decode(field: NeuralField, codes: torch.Tensor | None, b: int, h: int, w: int) -> torch.Tensor:
+def decode(field: Field, codes: torch.Tensor | None, b: int, h: int, w: int) -> torch.Tensor:
     """codes (B, code_dim) (None: unconditioned) -> images (B, h, w, C) rendered on the pixel grid."""
     coords = pixel_grid(h, w, device=next(field.parameters()).device).reshape(-1, 2)  # (h*w, 2)
     out = field(coords) if codes is None else field(coords, codes)  # (h*w, C) | (B, h*w, C)
@@ -90,7 +91,7 @@ def decode(field: NeuralField, codes: torch.Tensor | None, b: int, h: int, w: in
 
 
 def optimize_codes(
-    field: NeuralField,
+    field: Field,
     source: LatentSource | None,
     task: Task,
     images: torch.Tensor,

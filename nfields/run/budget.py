@@ -20,9 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from nfields.core.checks import POSITIVE_INT, check_arg, is_int, nullable, string
 from nfields.core.errors import ConfigError
-from nfields.fields.field import NeuralField
+from nfields.fields.base import Field
 
-BuildField = Callable[..., NeuralField]
+BuildField = Callable[..., Field]
 SIZED_BY = ("field", "encoding", "network")  # the first of these whose class declares a budget_key is sized
 
 
@@ -34,7 +34,7 @@ def budget_key(cfg: DictConfig) -> str:
     for group in SIZED_BY:
         node = cfg.get(group)
         target = node.get("_target_") if isinstance(node, DictConfig) else None
-        own = getattr(get_class(target), "budget_key", None) if target else None  # field classes may not declare
+        own = get_class(target).budget_key if target else None  # Field, Encoding and FieldNetwork declare it
         if own is not None:
             return f"{group}.{own}"
     raise ConfigError(

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nfields.core.checks import is_int
 from nfields.core.errors import CheckpointError, ConfigError
+from nfields.fields.base import Field
 from nfields.fields.field import NeuralField
 from nfields.lit.base import FieldsModule
 from nfields.run.checkpoint import AtomicCheckpointIO
@@ -33,22 +34,41 @@ def as_config(cfg: DictConfig | dict) -> DictConfig:
     return cfg if isinstance(cfg, DictConfig) else OmegaConf.create(cfg)
 
 
-def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True) -> NeuralField:
-    """encoding + network (in_dim from encoding.out_dim) for `out_dim` colour channels.
+PART_NEEDS = {"latent": "cond"}  # a latent layout is built only for a conditioning: with cond=none it is ignored
 
-    With cond != none the field is conditioned on codes laid out by `latent`; `own_code`
-    gives it one code of its own (a single image); collections pass codes instead.
+
+def field_class(cfg: DictConfig) -> type[Field]:
+    """The field's class, named by the config's `field._target_`; NeuralField when the config has no field node
+    (the runs and checkpoints from before the field group)."""
+    node = cfg.get("field")
+    if not node:
+        return NeuralField
+    cls = get_class(node._target_)
+    if not (isinstance(cls, type) and issubclass(cls, Field)):
+        raise ConfigError("field._target_", node._target_, "must name an nfields field (a Field subclass)")
+    return cls
+
+
+def build_parts(cfg: DictConfig, names: Sequence[str]) -> dict[str, Any]:
+    """The config groups a field class is made of (its `parts`), each built by its `_target_`, in order; a group
+    set to none (cond=none) or absent is None, and so is one whose PART_NEEDS is None (latent without cond)."""
+    built: dict[str, Any] = {}
+    for name in names:
+        need = PART_NEEDS.get(name)
+        wanted = bool(cfg.get(name)) and (need is None or built.get(need) is not None)
+        built[name] = instantiate(cfg[name]) if wanted else None
+    return built
+
+
+def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True) -> Field:
+    """field=<name> for `out_dim` colour channels: its class from `field._target_`, its own options from the
+    field node, and the groups it lists in `parts` (field=neural: encoding + network, in_dim from
+    encoding.out_dim; cond and latent). `own_code` gives a conditional field (cond != none) one code of its
+    own (a single image); collections pass codes instead. A config without a field node builds field=neural.
     """
-    cond = instantiate(cfg.cond) if cfg.get("cond") else None
-    latent = instantiate(cfg.latent) if cond is not None else None
-    return NeuralField(
-        encoding=instantiate(cfg.encoding),
-        network=instantiate(cfg.network),
-        out_dim=out_dim,
-        cond=cond,
-        latent=latent,
-        own_code=own_code,
-    )
+    cls = field_class(cfg)
+    make = instantiate(cfg.field, _partial_=True) if cfg.get("field") else cls
+    return make(out_dim=out_dim, own_code=own_code, **build_parts(cfg, cls.parts))
 
 
 def build_task(cfg: DictConfig) -> Task:
@@ -123,7 +143,7 @@ def _read_nfields_checkpoint(
     return ckpt, as_config(check_stored_config(ckpt["nfields_config"], f"checkpoint {path}", keys))
 
 
-def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[NeuralField, tuple[int, ...]]:
+def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Field, tuple[int, ...]]:
     """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read."""
     ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS)
     shape = ckpt.get("nfields_image_shape")

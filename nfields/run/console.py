@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from nfields.data.collection import CollectionDataModule
+from nfields.fields.field import NeuralField
 from nfields.lit.base import FieldsModule
 from nfields.lit.many import ManyFieldsModule
 from nfields.run.build import hydra_choice
@@ -48,13 +49,16 @@ def choice(cfg: DictConfig, group: str) -> str:
 
 
 def model_description(cfg: DictConfig, module: FieldsModule) -> str:
-    """'fourier + mlp (3x256, film, 199k params)'."""
+    """'fourier + mlp (3x256, film, 199k params)', or the field's option for other fields: 'gaussians (80k params)'."""
+    many = isinstance(module, ManyFieldsModule)
+    n = module.n_members if many else 1
+    params = count(sum(p.numel() for p in module.parameters()) // n) + " params" + (" each" if n > 1 else "")
+    if not isinstance(module.field[0].template if many else module.field, NeuralField):  # field=gaussians, ...
+        return f"{choice(cfg, 'field')} ({params})"
     net = cfg.get("network") or {}
     shape = [f"{net['n_hidden_layers']}x{net['n_neurons']}"] if "n_neurons" in net and "n_hidden_layers" in net else []
     cond = choice(cfg, "cond") if cfg.get("cond") else "none"
-    n = module.n_members if isinstance(module, ManyFieldsModule) else 1
-    params = count(sum(p.numel() for p in module.parameters()) // n)
-    extra = [*shape, *([cond] if cond != "none" else []), f"{params} params" + (" each" if n > 1 else "")]
+    extra = [*shape, *([cond] if cond != "none" else []), params]
     return f"{choice(cfg, 'encoding')} + {choice(cfg, 'network')} ({', '.join(extra)})"
 
 

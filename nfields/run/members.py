@@ -28,7 +28,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from nfields.core.checks import is_int, is_number
 from nfields.core.errors import ConfigError
 from nfields.data.image import ImageDataModule
-from nfields.fields.field import NeuralField
+from nfields.fields.base import Field
 from nfields.fields.stack import FieldStack
 from nfields.lit.many import Member
 from nfields.tasks.base import Task
@@ -105,7 +105,7 @@ def member_values(cfg: DictConfig, values: dict[str, Any]) -> Iterator[DictConfi
 
 
 def build_members(
-    cfg: DictConfig, dm: ImageDataModule, build_field: Callable[..., NeuralField], own_code: bool
+    cfg: DictConfig, dm: ImageDataModule, build_field: Callable[..., Field], own_code: bool
 ) -> tuple[torch.nn.ModuleList, list[Member], list[torch.Tensor]]:
     """The members, their stacked fields (chunks) and each member's image (H, W, C), aligned. `build_field` is
     run/build.py's (config -> field), passed in because build.py is the module that calls this one."""
@@ -135,7 +135,7 @@ def build_members(
 
 
 @torch.no_grad()
-def check_stacked(stack: FieldStack, fields: list[NeuralField], key: str, values: Any) -> None:
+def check_stacked(stack: FieldStack, fields: list[Field], key: str, values: Any) -> None:
     """The stacked members compute what each field computes alone, on a probe of coordinates: a value the field
     keeps outside its tensors (a Python float in forward) would be member 0's for every member."""
     probe = torch.rand(64, 2, generator=torch.Generator().manual_seed(0))  # (64, 2)
@@ -150,7 +150,7 @@ def check_stacked(stack: FieldStack, fields: list[NeuralField], key: str, values
             )
 
 
-def member_bytes(field: NeuralField, task: Task, image: torch.Tensor, batch_size: int | None) -> int:
+def member_bytes(field: Field, task: Task, image: torch.Tensor, batch_size: int | None) -> int:
     """Memory one member needs for a training step (bytes), estimated from one forward of the field alone: the
     tensors autograd saves for backward (counted once per storage) x 1.5 for the step's transients, plus its
     parameters x 4 (weights, gradients, Adam's two moments)."""
@@ -199,7 +199,7 @@ def available_ram() -> float:
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
-def chunk_size(cfg: DictConfig, field: NeuralField, task: Task, image: torch.Tensor, n: int) -> int:
+def chunk_size(cfg: DictConfig, field: Field, task: Task, image: torch.Tensor, n: int) -> int:
     """Members per stack: members.chunk, or as many as the memory budget holds; on a CPU also at most
     members.cpu_chunk_mb of saved activations per stack: stacking is what makes small fields fast, but the
     batched kernels of large members run slower than one member's plain ones there (BENCHMARKS.md), and a
@@ -207,6 +207,15 @@ def chunk_size(cfg: DictConfig, field: NeuralField, task: Task, image: torch.Ten
     chunk = cfg.members.get("chunk")
     if chunk is not None and not (is_int(chunk) and chunk >= 1):
         raise ConfigError("members.chunk", chunk, "must be an integer >= 1 or null (from members.memory_gb)")
+    if not field.vectorizable:
+        if chunk not in (None, 1):
+            raise ConfigError(
+                "members.chunk",
+                chunk,
+                f"must be 1 or null: {type(field).__name__}'s members cannot "
+                "be stacked under vmap (its forward depends on its values); they train one by one",
+            )
+        chunk = 1
     need = member_bytes(field, task, image, cfg.data.get("batch_size"))
     budget, source = memory_budget(cfg)
     if need > budget:

@@ -23,12 +23,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nfields.core.errors import CheckpointError
+from nfields.fields.field import NeuralField
 from nfields.run.trusted import check_plain
 
 log = logging.getLogger("nfields")
 
 # Subtrees of the config that define the model's parameters (missing ones are skipped).
-MODEL_KEYS = ("encoding", "network", "cond", "latent", "model.latent_dim", "model.latent_source")
+MODEL_KEYS = ("field", "encoding", "network", "cond", "latent", "model.latent_dim", "model.latent_source")
+# What a config from before the field group (no `field` node) was: field=neural.
+OLDER_FIELD = {"_target_": f"{NeuralField.__module__}.{NeuralField.__qualname__}"}
 IGNORED_LEAVES = ("seed",)  # encoding.seed: the Fourier matrix B is restored from the checkpoint anyway
 
 
@@ -64,6 +67,7 @@ def flatten(node: Any, prefix: str) -> dict[str, Any]:
 
 def model_settings(config: dict[str, Any]) -> dict[str, Any]:
     """Flat {dotted key: value} of the settings that shape the model's parameters."""
+    config = config if "field" in config else {**config, "field": OLDER_FIELD}
     out: dict[str, Any] = {}
     for key in MODEL_KEYS:
         node: Any = config

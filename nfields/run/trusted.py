@@ -38,7 +38,7 @@ from nfields.run.compose import CONFIGS
 
 PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
 PLAIN = (str, int, float, bool, type(None))
-FIELD_KEYS = ("encoding", "network", "cond", "latent")  # what build_field instantiates (load_field)
+FIELD_KEYS = ("field", "encoding", "network", "cond", "latent")  # what build_field instantiates (load_field)
 MODULE_KEYS = (*FIELD_KEYS, "model", "data", "task")  # and build_module / build_datamodule (load_checkpoint)
 
 

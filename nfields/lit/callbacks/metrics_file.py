@@ -24,7 +24,9 @@ def write_json_atomic(path: Path, data: dict) -> None:
 class MetricsFile(Callback):
     """Collects val/* and test/* from Lightning's callback metrics, adds perf/steps_per_s, perf/first_step_s
     (seconds from the start of training to the end of the first call: compilation shows here),
-    perf/steps_per_call (what model.steps_per_call=auto chose) and step.
+    perf/steps_per_call (what model.steps_per_call=auto chose), step and model/params (the field's
+    trainable parameters: the size the PSNR was bought with; a collection's per-image codes and encoder
+    are not the field's and are not counted; model=many: one member's).
 
     Also keeps every validation's val/* with its step in history.json, so curves can be
     plotted from the run directory alone (scripts/compare.py), whichever loggers ran.
@@ -45,6 +47,7 @@ class MetricsFile(Callback):
         self.history.append({"step": trainer.global_step, **row})
 
     def collect(self, trainer: Trainer) -> None:
+        self.metrics["model/params"] = field_params(trainer.lightning_module)
         for k, v in trainer.callback_metrics.items():
             if k.startswith(self.KEEP):
                 self.metrics[k] = _finite(v)
@@ -71,6 +74,13 @@ class MetricsFile(Callback):
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write(trainer)
+
+
+def field_params(module: LightningModule) -> int:
+    """Trainable parameters of the module's field (FieldsModule.field_params: one member of model=many)."""
+    if isinstance(module, FieldsModule):
+        return module.field_params()
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def _finite(v) -> float | None:

@@ -1,0 +1,173 @@
+"""field=gaussians: the tiled render equals the direct sum over every Gaussian, gradients reach every parameter,
+the work is bounded by the chunk, 2 + 3 + C parameters per Gaussian, one-line errors, a short training run
+through the real config, and its checkpoint rendered at twice the training size."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+import torch
+
+import nfields.fields.splat as splat_module
+from nfields.core.coords import pixel_grid
+from nfields.core.errors import ConfigError
+from nfields.fields.gaussians import GaussianField
+from nfields.run.build import build_datamodule, build_field, build_module
+from nfields.run.train import train
+from tests.test_render import load_script
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def direct_sum(field: GaussianField, x: torch.Tensor, cut: bool = True) -> torch.Tensor:
+    """Every point with every Gaussian, no tiles: x (P, 2) -> (P, C), by autograd."""
+    mean, conic = field.means(), field.conics(field.covariances())  # (G, 2), (G, 3)
+    d = x[:, None, :] - mean[None]  # (P, G, 2)
+    s = 0.5 * (conic[:, 0] * d[..., 0] ** 2 + conic[:, 2] * d[..., 1] ** 2) + conic[:, 1] * d[..., 0] * d[..., 1]
+    w = torch.exp(-s)
+    if cut:
+        w = torch.where(2 * s <= field.radius**2, w, torch.zeros_like(w))
+    return w @ field.colour  # (P, C)
+
+
+def points() -> torch.Tensor:
+    """A 20 x 24 pixel grid, its 2x sub-pixel grid, and random points, some outside [0, 1]^2 -> (P, 2)."""
+    gen = torch.Generator().manual_seed(1)
+    rand = torch.rand(300, 2, generator=gen) * 1.4 - 0.2
+    return torch.cat([pixel_grid(20, 24).reshape(-1, 2), pixel_grid(40, 48).reshape(-1, 2), rand])
+
+
+def trained_like(field: GaussianField) -> GaussianField:
+    """Spread the shapes (long thin, rotated, large) as training does, so the boxes overlap many tiles."""
+    with torch.no_grad():
+        gen = torch.Generator().manual_seed(2)
+        field.cholesky.mul_(torch.rand(field.cholesky.shape, generator=gen) * 6)
+        field.cholesky[:, 1].sub_(2.5)
+    return field
+
+
+@pytest.mark.parametrize("tiles, chunk", [(None, 4096), (1, 1 << 20), (7, 100), (64, 1000)])
+def test_render_equals_the_direct_sum_over_every_gaussian(tiles: int | None, chunk: int) -> None:
+    field = trained_like(GaussianField(3, n_gaussians=150, tiles=tiles, chunk=chunk))
+    x = points()
+    with torch.no_grad():
+        assert torch.allclose(field(x), direct_sum(field, x), atol=1e-5)
+        grid = field(pixel_grid(20, 24))  # (H, W, 2) coords: any leading shape
+    assert grid.shape == (20, 24, 3)
+
+
+def test_the_cut_is_gaussianimage_s_and_a_wide_radius_is_the_untruncated_sum() -> None:
+    assert GaussianField(3, n_gaussians=4).radius == pytest.approx(math.sqrt(2 * math.log(255)), abs=1e-2)
+    field = trained_like(GaussianField(3, n_gaussians=100, radius=10.0))
+    x = points()
+    with torch.no_grad():
+        assert torch.allclose(field(x), direct_sum(field, x, cut=False), atol=1e-5)
+
+
+def test_gradients_reach_every_parameter_and_equal_the_direct_sum_s() -> None:
+    field = trained_like(GaussianField(3, n_gaussians=120, chunk=500))
+    x, target = points(), torch.rand(points().shape[0], 3)
+    ((field(x) - target) ** 2).sum().backward()
+    tiled = {n: p.grad.clone() for n, p in field.named_parameters()}
+    field.zero_grad()
+    ((direct_sum(field, x) - target) ** 2).sum().backward()
+    assert set(tiled) == {"xy", "cholesky", "colour"}
+    for name, p in field.named_parameters():
+        assert torch.allclose(tiled[name], p.grad, rtol=1e-3, atol=1e-3 * p.grad.abs().max()), name
+        assert (tiled[name].abs().sum(-1) > 0).float().mean() > 0.9, name  # nearly every Gaussian is reached
+
+
+def test_work_is_bounded_by_the_chunk_not_gaussians_times_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every block the forward and backward evaluate holds at most `chunk` pairs (or one tile's block),
+    and all blocks together far fewer than points x Gaussians."""
+    sizes: list[int] = []
+    weights = splat_module.weights
+
+    def spy(x: torch.Tensor, rows: torch.Tensor, r2: float):
+        sizes.append(x.shape[0] * x.shape[1] * rows.shape[1])  # B * M * N pairs
+        return weights(x, rows, r2)
+
+    monkeypatch.setattr(splat_module, "weights", spy)
+    chunk, n = 2000, 2000
+    field = GaussianField(3, n_gaussians=n, chunk=chunk)
+    x = pixel_grid(64, 64).reshape(-1, 2)
+    field(x).sum().backward()
+    mean, cov = field.means().detach(), field.covariances().detach()
+    half = field.radius * cov[:, [0, 2]].sqrt()
+    plan = splat_module.plan(x, mean - half, mean + half, field.tile_count(half), chunk)
+    largest_tile = max(mm * nn for _, _, mm, nn in plan.batches)
+    assert len(sizes) == 2 * len(plan.batches) > 2  # forward and backward, many chunks
+    assert max(sizes) <= max(chunk, largest_tile) and largest_tile < chunk
+    assert sum(sizes) / 2 < 0.05 * x.shape[0] * n
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_two_plus_three_plus_c_numbers_per_gaussian(channels: int) -> None:
+    field = GaussianField(channels, n_gaussians=37)
+    assert sum(p.numel() for p in field.parameters()) == 37 * (5 + channels)  # 8 per Gaussian for RGB
+    assert all(p.requires_grad for p in field.parameters())
+    assert [b for b, _ in field.named_buffers()] == ["bound"]  # GaussianImage's cholesky_bound; no opacity
+
+
+@pytest.mark.parametrize(
+    "key, value, allowed",
+    [
+        ("n_gaussians", 0, "an integer >= 1"),
+        ("init", "grd", "one of random, grid"),
+        ("init_scale", -1.0, "a number > 0"),
+        ("radius", 0, "a number in (0, 10]"),
+        ("tiles", 0, "an integer >= 1 and <= 1024, or null"),
+        ("chunk", 2.5, "an integer >= 1"),
+    ],
+)
+def test_a_bad_argument_is_one_line_naming_the_key(key: str, value, allowed: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        GaussianField(3, **{key: value})
+    assert str(e.value) == f"field.{key}={value}: must be {allowed}"
+
+
+def test_a_bad_argument_typed_on_the_command_line_stops_the_build(make_cfg) -> None:
+    with pytest.raises(ConfigError, match=r"^field.n_gaussians=-3: must be an integer >= 1$"):
+        build_field(make_cfg("debug=fast", "field=gaussians", "field.n_gaussians=-3"), out_dim=3)
+
+
+def test_conditioning_is_refused_in_one_line_naming_the_fix(make_cfg) -> None:
+    with pytest.raises(ConfigError) as e:
+        build_field(make_cfg("debug=fast", "field=gaussians", "cond=film"), out_dim=3)
+    assert str(e.value) == "cond=film: field=gaussians has no latent code to condition: use cond=none (or field=neural)"
+
+
+def test_grid_init_spreads_the_gaussians_one_per_cell() -> None:
+    field = GaussianField(3, n_gaussians=100, init="grid")
+    cells = (field.means() * 10).floor().long()
+    assert len({(int(u), int(v)) for u, v in cells}) == 100
+    assert torch.equal(GaussianField(3, n_gaussians=100, seed=3).xy, GaussianField(3, n_gaussians=100, seed=3).xy)
+
+
+def test_training_raises_psnr_and_the_checkpoint_renders_at_twice_the_size(make_cfg, tmp_path: Path) -> None:
+    over = ["debug=fast", "logger=none", "field=gaussians", "field.n_gaussians=300", "~callbacks.progress_gif"]
+    cfg = make_cfg(*over)
+    assert cfg.model.lr == 1e-2 and cfg.model.scheduler.T_max == 30  # the field's yaml sets the optimisation
+    module = build_module(cfg, build_datamodule(cfg))
+    before = -10 * math.log10(float(((module.render() - module.clean) ** 2).mean()))  # the untrained field
+    train(cfg)
+    metrics = json.loads((Path(cfg.run_dir) / "metrics.json").read_text())
+    assert metrics["val/psnr"] > before + 3
+    assert metrics["model/params"] == 300 * 8
+    ckpt = Path(cfg.run_dir) / "checkpoints" / "last.ckpt"
+    out = load_script("render").main([str(ckpt), "--size", "48", "--device", "cpu", "--out", str(tmp_path / "2x.png")])
+    big = torch.from_numpy(iio.imread(out)).float()  # (48, 48, 3)
+    assert big.shape == (48, 48, 3)
+    small = torch.from_numpy(iio.imread(Path(cfg.run_dir) / "prediction.png")).float()  # (24, 24, 3)
+    blocks = big.reshape(24, 2, 24, 2, 3).mean((1, 3))  # 2x2 blocks ~ the pixel they subdivide
+    assert (blocks - small).abs().mean() < 0.1 * (small - small.mean()).abs().mean()
