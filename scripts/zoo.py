@@ -25,7 +25,16 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nfields.analysis.zoo import METHODS, Method, Result, figure, markdown, read_result, to_json  # noqa: E402
+from nfields.analysis.zoo import (  # noqa: E402
+    METHODS,
+    Method,
+    Result,
+    figure,
+    from_json,
+    markdown,
+    read_result,
+    to_json,
+)
 from nfields.core.errors import ConfigError  # noqa: E402
 from nfields.fields.field import render  # noqa: E402
 from nfields.run.build import load_checkpoint  # noqa: E402
@@ -82,6 +91,7 @@ def main() -> None:
     ap.add_argument("--tasks", default="fit,interpolate")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=Path("multirun/zoo"))
+    ap.add_argument("--resume", action="store_true", help="keep the results already in --out/zoo.json, run the rest")
     ap.add_argument("overrides", nargs="*", help="extra train.py overrides for every run, e.g. trainer=gpu")
     a = ap.parse_args()
     a.size = a.size or None
@@ -92,9 +102,14 @@ def main() -> None:
     if not (a.root / "train").is_dir() or not (a.root / "test").is_dir():
         ap.error(f"--root {a.root}: needs train/ and test/ folders (your copy of the Fourier-features set)")
     t0, results, skipped = time.perf_counter(), [], []
+    if a.resume and (a.out / "zoo.json").exists():
+        results = from_json(json.loads((a.out / "zoo.json").read_text()))
+    done = {(r.task, r.budget, r.method) for r in results}
     for task in a.tasks.split(","):
         for budget in [int(b) for b in a.budgets.split(",")]:
             for name in methods:
+                if (task, budget, name) in done:
+                    continue
                 where = a.out / task / str(budget) / name
                 try:
                     best = search(a, name, task, budget, where / "search")

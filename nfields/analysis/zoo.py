@@ -52,6 +52,7 @@ METHODS: dict[str, Method] = {
         "Mueller 2022",
     ),
     "grid": Method(["encoding=grid", "network=linear"], {"model.lr": (1e-2, 1.0)}, "INR benchmark 2025"),
+    "gaussians": Method(["field=gaussians", "~model.scheduler.T_max"], {"model.lr": (1e-3, 1e-1)}, "Zhang 2024"),
 }  # fmt: skip
 
 
@@ -127,3 +128,12 @@ def figure(results: list[Result]) -> Figure:
 
 def to_json(results: list[Result]) -> list[dict[str, Any]]:
     return [{**r.__dict__, "time_to_target": r.time_to_target} for r in results]
+
+
+def from_json(rows: list[dict[str, Any]]) -> list[Result]:
+    """zoo.json back to Results (scripts/zoo.py --resume)."""
+    out = []
+    for row in rows:
+        r = {k: v for k, v in row.items() if k != "time_to_target"}
+        out.append(Result(**{**r, "curve": [tuple(p) for p in r["curve"]]}))
+    return out
