@@ -15,13 +15,13 @@ from tests.reliability import entry_point, expect_error
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(make_cfg, capsys, monkeypatch, tmp_path: Path) -> None:
     """Step 15 turns the loss to NaN: the run stops there (exit 3), last.ckpt from step 10 stays intact."""
-    step = FieldModule.training_step
+    step_loss = FieldModule.loss  # one optimiser step's loss (several steps may share a Lightning call)
 
-    def nan_at_15(self, batch, batch_idx):
-        loss = step(self, batch, batch_idx)
+    def nan_at_15(self):
+        loss = step_loss(self)
         return loss * math.nan if self.trainer.global_step + 1 >= 15 else loss
 
-    monkeypatch.setattr(FieldModule, "training_step", nan_at_15)
+    monkeypatch.setattr(FieldModule, "loss", nan_at_15)
     cfg = make_cfg("debug=fast", "logger=none", "model.lr=0.01")
     line = expect_error(cfg, capsys, code=3)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
@@ -44,14 +44,14 @@ def test_real_divergence_is_caught(make_cfg, capsys) -> None:
 
 
 def test_cuda_out_of_memory_suggests_a_smaller_batch(make_cfg, capsys, monkeypatch) -> None:
-    step = FieldModule.training_step
+    step_loss = FieldModule.loss
 
-    def oom_at_3(self, batch, batch_idx):
+    def oom_at_3(self):
         if self.trainer.global_step == 3:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        return step(self, batch, batch_idx)
+        return step_loss(self)
 
-    monkeypatch.setattr(FieldModule, "training_step", oom_at_3)
+    monkeypatch.setattr(FieldModule, "loss", oom_at_3)
     cfg = make_cfg("debug=fast", "logger=none", "data.batch_size=100000")
     line = expect_error(cfg, capsys, code=3)
     assert line == (

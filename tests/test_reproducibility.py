@@ -22,8 +22,9 @@ OVERRIDES = [
 
 def metrics(run: Path) -> dict:
     m = json.loads((run / "metrics.json").read_text())
-    m.pop("perf/steps_per_s")  # wall-clock speed: never reproducible
-    return m
+    # wall-clock figures (speed, time to the first step) and steps_per_call=auto's choice from a timing
+    # probe are never reproducible; the results must be, whatever k
+    return {k: v for k, v in m.items() if not k.startswith("perf/")}
 
 
 def test_same_seed_same_metrics_in_process(make_cfg, tmp_path: Path) -> None:

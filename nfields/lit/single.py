@@ -181,8 +181,7 @@ class FieldModule(FieldsModule):
             g = torch.Generator(device=self.pixels.values.device).manual_seed(0)
             idx = torch.randint(0, n, (self.batch_size,), generator=g, device=self.pixels.values.device)
             batch = self.pixels.take(idx)
-        loss_fn = lambda f, x, y: self.task.loss(f, x, y)  # noqa: E731
-        return time_step(self.field, loss_fn, self.optimizer_fn, self.lr, batch, device)
+        return time_step(self.field, self.task.loss, self.optimizer_fn, self.lr, batch, device)
 
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
