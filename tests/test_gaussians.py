@@ -87,6 +87,19 @@ def test_gradients_reach_every_parameter_and_equal_the_direct_sum_s() -> None:
         assert (tiled[name].abs().sum(-1) > 0).float().mean() > 0.9, name  # nearly every Gaussian is reached
 
 
+def test_a_collapsed_gaussian_stays_finite() -> None:
+    """A needle (L -> 0, as a large learning rate drives some): no inf or NaN in values or gradients."""
+    field = GaussianField(3, n_gaussians=50)
+    with torch.no_grad():
+        field.cholesky[:5] = -field.bound  # L = 0: Sigma is the floor EPS * I
+        field.cholesky[5:10, 0] = -0.5  # l11 = 0
+    x = torch.cat([points(), field.means().detach()])  # also exactly at the centres
+    out = field(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(p.grad).all() for p in field.parameters())
+
+
 def test_work_is_bounded_by_the_chunk_not_gaussians_times_points(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every block the forward and backward evaluate holds at most `chunk` pairs (or one tile's block),
     and all blocks together far fewer than points x Gaussians."""

@@ -32,7 +32,7 @@ from nfields.fields.base import Field
 from nfields.fields.conditioning.base import Conditioning
 from nfields.fields.splat import plan, splat
 
-EPS = 1e-12  # added to Sigma's diagonal ([0, 1]^2 units squared): a collapsed Gaussian stays invertible
+EPS = 1e-8  # added to Sigma's diagonal ([0, 1]^2 units squared): sigma >= 1e-4, a collapsed Gaussian stays invertible
 MAX_TILES = 1024
 TILES_PER_BOX = 3  # field.tiles=null: tiles per median box width
 

@@ -119,8 +119,8 @@ def weights(phi: torch.Tensor, r: torch.Tensor, r2: float) -> torch.Tensor:
     """Points' features (B, M, 6), Gaussians' rows (B, N, >= 5) -> weights exp(-s) (B, M, N), 0 beyond the
     Mahalanobis radius. s is one batched product: the points are near their tile's centre, so the
     polynomial's terms stay small and cancel little in fp32."""
-    s = torch.bmm(phi, quadratic(r))  # (B, M, N) half the squared Mahalanobis distance
-    cut = s > 0.5 * r2
+    s = torch.bmm(phi, quadratic(r)).clamp_(min=0)  # (B, M, N) half the squared Mahalanobis distance, >= 0
+    cut = s > 0.5 * r2  # (the clamp drops rounding below 0: exp(-s) of a needle Gaussian must not overflow)
     return s.neg_().exp_().masked_fill_(cut, 0.0)  # in place: one (B, M, N) float tensor per batch
 
 
