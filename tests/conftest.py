@@ -6,12 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from nfields.run.compose import CONFIGS, compose_run_config
 
 ROOT = CONFIGS.parent
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n 2 (pyproject): two workers share the two cores,
+    torch.set_num_threads(1)  # one thread each: two threads per worker oversubscribe them many times over
 
 
 @pytest.fixture(autouse=True)
