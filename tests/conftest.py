@@ -27,6 +27,16 @@ def _no_wandb_account(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small matmuls (complex ones above all) on the loaded 2-core machine run ~20x slower with two OpenMP
+    threads than with one: modules of many small tensor tests pin one thread (as the xdist workers do)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def make_cfg(tmp_path: Path):
     def make(*overrides: str, run_dir: Path | None = None) -> DictConfig:

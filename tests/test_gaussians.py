@@ -20,13 +20,7 @@ from nfields.run.build import build_datamodule, build_field, build_module
 from nfields.run.train import train
 from tests.test_render import load_script
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def direct_sum(field: GaussianField, x: torch.Tensor, cut: bool = True) -> torch.Tensor:

@@ -22,13 +22,7 @@ from nfields.run.train import train
 NETS = {"wire": Wire, "wire_real": partial(Wire, complex=False), "gauss": Gauss, "finer": Finer}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small complex matmuls on a loaded 2-core machine are ~20x slower with two OpenMP threads than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def paper_first_layer(lin: torch.nn.Linear, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -35,12 +35,7 @@ FAST = ["debug=fast", "logger=none", "data.size=12", "trainer.max_steps=2", "log
 FAST += ["~callbacks.progress_gif", "~callbacks.panels", "~callbacks.progress_bar"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def render_twice(ckpt: Path, out: Path) -> torch.Tensor:
