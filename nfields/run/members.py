@@ -122,9 +122,10 @@ def build_members(
     pl.seed_everything(cfg.seed, verbose=False)
     key, values = next(((f"members.sweep.{k}", v) for k, v in axes if k != LR), ("members", "the run's members"))
     chunk = chunk_size(cfg, fields[0], dm.task, member_images[0], len(fields))
-    stacks = []
-    for s in range(0, len(fields), chunk):
-        part = fields[s : s + chunk]
+    stacks, n = [], math.ceil(len(fields) / chunk)  # n chunks of at most `chunk`, as even as they divide
+    bounds = [round(i * len(fields) / n) for i in range(n + 1)]
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        part = fields[lo:hi]
         try:
             stack = FieldStack(part)
         except ValueError as e:
@@ -228,7 +229,7 @@ def chunk_size(cfg: DictConfig, field: Field, task: Task, image: torch.Tensor, n
     if chunk is not None:
         return min(n, int(chunk))
     fits = max(1, math.floor(budget / need))
-    mb = cfg.members.get("cpu_chunk_mb", 8)
+    mb = cfg.members.get("cpu_chunk_mb", 20)
     if not (is_number(mb) and mb > 0):
         raise ConfigError("members.cpu_chunk_mb", mb, "must be a number > 0 (MB of activations per CPU chunk)")
     return min(n, fits if on_cuda(cfg) else min(fits, max(1, math.floor(mb * 1e6 / need))))
