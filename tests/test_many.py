@@ -236,3 +236,21 @@ def test_w_and_b_gets_the_members_table_the_montage_and_the_animation(make_cfg, 
     assert table["columns"][:5] == ["id", "image", "name", "seed", "lr"] and len(table["data"]) == 2
     assert list((media / "images" / "test").glob("reconstruction_*.png"))
     assert list((media / "videos" / "train").glob("progress_*.gif"))
+
+
+def test_several_steps_per_call_give_the_same_members(make_cfg, tmp_path: Path) -> None:
+    """model.steps_per_call only decides how often Lightning's per-call Python runs: k = 1 and 5 train alike."""
+    root = write_images(tmp_path / "set", 2)
+    over = [*FAST, "data=image_set", f"data.root={root}", "model=many", "members.seeds=2"]
+    out = {}
+    for k in (1, 5):
+        d = tmp_path / f"k{k}"
+        train(make_cfg(*over, f"model.steps_per_call={k}", run_dir=d))
+        out[k] = (
+            json.loads((d / "members_history.json").read_text())["train"],
+            json.loads((d / "metrics.json").read_text()),
+        )
+    (h1, m1), (h5, m5) = out[1], out[5]
+    assert [h["step"] for h in h1] == [h["step"] for h in h5] == list(range(1, 21))
+    np.testing.assert_allclose([h["loss"] for h in h1], [h["loss"] for h in h5], rtol=1e-5)
+    assert m5["perf/steps_per_call"] == 5 and abs(m1["test/psnr"] - m5["test/psnr"]) < 1e-4

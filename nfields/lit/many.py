@@ -12,52 +12,28 @@ Under DDP each rank computes its share of every chunk and the gradients are summ
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from nfields.core.checks import POSITIVE_INT, Check, check_arg
+from nfields.core.checks import POSITIVE_INT, Check, check_arg, one_of
 from nfields.core.errors import ConfigError
 from nfields.core.media import quantize, tile
 from nfields.data.image import ImageDataModule
 from nfields.fields.field import render
 from nfields.lit.base import FieldsModule, Optimizer
+from nfields.lit.inner import InnerLoop
+from nfields.lit.member import Member, member_loss, summarize
 from nfields.lit.member_adam import MemberAdam
 from nfields.lit.pixels import as_float
 from nfields.tasks.base import Observation, Task
 
 NOT_COMPILED = Check(lambda v: v is False, "false: model=many does not compile its step (vmap) yet")
-
-
-@dataclass(frozen=True)
-class Member:
-    """One field of a many-fields run: which image it fits, its seed and its swept values."""
-
-    id: int
-    image: int  # index of its image in the set (0 for data=image)
-    name: str  # the image's name
-    seed: int
-    lr: float
-    sweep: dict[str, float] = field(default_factory=dict)  # swept key -> this member's value
-
-    def row(self) -> dict[str, Any]:
-        """The member as a flat table row (members.csv): id, image, name, seed, lr, then each swept key."""
-        out = asdict(self)
-        return {**{k: v for k, v in out.items() if k != "sweep"}, **self.sweep}
-
-
-def member_loss(task: Task) -> Callable[..., torch.Tensor]:
-    """One member's (data term, penalty) -> (2,): what FieldModule.loss computes for one field."""
-
-    def fn(field: nn.Module, coords: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        data = task.loss(field, coords, values)
-        return torch.stack([data, field.regularization().to(data.dtype)])
-
-    return fn
 
 
 class ManyFieldsModule(FieldsModule):
@@ -80,9 +56,12 @@ class ManyFieldsModule(FieldsModule):
         compile: bool = False,
         latent_dim: int | None = None,
         render_chunk: int = 65536,
+        steps_per_call: int | str = "auto",
         run_config: dict | None = None,
     ) -> None:
         check_arg("model.compile", compile, NOT_COMPILED)
+        check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT | one_of("auto"))
+        self.steps_per_call = steps_per_call  # "auto": the run chooses (nfields/run/speed.py) before the trainer
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         super().__init__(field, task, optimizer, lr, scheduler, False, latent_dim, run_config)
         self.automatic_optimization = False  # backward chunk by chunk, then one optimiser step
@@ -169,9 +148,31 @@ class ManyFieldsModule(FieldsModule):
         picked = torch.take_along_dim(values, idx.unsqueeze(-1), dim=1)  # (Mk, B, C)
         return self.coords[idx], picked, 0
 
+    def on_train_start(self) -> None:
+        if self.steps_per_call == "auto":  # trained without nfields.run (its trainer counts calls as steps)
+            self.steps_per_call = 1
+        self.inner = InnerLoop(self)  # the raw optimiser and the hooks that do something (lit/inner.py)
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        opt, sched = self.optimizers(), self.lr_schedulers()
-        opt.zero_grad(set_to_none=True)
+        """model.steps_per_call optimiser steps (each counts in trainer.global_step); every
+        trainer.log_every_n_steps steps the members' losses are kept (members_history.json) and logged."""
+        every, logged = self.trainer.log_every_n_steps, None
+        for _ in range(int(self.steps_per_call)):
+            out = self.optimizer_step_of_members()  # (M, 2); trainer.global_step + 1
+            if every and self.global_step % every == 0:
+                self.train_history.append({"step": self.global_step, "loss": out.sum(1).tolist()})  # per member
+                logged = out
+        if logged is not None:  # self.log once per call (~0.5 ms a key)
+            lr = self.inner.optimizer.param_groups[0]["lr"]
+            self.log("train/loss", logged.sum(1).mean(), prog_bar=True, batch_size=1)
+            self.log_dict({"train/psnr": (-10 * torch.log10(logged[:, 0])).mean(), "train/lr": lr}, batch_size=1)
+        return out.sum(1).mean()  # the mean member's training loss
+
+    def optimizer_step_of_members(self) -> torch.Tensor:
+        """One optimiser step of every member: forward and backward chunk by chunk (this rank's share of each
+        under DDP), the gradients summed across ranks, one update -> the members' (data term, penalty) (M, 2)."""
+        inner = self.inner
+        (inner.optimizer if inner.exact else inner.lightning_optimizer).zero_grad(set_to_none=True)
         if self.trainer.world_size > 1:
             # Under DDP every rank holds every member and computes only its share of each chunk (share()). DDP's
             # own all-reduce (Lightning re-enables it after every training_step) would expect every parameter in
@@ -186,23 +187,59 @@ class ManyFieldsModule(FieldsModule):
             if own.start < own.stop:
                 xs = x if dim is None else x[own]
                 out = stack.per_member(self.loss_fn, xs, y[own], in_dims=(dim, 0), members=own)
-                self.manual_backward(out.sum())  # members' losses summed: each gets its own gradient
+                self.backward_of(out.sum())  # members' losses summed: each gets its own gradient
                 full[own] = out.detach()
             parts.append(full)
         out = torch.cat(parts)  # (M, 2)
         if self.trainer.world_size > 1:
             out = self.sync_members(out)
-        opt.step()
-        if sched is not None:
-            sched.step()
-        loss = out.sum(1).mean()  # the mean member's training loss
-        if (self.global_step % self.trainer.log_every_n_steps) == 0:
-            psnr = -10 * torch.log10(out[:, 0])  # (M,)
-            lr = opt.param_groups[0]["lr"]
-            self.train_history.append({"step": self.global_step, "loss": out.sum(1).tolist()})  # per member
-            self.log("train/loss", loss, prog_bar=True, batch_size=1)
-            self.log_dict({"train/psnr": psnr.mean(), "train/lr": lr}, batch_size=1)
-        return loss
+        if inner.exact:  # what LightningOptimizer.step does, without its wrappers (lit/inner.py)
+            inner.progress.increment_ready()
+            for hook in inner.before_step:
+                hook(inner.optimizer)
+            inner.optimizer_step()
+            inner.progress.increment_completed()
+        else:
+            inner.lightning_optimizer.step()
+        if inner.scheduler is not None:
+            inner.scheduler.step()
+        return out
+
+    def backward_of(self, loss: torch.Tensor) -> None:
+        """manual_backward of one chunk's loss, directly where that is exact (InnerLoop's conditions)."""
+        inner = self.inner
+        if not inner.exact:
+            self.manual_backward(loss)
+            return
+        inner.strategy.pre_backward(loss)
+        for hook in inner.before_backward:
+            hook(loss)
+        loss.backward()
+        for hook in inner.after_backward:
+            hook()
+        inner.strategy.post_backward(loss)
+
+    def probe_step_s(self, device: torch.device) -> float:
+        """Seconds per optimiser step of every member on `device`, timed on a copy (steps_per_call=auto)."""
+        stacks = copy.deepcopy(self.field).to(device)
+        opt = self.optimizer_fn(params=stacks.parameters(), lr=self.lr)
+        coords = self.coords.to(device)
+        values = [getattr(self, f"values_{k}").to(device) for k in range(len(self.chunks))]
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            for s, v in zip(stacks, values, strict=True):
+                s.per_member(self.loss_fn, coords, v, in_dims=(None, 0)).sum().backward()
+            opt.step()
+
+        step()  # warm-up
+        t0, n = time.perf_counter(), 0
+        while n < 3 or time.perf_counter() - t0 < 0.05:
+            step()
+            n += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - t0) / n
 
     # ---- evaluation -------------------------------------------------------------------------------
     def render_chunk_members(self, k: int, h: int, w: int) -> torch.Tensor:
@@ -277,14 +314,3 @@ class ManyFieldsModule(FieldsModule):
 
     def checkpoint_extra(self) -> dict[str, Any]:
         return {"nfields_image_shape": list(self.image_shape), "nfields_members": [m.row() for m in self.members]}
-
-
-def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Per-member metrics -> the mean of each key and its standard deviation over members (`<key>_std`;
-    the sample std, 0 for one member). NaN members (diverged) make the mean NaN: nothing is hidden."""
-    out: dict[str, float] = {}
-    for key in rows[0]:
-        v = torch.tensor([float(r[key]) for r in rows], dtype=torch.float64)
-        out[key] = float(v.mean())
-        out[f"{key}_std"] = float(v.std()) if len(rows) > 1 else 0.0
-    return out

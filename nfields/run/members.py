@@ -30,7 +30,7 @@ from nfields.core.errors import ConfigError
 from nfields.data.image import ImageDataModule
 from nfields.fields.base import Field
 from nfields.fields.stack import FieldStack
-from nfields.lit.many import Member
+from nfields.lit.member import Member
 from nfields.tasks.base import Task
 
 BUILT_PER_MEMBER = ("encoding.", "network.", "cond.", "latent.", "field.")  # what a member's field is built from

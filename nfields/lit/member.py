@@ -1,0 +1,50 @@
+"""A member of a many-fields run (model=many), its loss, and the summary of the members' metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from nfields.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class Member:
+    """One field of a many-fields run: which image it fits, its seed and its swept values."""
+
+    id: int
+    image: int  # index of its image in the set (0 for data=image)
+    name: str  # the image's name
+    seed: int
+    lr: float
+    sweep: dict[str, float] = field(default_factory=dict)  # swept key -> this member's value
+
+    def row(self) -> dict[str, Any]:
+        """The member as a flat table row (members.csv): id, image, name, seed, lr, then each swept key."""
+        out = asdict(self)
+        return {**{k: v for k, v in out.items() if k != "sweep"}, **self.sweep}
+
+
+def member_loss(task: Task) -> Callable[..., torch.Tensor]:
+    """One member's (data term, penalty) -> (2,): what FieldModule.loss computes for one field."""
+
+    def fn(field: nn.Module, coords: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        data = task.loss(field, coords, values)
+        return torch.stack([data, field.regularization().to(data.dtype)])
+
+    return fn
+
+
+def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Per-member metrics -> the mean of each key and its standard deviation over members (`<key>_std`;
+    the sample std, 0 for one member). NaN members (diverged) make the mean NaN: nothing is hidden."""
+    out: dict[str, float] = {}
+    for key in rows[0]:
+        v = torch.tensor([float(r[key]) for r in rows], dtype=torch.float64)
+        out[key] = float(v.mean())
+        out[f"{key}_std"] = float(v.std()) if len(rows) > 1 else 0.0
+    return out
