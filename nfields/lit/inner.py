@@ -73,19 +73,31 @@ class InnerLoop:
 
     def step(self, loss: torch.Tensor) -> None:
         """zero_grad, backward of `loss` (), the optimiser update and the scheduler's step."""
+        self.zero_grad()
+        self.backward(loss)
+        self.update()
+
+    def zero_grad(self) -> None:
+        (self.optimizer if self.exact else self.lightning_optimizer).zero_grad(set_to_none=True)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """manual_backward of `loss` (), directly where that is exact (several per step accumulate: model=many)."""
         if not self.exact:
-            self.lightning_optimizer.zero_grad(set_to_none=True)
             self.module.manual_backward(loss)
+            return
+        self.strategy.pre_backward(loss)  # DDP: prepare_for_backward, so the reducer all-reduces
+        for hook in self.before_backward:
+            hook(loss)
+        loss.backward()
+        for hook in self.after_backward:
+            hook()
+        self.strategy.post_backward(loss)
+
+    def update(self) -> None:
+        """The optimiser step (counted in trainer.global_step) and the scheduler's."""
+        if not self.exact:
             self.lightning_optimizer.step()
         else:
-            self.optimizer.zero_grad(set_to_none=True)
-            self.strategy.pre_backward(loss)  # DDP: prepare_for_backward, so the reducer all-reduces
-            for hook in self.before_backward:
-                hook(loss)
-            loss.backward()
-            for hook in self.after_backward:
-                hook()
-            self.strategy.post_backward(loss)
             self.progress.increment_ready()
             for hook in self.before_step:
                 hook(self.optimizer)

@@ -172,7 +172,7 @@ class ManyFieldsModule(FieldsModule):
         """One optimiser step of every member: forward and backward chunk by chunk (this rank's share of each
         under DDP), the gradients summed across ranks, one update -> the members' (data term, penalty) (M, 2)."""
         inner = self.inner
-        (inner.optimizer if inner.exact else inner.lightning_optimizer).zero_grad(set_to_none=True)
+        inner.zero_grad()
         if self.trainer.world_size > 1:
             # Under DDP every rank holds every member and computes only its share of each chunk (share()). DDP's
             # own all-reduce (Lightning re-enables it after every training_step) would expect every parameter in
@@ -187,37 +187,14 @@ class ManyFieldsModule(FieldsModule):
             if own.start < own.stop:
                 xs = x if dim is None else x[own]
                 out = stack.per_member(self.loss_fn, xs, y[own], in_dims=(dim, 0), members=own)
-                self.backward_of(out.sum())  # members' losses summed: each gets its own gradient
+                inner.backward(out.sum())  # members' losses summed: each gets its own gradient
                 full[own] = out.detach()
             parts.append(full)
         out = torch.cat(parts)  # (M, 2)
         if self.trainer.world_size > 1:
             out = self.sync_members(out)
-        if inner.exact:  # what LightningOptimizer.step does, without its wrappers (lit/inner.py)
-            inner.progress.increment_ready()
-            for hook in inner.before_step:
-                hook(inner.optimizer)
-            inner.optimizer_step()
-            inner.progress.increment_completed()
-        else:
-            inner.lightning_optimizer.step()
-        if inner.scheduler is not None:
-            inner.scheduler.step()
+        inner.update()  # trainer.global_step + 1, and the scheduler's step
         return out
-
-    def backward_of(self, loss: torch.Tensor) -> None:
-        """manual_backward of one chunk's loss, directly where that is exact (InnerLoop's conditions)."""
-        inner = self.inner
-        if not inner.exact:
-            self.manual_backward(loss)
-            return
-        inner.strategy.pre_backward(loss)
-        for hook in inner.before_backward:
-            hook(loss)
-        loss.backward()
-        for hook in inner.after_backward:
-            hook()
-        inner.strategy.post_backward(loss)
 
     def probe_step_s(self, device: torch.device) -> float:
         """Seconds per optimiser step of every member on `device`, timed on a copy (steps_per_call=auto)."""
