@@ -33,6 +33,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nfields.core.io import load_image, square_resize  # noqa: E402
+from nfields.core.media import to_uint8  # noqa: E402
 from nfields.data.image_set import ImageSet  # noqa: E402
 from nfields.run.compose import compose_run_config  # noqa: E402
 from nfields.run.train import train  # noqa: E402
@@ -49,7 +50,7 @@ SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat")
 def sample_images(n: int, size: int) -> list[np.ndarray]:
     """n different crops of skimage's sample images, area-downsampled to size^2 -> (size, size, 3) uint8."""
     rng, out = np.random.default_rng(0), []
-    sources = [rgb8(square_resize(load_image(s), 256)) for s in SAMPLES]
+    sources = [to_uint8(square_resize(load_image(s), 256)) for s in SAMPLES]
     for i in range(n):
         src = sources[i % len(sources)]
         c = int(rng.integers(64, 257))
@@ -57,12 +58,6 @@ def sample_images(n: int, size: int) -> list[np.ndarray]:
         crop = Image.fromarray(src[y : y + c, x : x + c]).resize((size, size), Image.BOX)
         out.append(np.asarray(crop))
     return out
-
-
-def rgb8(img: torch.Tensor) -> np.ndarray:
-    """(H, W, C) float in [0, 1] or uint8 -> (H, W, 3) uint8."""
-    a = img.numpy() if img.dtype == torch.uint8 else (img.float().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    return np.repeat(a, 3, axis=-1) if a.shape[-1] == 1 else a[..., :3]
 
 
 def write_set(images: list[np.ndarray], folder: Path) -> Path:
@@ -127,7 +122,7 @@ def run_case(name: str, a: argparse.Namespace) -> list[str]:
     with tempfile.TemporaryDirectory() as d:
         if a.root:
             s = ImageSet(a.root, None, m)
-            images = [rgb8(square_resize(s.image(i), c["size"])) for i in range(s.n)]
+            images = [to_uint8(square_resize(s.image(i), c["size"])) for i in range(s.n)]
         else:
             images = sample_images(m, c["size"])
         m = len(images)
@@ -139,10 +134,10 @@ def run_case(name: str, a: argparse.Namespace) -> list[str]:
         for i in range(k):
             dt, one = nfields_job([*over, f"data.index={i}"], Path(d) / f"one{i}")
             wall_one += dt
-            rates.append(one["perf/steps_per_s"])
+            rates.append(one.get("perf/steps_per_s", float("nan")))  # nan: too few steps to time
         wall_hand, hand_psnr = hand_loop(images, c, steps, device)
     rows = {
-        "many (model=many)": (m * steps / wall_many, m * many["perf/steps_per_s"], many["test/psnr"]),
+        "many (model=many)": (m * steps / wall_many, m * many.get("perf/steps_per_s", float("nan")), many["test/psnr"]),
         "nfields single-run loop": (k * steps / wall_one, float(np.mean(rates)), None),
         "hand-written loop": (m * steps / wall_hand, m * steps / wall_hand, hand_psnr),
     }

@@ -109,10 +109,6 @@ class FieldStack(nn.Module):
         """coords (N, 2) shared by every member, or (M, N, 2) one set each -> colours (M, N, C)."""
         return self.per_member(_call, coords, in_dims=(0 if coords.dim() == 3 else None,))
 
-    def regularization(self) -> torch.Tensor:
-        """Each member's penalty (encoding=grid's total variation) -> (M,)."""
-        return self.per_member(_regularization)
-
     def member(self, m: int) -> nn.Module:
         """Member m as a field of its own (a plain module holding a copy of m's tensors): to save or render alone."""
         tensors = self.tensors()
@@ -126,7 +122,3 @@ class FieldStack(nn.Module):
 
 def _call(field: nn.Module, coords: torch.Tensor) -> torch.Tensor:
     return field(coords)
-
-
-def _regularization(field: nn.Module) -> torch.Tensor:
-    return field.regularization()

@@ -16,6 +16,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -79,7 +80,7 @@ class ManyFieldsModule(FieldsModule):
             im = im if im.dtype != torch.uint8 or task.accepts_uint8 else as_float(im)
             obs = task.observe(im)
             values.append(as_float(obs.values).float())  # (N, C)
-            self.obs.append(obs)
+            self.obs.append(replace(obs, values=obs.values[:0]))  # masks and baselines: the values are in values_k
         coords = self.obs[0].points()  # (N, 2): every member observes the same positions (same size and task)
         for i, obs in enumerate(self.obs[1:], 1):
             if values[i].shape != values[0].shape or not torch.equal(obs.points(), coords):

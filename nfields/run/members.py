@@ -31,6 +31,7 @@ from nfields.data.image import ImageDataModule
 from nfields.fields.base import Field
 from nfields.fields.stack import FieldStack
 from nfields.lit.member import Member
+from nfields.lit.pixels import as_float
 from nfields.tasks.base import Task
 
 BUILT_PER_MEMBER = ("encoding.", "network.", "cond.", "latent.", "field.")  # what a member's field is built from
@@ -155,7 +156,7 @@ def member_bytes(field: Field, task: Task, image: torch.Tensor, batch_size: int 
     """Memory one member needs for a training step (bytes), estimated from one forward of the field alone: the
     tensors autograd saves for backward (counted once per storage) x 1.5 for the step's transients, plus its
     parameters x 4 (weights, gradients, Adam's two moments)."""
-    obs = task.observe(image.float() / 255 if image.dtype == torch.uint8 else image)
+    obs = task.observe(as_float(image))
     coords, values = obs.points(), obs.values.float()
     if batch_size is not None and batch_size < coords.shape[0]:
         coords, values = coords[:batch_size], values[:batch_size]
