@@ -20,7 +20,11 @@ where framework overhead shows); case `batch` is 2048^2 with 2^20 random coordin
 (`data.batch_size`; the hand-written loop draws the same number on the device). `--levers` runs each speed
 lever on both sides in the same process (LEVERS below: defaults; model.steps_per_call=1 against the same
 eager loop; model.compile=step against the loop with its loss and Adam update compiled; on CUDA the CUDA
-graph loop), `--repeat N` alternates the two paths N times per lever and prints every ratio.
+graph loop), `--repeat N` runs each comparison N times per lever and prints every ratio.
+
+The two paths are timed in lock-step by default (scripts/bench_alongside.py): the hand-written loop takes as
+many steps as nfields after each of nfields' calls, outside nfields' clock, so both see the same seconds of a
+machine whose speed drifts. `--sequential` times them one after the other instead (the earlier tables).
 """
 
 from __future__ import annotations
@@ -29,14 +33,20 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-import pytorch_lightning  # noqa: F401  - imported first so both paths run with the environment it sets
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# Imported before either path runs, so both run in the environment nfields leaves (Lightning's import sets
+# PYTORCH_NVML_BASED_CUDA_CHECK, which nfields.run.train drops where no NVIDIA driver is: run/speed.py).
 from nfields.core.io import load_image, square_resize  # noqa: E402
+from nfields.run.compose import compose_run_config  # noqa: E402
+from nfields.run.train import train  # noqa: E402
+from scripts import bench_alongside  # noqa: E402
+from scripts.baselines.ffn_loop import HandLoop  # noqa: E402
 from scripts.baselines.ffn_loop import train as hand_train  # noqa: E402
 
 # lever -> (the hand-written loop's mode, nfields overrides); "defaults" is what `python train.py` does.
@@ -60,9 +70,6 @@ def handwritten(
 
 
 def nfields_run(size: int, steps: int, device: str, task: str, extra: list[str]) -> dict[str, float]:
-    from nfields.run.compose import compose_run_config
-    from nfields.run.train import train
-
     trainer = "cpu" if device == "cpu" else "gpu"
     overrides = ["experiment=ffn_bench", f"data.size={size}", f"trainer.max_steps={steps}", f"trainer={trainer}"]
     overrides += [f"task={task}"] if task != "interpolate" else []
@@ -96,9 +103,6 @@ ENCODERS = {
 
 def time_to_psnr(size: int, steps: int, device: str, target: float, extra: list[str]) -> None:
     """Training seconds until val/psnr first reaches `target` (fit task, validation every 10 steps)."""
-    from nfields.run.compose import compose_run_config
-    from nfields.run.train import train
-
     trainer = "cpu" if device == "cpu" else "gpu"
     print(f"# time to {target:g} dB: astronaut {size}^2, fit, full batch, device {device}")
     print(
@@ -125,6 +129,25 @@ def time_to_psnr(size: int, steps: int, device: str, target: float, extra: list[
         print(f"| {name} | {sps:.1f} | {to} | {m['val/psnr']:.2f} |")
 
 
+def paired(
+    a: argparse.Namespace, img: torch.Tensor, mode: str, batch: int | None, extra: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One nfields run with the hand-written loop in lock-step (scripts/bench_alongside.py) -> (hand, nfields).
+    The hand loop's 5 warm-up steps (and its compilation) come first; it then takes nfields' number of steps."""
+    device = torch.device(a.device)
+    loop = HandLoop(img, device, a.width, mode, batch)
+    t0 = time.perf_counter()
+    run = loop.runner()
+    for _ in range(5):
+        run()
+    first = time.perf_counter() - t0
+    bench_alongside.PENDING.append(run)
+    alongside = f"+callbacks.alongside._target_={bench_alongside.TARGET}"
+    ours = nfields_run(a.size, a.steps, a.device, a.task, [*extra, alongside])
+    rate = bench_alongside.Alongside.last.steps_per_s
+    return {"steps_per_s": rate, "coords": loop.coords, "psnr": loop.psnr(), "startup_s": first}, ours
+
+
 def row(name: str, r: dict[str, float]) -> str:
     return f"| {name} | {r['steps_per_s']:.1f} | {r['steps_per_s'] * r['coords'] / 1e6:.2f} | {r['psnr']:.2f} |"
 
@@ -140,8 +163,11 @@ def lever_table(a: argparse.Namespace, img: torch.Tensor, levers: list[str], bat
     for lever in levers:
         mode, over = LEVERS[lever]
         for _ in range(a.repeat):
-            hand = handwritten(img, a.steps, device, a.width, mode, batch)
-            ours = nfields_run(a.size, a.steps, a.device, a.task, [*extra, *over])
+            if a.sequential:
+                hand = handwritten(img, a.steps, device, a.width, mode, batch)
+                ours = nfields_run(a.size, a.steps, a.device, a.task, [*extra, *over])
+            else:
+                hand, ours = paired(a, img, mode, batch, [*extra, *over])
             r = ours["steps_per_s"] / hand["steps_per_s"]
             ratios.setdefault(lever, []).append(r)
             mc = f"{hand['steps_per_s'] * hand['coords'] / 1e6:.2f} / {ours['steps_per_s'] * ours['coords'] / 1e6:.2f}"
@@ -166,6 +192,7 @@ def main() -> None:
         "--case", choices=["protocol", "tiny", "batch", "time_to_psnr", "collection", "memory"], default="protocol"
     )
     ap.add_argument("--levers", default=None, help=f"comma-separated of {', '.join(LEVERS)}, or all")
+    ap.add_argument("--sequential", action="store_true", help="time the two paths one after the other")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for both paths")
     ap.add_argument("--target", type=float, default=30.0, help="PSNR target of --case time_to_psnr")
     ap.add_argument("--sizes", default="2048,4096,8192", help="image sides of --case memory")
@@ -203,8 +230,11 @@ def main() -> None:
     ratios = []
     extra = [f"network.n_neurons={a.width}", *([f"data.batch_size={batch}"] if batch else []), *a.overrides]
     for _ in range(a.repeat):
-        hand = handwritten(img, a.steps, device, a.width, batch=batch)
-        ours = nfields_run(a.size, a.steps, a.device, a.task, extra)
+        if a.sequential:
+            hand = handwritten(img, a.steps, device, a.width, batch=batch)
+            ours = nfields_run(a.size, a.steps, a.device, a.task, extra)
+        else:
+            hand, ours = paired(a, img, "eager", batch, extra)
         print(row("hand-written loop", hand))
         print(row("nfields train.py", ours))
         ratios.append(ours["steps_per_s"] / hand["steps_per_s"])

@@ -67,3 +67,34 @@ def test_bench_memory_case_reports_peak_memory_per_size() -> None:
     assert [(r[0], r[2]) for r in rows] == [("32", "false"), ("32", "true"), ("64", "false"), ("64", "true")]
     assert all(float(r[4]) > 100 for r in rows)  # a Python process with torch loaded is above 100 MB
     assert float(rows[3][3]) < float(rows[2][3])  # the compact pixel store is smaller
+
+
+def test_the_hand_loop_runs_in_lock_step_outside_nfields_clock(make_cfg, tmp_path) -> None:
+    """scripts/bench_alongside.py: after each call the hand loop takes as many steps as nfields did (the first
+    call's are its warm-up, untimed), and nfields' perf/steps_per_s does not count them: a hand step of 0.1 s
+    would hold nfields under 10 steps/s if it did."""
+    import json
+    import time
+
+    from nfields.run.train import train
+    from scripts import bench_alongside
+
+    taken: list[float] = []
+    bench_alongside.PENDING.append(lambda: (taken.append(time.perf_counter()), time.sleep(0.1)))
+    over = ["debug=fast", "data.size=16", "trainer.max_steps=10", "model.steps_per_call=2"]
+    over += ["log.val_every_n_steps=10", "log.gif_every_n_steps=10"]
+    train(make_cfg(*over, f"+callbacks.alongside._target_={bench_alongside.TARGET}", run_dir=tmp_path / "run"))
+    hand = bench_alongside.Alongside.last
+    assert len(taken) == 10 and hand.calls == 5 and hand.timed_steps == 8  # 5 calls of 2; the first untimed
+    assert 5 < hand.steps_per_s <= 10.01  # 0.1 s a step, plus the loop's own time
+    steps_per_s = json.loads((tmp_path / "run" / "metrics.json").read_text())["perf/steps_per_s"]
+    assert steps_per_s > 12, steps_per_s  # nfields' 16^2 steps take milliseconds: the hand blocks are excluded
+    assert not bench_alongside.PENDING
+
+
+def test_alongside_without_a_pending_loop_says_what_to_do() -> None:
+    from scripts import bench_alongside
+
+    bench_alongside.PENDING.clear()
+    with pytest.raises(RuntimeError, match="PENDING"):
+        bench_alongside.Alongside()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -89,12 +90,12 @@ def test_bf16_autocast_is_kept_inside_the_inner_loop(make_cfg, tmp_path: Path) -
     assert one["losses"][30] != fp32["losses"][30]  # bf16 really ran
 
 
-def test_auto_is_the_divisor_nearest_to_a_20_ms_call(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_is_the_divisor_nearest_to_a_50_ms_call(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = make_cfg(*TINY, "trainer.max_steps=1000", "log.val_every_n_steps=500", "log.gif_every_n_steps=500")
     assert schedule_gcd(cfg) == 500
     assert [nearest_divisor(500, want) for want in (1, 3, 16, 20, 499, 10_000)] == [1, 4, 20, 20, 500, 500]
     module = build_module(cfg, build_datamodule(cfg))
-    for step_s, k in ((1e-3, 20), (1.5e-3, 10), (5e-3, 4), (0.05, 1), (1e-6, 500)):
+    for step_s, k in ((1e-3, 50), (1.5e-3, 25), (5e-3, 10), (0.05, 1), (1e-6, 500)):
         monkeypatch.setattr(module, "probe_step_s", lambda device, s=step_s: s)
         assert choose_steps_per_call(cfg, module) == k, step_s
     ddp = cfg.copy()
@@ -168,3 +169,30 @@ def test_a_resumed_run_continues_at_the_checkpoints_step_whatever_k(make_cfg, tm
     ten = ["log.gif_every_n_steps=10", "model.steps_per_call=10", f"ckpt_path={ckpt}"]
     with pytest.raises(ConfigError, match="model.steps_per_call=10: must divide the resumed checkpoint's step 15"):
         train(make_cfg(*TINY, *ten, run_dir=tmp_path / "k10"))
+
+
+def _no_library(name: str) -> None:
+    raise OSError(f"{name}: cannot open shared object file")
+
+
+def test_nvml_check_dropped_without_a_driver(monkeypatch):
+    """Lightning's PYTORCH_NVML_BASED_CUDA_CHECK costs a dlopen per optimiser step; without libnvidia-ml it
+    protects nothing and is dropped, and CUDA's availability reads the same."""
+    from nfields.run import speed
+
+    available = torch.cuda.is_available()
+    monkeypatch.setenv(speed.NVML_CHECK, "1")
+    monkeypatch.setattr(speed.ctypes, "CDLL", _no_library)
+    assert speed.drop_needless_nvml_check()
+    assert speed.NVML_CHECK not in os.environ
+    assert torch.cuda.is_available() == available
+    assert not speed.drop_needless_nvml_check()  # nothing left to drop
+
+
+def test_nvml_check_kept_with_a_driver(monkeypatch):
+    from nfields.run import speed
+
+    monkeypatch.setenv(speed.NVML_CHECK, "1")
+    monkeypatch.setattr(speed.ctypes, "CDLL", lambda name: object())  # the library loads: a driver is there
+    assert not speed.drop_needless_nvml_check()
+    assert os.environ[speed.NVML_CHECK] == "1"

@@ -56,6 +56,8 @@ class FieldModule(FieldsModule):
         self.automatic_optimization = False
         self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.last_reg: torch.Tensor | None = None
+        self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
+        self.full_batch: tuple[torch.Tensor, torch.Tensor, float | None] | None = None  # sample() fills it
         self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
         image, batch_size, compact = data.image, data.batch_size, compact_pixels
         self.batch_size, self.render_chunk = batch_size, render_chunk
@@ -104,27 +106,34 @@ class FieldModule(FieldsModule):
         # Each DDP rank draws its own pixels: a private generator seeded with (global seed, rank).
         self.sampler = torch.Generator(device=self.device)
         self.sampler.manual_seed(torch.initial_seed() + 7919 * self.global_rank)
+        self.full_batch = None  # a new fit gathers its own (its device, its rank's share)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """This rank's share of the step's pixels -> coords (B, 2), colours (B, C), and the count the squared
         errors are divided by. A random batch has data.batch_size / world_size pixels (with replacement; its own
         mean: None). A full batch is every world_size-th observed pixel, and each rank divides its sum by
         N / world_size, so that DDP's mean over ranks is exactly the mean over all N pixels, whatever the shards."""
+        if self.full_batch is not None:  # the same pixels every step: gathered once per fit
+            return self.full_batch
         n, world = self.pixels.n, self.trainer.world_size
         if self.batch_size is None or self.batch_size >= n:
-            return (*self.pixels.every(self.global_rank, world), None if world == 1 else n / world)
+            self.full_batch = (*self.pixels.every(self.global_rank, world), None if world == 1 else n / world)
+            return self.full_batch
         idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
         return (*self.pixels.take(idx), None)
 
     def loss(self) -> torch.Tensor:
         """The task's data term on this step's pixels plus the field's regularization (encoding=grid's TV)."""
         x, y, count = self.sample()
-        data = self.batch_loss(self.field, x, y, count=count)  # the task's data term ()
+        field = self.field
+        data = self.batch_loss(field, x, y, count=count)  # the task's data term ()
         # train/psnr measures the fit, not the regulariser (a copy: a CUDA graph reuses its output buffer)
         self.last_data_loss = data.detach().clone() if self.compile_mode == "step" else data.detach()
-        reg = self.field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
-        if not reg.requires_grad:
+        if self.penalised is False:
             return data  # nothing to add: no extra op on the hot path of every other field
+        reg = field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
+        if not reg.requires_grad:
+            return data
         self.last_reg = reg.detach()
         return data + reg
 
@@ -132,6 +141,7 @@ class FieldModule(FieldsModule):
         if self.steps_per_call == "auto":  # trained without nfields.run (its trainer counts calls as steps)
             self.steps_per_call = 1
         self.inner = InnerLoop(self)
+        self.penalised = self.field.regularization().requires_grad  # a penalty on its parameters, or none at all
         if self.compile_mode == "step":
             # On CUDA, reduce-overhead captures CUDA graphs. A scheduler changes the learning rate every
             # step, which a compiled update would recompile for: with one, the update stays eager.
@@ -145,9 +155,10 @@ class FieldModule(FieldsModule):
         Lightning's automatic loop would take them one per call); training metrics every
         trainer.log_every_n_steps optimiser steps, whatever k."""
         every, step = self.trainer.log_every_n_steps, self.global_step
+        loss_of, optimise = self.loss, self.inner.step  # bound once: a 1 ms step feels every lookup
         for _ in range(self.steps_per_call):
-            loss = self.loss()
-            self.inner.step(loss)  # trainer.global_step + 1
+            loss = loss_of()
+            optimise(loss)  # trainer.global_step + 1
             step += 1
             if every and step % every == 0:
                 self.log_training(loss.detach())

@@ -23,10 +23,11 @@ from nfields.run.console import closing_line, quiet_lightning, start_line
 from nfields.run.ddp import install_hydra_ddp_fix, isolated_job
 from nfields.run.exits import building
 from nfields.run.resume import check_resume_weights, resume_requeued_job
-from nfields.run.speed import choose_steps_per_call
+from nfields.run.speed import choose_steps_per_call, drop_needless_nvml_check
 from nfields.run.validate import validate_config
 
 log = logging.getLogger("nfields")
+drop_needless_nvml_check()  # after Lightning's import has set it: no per-step NVML probe without a driver
 
 # Third-party noise that says nothing about the run.
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")

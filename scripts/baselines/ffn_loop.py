@@ -91,6 +91,61 @@ def graph_step(step: Callable[[], None]) -> Callable[[], None]:
     return g.replay
 
 
+class HandLoop:
+    """The loop's state (data, model, optimiser) and its `step()`: zero_grad, forward, backward, update.
+    `batch`: random pixels of the even grid a step, drawn on the device (None: all of them)."""
+
+    def __init__(
+        self, img: torch.Tensor, device: torch.device, width: int = 256, mode: str = "eager", batch: int | None = None
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r}: choose one of {', '.join(MODES)}")
+        if mode == "cuda_graph" and device.type != "cuda":
+            raise ValueError("mode=cuda_graph needs a CUDA device")
+        torch.manual_seed(0)
+        self.device, self.batch, self.graph = device, batch, mode == "cuda_graph"
+        self.x, self.y, self.x_test, self.y_test = protocol_split(img, device)
+        self.model = HandFF(width=width).to(device)
+        fused = {"fused": True, "capturable": True} if self.graph else {}
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3, **fused)
+        fwd = torch.compile(self.model) if mode == "compile" else self.model
+        self.gen = torch.Generator(device=device).manual_seed(0)
+
+        def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return ((fwd(x) - y) ** 2).mean()
+
+        self.loss_of, self.update = loss_of, self.opt.step
+        if mode == "compile_step":
+            cmode = "reduce-overhead" if device.type == "cuda" else None
+            self.loss_of, self.update = torch.compile(loss_of, mode=cmode), torch.compile(self.opt.step, mode=cmode)
+
+    @property
+    def coords(self) -> int:
+        """Coordinates per step."""
+        n = self.x.shape[0]
+        return n if self.batch is None else min(self.batch, n)
+
+    def step(self) -> None:
+        self.opt.zero_grad(set_to_none=not self.graph)  # a graph replays into the same gradient buffers
+        n = self.x.shape[0]
+        if self.batch is None or self.batch >= n:
+            x, y = self.x, self.y
+        else:
+            idx = torch.randint(0, n, (self.batch,), device=self.device, generator=self.gen)  # (B,)
+            x, y = self.x[idx], self.y[idx]
+        self.loss_of(x, y).backward()
+        self.update()
+
+    def runner(self) -> Callable[[], None]:
+        """What one step calls: `step`, or the replay of its CUDA graph (captured here)."""
+        return graph_step(self.step) if self.graph else self.step
+
+    @torch.no_grad()
+    def psnr(self) -> float:
+        """Test PSNR on the odd grid (dB)."""
+        return -10 * math.log10(((self.model(self.x_test) - self.y_test) ** 2).mean().item())
+
+
 def train(
     img: torch.Tensor,
     steps: int,
@@ -101,46 +156,13 @@ def train(
     batch: int | None = None,
 ) -> dict[str, float]:
     """Fit img (H, W, 3) with the protocol -> steps/s (after `warmup` steps), coordinates per step, test PSNR,
-    and startup_s (compilation / capture and the warm-up steps). `batch`: random pixels per step (None: all)."""
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r}: choose one of {', '.join(MODES)}")
-    if mode == "cuda_graph" and device.type != "cuda":
-        raise ValueError("mode=cuda_graph needs a CUDA device")
-    torch.manual_seed(0)
-    x_all, y_all, xt, yt = protocol_split(img, device)
-    model = HandFF(width=width).to(device)
-    graph = mode == "cuda_graph"
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True, "capturable": True} if graph else {}))
-    fwd = torch.compile(model) if mode == "compile" else model
-    n = x_all.shape[0]
-    gen = torch.Generator(device=device).manual_seed(0)
-
-    def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ((fwd(x) - y) ** 2).mean()
-
-    update = opt.step
-    if mode == "compile_step":
-        cmode = "reduce-overhead" if device.type == "cuda" else None
-        loss_of, update = torch.compile(loss_of, mode=cmode), torch.compile(opt.step, mode=cmode)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=not graph)  # a graph replays into the same gradient buffers
-        if batch is None or batch >= n:
-            x, y = x_all, y_all
-        else:
-            idx = torch.randint(0, n, (batch,), device=device, generator=gen)  # (B,)
-            x, y = x_all[idx], y_all[idx]
-        loss_of(x, y).backward()
-        update()
-
+    and startup_s (compilation / capture and the warm-up steps)."""
+    loop = HandLoop(img, device, width, mode, batch)
     t0 = time.perf_counter()
-    run = graph_step(step) if graph else step
+    run = loop.runner()
     dt = time_steps(run, steps, device, warmup)
     first = time.perf_counter() - t0 - dt  # capture/compile and warm-up: the time to the first timed step
-    with torch.no_grad():
-        psnr = -10 * math.log10(((model(xt) - yt) ** 2).mean().item())
-    coords = n if batch is None else min(batch, n)
-    return {"steps_per_s": (steps - warmup) / dt, "coords": coords, "psnr": psnr, "startup_s": first}
+    return {"steps_per_s": (steps - warmup) / dt, "coords": loop.coords, "psnr": loop.psnr(), "startup_s": first}
 
 
 def main() -> None:
