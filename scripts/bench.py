@@ -18,9 +18,10 @@ and the ratio nfields / hand-written.
 Case `tiny` is the protocol at 32^2 with a 4x32 MLP (256 coordinates, a step of about 1 ms: the regime
 where framework overhead shows); case `batch` is 2048^2 with 2^20 random coordinates of the even grid a step
 (`data.batch_size`; the hand-written loop draws the same number on the device). `--levers` runs each speed
-lever on both sides in the same process (LEVERS below: defaults; model.steps_per_call=1 against the same
-eager loop; model.compile=step against the loop with its loss and Adam update compiled; on CUDA the CUDA
-graph loop), `--repeat N` runs each comparison N times per lever and prints every ratio.
+lever on both sides in the same process (LEVERS below: defaults; defaults against the loop with fused Adam, which
+nfields uses by default; model.steps_per_call=1 against the eager loop; model.compile=step against the loop with
+its loss and Adam update compiled; on CUDA the CUDA graph loop), `--repeat N` runs each comparison N times per
+lever and prints every ratio.
 
 The two paths are timed in lock-step by default (scripts/bench_alongside.py): the hand-written loop takes as
 many steps as nfields after each of nfields' calls, outside nfields' clock, so both see the same seconds of a
@@ -52,6 +53,7 @@ from scripts.baselines.ffn_loop import train as hand_train  # noqa: E402
 # lever -> (the hand-written loop's mode, nfields overrides); "defaults" is what `python train.py` does.
 LEVERS = {
     "defaults": ("eager", []),
+    "defaults/fused": ("fused", []),  # nfields' defaults against the plain loop with fused Adam (nfields' choice)
     "steps_per_call=1": ("eager", ["model.steps_per_call=1"]),
     "compile=step": ("compile_step", ["model.compile=step"]),
     "cuda_graph": ("cuda_graph", ["model.compile=step"]),  # CUDA only: compile=step uses reduce-overhead there

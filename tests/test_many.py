@@ -92,11 +92,13 @@ def csv_losses(run_dir: Path) -> list[float]:
 
 
 @pytest.mark.slow
-def test_members_train_exactly_as_single_runs(make_cfg, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", ["null", "32"])
+def test_members_train_exactly_as_single_runs(make_cfg, tmp_path: Path, batch: str) -> None:
     """3 images x 2 sigmas in one run; 3 of the members (different images and sigmas) against single runs with the
-    same seed and data: the same loss curve to float tolerance, test PSNR within 0.05 dB, the same weights."""
+    same seed and data: the same loss curve to float tolerance, test PSNR within 0.05 dB, the same weights. With
+    random batches (32 of the 64 observed pixels a step) each member draws the pixels its single run draws."""
     root = write_images(tmp_path / "set")
-    data = ["data=image_set", f"data.root={root}", "task=interpolate"]
+    data = ["data=image_set", f"data.root={root}", "task=interpolate", f"data.batch_size={batch}"]
     many_dir = tmp_path / "many"
     train(make_cfg(*FAST, *data, "model=many", "members.sweep.encoding.sigma=[5,10]", run_dir=many_dir))
     rows = list(csv.DictReader((many_dir / "members.csv").open(newline="")))

@@ -196,3 +196,16 @@ def test_nvml_check_kept_with_a_driver(monkeypatch):
     monkeypatch.setattr(speed.ctypes, "CDLL", lambda name: object())  # the library loads: a driver is there
     assert not speed.drop_needless_nvml_check()
     assert os.environ[speed.NVML_CHECK] == "1"
+
+
+@pytest.mark.parametrize(
+    ("over", "fused"),
+    [([], True), (["model.compile=step"], False), (["model.optimizer.fused=false"], False)],
+)
+def test_adam_is_fused_unless_the_update_is_compiled_or_the_user_says(make_cfg, over, fused) -> None:
+    """model.optimizer.fused=null is nfields' choice: one fused kernel for the update, except where model.compile=step
+    compiles it (a compiled plain Adam beats an opaque fused op in the graph); an explicit value is kept."""
+    cfg = make_cfg(*TINY, *over)
+    module = build_module(cfg, build_datamodule(cfg))
+    opt = module.configure_optimizers()
+    assert bool(opt.defaults["fused"]) is fused

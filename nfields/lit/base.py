@@ -65,8 +65,19 @@ class FieldsModule(pl.LightningModule):
         """What the optimiser updates; a module with more than the field (codes, an encoder) adds groups."""
         return [{"params": list(self.field.parameters())}]
 
+    def build_optimizer(self, params: Any) -> torch.optim.Optimizer:
+        """model.optimizer over `params` at model.lr. `fused: null` (the default) is nfields' choice: the fused
+        update (one kernel for every tensor; a tiny step's Adam took 100-160 us fused against 290-320 us, a
+        4x256 MLP's 200 against 560-810 us on a CPU) unless model.compile=step compiles the update, where the
+        compiled plain Adam is faster than an opaque fused kernel in the graph."""
+        if getattr(self.optimizer_fn, "keywords", {}).get("fused", False) is None:
+            tensors = [p for g in params for p in g["params"]] if isinstance(params[0], dict) else list(params)
+            supported = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
+            return self.optimizer_fn(params=params, lr=self.lr, fused=supported and self.compile_mode != "step")
+        return self.optimizer_fn(params=params, lr=self.lr)
+
     def configure_optimizers(self) -> Any:
-        opt = self.optimizer_fn(params=self.param_groups(), lr=self.lr)
+        opt = self.build_optimizer(self.param_groups())
         if self.scheduler_fn is None:
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}

@@ -139,8 +139,7 @@ class InnerLoop:
 def time_step(
     field: torch.nn.Module,
     loss_fn: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
-    optimizer_fn: Callable[..., torch.optim.Optimizer],
-    lr: float,
+    optimizer_fn: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer],
     batch: tuple[torch.Tensor, torch.Tensor],
     device: torch.device,
     budget_s: float = 0.05,
@@ -150,7 +149,7 @@ def time_step(
     passed (none when the warm-up alone is longer: such a step needs no amortising)."""
     probe = copy.deepcopy(field).to(device)
     probe._compiled_call_impl = None  # model.compile=field: time the eager field, do not compile a copy
-    opt = optimizer_fn(params=probe.parameters(), lr=lr)
+    opt = optimizer_fn(list(probe.parameters()))  # the run's optimiser and learning rate
     x, y = (t.to(device) for t in batch)  # (B, 2), (B, C)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 

@@ -115,8 +115,20 @@ class ManyFieldsModule(FieldsModule):
 
     # ---- training -------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
-        self.sampler = torch.Generator(device=self.device)  # the same draws on every rank: each takes its share
-        self.sampler.manual_seed(torch.initial_seed())
+        # Random batches: each member draws the pixels its single run would (FieldModule.sample on one device, seed
+        # = the member's seed): one generator per distinct seed, one draw of data.batch_size a step, shared by the
+        # members of that seed. Every DDP rank makes the same draws and takes its share of the members.
+        seeds = sorted({m.seed for m in self.members})
+        self.samplers = [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
+        self.seed_of = torch.tensor([seeds.index(m.seed) for m in self.members], device=self.device)  # (M,)
+
+    def draw(self) -> torch.Tensor | None:
+        """This step's pixel indices per distinct seed (S, B), or None for a full batch."""
+        n = self.coords.shape[0]
+        if self.batch_size is None or self.batch_size >= n:
+            return None
+        b, dev = self.batch_size, self.device
+        return torch.stack([torch.randint(0, n, (b,), device=dev, generator=g) for g in self.samplers])
 
     def share(self, n: int) -> slice:
         """This rank's members of a chunk of n: an even, contiguous split across the DDP ranks (all of them alone)."""
@@ -138,14 +150,14 @@ class ManyFieldsModule(FieldsModule):
             offset += p.numel()
         return flat[offset:].view_as(losses)
 
-    def sample(self, k: int) -> tuple[torch.Tensor, torch.Tensor, int | None]:
+    def sample(self, k: int, drawn: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int | None]:
         """Chunk k's pixels -> coords (N, 2) shared or (Mk, B, 2) per member, values (Mk, N|B, C), the
-        coords' member dim (None: shared). A random batch draws data.batch_size pixels per member."""
+        coords' member dim (None: shared). `drawn`: this step's indices per seed (draw()), None: full batch."""
         values = getattr(self, f"values_{k}")
-        mk, n = values.shape[:2]
-        if self.batch_size is None or self.batch_size >= n:
+        if drawn is None:
             return self.coords, values, None
-        idx = torch.randint(0, n, (mk, self.batch_size), device=self.device, generator=self.sampler)  # (Mk, B)
+        r = self.chunks[k]
+        idx = drawn[self.seed_of[r.start : r.stop]]  # (Mk, B): each member's seed's draw
         picked = torch.take_along_dim(values, idx.unsqueeze(-1), dim=1)  # (Mk, B, C)
         return self.coords[idx], picked, 0
 
@@ -180,9 +192,9 @@ class ManyFieldsModule(FieldsModule):
             # every backward and average in the other ranks' zero gradients: it is off for this step, and
             # sync_members sums the gradients instead, which gives exactly each member's own.
             self.trainer.strategy.model.require_backward_grad_sync = False
-        parts = []
+        parts, drawn = [], self.draw()
         for k, stack in enumerate(self.field):
-            x, y, dim = self.sample(k)
+            x, y, dim = self.sample(k, drawn)
             own = self.share(stack.n)  # every member on one device; this rank's share under DDP
             full = y.new_zeros(stack.n, 2)  # (Mk, 2): data term, penalty
             if own.start < own.stop:

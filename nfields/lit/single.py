@@ -57,6 +57,7 @@ class FieldModule(FieldsModule):
         self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.last_reg: torch.Tensor | None = None
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
+        self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
         self.full_batch: tuple[torch.Tensor, torch.Tensor, float | None] | None = None  # sample() fills it
         self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
         image, batch_size, compact = data.image, data.batch_size, compact_pixels
@@ -128,7 +129,7 @@ class FieldModule(FieldsModule):
         field = self.field
         data = self.batch_loss(field, x, y, count=count)  # the task's data term ()
         # train/psnr measures the fit, not the regulariser (a copy: a CUDA graph reuses its output buffer)
-        self.last_data_loss = data.detach().clone() if self.compile_mode == "step" else data.detach()
+        self.last_data_loss = data.detach().clone() if self.graphed else data.detach()
         if self.penalised is False:
             return data  # nothing to add: no extra op on the hot path of every other field
         reg = field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
@@ -146,8 +147,11 @@ class FieldModule(FieldsModule):
             # On CUDA, reduce-overhead captures CUDA graphs. A scheduler changes the learning rate every
             # step, which a compiled update would recompile for: with one, the update stays eager.
             mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self.graphed = mode is not None
             self.batch_loss = torch.compile(self.task.loss, mode=mode)  # guards on the task and field only
-            if self.inner.scheduler is None:
+            # A fused optimiser is one kernel already; compiled, it runs slower (an opaque op in the graph)
+            fused = bool(self.inner.optimizer.defaults.get("fused"))
+            if self.inner.scheduler is None and not fused:
                 self.inner.optimizer_step = torch.compile(self.inner.optimizer.step, mode=mode)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -192,7 +196,7 @@ class FieldModule(FieldsModule):
             g = torch.Generator(device=self.pixels.values.device).manual_seed(0)
             idx = torch.randint(0, n, (self.batch_size,), generator=g, device=self.pixels.values.device)
             batch = self.pixels.take(idx)
-        return time_step(self.field, self.task.loss, self.optimizer_fn, self.lr, batch, device)
+        return time_step(self.field, self.task.loss, self.build_optimizer, batch, device)
 
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:

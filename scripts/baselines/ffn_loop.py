@@ -6,6 +6,7 @@ PSNR on the odd grid. No framework: plain PyTorch, the anchor for overhead and q
 
 Levers, so that comparisons stay fair when nfields uses them too:
   eager       the plain loop (zero_grad, forward, backward, step);
+  fused       the plain loop with torch's fused Adam (one kernel for the whole update: nfields' default);
   compile       torch.compile of the model;
   compile_step  torch.compile of the loss (forward, and AOT-compiled backward) and of the Adam update: what
                 nfields' model.compile=step does (with mode reduce-overhead, so CUDA graphs, on a GPU);
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from nfields.core.coords import pixel_grid  # noqa: E402
 from nfields.core.io import load_image, square_resize  # noqa: E402
 
-MODES = ("eager", "compile", "compile_step", "cuda_graph")
+MODES = ("eager", "fused", "compile", "compile_step", "cuda_graph")
 
 
 class HandFF(nn.Module):
@@ -106,7 +107,7 @@ class HandLoop:
         self.device, self.batch, self.graph = device, batch, mode == "cuda_graph"
         self.x, self.y, self.x_test, self.y_test = protocol_split(img, device)
         self.model = HandFF(width=width).to(device)
-        fused = {"fused": True, "capturable": True} if self.graph else {}
+        fused = {"fused": True, "capturable": True} if self.graph else {"fused": True} if mode == "fused" else {}
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3, **fused)
         fwd = torch.compile(self.model) if mode == "compile" else self.model
         self.gen = torch.Generator(device=device).manual_seed(0)
