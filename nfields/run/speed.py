@@ -28,7 +28,7 @@ from nfields.run.combinations import select
 from nfields.run.resume import read_checkpoint
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-TARGET_CALL_S = 0.05  # a call of about 50 ms: Lightning's ~0.5-0.7 ms per call (tiny case, measured) is then ~1 %
+TARGET_CALL_S = 0.1  # a call of about 0.1 s: Lightning's ~0.5-0.7 ms per call (measured) is then under 1 %
 SCHEDULE_KEYS = (
     "trainer.max_steps",
     "log.val_every_n_steps",
