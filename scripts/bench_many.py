@@ -12,7 +12,9 @@ three ways and prints images x steps per second (the rate at which fields are tr
   hand loop  a hand-written PyTorch loop over the images (scripts/baselines/ffn_loop.py's HandFF + Adam), the
              same network, one image after the other.
 Rates are wall-clock over the whole job (start-up included: what a user waits for), and for the nfields runs
-also over the training steps alone (perf/steps_per_s: start-up and validation excluded).
+also over the training steps alone (perf/steps_per_s: start-up and validation excluded). The last line times the
+hand-written fits in lock-step with the many-fields run (scripts/bench_alongside.py: after each of its calls, as
+many steps of every image), so that a machine whose speed drifts affects both rates alike.
 Images: --root (a folder of images, e.g. the Fourier-features set), else crops of skimage's sample images.
 """
 
@@ -37,6 +39,7 @@ from nfields.core.media import to_uint8  # noqa: E402
 from nfields.data.image_set import ImageSet  # noqa: E402
 from nfields.run.compose import compose_run_config  # noqa: E402
 from nfields.run.train import train  # noqa: E402
+from scripts import bench_alongside  # noqa: E402
 from scripts.baselines.ffn_loop import HandFF  # noqa: E402
 
 CASES = {  # members, image side, MLP width, hidden layers + 1, Fourier frequencies, task
@@ -89,28 +92,44 @@ def nfields_job(over: list[str], out: Path) -> tuple[float, dict]:
     return time.perf_counter() - t, json.loads((out / "metrics.json").read_text())
 
 
+class HandFits:
+    """Each image's hand-written fit (HandFF + Adam, lr 1e-3, full batch), built up front: `step()` takes one
+    optimiser step of every image, `psnr()` is their mean test PSNR."""
+
+    def __init__(self, images: list[np.ndarray], c: dict, device: torch.device, first: int = 0) -> None:
+        self.fits = []
+        for i, img in enumerate(images, first):
+            torch.manual_seed(i)  # image i's seed, however the fits are grouped
+            y = torch.from_numpy(img).float().div(255).to(device)  # (H, W, 3)
+            h, w, _ = y.shape
+            v, u = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
+            g = torch.stack([u, v], -1).to(device)  # (H, W, 2)
+            x, y, xt, yt = g, y, g, y  # task=fit: trained and scored on every pixel
+            if c["task"] == "interpolate":  # trained on the even grid, scored on the odd one
+                x, y, xt, yt = g[::2, ::2], y[::2, ::2], g[1::2, 1::2], y[1::2, 1::2]
+            x, y, xt, yt = x.reshape(-1, 2), y.reshape(-1, 3), xt.reshape(-1, 2), yt.reshape(-1, 3)
+            model = HandFF(m=c["m"], sigma=10.0, width=c["width"], depth=c["depth"]).to(device)
+            self.fits.append((model, torch.optim.Adam(model.parameters(), lr=1e-3), x, y, xt, yt))
+
+    def step(self) -> None:
+        for model, opt, x, y, _, _ in self.fits:
+            opt.zero_grad(set_to_none=True)
+            ((model(x) - y) ** 2).mean().backward()
+            opt.step()
+
+    @torch.no_grad()
+    def psnr(self) -> float:
+        return float(np.mean([-10 * math.log10(((m(xt) - yt) ** 2).mean().item()) for m, _, _, _, xt, yt in self.fits]))
+
+
 def hand_loop(images: list[np.ndarray], c: dict, steps: int, device: torch.device) -> tuple[float, float]:
-    """Each image fitted alone by HandFF + Adam (lr 1e-3, full batch) -> (wall seconds, mean test PSNR)."""
+    """Each image fitted alone by HandFF + Adam, one after the other -> (wall seconds, mean test PSNR)."""
     t, psnrs = time.perf_counter(), []
     for i, img in enumerate(images):
-        torch.manual_seed(i)
-        y = torch.from_numpy(img).float().div(255).to(device)  # (H, W, 3)
-        h, w, _ = y.shape
-        v, u = torch.meshgrid((torch.arange(h) + 0.5) / h, (torch.arange(w) + 0.5) / w, indexing="ij")
-        g = torch.stack([u, v], -1).to(device)  # (H, W, 2)
-        x, y, xt, yt = g, y, g, y  # task=fit: trained and scored on every pixel
-        if c["task"] == "interpolate":  # trained on the even grid, scored on the odd one
-            x, y, xt, yt = g[::2, ::2], y[::2, ::2], g[1::2, 1::2], y[1::2, 1::2]
-        x, y, xt, yt = x.reshape(-1, 2), y.reshape(-1, 3), xt.reshape(-1, 2), yt.reshape(-1, 3)
-        model = HandFF(m=c["m"], sigma=10.0, width=c["width"], depth=c["depth"]).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        one = HandFits([img], c, device, first=i)
         for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            loss = ((model(x) - y) ** 2).mean()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            psnrs.append(-10 * math.log10(((model(xt) - yt) ** 2).mean().item()))
+            one.step()
+        psnrs.append(one.psnr())
     if device.type == "cuda":
         torch.cuda.synchronize()
     return time.perf_counter() - t, float(np.mean(psnrs))
@@ -127,8 +146,14 @@ def run_case(name: str, a: argparse.Namespace) -> list[str]:
             images = sample_images(m, c["size"])
         m = len(images)
         root = write_set(images, Path(d) / "set")
-        over = overrides(c, root, steps, a.device)
-        wall_many, many = nfields_job([*over, "model=many"], Path(d) / "many")
+        over = [*overrides(c, root, steps, a.device), *a.overrides]
+        # The hand-written fits of every image advance in lock-step with the many-fields run (bench_alongside.py):
+        # after each of its calls of n steps, n steps of every image, outside its clock; drift then cancels.
+        fits = HandFits(images, c, device)
+        bench_alongside.PENDING.append(fits.step)
+        alongside = f"+callbacks.alongside._target_={bench_alongside.TARGET}"
+        wall_many, many = nfields_job([*over, "model=many", alongside], Path(d) / "many")
+        paired = m * bench_alongside.Alongside.last.steps_per_s  # the hand fits' image-steps/s, in lock-step
         k = min(a.loop_images, m)
         wall_one, rates = 0.0, []
         for i in range(k):
@@ -150,6 +175,13 @@ def run_case(name: str, a: argparse.Namespace) -> list[str]:
     for label, (wall, steady, psnr) in rows.items():
         p = "-" if psnr is None else f"{psnr:.2f}"
         lines.append(f"| {label} | {wall:.3g} | {steady:.3g} | {wall / base:.2f}x | {wall / loop:.2f}x | {p} |")
+    steady = m * many.get("perf/steps_per_s", float("nan"))
+    lines.append(
+        f"\nIn lock-step (training steps only): many {steady:.3g}, the hand-written fits {paired:.3g} image-steps/s:"
+    )
+    lines.append(
+        f"many / hand-written loop = {steady / paired:.2f}x (test PSNR of the lock-step fits {fits.psnr():.2f} dB)"
+    )
     print("\n".join(lines), flush=True)
     return lines
 
@@ -163,6 +195,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="steps per field; default: the case's")
     ap.add_argument("--loop-images", type=int, default=4, help="single-image nfields runs timed (a rate per image)")
     ap.add_argument("--root", default=None, help="a folder (or .npz) of images instead of skimage crops")
+    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for the nfields runs")
     a = ap.parse_args()
     for name in CASES if a.case == "all" else [a.case]:
         run_case(name, a)

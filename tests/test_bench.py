@@ -98,3 +98,22 @@ def test_alongside_without_a_pending_loop_says_what_to_do() -> None:
     bench_alongside.PENDING.clear()
     with pytest.raises(RuntimeError, match="PENDING"):
         bench_alongside.Alongside()
+
+
+@pytest.mark.slow
+def test_bench_many_prints_the_three_paths_and_the_lock_step_ratio() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_many.py"), "--case", "tiny"]
+        + ["--members", "4", "--steps", "20", "--loop-images", "1", "model.steps_per_call=5"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = re.findall(
+        r"^\| (many \(model=many\)|nfields single-run loop|hand-written loop) \| ([\d.e+]+) \|", out.stdout, re.M
+    )
+    assert [r[0] for r in rows] == ["many (model=many)", "nfields single-run loop", "hand-written loop"], out.stdout
+    assert all(float(r[1]) > 0 for r in rows)
+    ratio = re.search(r"many / hand-written loop = ([\d.]+)x", out.stdout)
+    assert ratio and float(ratio.group(1)) > 0, out.stdout
