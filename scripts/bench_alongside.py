@@ -37,6 +37,7 @@ class Alongside(Callback):
             raise RuntimeError("scripts/bench_alongside.py: put the hand loop's step in PENDING before the run")
         self.step = PENDING.pop()
         self.done, self.timed_steps, self.seconds, self.calls = 0, 0, 0.0, 0
+        self.total_s = 0.0  # every block, the warm-up's too: what the run's wall clock holds of the hand loop
         Alongside.last = self
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
@@ -51,6 +52,7 @@ class Alongside(Callback):
             sync()
             dt = time.perf_counter() - t0
         self.calls += 1
+        self.total_s += dt
         if self.calls > 1:  # the first call is both loops' warm-up
             self.timed_steps += n
             self.seconds += dt

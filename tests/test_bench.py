@@ -87,6 +87,7 @@ def test_the_hand_loop_runs_in_lock_step_outside_nfields_clock(make_cfg, tmp_pat
     hand = bench_alongside.Alongside.last
     assert len(taken) == 10 and hand.calls == 5 and hand.timed_steps == 8  # 5 calls of 2; the first untimed
     assert 5 < hand.steps_per_s <= 10.01  # 0.1 s a step, plus the loop's own time
+    assert 1.0 <= hand.total_s < 1.0 + 0.5 and hand.total_s > hand.seconds  # all 10 steps, the warm-up's too
     steps_per_s = json.loads((tmp_path / "run" / "metrics.json").read_text())["perf/steps_per_s"]
     assert steps_per_s > 12, steps_per_s  # nfields' 16^2 steps take milliseconds: the hand blocks are excluded
     assert not bench_alongside.PENDING
