@@ -87,26 +87,10 @@ class InnerLoop:
         ]
 
     def step(self, loss: torch.Tensor) -> None:
-        """zero_grad, backward of `loss` (), the optimiser update and the scheduler's step (one step of
-        zero_grad(), backward() and update(), with the direct path's calls inlined)."""
-        if not self.exact:
-            self.zero_grad()
-            self.backward(loss)
-            self.update()
-            return
-        self.optimizer.zero_grad(set_to_none=True)
-        for call in self.pre:
-            call(loss)
-        loss.backward()
-        for call in self.post:
-            call(loss)
-        self.progress.increment_ready()
-        for hook in self.before_step:
-            hook(self.optimizer)
-        self.optimizer_step()
-        self.progress.increment_completed()
-        if self.scheduler is not None:
-            self.scheduler.step()
+        """zero_grad, backward of `loss` (), the optimiser update and the scheduler's step."""
+        self.zero_grad()
+        self.backward(loss)
+        self.update()
 
     def zero_grad(self) -> None:
         (self.optimizer if self.exact else self.lightning_optimizer).zero_grad(set_to_none=True)
