@@ -44,6 +44,7 @@ def test_an_unknown_latent_source_is_one_line(make_cfg) -> None:
 @pytest.mark.parametrize("source", ["autodecoder", "encoder"])
 def test_tto_fits_codes_with_the_network_frozen(make_cfg, source: str) -> None:
     cfg = make_cfg(*TINY, "cond=concat", f"model.latent_source={source}")
+    torch.manual_seed(0)  # the initialisation, not what earlier tests left (+0.5 to +1.1 dB over seeds 0-7)
     dm = build_datamodule(cfg)
     module = build_module(cfg, dm)
     before = {k: v.clone() for k, v in module.state_dict().items()}
