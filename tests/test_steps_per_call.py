@@ -200,7 +200,12 @@ def test_nvml_check_kept_with_a_driver(monkeypatch):
 
 @pytest.mark.parametrize(
     ("over", "fused"),
-    [([], True), (["model.compile=step"], False), (["model.optimizer.fused=false"], False)],
+    [
+        ([], True),
+        (["model.compile=step"], False),
+        (["model.optimizer.fused=false"], False),
+        (["model.optimizer._target_=torch.optim.SGD"], False),  # another optimiser keeps its own default
+    ],
 )
 def test_adam_is_fused_unless_the_update_is_compiled_or_the_user_says(make_cfg, over, fused) -> None:
     """model.optimizer.fused=null is nfields' choice: one fused kernel for the update, except where model.compile=step

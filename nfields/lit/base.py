@@ -66,11 +66,12 @@ class FieldsModule(pl.LightningModule):
         return [{"params": list(self.field.parameters())}]
 
     def build_optimizer(self, params: Any) -> torch.optim.Optimizer:
-        """model.optimizer over `params` at model.lr. `fused: null` (the default) is nfields' choice: the fused
-        update (one kernel for every tensor; a tiny step's Adam took 100-160 us fused against 290-320 us, a
-        4x256 MLP's 200 against 560-810 us on a CPU) unless model.compile=step compiles the update, where the
-        compiled plain Adam is faster than an opaque fused kernel in the graph."""
-        if getattr(self.optimizer_fn, "keywords", {}).get("fused", False) is None:
+        """model.optimizer over `params` at model.lr. For Adam and AdamW, `fused: null` (the default) is nfields'
+        choice: the fused update (one kernel for every tensor; on a CPU a tiny step's Adam took 100-160 us fused
+        against 290-320 us, a 4x256 MLP's 200 against 560-810 us) unless model.compile=step compiles the update,
+        where the compiled plain Adam is faster than an opaque fused kernel in the graph."""
+        adam = getattr(self.optimizer_fn, "func", None) in (torch.optim.Adam, torch.optim.AdamW)
+        if adam and getattr(self.optimizer_fn, "keywords", {}).get("fused", False) is None:
             tensors = [p for g in params for p in g["params"]] if isinstance(params[0], dict) else list(params)
             supported = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
             return self.optimizer_fn(params=params, lr=self.lr, fused=supported and self.compile_mode != "step")
