@@ -72,17 +72,17 @@ class InnerLoop:
         self.exact = raw_path_is_exact(trainer, module)
         # What LightningOptimizer.step advances (trainer.global_step under manual optimisation).
         self.progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        self.before_backward, self.after_backward, self.before_step = (active_hooks(trainer, module, h) for h in HOOKS)
+        before_backward, after_backward, self.before_step = (active_hooks(trainer, module, h) for h in HOOKS)
         self.optimizer_step: Callable[[], Any] = self.optimizer.step  # model.compile=step swaps in a compiled one
         # What the direct path calls around loss.backward(), in Lightning's order, without the no-ops: at a 1 ms
         # step each Python call between the kernels shows (the base Strategy's pre/post_backward do nothing).
         strategy_type = type(self.strategy)
         self.pre: list[Callable[[torch.Tensor], Any]] = [
             *([self.strategy.pre_backward] if strategy_type.pre_backward is not Strategy.pre_backward else []),
-            *self.before_backward,
+            *before_backward,
         ]
         self.post: list[Callable[[torch.Tensor], Any]] = [
-            *(partial(_no_loss, h) for h in self.after_backward),
+            *(partial(_no_loss, h) for h in after_backward),
             *([self.strategy.post_backward] if strategy_type.post_backward is not Strategy.post_backward else []),
         ]
 

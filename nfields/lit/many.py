@@ -29,7 +29,7 @@ from nfields.data.image import ImageDataModule
 from nfields.fields.field import render
 from nfields.lit.base import FieldsModule, Optimizer
 from nfields.lit.inner import InnerLoop
-from nfields.lit.member import Member, member_loss, summarize
+from nfields.lit.member import Member, MemberDraws, member_loss, summarize
 from nfields.lit.member_adam import MemberAdam
 from nfields.lit.pixels import as_float
 from nfields.tasks.base import Observation, Task
@@ -115,20 +115,7 @@ class ManyFieldsModule(FieldsModule):
 
     # ---- training -------------------------------------------------------------------------------
     def on_fit_start(self) -> None:
-        # Random batches: each member draws the pixels its single run would (FieldModule.sample on one device, seed
-        # = the member's seed): one generator per distinct seed, one draw of data.batch_size a step, shared by the
-        # members of that seed. Every DDP rank makes the same draws and takes its share of the members.
-        seeds = sorted({m.seed for m in self.members})
-        self.samplers = [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
-        self.seed_of = torch.tensor([seeds.index(m.seed) for m in self.members], device=self.device)  # (M,)
-
-    def draw(self) -> torch.Tensor | None:
-        """This step's pixel indices per distinct seed (S, B), or None for a full batch."""
-        n = self.coords.shape[0]
-        if self.batch_size is None or self.batch_size >= n:
-            return None
-        b, dev = self.batch_size, self.device
-        return torch.stack([torch.randint(0, n, (b,), device=dev, generator=g) for g in self.samplers])
+        self.draws = MemberDraws(self.members, self.coords.shape[0], self.batch_size, self.device)  # random batches
 
     def share(self, n: int) -> slice:
         """This rank's members of a chunk of n: an even, contiguous split across the DDP ranks (all of them alone)."""
@@ -152,12 +139,11 @@ class ManyFieldsModule(FieldsModule):
 
     def sample(self, k: int, drawn: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int | None]:
         """Chunk k's pixels -> coords (N, 2) shared or (Mk, B, 2) per member, values (Mk, N|B, C), the
-        coords' member dim (None: shared). `drawn`: this step's indices per seed (draw()), None: full batch."""
+        coords' member dim (None: shared). `drawn`: the step's indices per seed (MemberDraws.step); None: full batch."""
         values = getattr(self, f"values_{k}")
         if drawn is None:
             return self.coords, values, None
-        r = self.chunks[k]
-        idx = drawn[self.seed_of[r.start : r.stop]]  # (Mk, B): each member's seed's draw
+        idx = self.draws.indices(drawn, self.chunks[k])  # (Mk, B)
         picked = torch.take_along_dim(values, idx.unsqueeze(-1), dim=1)  # (Mk, B, C)
         return self.coords[idx], picked, 0
 
@@ -192,7 +178,7 @@ class ManyFieldsModule(FieldsModule):
             # every backward and average in the other ranks' zero gradients: it is off for this step, and
             # sync_members sums the gradients instead, which gives exactly each member's own.
             self.trainer.strategy.model.require_backward_grad_sync = False
-        parts, drawn = [], self.draw()
+        parts, drawn = [], self.draws.step()
         for k, stack in enumerate(self.field):
             x, y, dim = self.sample(k, drawn)
             own = self.share(stack.n)  # every member on one device; this rank's share under DDP

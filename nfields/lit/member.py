@@ -1,4 +1,4 @@
-"""A member of a many-fields run (model=many), its loss, and the summary of the members' metrics."""
+"""A member of a many-fields run (model=many), its loss, its random batches, and the summary of the members' metrics."""
 
 from __future__ import annotations
 
@@ -37,6 +37,29 @@ def member_loss(task: Task) -> Callable[..., torch.Tensor]:
         return torch.stack([data, field.regularization().to(data.dtype)])
 
     return fn
+
+
+class MemberDraws:
+    """Random batches of a many-fields run: each member draws the pixels its single run would (FieldModule.sample
+    on one device, seed = the member's seed): one generator per distinct seed, one draw of `batch` of the `n`
+    observed pixels a step, shared by the members of that seed. Every DDP rank makes the same draws."""
+
+    def __init__(self, members: list[Member], n: int, batch: int | None, device: torch.device) -> None:
+        seeds = sorted({m.seed for m in members})
+        self.n, self.batch, self.device = n, batch, device
+        self.samplers = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+        self.seed_of = torch.tensor([seeds.index(m.seed) for m in members], device=device)  # (M,)
+
+    def step(self) -> torch.Tensor | None:
+        """This step's pixel indices per distinct seed (S, B), or None for a full batch."""
+        if self.batch is None or self.batch >= self.n:
+            return None
+        shape = (self.batch,)
+        return torch.stack([torch.randint(0, self.n, shape, device=self.device, generator=g) for g in self.samplers])
+
+    def indices(self, drawn: torch.Tensor, members: range) -> torch.Tensor:
+        """The step's draws (S, B) -> the pixel indices of `members` (Mk, B): each its seed's draw."""
+        return drawn[self.seed_of[members.start : members.stop]]
 
 
 def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
