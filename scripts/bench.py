@@ -150,26 +150,37 @@ def paired(
     return {"steps_per_s": rate, "coords": loop.coords, "psnr": loop.psnr(), "startup_s": first}, ours
 
 
+def compare(
+    a: argparse.Namespace, img: torch.Tensor, mode: str, batch: int | None, extra: list[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The hand-written loop (`mode`) and one nfields run -> (hand, nfields): in lock-step, or one after the
+    other with --sequential."""
+    if a.sequential:
+        hand = handwritten(img, a.steps, torch.device(a.device), a.width, mode, batch)
+        return hand, nfields_run(a.size, a.steps, a.device, a.task, extra)
+    return paired(a, img, mode, batch, extra)
+
+
+def run_overrides(a: argparse.Namespace, batch: int | None) -> list[str]:
+    """The nfields run's overrides for --width, the case's batch and the command line's."""
+    return [f"network.n_neurons={a.width}", *([f"data.batch_size={batch}"] if batch else []), *a.overrides]
+
+
 def row(name: str, r: dict[str, float]) -> str:
     return f"| {name} | {r['steps_per_s']:.1f} | {r['steps_per_s'] * r['coords'] / 1e6:.2f} | {r['psnr']:.2f} |"
 
 
 def lever_table(a: argparse.Namespace, img: torch.Tensor, levers: list[str], batch: int | None) -> None:
-    """Each lever on both sides, the two paths alternated a.repeat times; every ratio printed."""
-    device = torch.device(a.device)
+    """Each lever on both sides, compared a.repeat times; every ratio printed."""
     print("| lever | hand-written mode | hand steps/s | nfields steps/s | ratio | Mcoord/s hand / nfields |", end="")
     print(" test PSNR hand / nfields (dB) | nfields k | first step hand / nfields (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
     ratios: dict[str, list[float]] = {}
-    extra = [f"network.n_neurons={a.width}", *([f"data.batch_size={batch}"] if batch else []), *a.overrides]
+    extra = run_overrides(a, batch)
     for lever in levers:
         mode, over = LEVERS[lever]
         for _ in range(a.repeat):
-            if a.sequential:
-                hand = handwritten(img, a.steps, device, a.width, mode, batch)
-                ours = nfields_run(a.size, a.steps, a.device, a.task, [*extra, *over])
-            else:
-                hand, ours = paired(a, img, mode, batch, [*extra, *over])
+            hand, ours = compare(a, img, mode, batch, [*extra, *over])
             r = ours["steps_per_s"] / hand["steps_per_s"]
             ratios.setdefault(lever, []).append(r)
             mc = f"{hand['steps_per_s'] * hand['coords'] / 1e6:.2f} / {ours['steps_per_s'] * ours['coords'] / 1e6:.2f}"
@@ -230,13 +241,9 @@ def main() -> None:
         return lever_table(a, img, names or a.levers.split(","), batch)
     print("| path | steps/s | Mcoord/s | test PSNR (dB) |\n|---|---|---|---|")
     ratios = []
-    extra = [f"network.n_neurons={a.width}", *([f"data.batch_size={batch}"] if batch else []), *a.overrides]
+    extra = run_overrides(a, batch)
     for _ in range(a.repeat):
-        if a.sequential:
-            hand = handwritten(img, a.steps, device, a.width, batch=batch)
-            ours = nfields_run(a.size, a.steps, a.device, a.task, extra)
-        else:
-            hand, ours = paired(a, img, "eager", batch, extra)
+        hand, ours = compare(a, img, "eager", batch, extra)
         print(row("hand-written loop", hand))
         print(row("nfields train.py", ours))
         ratios.append(ours["steps_per_s"] / hand["steps_per_s"])
