@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from pathlib import Path
 
@@ -88,6 +89,35 @@ def test_bf16_autocast_is_kept_inside_the_inner_loop(make_cfg, tmp_path: Path) -
     fp32 = fit(make_cfg, tmp_path, "fp32", "model.steps_per_call=1")
     same_run(one, five)
     assert one["losses"][30] != fp32["losses"][30]  # bf16 really ran
+
+
+class CountingAdam(torch.optim.Adam):
+    """An optimiser with its own zero_grad: the inner loop must call it, not clear the gradients itself."""
+
+    calls = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        CountingAdam.calls += 1
+        super().zero_grad(set_to_none)
+
+
+def test_an_optimiser_with_its_own_zero_grad_gets_it_called(make_cfg, tmp_path: Path) -> None:
+    CountingAdam.calls = 0
+    k = "model.steps_per_call=5"  # no timing probe (auto's), whose optimiser would count too
+    own = fit(make_cfg, tmp_path, "own", k, "model.optimizer._target_=tests.test_steps_per_call.CountingAdam")
+    assert CountingAdam.calls == 30  # once per optimiser step
+    plain = fit(make_cfg, tmp_path, "plain", k)  # torch's zero_grad: the inner loop clears the gradients directly
+    assert CountingAdam.calls == 30
+    same_run(own, plain)
+
+
+def test_train_psnr_is_the_loss_s_psnr_without_a_penalty(make_cfg, tmp_path: Path) -> None:
+    out = fit(make_cfg, tmp_path, "plain")
+    rows = list(csv.DictReader(next((tmp_path / "plain").glob("**/metrics.csv")).open()))
+    logged = [r for r in rows if r.get("train/psnr")]
+    assert len(logged) == 15 and out["step"] == 30
+    for r in logged:
+        assert float(r["train/psnr"]) == pytest.approx(-10 * math.log10(float(r["train/loss"])), abs=1e-4)
 
 
 def test_auto_is_the_divisor_nearest_to_a_100_ms_call(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:

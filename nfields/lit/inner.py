@@ -70,6 +70,8 @@ class InnerLoop:
         self.optimizer: torch.optim.Optimizer = self.lightning_optimizer.optimizer  # the raw torch optimizer
         self.scheduler = module.lr_schedulers()
         self.exact = raw_path_is_exact(trainer, module)
+        # torch's zero_grad(set_to_none=True) is this loop (plus a profiler range), unless the optimiser has its own
+        self.direct_zero = self.exact and type(self.optimizer).zero_grad is torch.optim.Optimizer.zero_grad
         # What LightningOptimizer.step advances (trainer.global_step under manual optimisation).
         self.progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
         before_backward, after_backward, self.before_step = (active_hooks(trainer, module, h) for h in HOOKS)
@@ -93,7 +95,14 @@ class InnerLoop:
         self.update()
 
     def zero_grad(self) -> None:
-        (self.optimizer if self.exact else self.lightning_optimizer).zero_grad(set_to_none=True)
+        """Gradients to None. Directly where that is what the optimiser's zero_grad does: torch's own opens a
+        profiler range (record_function) each call, 10-40 us at a 0.5 ms step, more than the loop below."""
+        if not self.direct_zero:
+            (self.optimizer if self.exact else self.lightning_optimizer).zero_grad(set_to_none=True)
+            return
+        for group in self.optimizer.param_groups:
+            for p in group["params"]:
+                p.grad = None
 
     def backward(self, loss: torch.Tensor) -> None:
         """manual_backward of `loss` (), directly where that is exact (several per step accumulate: model=many)."""
