@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -172,6 +173,9 @@ def test_a_short_fit_raises_psnr_logs_the_tv_and_renders_at_twice_the_size(make_
     assert after > before + 5, (before, after)
     rows = list(csv.DictReader(open(run / "csv" / "metrics.csv")))
     assert any(float(r["train/reg"]) > 0 for r in rows if r.get("train/reg"))
+    for r in (r for r in rows if r.get("train/reg")):  # train/psnr scores the data term, not the penalty
+        data = float(r["train/loss"]) - float(r["train/reg"])
+        assert float(r["train/psnr"]) == pytest.approx(-10 * math.log10(data), abs=1e-3)
     out = load_script("render").main([str(run / "checkpoints" / "last.ckpt"), "--size", "48", "--device", "cpu"])
     assert iio.imread(out).shape == (48, 48, 3)  # 2x the 24^2 training resolution
 

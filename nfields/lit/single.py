@@ -128,10 +128,10 @@ class FieldModule(FieldsModule):
         x, y, count = self.sample()
         field = self.field
         data = self.batch_loss(field, x, y, count=count)  # the task's data term ()
+        if self.penalised is False:
+            return data  # nothing to add, nothing to keep (train/psnr reads the loss): the hot path of most fields
         # train/psnr measures the fit, not the regulariser (a copy: a CUDA graph reuses its output buffer)
         self.last_data_loss = data.detach().clone() if self.graphed else data.detach()
-        if self.penalised is False:
-            return data  # nothing to add: no extra op on the hot path of every other field
         reg = field.regularization()  # (): the constant 0 unless a part of the field penalises its parameters
         if not reg.requires_grad:
             return data
@@ -174,7 +174,7 @@ class FieldModule(FieldsModule):
         train/loss also goes to the progress bar (progress_metrics)."""
         metrics = {
             "train/loss": float(loss),
-            "train/psnr": float(-10 * torch.log10(self.last_data_loss)),
+            "train/psnr": float(-10 * torch.log10(loss if self.penalised is False else self.last_data_loss)),
             "train/lr": float(self.inner.optimizer.param_groups[0]["lr"]),
         }
         if self.last_reg is not None:
