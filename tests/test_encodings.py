@@ -118,3 +118,59 @@ def test_bad_parameters_raise_clear_errors(make, message: str) -> None:
 def test_no_second_validation_table() -> None:
     """Encodings check their own arguments; no `config_rules` for nfields/run/validate.py to apply twice."""
     assert not any(hasattr(make().__class__, "config_rules") for make in ENCODINGS.values())
+
+
+@pytest.mark.parametrize("name", ["basic", "positional", "fourier"])
+def test_kept_coordinates_features_are_computed_once_and_equal(name: str) -> None:
+    enc = ENCODINGS[name]()
+    x, other = torch.rand(64, 2), torch.rand(64, 2)
+    enc.keep(x)
+    first = enc(x)
+    assert enc(x) is first  # reused, not recomputed
+    assert torch.equal(first, enc.phase_features(x))  # the same numbers
+    assert enc(x.clone()) is not first and torch.equal(enc(x.clone()), first)  # another tensor: computed
+    assert torch.equal(enc(other), enc.phase_features(other))
+    enc.keep(None)
+    assert enc(x) is not first
+
+
+def test_kept_features_follow_edits_of_the_coordinates_and_of_b() -> None:
+    enc = ENCODINGS["fourier"]()
+    x = torch.rand(32, 2)
+    enc.keep(x)
+    first = enc(x)
+    x[0] = 0.5  # in place: its version changes
+    assert not torch.equal(enc(x)[0], first[0]) and torch.equal(enc(x), enc.phase_features(x))
+    before = enc(x)
+    enc.load_state_dict({"B": torch.randn_like(enc.B)})  # copied into B in place
+    assert not torch.equal(enc(x), before) and torch.equal(enc(x), enc.phase_features(x))
+    enc.B = enc.B * 2  # a new B (as .to(device) makes)
+    assert torch.equal(enc(x), enc.phase_features(x))
+
+
+def test_features_are_not_kept_for_large_or_differentiable_coordinates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nfields.fields.encodings.base as base
+
+    enc = ENCODINGS["fourier"]()  # 32 features: 128 bytes a coordinate
+    monkeypatch.setattr(base, "KEEP_MAX_BYTES", 128 * 100)
+    enc.keep(torch.rand(101, 2))
+    assert enc.kept is None
+    enc.keep(torch.rand(100, 2))
+    assert enc.kept is not None
+    x = torch.rand(10, 2, requires_grad=True)
+    enc.keep(x)
+    assert enc.kept is None
+    enc(x).sum().backward()
+    assert x.grad is not None
+
+
+def test_features_are_computed_under_inference_mode_and_compile() -> None:
+    enc = ENCODINGS["fourier"]()
+    x = torch.rand(16, 2)
+    enc.keep(x)
+    with torch.inference_mode():
+        inf = enc(x)
+    assert enc.kept.features is None  # an inference tensor could not be saved for a later backward
+    assert torch.equal(enc(x), inf)
+    compiled = torch.compile(enc, backend="eager")  # traced: the graph computes the features itself
+    assert torch.allclose(compiled(x), enc(x))

@@ -120,6 +120,30 @@ def test_train_psnr_is_the_loss_s_psnr_without_a_penalty(make_cfg, tmp_path: Pat
         assert float(r["train/psnr"]) == pytest.approx(-10 * math.log10(float(r["train/loss"])), abs=1e-4)
 
 
+def test_a_full_batch_s_fixed_features_are_computed_once_for_the_same_run(
+    make_cfg, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """model.keep_features (default): the Fourier features of the full batch are computed at the first step
+    only, and the run is the one that computes them every step."""
+    from nfields.fields.encodings.base import ProjectionEncoding
+
+    computed = ProjectionEncoding.phase_features
+    sizes: list[int] = []
+
+    def counting(self, x: torch.Tensor) -> torch.Tensor:
+        sizes.append(x.shape[0])
+        return computed(self, x)
+
+    monkeypatch.setattr(ProjectionEncoding, "phase_features", counting)
+    common = ["data.batch_size=null", "model.steps_per_call=5"]  # 16^2 / 4: 64 training pixels (even grid)
+    kept = fit(make_cfg, tmp_path, "kept", *common, "task=interpolate")
+    assert sizes.count(64) == 1  # the training batch's: once (validation renders all 256 pixels)
+    sizes.clear()
+    every = fit(make_cfg, tmp_path, "every", *common, "task=interpolate", "model.keep_features=false")
+    assert sizes.count(64) == 30
+    same_run(kept, every)
+
+
 def test_auto_is_the_divisor_nearest_to_a_100_ms_call(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = make_cfg(*TINY, "trainer.max_steps=1000", "log.val_every_n_steps=500", "log.gif_every_n_steps=500")
     assert schedule_gcd(cfg) == 500

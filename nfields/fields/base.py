@@ -42,6 +42,10 @@ class Field(nn.Module):
         """A penalty on the field's own parameters added to the training loss (); the constant 0 here."""
         return torch.zeros(())
 
+    def keep_input(self, coords: torch.Tensor | None) -> None:
+        """coords (N, 2): the input of every training step from now on (a full batch); None: no longer. A field
+        may keep what depends on them alone (NeuralField: fixed features); here nothing is kept."""
+
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim)."""
         raise NotImplementedError

@@ -67,6 +67,12 @@ class NeuralField(Field):
         encoding=grid's total variation); 0 when none has one. It does not depend on the batch."""
         return self.encoding.regularization()
 
+    def keep_input(self, coords: torch.Tensor | None) -> None:
+        """The encoding keeps the features of these coordinates if they depend on nothing else (encoding=fourier,
+        positional, basic: computed once, not every step). A conditional field reshapes its coordinates, so no."""
+        if self.cond is None:
+            self.encoding.keep(coords)
+
     def forward(self, coords: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim); conditional: (B, N, 2), (B, code_dim)."""
         if self.cond is None:

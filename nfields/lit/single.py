@@ -45,12 +45,15 @@ class FieldModule(FieldsModule):
         render_chunk: int = 65536,
         steps_per_call: int | str = "auto",
         compact_pixels: bool = True,
+        keep_features: bool = True,
         run_config: dict | None = None,
     ) -> None:
         super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
         check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT | one_of("auto"))
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.compact_pixels", compact_pixels, boolean())
+        check_arg("model.keep_features", keep_features, boolean())
+        self.keep_features = keep_features  # a full batch's fixed features computed once per fit (Field.keep_input)
         self.steps_per_call = steps_per_call  # "auto": the run chooses (nfields/run/speed.py) before the trainer
         # The optimiser steps inside training_step (lit/inner.py): one or several per Lightning call.
         self.automatic_optimization = False
@@ -108,6 +111,10 @@ class FieldModule(FieldsModule):
         self.sampler = torch.Generator(device=self.device)
         self.sampler.manual_seed(torch.initial_seed() + 7919 * self.global_rank)
         self.full_batch = None  # a new fit gathers its own (its device, its rank's share)
+        self.field.keep_input(None)
+
+    def on_train_end(self) -> None:
+        self.field.keep_input(None)  # what the field kept for training steps is not needed to test or render
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """This rank's share of the step's pixels -> coords (B, 2), colours (B, C), and the count the squared
@@ -119,6 +126,8 @@ class FieldModule(FieldsModule):
         n, world = self.pixels.n, self.trainer.world_size
         if self.batch_size is None or self.batch_size >= n:
             self.full_batch = (*self.pixels.every(self.global_rank, world), None if world == 1 else n / world)
+            if self.keep_features:
+                self.field.keep_input(self.full_batch[0])  # every step's coordinates from now on
             return self.full_batch
         idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
         return (*self.pixels.take(idx), None)

@@ -7,6 +7,7 @@ built from `encoding.out_dim` (dimensions are derived, never typed twice).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -45,11 +46,34 @@ class Encoding(nn.Module):
         NeuralField.regularization() to the data term when it requires grad."""
         return NO_PENALTY
 
+    def keep(self, coords: torch.Tensor | None) -> None:
+        """`coords` (N, in_dim) are the input of every training step (a full batch); None: no longer. An encoding
+        whose features depend on the coordinates alone may compute them once (ProjectionEncoding); here nothing
+        is kept (features with trainable parameters change every step)."""
+
     def check_input(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self.in_dim:
             raise ValueError(
                 f"{type(self).__name__} expects coordinates of shape (..., {self.in_dim}), got {tuple(x.shape)}"
             )
+
+
+KEEP_MAX_BYTES = 2**28  # kept features at most 256 MiB (a 512^2 protocol's 65,536 x 512 floats are 128 MiB)
+
+
+@dataclass
+class KeptFeatures:
+    """The features of one coordinate tensor, valid while neither it nor B has changed (their versions)."""
+
+    coords: torch.Tensor  # (N, in_dim): the very tensor every step passes
+    features: torch.Tensor | None = None  # (N, out_dim) fp32, computed at the first forward of `coords`
+    key: tuple[int, torch.Tensor | None, int] = (-1, None, -1)  # (coords version, B, B version) they were made from
+
+    def valid_for(self, B: torch.Tensor) -> bool:
+        """Made from these coordinates as they are now and this B (an in-place edit or a new B: recompute)."""
+        version, made_from, b_version = self.key
+        same_b = made_from is B and b_version == B._version  # load_state_dict edits B in place; .to() makes a new one
+        return self.features is not None and version == self.coords._version and same_b
 
 
 class ProjectionEncoding(Encoding):
@@ -59,11 +83,16 @@ class ProjectionEncoding(Encoding):
     (Tancik et al. 2020, Sec. 5). B is a buffer: saved in checkpoints, moved with
     the module, never trained. The phases are computed in fp32 even under autocast:
     with |B| ~ 100 and bf16's 8-bit mantissa the phase error would exceed 2 pi.
+
+    The features of fixed coordinates are fixed: for the tensor given to `keep` (a full batch, the same every
+    step) they are computed once and reused, the same numbers without the phases, cos, sin and concatenation
+    of every step (autograd saves them for the first layer's backward anyway, so a step holds no more memory).
     """
 
     def __init__(self, B: torch.Tensor) -> None:
         super().__init__(in_dim=B.shape[1])
         self.register_buffer("B", B.float())  # (n_features, in_dim)
+        self.kept: KeptFeatures | None = None  # a plain attribute: not in checkpoints
 
     @property
     def n_features(self) -> int:
@@ -73,7 +102,23 @@ class ProjectionEncoding(Encoding):
     def out_dim(self) -> int:
         return 2 * self.n_features
 
+    def keep(self, coords: torch.Tensor | None) -> None:
+        big = coords is not None and coords.shape[0] * self.out_dim * 4 > KEEP_MAX_BYTES
+        self.kept = None if coords is None or big or coords.requires_grad else KeptFeatures(coords)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The kept tensor's features, unless compiling (the graph computes them: it is traced, not run here)
+        # or under inference mode (its tensors cannot be saved for a later backward)
+        if not torch.compiler.is_compiling() and not torch.is_inference_mode_enabled():
+            kept = self.kept
+            if kept is not None and x is kept.coords:
+                if not kept.valid_for(self.B):
+                    kept.features, kept.key = self.phase_features(x), (x._version, self.B, self.B._version)
+                return kept.features
+        return self.phase_features(x)
+
+    def phase_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., in_dim) -> (..., 2 n_features), in fp32 whatever the autocast."""
         self.check_input(x)
         if torch.is_autocast_enabled(x.device.type):  # phases in fp32 under mixed precision
             with torch.autocast(device_type=x.device.type, enabled=False):
