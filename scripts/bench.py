@@ -18,12 +18,12 @@ and the ratio nfields / hand-written.
 Case `tiny` is the protocol at 32^2 with a 4x32 MLP (256 coordinates, a step of about 1 ms: the regime
 where framework overhead shows); case `batch` is 2048^2 with 2^20 random coordinates of the even grid a step
 (`data.batch_size`; the hand-written loop draws the same number on the device). `--levers` runs each speed
-lever on both sides in the same process (LEVERS below: defaults; defaults against the loop with fused Adam, which
-nfields uses by default; model.keep_features=false against that loop, so that both do the same work and the ratio
-is the framework's own cost (nfields computes a full batch's fixed Fourier features once by default, the loop every
-step); model.steps_per_call=1 against the eager loop; model.compile=step against the loop with its loss and Adam
-update compiled; on CUDA the CUDA graph loop), `--repeat N` runs each comparison N times per lever and prints
-every ratio.
+lever on both sides in the same process (LEVERS below: defaults; defaults against the loop with fused Adam and a
+full batch's Fourier features computed once, as nfields does by default, so that both do the same work and the ratio
+is the framework's own cost; model.keep_features=false against the loop with fused Adam, the same work again with
+the features computed every step; model.steps_per_call=1 against the eager loop; model.compile=step against the
+loop with its loss and Adam update compiled; on CUDA the CUDA graph loop), `--repeat N` runs each comparison N
+times per lever and prints every ratio.
 
 The two paths are timed in lock-step by default (scripts/bench_alongside.py): the hand-written loop takes as
 many steps as nfields after each of nfields' calls, outside nfields' clock, so both see the same seconds of a
@@ -55,8 +55,9 @@ from scripts.baselines.ffn_loop import train as hand_train  # noqa: E402
 # lever -> (the hand-written loop's mode, nfields overrides); "defaults" is what `python train.py` does.
 LEVERS = {
     "defaults": ("eager", []),
-    "defaults/fused": ("fused", []),  # nfields' defaults against the plain loop with fused Adam (nfields' choice)
-    # The same work on both sides (fused Adam, the features computed every step): the framework's own cost
+    # The same work on both sides, the framework's own cost: nfields' defaults against the loop with fused Adam
+    # and a full batch's features computed once (nfields' choices), and without them against the fused loop
+    "defaults/kept": ("kept", []),
     "keep_features=false": ("fused", ["model.keep_features=false"]),
     "steps_per_call=1": ("eager", ["model.steps_per_call=1"]),
     "compile=step": ("compile_step", ["model.compile=step"]),

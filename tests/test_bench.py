@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.conftest import ROOT
 from tests.test_collections import HAS_FASHION
@@ -118,3 +119,24 @@ def test_bench_many_prints_the_three_paths_and_the_lock_step_ratio() -> None:
     assert all(float(r[1]) > 0 for r in rows)
     ratio = re.search(r"many / hand-written loop = ([\d.]+)x", out.stdout)
     assert ratio and float(ratio.group(1)) > 0, out.stdout
+
+
+def test_the_hand_loops_kept_features_are_the_same_numbers() -> None:
+    """scripts/baselines/ffn_loop.py mode=kept (nfields' default levers: fused Adam, a full batch's features
+    computed once) trains the same field as mode=fused, which computes them every step."""
+    from nfields.core.io import load_image, square_resize
+    from scripts.baselines.ffn_loop import HandLoop
+
+    img = square_resize(load_image("astronaut"), 32)
+    loops = [HandLoop(img, torch.device("cpu"), width=32, mode=mode) for mode in ("fused", "kept")]
+
+    def train_mse(loop: HandLoop) -> float:
+        with torch.no_grad():
+            return float(((loop.model(loop.x) - loop.y) ** 2).mean())
+
+    before = train_mse(loops[0])
+    for _ in range(50):
+        for loop in loops:
+            loop.step()
+    fused, kept = (train_mse(loop) for loop in loops)
+    assert kept == pytest.approx(fused, rel=1e-4) and fused < before / 2
