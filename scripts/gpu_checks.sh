@@ -28,7 +28,7 @@ check() {  # check NAME SECONDS COMMAND...
 }
 
 # issue 16: >= 1000 steps/s at 512^2 through train(), test PSNR within 0.2 dB of the fp32 hand-written loop
-check protocol_512 240 python scripts/bench.py --device cuda --size 512 --steps 2000 --levers defaults,keep_features=false,compile=step,cuda_graph
+check protocol_512 240 python scripts/bench.py --device cuda --size 512 --steps 2000 --levers defaults,defaults/kept,keep_features=false,compile=step,cuda_graph
 # issue 16: >= 200 M coordinates/s with 2^20 random coordinates a step at 2048^2
 check batch_2048 90 python scripts/bench.py --case batch --device cuda --steps 200 --levers defaults
 # issue 16: peak device memory of an 8192^2 fit with random batches (bounded by the batch)
