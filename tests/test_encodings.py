@@ -174,3 +174,6 @@ def test_features_are_computed_under_inference_mode_and_compile() -> None:
     assert torch.equal(enc(x), inf)
     compiled = torch.compile(enc, backend="eager")  # traced: the graph computes the features itself
     assert torch.allclose(compiled(x), enc(x))
+    with torch.no_grad():
+        enc.B.mul_(2)  # in place
+    assert torch.allclose(compiled(x), enc.phase_features(x)) and torch.equal(enc(x), enc.phase_features(x))
