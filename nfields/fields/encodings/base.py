@@ -7,6 +7,7 @@ built from `encoding.out_dim` (dimensions are derived, never typed twice).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -63,17 +64,20 @@ KEEP_MAX_BYTES = 2**28  # kept features at most 256 MiB (a 512^2 protocol's 65,5
 
 @dataclass
 class KeptFeatures:
-    """The features of one coordinate tensor, valid while neither it nor B has changed (their versions)."""
+    """The features of one coordinate tensor, recomputed when it or B has changed (an in-place edit bumps a
+    tensor's version; load_state_dict edits B in place, .to() makes a new one)."""
 
     coords: torch.Tensor  # (N, in_dim): the very tensor every step passes
     features: torch.Tensor | None = None  # (N, out_dim) fp32, computed at the first forward of `coords`
-    key: tuple[int, torch.Tensor | None, int] = (-1, None, -1)  # (coords version, B, B version) they were made from
+    made_from: torch.Tensor | None = None  # the B they were computed with
+    versions: tuple[int, int] = (-1, -1)  # (coords, B) versions then
 
-    def valid_for(self, B: torch.Tensor) -> bool:
-        """Made from these coordinates as they are now and this B (an in-place edit or a new B: recompute)."""
-        version, made_from, b_version = self.key
-        same_b = made_from is B and b_version == B._version  # load_state_dict edits B in place; .to() makes a new one
-        return self.features is not None and version == self.coords._version and same_b
+    def features_for(self, B: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The features of `coords` with this B: the kept ones while still valid, else compute(coords)."""
+        versions = (self.coords._version, B._version)
+        if self.features is None or self.made_from is not B or self.versions != versions:
+            self.features, self.made_from, self.versions = compute(self.coords), B, versions
+        return self.features
 
 
 class ProjectionEncoding(Encoding):
@@ -112,9 +116,7 @@ class ProjectionEncoding(Encoding):
         if not torch.compiler.is_compiling() and not torch.is_inference_mode_enabled():
             kept = self.kept
             if kept is not None and x is kept.coords:
-                if not kept.valid_for(self.B):
-                    kept.features, kept.key = self.phase_features(x), (x._version, self.B, self.B._version)
-                return kept.features
+                return kept.features_for(self.B, self.phase_features)
         return self.phase_features(x)
 
     def phase_features(self, x: torch.Tensor) -> torch.Tensor:
