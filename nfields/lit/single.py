@@ -110,8 +110,7 @@ class FieldModule(FieldsModule):
         # Each DDP rank draws its own pixels: a private generator seeded with (global seed, rank).
         self.sampler = torch.Generator(device=self.device)
         self.sampler.manual_seed(torch.initial_seed() + 7919 * self.global_rank)
-        self.full_batch = None  # a new fit gathers its own (its device, its rank's share)
-        self.field.keep_input(None)
+        self.full_batch = None  # a new fit gathers its own (its device, its rank's share), and keeps its features
 
     def on_train_end(self) -> None:
         self.field.keep_input(None)  # what the field kept for training steps is not needed to test or render
