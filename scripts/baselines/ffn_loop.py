@@ -110,6 +110,7 @@ class HandLoop:
         torch.manual_seed(0)
         self.device, self.batch, self.graph = device, batch, mode == "cuda_graph"
         self.x, self.y, self.x_test, self.y_test = protocol_split(img, device)
+        self.full = batch is None or batch >= self.x.shape[0]  # every training pixel every step
         self.model = HandFF(width=width).to(device)
         fused = {"fused": True} if mode in ("fused", "kept") else {}
         fused = {"fused": True, "capturable": True} if self.graph else fused
@@ -117,8 +118,7 @@ class HandLoop:
         fwd = torch.compile(self.model) if mode == "compile" else self.model
         self.gen = torch.Generator(device=device).manual_seed(0)
 
-        full = batch is None or batch >= self.x.shape[0]
-        kept = self.model.features(self.x) if mode == "kept" and full else None  # (N, 2m), fixed: no grad
+        kept = self.model.features(self.x) if mode == "kept" and self.full else None  # (N, 2m), fixed: no grad
 
         def loss_of(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             return ((fwd(x, kept) - y) ** 2).mean()
@@ -131,16 +131,14 @@ class HandLoop:
     @property
     def coords(self) -> int:
         """Coordinates per step."""
-        n = self.x.shape[0]
-        return n if self.batch is None else min(self.batch, n)
+        return self.x.shape[0] if self.full else self.batch
 
     def step(self) -> None:
         self.opt.zero_grad(set_to_none=not self.graph)  # a graph replays into the same gradient buffers
-        n = self.x.shape[0]
-        if self.batch is None or self.batch >= n:
+        if self.full:
             x, y = self.x, self.y
         else:
-            idx = torch.randint(0, n, (self.batch,), device=self.device, generator=self.gen)  # (B,)
+            idx = torch.randint(0, self.x.shape[0], (self.batch,), device=self.device, generator=self.gen)  # (B,)
             x, y = self.x[idx], self.y[idx]
         self.loss_of(x, y).backward()
         self.update()
