@@ -76,7 +76,7 @@ def render_seconds(ckpt: Path, size: int = 512) -> tuple[float, float]:
     render(field, 16, 16)  # warm-up
     t = time.perf_counter()
     render(field, size, size)
-    params = sum(p.numel() for p in module.field.parameters()) / module.n_members
+    params = module.field_params()  # real numbers per member (a complex entry is two)
     return time.perf_counter() - t, params
 
 

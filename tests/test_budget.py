@@ -49,3 +49,13 @@ def test_a_budgeted_run_stores_the_derived_size_with_its_weights(make_cfg, tmp_p
     width = ckpt["nfields_config"]["network"]["n_neurons"]
     n = sum(v.numel() for k, v in ckpt["state_dict"].items() if k.startswith("field.network"))
     assert width != 32 and n <= 12000
+
+
+def test_a_complex_entry_counts_as_two_real_numbers(make_cfg) -> None:
+    """WIRE's complex weights: the budget and model/params count what is stored (two reals per entry)."""
+    cfg = sized(make_cfg("debug=fast", "budget.params=12000", "network=wire", "encoding=none"), 3, build_field)
+    field = build_field(cfg, out_dim=3, own_code=True)
+    reals = sum(torch.view_as_real(p).numel() if p.is_complex() else p.numel() for p in field.parameters())
+    assert any(p.is_complex() for p in field.parameters())
+    assert count_params(cfg, 3, build_field, True) == reals <= 12000
+    assert reals > 12000 * 0.9  # the budget is filled, not halved

@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from nfields.analysis.report import Run, find_runs
+from nfields.fields.base import n_params
 from nfields.run.build import build_field
 
 log = logging.getLogger("nfields")
@@ -40,7 +41,7 @@ def param_counts(run: Run) -> tuple[int, int]:
     """(parameters of the shared field: network + conditioning, latent numbers per image), rebuilt from the config."""
     dm = instantiate(run.config.data)
     field = build_field(run.config, out_dim=dm.channels, own_code=False)
-    return sum(p.numel() for p in field.parameters()), field.code_dim
+    return n_params(field), field.code_dim
 
 
 def fmt(v: Any, spec: str = ".2f") -> str:

@@ -17,6 +17,12 @@ from torch import nn
 from nfields.fields.conditioning.base import Conditioning
 
 
+def n_params(module: nn.Module) -> int:
+    """Trainable real numbers of a module: a complex entry (network=wire) is two, as in memory and as torch's Adam
+    updates it, so a size reported or budgeted compares real and complex networks by what they store."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in module.parameters() if p.requires_grad)
+
+
 class Field(nn.Module):
     """f(coords) -> colours in the pixel-centre coordinates (0, 1)^2 of nfields/core/coords.py."""
 

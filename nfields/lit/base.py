@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, nullable
-from nfields.fields.base import Field
+from nfields.fields.base import Field, n_params
 from nfields.tasks.base import Task
 
 Optimizer = Callable[..., torch.optim.Optimizer]
@@ -90,7 +90,7 @@ class FieldsModule(pl.LightningModule):
     def field_params(self) -> int:
         """Trainable parameters of one field (metrics.json's model/params): a collection's codes and encoder
         are not the field's; model=many counts one member."""
-        return sum(p.numel() for p in self.field.parameters() if p.requires_grad)
+        return n_params(self.field)
 
     # ---- what the callbacks use -------------------------------------------------------------------
     def panel_images(self) -> dict[str, torch.Tensor]:

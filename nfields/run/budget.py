@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nfields.core.checks import POSITIVE_INT, check_arg, is_int, nullable, string
 from nfields.core.errors import ConfigError
-from nfields.fields.base import Field
+from nfields.fields.base import Field, n_params
 
 BuildField = Callable[..., Field]
 SIZED_BY = ("field", "encoding", "network")  # the first of these whose class declares a budget_key is sized
@@ -45,7 +45,7 @@ def budget_key(cfg: DictConfig) -> str:
 def count_params(cfg: DictConfig, out_dim: int, build_field: BuildField, own_code: bool) -> int:
     with torch.device("meta"):  # shapes only: a 2^24-entry hash table costs nothing here
         field = build_field(cfg, out_dim=out_dim, own_code=own_code)
-    return sum(p.numel() for p in field.parameters() if p.requires_grad)
+    return n_params(field)
 
 
 def sized(cfg: DictConfig, out_dim: int, build_field: BuildField, own_code: bool = True) -> DictConfig:

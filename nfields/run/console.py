@@ -52,7 +52,7 @@ def model_description(cfg: DictConfig, module: FieldsModule) -> str:
     """'fourier + mlp (3x256, film, 199k params)', or the field's option for other fields: 'gaussians (80k params)'."""
     many = isinstance(module, ManyFieldsModule)
     n = module.n_members if many else 1
-    params = count(sum(p.numel() for p in module.parameters()) // n) + " params" + (" each" if n > 1 else "")
+    params = count(module.field_params()) + " params" + (" each" if n > 1 else "")  # metrics.json's model/params
     if not isinstance(module.field[0].template if many else module.field, NeuralField):  # field=gaussians, ...
         return f"{choice(cfg, 'field')} ({params})"
     net = cfg.get("network") or {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
+from nfields.fields.base import n_params
 from nfields.lit.base import FieldsModule
 from nfields.lit.callbacks.perf import find_timer
 
@@ -80,7 +81,7 @@ def field_params(module: LightningModule) -> int:
     """Trainable parameters of the module's field (FieldsModule.field_params: one member of model=many)."""
     if isinstance(module, FieldsModule):
         return module.field_params()
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return n_params(module)
 
 
 def _finite(v) -> float | None:
