@@ -103,9 +103,20 @@ def test_configs_dir_is_the_one_train_py_uses() -> None:
 
 
 def test_options_that_set_model_keys_are_not_undone_by_the_model_group(make_cfg) -> None:
-    """network=siren brings a cosine lr decay (model.scheduler): the model group is composed before it."""
-    assert make_cfg("network=siren").model.scheduler._target_.endswith("CosineAnnealingLR")
+    """network=siren brings its protocol's lr and decay (model.*): the model group is composed before it."""
+    cfg = make_cfg("network=siren")
+    assert cfg.model.scheduler._target_.endswith("ExponentialDecay") and cfg.model.lr == 5e-4
     assert make_cfg("network=mlp").model.scheduler is None
+
+
+@pytest.mark.parametrize("name, lr", [("siren", 5e-4), ("finer", 5e-4), ("wire", 5e-3), ("gauss", 5e-3)])
+def test_a_papers_network_typed_alone_runs_as_its_protocol(make_cfg, name: str, lr: float) -> None:
+    """network=<paper's> brings raw coordinates, its lr and the 0.1^(t/T) decay (not Fourier features into
+    WIRE at 1e-3); the command line still wins over what the option selects."""
+    cfg = make_cfg(f"network={name}")
+    assert cfg.encoding._target_.endswith("Identity") and cfg.model.lr == lr and cfg.network.n_hidden_layers == 4
+    assert cfg.model.scheduler._target_.endswith("ExponentialDecay")
+    assert make_cfg(f"network={name}", "encoding=fourier").encoding._target_.endswith("GaussianFourier")
 
 
 @pytest.mark.parametrize(

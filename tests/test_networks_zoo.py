@@ -13,8 +13,13 @@ import torch
 
 from nfields.core.coords import pixel_grid
 from nfields.core.errors import ConfigError
+from nfields.fields.encodings.basic import Basic
+from nfields.fields.encodings.none import Identity
+from nfields.fields.field import NeuralField
 from nfields.fields.networks.finer import Finer
 from nfields.fields.networks.gauss import Gauss
+from nfields.fields.networks.mlp import MLP
+from nfields.fields.networks.siren import Siren
 from nfields.fields.networks.wire import Wire
 from nfields.run.build import build_datamodule, build_field, build_module
 from nfields.run.train import train
@@ -26,9 +31,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def paper_first_layer(lin: torch.nn.Linear, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (W, b) a paper's first layer has on coordinates c = 2u - 1: nfields stores (2W, b - W 1)."""
-    w = lin.weight.detach()[:, :n] / 2
-    return w, lin.bias.detach() + w.sum(1)
+    """The first layer's (W, b) on its n coordinate columns: the paper's own parameters (the field feeds c in
+    [-1, 1], so nothing is re-expressed)."""
+    return lin.weight.detach()[:, :n], lin.bias.detach()
 
 
 def near_bound(t: torch.Tensor, bound: float) -> bool:
@@ -88,15 +93,21 @@ def test_finer_activation_and_its_detached_scale(req_grad: bool) -> None:
 
 
 # ---- initialisation --------------------------------------------------------------------------------------
-def test_finer_init_follows_the_paper() -> None:
-    net = Finer(in_dim=2, n_neurons=256, n_hidden_layers=3, w0=30.0, first_bias_scale=20.0)
+def test_finer_init_follows_the_image_protocol() -> None:
+    """train_image.py's first bias is nn.Linear's (first_bias_scale=None, the default); k draws U(-k, k)."""
+    net = Finer(in_dim=2, n_neurons=256, n_hidden_layers=3, w0=30.0)
     w, b = paper_first_layer(net.hidden[0], 2)
     assert near_bound(w, 1 / 2)  # U(-1/n, 1/n), n = 2
-    assert near_bound(b, 20.0) and abs(b.std().item() - 20 / math.sqrt(3)) < 1.5  # U(-k, k), k = 20
+    assert near_bound(b, 1 / math.sqrt(2))  # nn.Linear's bias
     for lin in [*net.hidden[1:], net.head]:
         assert near_bound(lin.weight, math.sqrt(6 / 256) / 30)  # SIREN's hidden rule
-    _, b = paper_first_layer(Finer(in_dim=2, n_neurons=256, first_bias_scale=None).hidden[0], 2)
-    assert near_bound(b, 1 / math.sqrt(2))  # null: nn.Linear's bias
+    _, b = paper_first_layer(Finer(in_dim=2, n_neurons=256, first_bias_scale=20.0).hidden[0], 2)
+    assert near_bound(b, 20.0) and abs(b.std().item() - 20 / math.sqrt(3)) < 1.5  # U(-k, k): figure 6's k = 20
+
+
+def test_finer_config_default_is_the_image_protocol(make_cfg) -> None:
+    cfg = make_cfg("network=finer")
+    assert cfg.network.first_bias_scale is None and cfg.network.w0_initial == 30.0
 
 
 def test_gauss_and_wire_keep_nn_linears_init() -> None:
@@ -118,13 +129,18 @@ def test_gauss_and_wire_keep_nn_linears_init() -> None:
     assert near_bound(wire.head.weight, 1 / math.sqrt(width)) and near_bound(wire.head.bias, 1 / math.sqrt(width))
 
 
-@pytest.mark.parametrize("name", NETS)
-def test_first_layer_is_the_papers_on_symmetric_coordinates(name: str) -> None:
-    """At init the first layer on u in [0, 1] computes what the paper's draw computes on c = 2u - 1."""
-    net = NETS[name](in_dim=2, n_neurons=32)
+@pytest.mark.parametrize("name", [*NETS, "siren"])
+def test_the_field_feeds_the_papers_networks_coordinates_in_minus_one_one(name: str) -> None:
+    """On encoding=none the paper's network gets c = 2u - 1 of u in [0, 1] and holds the paper's own parameters,
+    so Adam trains what the paper trains; with an encoding in front its features are passed unchanged."""
+    make = NETS.get(name, Siren)
     u = torch.rand(50, 2)
-    w, b = paper_first_layer(net.hidden[0], 2)
-    assert torch.allclose(net.hidden[0](u), (2 * u - 1) @ w.t() + b, atol=1e-5)
+    raw = NeuralField(Identity(2), partial(make, n_neurons=16), out_dim=3)
+    assert torch.allclose(raw(u), raw.network(2 * u - 1))
+    encoded = NeuralField(Basic(2), partial(make, n_neurons=16), out_dim=3)
+    assert torch.allclose(encoded(u), encoded.network(encoded.encoding(u)))
+    relu = NeuralField(Identity(2), partial(MLP, n_neurons=16), out_dim=3)
+    assert torch.allclose(relu(u), relu.network(u))  # a ReLU MLP takes nfields' [0, 1] coordinates
 
 
 @pytest.mark.parametrize("name", ["gauss", "finer"])

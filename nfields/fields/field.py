@@ -47,6 +47,7 @@ class NeuralField(Field):
         self.code: nn.Parameter | None = None
         if cond is None:  # cond=none: latent settings are ignored
             self.network = network(in_dim=encoding.out_dim, out_dim=out_dim, coord_dim=encoding.out_dim)
+            self.centered = encoding.raw and self.network.centered
             return
         if latent is None:
             raise ValueError("a conditional field (cond != none) needs a latent layout (latent=global|local|hybrid)")
@@ -55,6 +56,7 @@ class NeuralField(Field):
         in_dim = encoding.out_dim + self.cond.extra_in_dim  # [encoded coords, code] for concat
         self.network = network(in_dim=in_dim, out_dim=out_dim, coord_dim=encoding.out_dim)
         self.cond.build(self.network)
+        self.centered = encoding.raw and self.network.centered  # c = 2u - 1 for the papers' networks (features)
         if own_code:
             self.code = nn.Parameter(torch.randn(1, latent.code_dim) / latent.code_dim**0.5)  # (1, code_dim)
 
@@ -73,10 +75,16 @@ class NeuralField(Field):
         if self.cond is None:
             self.encoding.keep(coords)
 
+    def features(self, coords: torch.Tensor) -> torch.Tensor:
+        """The network's coordinate input: the encoding's features, centred to [-1, 1] for a network that takes
+        the paper's raw coordinates (FieldNetwork.centered on encoding=none)."""
+        x = self.encoding(coords)
+        return 2.0 * x - 1.0 if self.centered else x
+
     def forward(self, coords: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim); conditional: (B, N, 2), (B, code_dim)."""
         if self.cond is None:
-            return self.network(self.encoding(coords))
+            return self.network(self.features(coords))
         single = codes is None
         if single:
             if self.code is None:
@@ -84,7 +92,7 @@ class NeuralField(Field):
             codes, coords = self.code, coords.reshape(1, -1, coords.shape[-1])  # a collection of one
         if coords.dim() == 2:
             coords = coords.unsqueeze(0).expand(codes.shape[0], -1, -1)  # one grid shared by every image
-        out = self.cond(self.network, self.encoding(coords), codes, coords)  # (B, N, out_dim)
+        out = self.cond(self.network, self.features(coords), codes, coords)  # (B, N, out_dim)
         return out[0] if single else out
 
 

@@ -32,6 +32,9 @@ class Encoding(nn.Module):
     # The constructor argument that sizes its trainable parameters, for budget.params (run/budget.py); None:
     # it has none (fixed features), so a parameter budget sizes the network instead.
     budget_key: ClassVar[str | None] = None
+    # Its features are the raw coordinates u in [0, 1] (encoding=none): a network that takes the paper's
+    # c = 2u - 1 (FieldNetwork.centered) gets them centred by the field.
+    raw: ClassVar[bool] = False
 
     def __init__(self, in_dim: int = 2) -> None:
         super().__init__()

@@ -10,6 +10,8 @@ from nfields.fields.encodings.base import Encoding
 class Identity(Encoding):
     """Passes (u, v) through unchanged: out_dim == in_dim."""
 
+    raw = True
+
     @property
     def out_dim(self) -> int:
         return self.in_dim

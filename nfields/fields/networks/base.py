@@ -40,16 +40,13 @@ def linear(h: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def init_first_layer_(
     first: nn.Linear, coord_dim: int, coord_bound: float, code_bound: float, bias_bound: float
 ) -> None:
-    """U(-bound, +bound) on the first layer's coordinate columns, code columns and bias, drawn as a paper draws
-    them for coordinates c in [-1, 1], then re-expressed for nfields' u = (c + 1) / 2 in [0, 1]:
-    W c + b = (2 W) u + (b - W 1), so at init the layer computes the paper's function (WIRE, Gauss, FINER)."""
+    """U(-bound, +bound) on the first layer's coordinate columns, code columns and bias, as a paper draws them
+    (WIRE, Gauss, FINER); a code at the input (cond=concat) gets its own bound, so it does not shrink the
+    coordinate columns."""
     nn.init.uniform_(first.weight[:, :coord_dim], -coord_bound, coord_bound)
-    if first.in_features > coord_dim:  # a code at the input (cond=concat): its columns are drawn apart
+    if first.in_features > coord_dim:
         nn.init.uniform_(first.weight[:, coord_dim:], -code_bound, code_bound)
     nn.init.uniform_(first.bias, -bias_bound, bias_bound)
-    w = first.weight[:, :coord_dim]  # (out, coord_dim), a view
-    first.bias.sub_(w.sum(dim=1))
-    w.mul_(2.0)
 
 
 def init_first_layer_linear_default_(first: nn.Linear, coord_dim: int) -> None:
@@ -68,6 +65,10 @@ class FieldNetwork(nn.Module):
     """
 
     budget_key: ClassVar[str | None] = "n_neurons"  # what budget.params sizes (run/budget.py)
+    # The paper feeds raw coordinates c in [-1, 1] (SIREN, WIRE, Gauss, FINER): on encoding=none the field hands
+    # it c = 2u - 1 of nfields' u in [0, 1], so the optimiser sees the paper's parameters, not a reparameterisation
+    # that is equal only at initialisation (Adam is not invariant to it). Encoded features are passed as they are.
+    centered: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -96,12 +97,16 @@ class FieldNetwork(nn.Module):
     def reset_parameters(self) -> None:
         """Keep PyTorch's default init; SIREN overrides this."""
 
+    def register_scalars(self, **values: float) -> None:
+        """Hyperparameters the forward reads, as 0-d buffers: not saved (the config rebuilds them), but tensors, so
+        stacked members (model=many) can each carry their own (members.sweep.network.<key>); a Python float
+        would be one value for every member."""
+        for name, v in values.items():
+            self.register_buffer(name, torch.tensor(float(v)), persistent=False)
+
     def register_frequencies(self, first: float, hidden: float) -> None:
-        """A sine network's w0 for the first and for the later hidden layers, as 0-d buffers: not saved (the
-        config rebuilds them), but tensors, so stacked members (model=many) can each carry their own
-        (members.sweep.network.w0); a Python float would be one value for every member."""
-        self.register_buffer("w0_first", torch.tensor(float(first)), persistent=False)
-        self.register_buffer("w0_hidden", torch.tensor(float(hidden)), persistent=False)
+        """A sine network's w0 for the first and for the later hidden layers (register_scalars)."""
+        self.register_scalars(w0_first=first, w0_hidden=hidden)
 
     def frequency(self, i: int) -> torch.Tensor:
         """The w0 of hidden layer i () (register_frequencies)."""

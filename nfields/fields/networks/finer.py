@@ -6,16 +6,14 @@ Hidden layer i computes sin(w_i (|x| + 1) x) with x = W h + b, w_0 = w0_initial 
 differentiates through it. The larger |x|, the higher the local frequency, so the first layer's
 bias chooses which frequencies each neuron starts with.
 
-Initialisation (the paper's): SIREN's weights, first layer U(-1/n, 1/n) over its n inputs, later
-layers and the head U(-sqrt(6/fan_in)/w0, +); the first layer's bias U(-k, k) with k =
-`first_bias_scale` = 20, the value of the paper's first-layer study (figure_6/firstlayer_neurons.ipynb,
-fbs = 20), which spreads the neurons over many frequencies. null keeps nn.Linear's U(-1/sqrt(n), +), the
-default of the repository's train_image.py. Other biases are nn.Linear's, as in the repository.
+Initialisation (the repository's image protocol, run_finer.sh -> train_image.py): SIREN's weights, first
+layer U(-1/n, 1/n) over its n inputs, later layers and the head U(-sqrt(6/fan_in)/w0, +); every bias
+nn.Linear's U(-1/sqrt(fan_in), +) (`first_bias_scale=null`, train_image.py's default). A number k draws the
+first layer's bias U(-k, k) instead: the paper's first-layer study uses k = 20 with omega = 1
+(figure_6/firstlayer_neurons.ipynb, fbs = 20), a different network from the image protocol's omega = 30.
 
-Coordinates: the repository feeds c in [-1, 1]; nfields' u in [0, 1] is c = 2u - 1, so the first layer is
-drawn for c and rewritten as (2W) u + (b - W 1) (`init_first_layer_`). Unlike SIREN (whose w0_initial is
-doubled instead, nfields' siren.py), w0_initial stays 30: FINER's activation is not a function of w x
-alone, so only rescaling the weights reproduces the paper's network. A code at the input (cond=concat)
+Coordinates: the repository feeds c in [-1, 1]; on encoding=none the field hands this network c = 2u - 1 of
+nfields' u in [0, 1] (`centered`), so it trains the paper's parameters. A code at the input (cond=concat)
 gets SIREN's hidden-layer rule over its own width, U(-sqrt(6/n_code)/w0_initial, +), as in siren.py.
 """
 
@@ -32,12 +30,14 @@ from nfields.fields.networks.base import FieldNetwork, init_first_layer_
 
 
 class Finer(FieldNetwork):
+    centered = True  # the repository's coordinates in [-1, 1]
+
     def __init__(
         self,
         *args: Any,
         w0: float = 30.0,
         w0_initial: float = 30.0,
-        first_bias_scale: float | None = 20.0,
+        first_bias_scale: float | None = None,
         scale_req_grad: bool = False,
         **kwargs: Any,
     ) -> None:

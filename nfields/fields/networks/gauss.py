@@ -7,10 +7,9 @@ run_gauss.sh: scale 30, lr 5e-3) to s = 30, which is nfields' default (the proto
 under). Neither repository has an initialisation of its own: every layer is nn.Linear's default,
 U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for weights and biases, and so is it here.
 
-Coordinates: both repositories feed c in [-1, 1]; nfields' u in [0, 1] is c = 2u - 1, so the first
-layer is drawn for c and rewritten as (2W) u + (b - W 1) (`init_first_layer_`): at init the network is
-the paper's on the same image, and s keeps its meaning. A code at the input (cond=concat) gets its own
-fan-in, U(-1/sqrt(n_code), +), so it does not shrink the coordinate columns.
+Coordinates: both repositories feed c in [-1, 1]; on encoding=none the field hands this network
+c = 2u - 1 of nfields' u in [0, 1] (`centered`), so it trains the paper's parameters. A code at the input
+(cond=concat) gets its own fan-in, U(-1/sqrt(n_code), +), so it does not shrink the coordinate columns.
 """
 
 from __future__ import annotations
@@ -24,10 +23,12 @@ from nfields.fields.networks.base import FieldNetwork, init_first_layer_linear_d
 
 
 class Gauss(FieldNetwork):
+    centered = True  # the repositories' coordinates in [-1, 1]
+
     def __init__(self, *args: Any, s: float = 30.0, **kwargs: Any) -> None:
         check_arg("network.s", s, POSITIVE)
-        self.s = float(s)  # before super(): it calls reset_parameters
         super().__init__(*args, **kwargs)
+        self.register_scalars(s=s)  # a tensor: members of model=many may differ in it
 
     @torch.no_grad()
     def reset_parameters(self) -> None:

@@ -5,8 +5,9 @@ after. The init keeps pre-activations ~ U(-1, 1) through depth: the first layer
 W ~ U(-1/in, 1/in) (w0_initial then spreads the input over several periods), later
 layers W ~ U(-sqrt(6/in)/w0, sqrt(6/in)/w0) (so w0 * W h has unit-scale variance).
 
-SIREN's w0 = 30 is defined on coordinates in [-1, 1]; nfields' coordinates are in
-[0, 1], half that range, so the same first-layer bandwidth needs w0_initial = 60.
+SIREN's w0 = 30 is defined on coordinates in [-1, 1]: on encoding=none the field hands this
+network c = 2u - 1 of nfields' u in [0, 1] (`centered`), so w0_initial = 30 is the paper's
+first-layer bandwidth and the optimiser trains the paper's parameters.
 
 With a code at the input (cond=concat; hypernet's local codes) the first layer's bound counts
 only the coord_dim coordinate features, n: its coordinate columns (and bias) are plain SIREN's,
@@ -27,7 +28,9 @@ from nfields.fields.networks.base import FieldNetwork
 
 
 class Siren(FieldNetwork):
-    def __init__(self, *args, w0: float = 30.0, w0_initial: float = 60.0, **kwargs) -> None:
+    centered = True  # the paper's coordinates in [-1, 1]
+
+    def __init__(self, *args, w0: float = 30.0, w0_initial: float = 30.0, **kwargs) -> None:
         check_arg("network.w0", w0, POSITIVE)
         check_arg("network.w0_initial", w0_initial, POSITIVE)
         self.w0, self.w0_initial = float(w0), float(w0_initial)  # before super(): it calls reset_parameters

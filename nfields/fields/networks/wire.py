@@ -17,8 +17,8 @@ representation and 4, 4 for denoising.
 separate linear maps of h. Here each hidden layer is one linear map to 2 x n_neurons, split as [f | g]
 (nn.Linear's default draws the two halves exactly as two layers), so FiLM modulates both halves.
 
-Coordinates: the repository feeds c in [-1, 1]; nfields' u in [0, 1] is c = 2u - 1, so the first layer is
-drawn for c and rewritten as (2W) u + (b - W 1) (`init_first_layer_`): omega_0 and s_0 keep their meaning.
+Coordinates: the repository feeds c in [-1, 1]; on encoding=none the field hands this network c = 2u - 1
+of nfields' u in [0, 1] (`centered`), so its parameters, their init and the optimiser's steps are the paper's.
 
 cond=hypernet predicts real weights, so the complex network refuses it when it is built (param_shapes);
 the real variant takes it.
@@ -37,6 +37,8 @@ from nfields.fields.networks.base import FieldNetwork, init_first_layer_linear_d
 
 
 class Wire(FieldNetwork):
+    centered = True  # the repository's coordinates in [-1, 1]
+
     def __init__(
         self,
         in_dim: int,
@@ -53,9 +55,10 @@ class Wire(FieldNetwork):
         check_arg("network.omega_0", omega_0, POSITIVE)
         check_arg("network.s_0", s_0, POSITIVE)
         check_arg("network.complex", complex, boolean())
-        self.omega_0, self.s_0, self.complex = float(omega_0), float(s_0), complex  # before super(): reset_parameters
+        self.complex = complex
         width = max(1, int(n_neurons / math.sqrt(2))) if complex else n_neurons
         super().__init__(in_dim, out_dim, width, n_hidden_layers, output_activation, coord_dim)
+        self.register_scalars(omega_0=omega_0, s_0=s_0)  # tensors: members of model=many may differ in them
         dims = [in_dim] + [width] * n_hidden_layers
         if complex:  # real first layer, complex later ones, a real head on [Re h, Im h]
             self.hidden = nn.ModuleList(
