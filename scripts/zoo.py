@@ -1,13 +1,14 @@
 """The representation zoo: every representation, at equal parameter budgets, tuned on train, reported on test.
 
     python scripts/zoo.py --root /path/to/ffn/div2k                          # reduced CPU mode (the defaults)
-    python scripts/zoo.py --root /path/to/ffn/div2k --size 512 --steps 5000 --images 16 --trials 20 \\
+    python scripts/zoo.py --root /path/to/ffn/div2k --size 512 --steps 5000 --images 16 \\
         --budgets 200000,800000 trainer=gpu                                   # the full protocols (a GPU)
 
 For each task (fit: every pixel observed, the FINER protocol; interpolate: Tancik et al.'s even/odd
-grid), each budget (budget.params) and each method of nfields/analysis/zoo.py: an Optuna TPE search of
-its hyperparameters (--trials runs, each a model=many run of the first --images *train* images,
-maximising their mean test PSNR), then one run with the best values on the *test* images. Writes
+grid), each budget (budget.params) and each method of nfields/analysis/zoo.py: a grid search of its
+learning rate and bandwidth parameter (every combination x the first --images *train* images are the
+members of one model=many run; the point with the best mean val PSNR wins; a point at the grid's edge is
+marked), then one run with the best values on the *test* images. Writes
 zoo.md (PSNR and SSIM mean ± std over images, parameters, steps/s, training time to 30 dB, render time
 of a 512² image, the chosen values), zoo.json and zoo.png (mean val PSNR against training time) into --out.
 """
@@ -15,13 +16,11 @@ of a 512² image, the chosen values), zoo.json and zoo.png (mean val PSNR agains
 from __future__ import annotations
 
 import argparse
+import csv
 import json
-import math
 import sys
 import time
 from pathlib import Path
-
-import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -29,10 +28,14 @@ from nfields.analysis.zoo import (  # noqa: E402
     METHODS,
     Method,
     Result,
+    best_of_grid,
     figure,
     from_json,
+    grid_overrides,
     markdown,
+    on_edge,
     read_result,
+    search_description,
     to_json,
 )
 from nfields.core.errors import ConfigError  # noqa: E402
@@ -42,7 +45,9 @@ from nfields.run.compose import compose_run_config  # noqa: E402
 from nfields.run.train import train  # noqa: E402
 
 
-def run(a: argparse.Namespace, method: Method, task: str, budget: int, split: str, values: dict, out: Path) -> dict:
+def run(
+    a: argparse.Namespace, method: Method, task: str, budget: int, split: str, values: dict, out: Path, extra=()
+) -> dict:
     over = ["experiment=zoo", f"data.root={a.root}", f"data.split={split}", f"data.limit={a.images}", f"task={task}"]
     over += [
         f"budget.params={budget}",
@@ -50,23 +55,22 @@ def run(a: argparse.Namespace, method: Method, task: str, budget: int, split: st
         f"log.val_every_n_steps={max(1, a.steps // 10)}",
     ]
     over += ([f"data.size={a.size}"] if a.size else []) + method.over + [f"{k}={v:.6g}" for k, v in values.items()]
-    train(compose_run_config([*over, *a.overrides], out))
+    train(compose_run_config([*over, *extra, *a.overrides], out))
     return json.loads((out / "metrics.json").read_text())
 
 
-def search(a: argparse.Namespace, name: str, task: str, budget: int, out: Path) -> dict[str, float]:
+def search(a: argparse.Namespace, name: str, task: str, budget: int, out: Path) -> tuple[dict[str, float], list]:
+    """The method's grid on the first --images *train* images, every combination a member of one model=many run;
+    -> (the point with the best mean val PSNR, every point's mean)."""
     method = METHODS[name]
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-
-    def objective(trial: optuna.Trial) -> float:
-        values = {k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in method.search.items()}
-        psnr = run(a, method, task, budget, "train", values, out / f"trial{trial.number}").get("test/psnr")
-        return psnr if psnr is not None and math.isfinite(psnr) else 0.0  # a diverged trial loses
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(objective, n_trials=a.trials)
-    print(f"[zoo] {task} {budget} {name}: best train PSNR {study.best_value:.2f} with {study.best_params}", flush=True)
-    return study.best_params
+    run(a, method, task, budget, "train", {}, out, grid_overrides(method))
+    with (out / "members.csv").open(newline="") as f:
+        best, scores = best_of_grid(list(csv.DictReader(f)), method)
+    edge = on_edge(best, method)
+    note = f" (at the grid's edge: {', '.join(edge)})" if edge else ""
+    top = max(s["val/psnr"] for s in scores)
+    print(f"[zoo] {task} {budget} {name}: best train val PSNR {top:.2f} with {best}{note}", flush=True)
+    return best, scores
 
 
 def render_seconds(ckpt: Path, size: int = 512) -> tuple[float, float]:
@@ -86,7 +90,6 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64, help="image side (null = 512: --size 0)")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--images", type=int, default=4, help="the first N images of each split")
-    ap.add_argument("--trials", type=int, default=4, help="Optuna trials per method, task and budget")
     ap.add_argument("--budgets", default="3000,12000", help="parameter budgets (comma-separated)")
     ap.add_argument("--tasks", default="fit,interpolate")
     ap.add_argument("--methods", default=",".join(METHODS))
@@ -112,7 +115,7 @@ def main() -> None:
                     continue
                 where = a.out / task / str(budget) / name
                 try:
-                    best = search(a, name, task, budget, where / "search")
+                    best, scores = search(a, name, task, budget, where / "search")
                 except ConfigError as e:  # e.g. a budget below the method's smallest field
                     print(f"[zoo] {task} {budget} {name}: skipped ({e})", flush=True)
                     skipped.append(f"{task}, {budget:,} params, {name}: {e}")
@@ -120,15 +123,17 @@ def main() -> None:
                 run(a, METHODS[name], task, budget, "test", best, where / "test")
                 seconds, params = render_seconds(where / "test" / "checkpoints" / "last.ckpt")
                 r: Result = read_result(where / "test", name, budget, task, params)
-                r.render_s, r.best = seconds, best
+                r.render_s, r.best, r.grid = seconds, best, scores
                 results.append(r)
                 a.out.mkdir(parents=True, exist_ok=True)  # written after every method: a long run shows progress
                 size = a.size or 512
                 minutes = (time.perf_counter() - t0) / 60
                 head = f"Command: `python scripts/zoo.py {' '.join(sys.argv[1:])}` ({minutes:.1f} min)"
-                head += f"; {size}² images, {a.steps} steps, {a.images} test images, {a.trials} trials per method.\n\n"
+                head += f"; {size}² images, {a.steps} steps, {a.images} test images.\n\n"
                 notes = "".join(f"\n- skipped: {s}" for s in skipped)
-                (a.out / "zoo.md").write_text(head + markdown(results) + notes + "\n")
+                grids = "\n\nSearched (every combination, on the train images, by mean val PSNR):\n"
+                grids += search_description(methods)
+                (a.out / "zoo.md").write_text(head + markdown(results) + notes + grids + "\n")
                 (a.out / "zoo.json").write_text(json.dumps(to_json(results), indent=1))
                 figure(results).savefig(a.out / "zoo.png")
     print((a.out / "zoo.md").read_text())

@@ -1,7 +1,8 @@
 """The representation zoo's methods, and its table and figure from finished runs (scripts/zoo.py runs them).
 
-Every method is a set of overrides on experiment=zoo plus the hyperparameters its search may choose
-(Optuna, on the train images); the budget sizes it (budget.params). Each method's run is a model=many
+Every method is a set of overrides on experiment=zoo plus a grid of the hyperparameters its search may choose
+(every combination, trained at once as the members of one model=many run on the train images, selected by the
+mean validation PSNR); the budget sizes it (budget.params). Each method's run is a model=many
 run whose members are the set's images, so one run gives the mean and std over images.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,38 +24,83 @@ TARGET_DB = 30.0  # "training time to 30 dB"
 @dataclass(frozen=True)
 class Method:
     over: list[str]
-    search: dict[str, tuple[float, float]]  # key -> (low, high), searched log-uniformly
+    grid: dict[str, list[float]]  # key -> the values searched; the search is every combination of them
     source: str
+    depth: str  # whose depth the method runs at, and why
 
 
+LR = "model.lr"
+# Protocol depth: FINER's image protocol (train_image.py, hidden_layers=3: four activation layers of 256), which ran
+# SIREN, WIRE, Gauss, FINER and a positional-encoding ReLU MLP alike; configs/experiment/zoo.yaml sets 4 for all of
+# them. The grids are log-spaced around each protocol's own values; the bandwidth parameter is the one that sets the
+# first layer's frequencies: sigma of Fourier features, the first layer's w0 of SIREN and FINER, omega_0 of WIRE
+# (s_0 stays at the protocol's 10) and s of Gauss. The grids' and the hash grid's bandwidth is their resolution,
+# which the budget sets; the Gaussians' is their count (the budget), so only their lr is searched.
 METHODS: dict[str, Method] = {
     "relu+fourier": Method(
-        ["encoding=fourier", "network=mlp"], {"model.lr": (1e-4, 1e-2), "encoding.sigma": (1.0, 30.0)}, "Tancik 2020"
+        ["encoding=fourier", "network=mlp"], {LR: [3e-4, 1e-3, 3e-3, 1e-2], "encoding.sigma": [2.5, 5.0, 10.0, 20.0]},
+        "Tancik 2020", "FINER's protocol (4 x width)",
     ),
     "siren": Method(
-        ["encoding=none", "network=siren", "~model.scheduler.T_max"],  # the zoo's decay, not siren.yaml's cosine
-        {"model.lr": (1e-5, 1e-3), "network.w0": (5.0, 60.0)},
-        "Sitzmann 2020",
+        ["network=siren"], {LR: [1e-4, 3e-4, 1e-3, 3e-3], "network.w0_initial": [7.5, 15.0, 30.0, 60.0]},
+        "Sitzmann 2020", "FINER's protocol (4 x width)",
     ),
     "wire": Method(
-        ["encoding=none", "network=wire"],
-        {"model.lr": (1e-4, 1e-2), "network.omega_0": (5.0, 40.0), "network.s_0": (2.0, 20.0)},
-        "Saragadam 2023",
+        ["network=wire"], {LR: [1e-3, 3e-3, 1e-2, 3e-2], "network.omega_0": [5.0, 10.0, 20.0, 40.0]},
+        "Saragadam 2023", "FINER's protocol (4 x width); WIRE's own scripts use 3",
     ),
     "gauss": Method(
-        ["encoding=none", "network=gauss"], {"model.lr": (1e-4, 1e-2), "network.s": (3.0, 30.0)}, "Ramasinghe 2022"
+        ["network=gauss"], {LR: [1e-3, 3e-3, 1e-2, 3e-2], "network.s": [5.0, 10.0, 20.0, 40.0]},
+        "Ramasinghe 2022", "FINER's protocol (4 x width)",
     ),
     "finer": Method(
-        ["encoding=none", "network=finer"], {"model.lr": (1e-5, 1e-3), "network.w0": (5.0, 60.0)}, "Liu 2024"
+        ["network=finer"], {LR: [1e-4, 3e-4, 1e-3, 3e-3], "network.w0_initial": [7.5, 15.0, 30.0, 60.0]},
+        "Liu 2024", "FINER's protocol (4 x width)",
     ),
     "hashgrid": Method(
-        ["encoding=hashgrid", "network=mlp", "network.n_neurons=64", "network.n_hidden_layers=2"],  # Instant-NGP's
-        {"model.lr": (1e-3, 1e-1)},
-        "Mueller 2022",
+        ["encoding=hashgrid", "network=mlp", "network.n_neurons=64", "network.n_hidden_layers=2"],
+        {LR: [3e-3, 1e-2, 3e-2, 1e-1]}, "Mueller 2022", "Instant-NGP's 2 x 64 MLP",
     ),
-    "grid": Method(["encoding=grid", "network=linear"], {"model.lr": (1e-2, 1.0)}, "INR benchmark 2025"),
-    "gaussians": Method(["field=gaussians", "~model.scheduler.T_max"], {"model.lr": (1e-3, 1e-1)}, "Zhang 2024"),
+    "grid": Method(
+        ["encoding=grid", "network=linear"], {LR: [3e-2, 1e-1, 3e-1, 1.0]}, "INR benchmark 2025", "no hidden layer",
+    ),
+    "gaussians": Method(
+        ["field=gaussians", "~model.scheduler.T_max"], {LR: [3e-3, 1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network",
+    ),
 }  # fmt: skip
+
+
+def grid_overrides(method: Method) -> list[str]:
+    """The method's search as model=many sweep overrides: every combination of its grid is a member of one run."""
+    return [f"++members.sweep.{k}=[{','.join(f'{v:g}' for v in vs)}]" for k, vs in method.grid.items()]
+
+
+def best_of_grid(rows: list[dict[str, str]], method: Method, metric: str = "val/psnr") -> tuple[dict, list[dict]]:
+    """members.csv rows of a grid run -> (the grid point with the highest mean `metric` over its images, every
+    point's mean). A diverged member (NaN or missing) scores -inf, so its point loses."""
+    keys = list(method.grid)
+    points: dict[tuple[float, ...], list[float]] = {}
+    for r in rows:
+        v = float(r.get(metric) or "nan")
+        points.setdefault(tuple(float(r[k]) for k in keys), []).append(v if math.isfinite(v) else -math.inf)
+    scores = [{**dict(zip(keys, p, strict=True)), metric: float(np.mean(v))} for p, v in points.items()]
+    best = max(scores, key=lambda s: s[metric])
+    return {k: best[k] for k in keys}, scores
+
+
+def on_edge(best: dict[str, float], method: Method) -> list[str]:
+    """The keys whose chosen value is the grid's smallest or largest (the optimum may lie outside the grid)."""
+    return [k for k, v in best.items() if len(method.grid[k]) > 2 and v in (min(method.grid[k]), max(method.grid[k]))]
+
+
+def search_description(methods: list[str]) -> str:
+    """What each method's search was, for the table's notes."""
+    lines = []
+    for name in methods:
+        m = METHODS[name]
+        grid = " x ".join(f"{k.split('.')[-1]} {{{', '.join(f'{v:g}' for v in vs)}}}" for k, vs in m.grid.items())
+        lines.append(f"- {name} ({m.source}; depth: {m.depth}): {grid}")
+    return "\n".join(lines)
 
 
 @dataclass
@@ -68,6 +115,7 @@ class Result:
     curve: list[tuple[float, float]]  # (training seconds, mean val/psnr)
     render_s: float | None = None  # seconds to render a 512^2 image
     best: dict[str, float] = field(default_factory=dict)  # the searched hyperparameters
+    grid: list[dict[str, float]] = field(default_factory=list)  # every grid point's mean val PSNR on train images
 
     @property
     def time_to_target(self) -> float | None:
@@ -96,7 +144,8 @@ def markdown(results: list[Result]) -> str:
     order = sorted(results, key=lambda r: (r.task, r.budget, -float(np.mean(r.psnr))))
     for r in order:
         t = r.time_to_target
-        best = ", ".join(f"{k.split('.')[-1]} {v:.3g}" for k, v in r.best.items())
+        edge = on_edge(r.best, METHODS[r.method]) if r.method in METHODS else []
+        best = ", ".join(f"{k.split('.')[-1]} {v:.3g}{' (edge)' if k in edge else ''}" for k, v in r.best.items())
         render = "-" if r.render_s is None else f"{r.render_s * 1e3:.0f} ms"
         psnr, ssim = f"{np.mean(r.psnr):.2f} ± {np.std(r.psnr):.2f}", f"{np.mean(r.ssim):.3f} ± {np.std(r.ssim):.3f}"
         lines.append(
