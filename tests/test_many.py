@@ -16,7 +16,7 @@ from nfields.fields.stack import FieldStack
 from nfields.lit.member_adam import MemberAdam
 from nfields.run.build import build_datamodule, build_field, build_module, load_checkpoint
 from nfields.run.train import train
-from tests.conftest import run_train
+from tests.conftest import ROOT, run_train
 
 SIZE = 16
 
@@ -168,6 +168,40 @@ def test_members_train_exactly_as_single_runs(make_cfg, tmp_path: Path, batch: s
             name = k[len("field.") :].replace(".", "__")
             stacked = many_state.get(f"field.0.weights.{name}", many_state.get(f"field.0.state.{name}"))
             torch.testing.assert_close(stacked[member], v, atol=1e-5, rtol=1e-4, msg=k)
+
+
+# The encoding each network is tested with (passed explicitly: a network config may bring its own).
+NETWORK_ENCODING = {
+    "mlp": "fourier",
+    "linear": "grid",
+    "siren": "none",
+    "wire": "none",
+    "gauss": "none",
+    "finer": "none",
+}
+NETWORKS = sorted(p.stem for p in (ROOT / "configs" / "network").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_every_network_trains_as_a_member_exactly_as_alone(make_cfg, tmp_path: Path, network: str) -> None:
+    """Every network nfields ships (configs/network/*.yaml; WIRE's complex weights included): member 3 of a run of
+    2 images x 2 seeds has its single run's loss at every step and test PSNR (random batches: its seed's pixels)."""
+    assert network in NETWORK_ENCODING, f"configs/network/{network}.yaml: give it an encoding in NETWORK_ENCODING"
+    root = write_images(tmp_path / "set", 2)
+    over = ["debug=fast", "data.size=null", "trainer.max_steps=10", "logger=csv", "trainer.log_every_n_steps=1"]
+    over += ["log.val_every_n_steps=10", "~callbacks.progress_gif", "data=image_set", f"data.root={root}"]
+    over += [f"network={network}", f"encoding={NETWORK_ENCODING[network]}", "task=interpolate", "data.batch_size=32"]
+    many_dir, one = tmp_path / "many", tmp_path / "one"
+    train(make_cfg(*over, "model=many", "members.seeds=2", run_dir=many_dir))
+    train(make_cfg(*over, "data.index=1", "seed=1", run_dir=one))
+    rows = list(csv.DictReader((many_dir / "members.csv").open(newline="")))
+    assert (rows[3]["image"], rows[3]["seed"]) == ("1", "1")
+    history = json.loads((many_dir / "members_history.json").read_text())["train"]
+    losses = csv_losses(one)
+    assert len(losses) == len(history) == 10
+    np.testing.assert_allclose([h["loss"][3] for h in history], losses, rtol=1e-4, atol=1e-7)
+    psnr = json.loads((one / "metrics.json").read_text())["test/psnr"]
+    assert abs(float(rows[3]["test/psnr"]) - psnr) < 0.05
 
 
 def test_a_run_of_many_fields_writes_its_table_montage_and_lowers_the_loss(make_cfg, tmp_path: Path) -> None:
