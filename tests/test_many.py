@@ -13,10 +13,9 @@ from PIL import Image
 
 from nfields.core.errors import ConfigError
 from nfields.fields.stack import FieldStack
-from nfields.lit.member_adam import MemberAdam
 from nfields.run.build import build_datamodule, build_field, build_module, load_checkpoint
 from nfields.run.train import train
-from tests.conftest import run_train
+from tests.conftest import ROOT, run_train
 
 SIZE = 16
 
@@ -66,26 +65,6 @@ def test_a_stack_computes_and_differentiates_as_each_field_alone(make_cfg, over:
         torch.testing.assert_close(stack.member(m)(x), f(x), atol=1e-5, rtol=1e-4)
 
 
-def test_member_adam_takes_each_members_adam_step_at_its_own_lr() -> None:
-    torch.manual_seed(0)
-    start, lrs = [torch.randn(5, 4) for _ in range(3)], [1e-3, 3e-3, 1e-2]
-    stack = torch.nn.Parameter(torch.stack(start))
-    alone = [torch.nn.Parameter(p.clone()) for p in start]
-    opt = MemberAdam([{"params": [stack], "member_lr": torch.tensor(lrs)}], lr=1e-3)
-    refs = [torch.optim.Adam([p], lr=lr) for p, lr in zip(alone, lrs, strict=True)]
-    for _ in range(30):
-        target = torch.randn(5, 4)
-        opt.zero_grad()
-        (stack - target).pow(3).sum().backward()
-        opt.step()
-        for p, ref in zip(alone, refs, strict=True):
-            ref.zero_grad()
-            (p - target).pow(3).sum().backward()
-            ref.step()
-    for m, p in enumerate(alone):
-        torch.testing.assert_close(stack[m], p, atol=1e-6, rtol=1e-5)
-
-
 def csv_losses(run_dir: Path) -> list[float]:
     with (run_dir / "csv" / "metrics.csv").open(newline="") as f:
         return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
@@ -118,6 +97,38 @@ def test_members_train_exactly_as_single_runs(make_cfg, tmp_path: Path, batch: s
             name = k[len("field.") :].replace(".", "__")
             stacked = many_state.get(f"field.0.weights.{name}", many_state.get(f"field.0.state.{name}"))
             torch.testing.assert_close(stacked[member], v, atol=1e-5, rtol=1e-4, msg=k)
+
+
+# The encoding each network is tested with (passed explicitly: a network config may bring its own).
+NETWORK_ENCODING = {
+    "mlp": "fourier",
+    "linear": "grid",
+    "siren": "none",
+    "wire": "none",
+    "gauss": "none",
+    "finer": "none",
+}
+NETWORKS = sorted(p.stem for p in (ROOT / "configs" / "network").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_every_network_trains_as_a_member_exactly_as_alone(make_cfg, tmp_path: Path, network: str) -> None:
+    """Every network nfields ships (configs/network/*.yaml; WIRE's complex weights included): member 3 of a run of
+    2 images x 2 seeds has its single run's loss at every step and test PSNR (random batches: its seed's pixels)."""
+    assert network in NETWORK_ENCODING, f"configs/network/{network}.yaml: give it an encoding in NETWORK_ENCODING"
+    root = write_images(tmp_path / "set", 2)
+    over = ["debug=fast", "data.size=null", "trainer.max_steps=10", "logger=csv", "trainer.log_every_n_steps=1"]
+    over += ["log.val_every_n_steps=10", "~callbacks.progress_gif", "data=image_set", f"data.root={root}"]
+    over += [f"network={network}", f"encoding={NETWORK_ENCODING[network]}", "task=interpolate", "data.batch_size=32"]
+    many_dir, one = tmp_path / "many", tmp_path / "one"
+    train(make_cfg(*over, "model=many", "members.seeds=2", run_dir=many_dir))
+    train(make_cfg(*over, "data.index=1", "seed=1", run_dir=one))
+    rows = list(csv.DictReader((many_dir / "members.csv").open(newline="")))
+    assert (rows[3]["image"], rows[3]["seed"]) == ("1", "1")
+    history, losses = json.loads((many_dir / "members_history.json").read_text())["train"], csv_losses(one)
+    assert len(losses) == len(history) == 10
+    np.testing.assert_allclose([h["loss"][3] for h in history], losses, rtol=1e-4, atol=1e-7)
+    assert abs(float(rows[3]["test/psnr"]) - json.loads((one / "metrics.json").read_text())["test/psnr"]) < 0.05
 
 
 def test_a_run_of_many_fields_writes_its_table_montage_and_lowers_the_loss(make_cfg, tmp_path: Path) -> None:
@@ -227,6 +238,36 @@ def test_members_split_across_ddp_ranks_train_as_on_one_device(tmp_path: Path) -
     for a, b in zip(rows["default"], rows["ddp_cpu"], strict=True):
         assert abs(float(a["test/psnr"]) - float(b["test/psnr"])) < 1e-3
     assert load_checkpoint(tmp_path / "ddp_cpu" / "checkpoints" / "last.ckpt").n_members == 6
+
+
+@pytest.mark.slow
+def test_complex_members_split_across_ddp_ranks_train_as_on_one_device(tmp_path: Path) -> None:
+    """network=wire (complex weights) on 2 CPU ranks: the summed gradients go through one real buffer (complex ones
+    as their real views), so the members' losses stay real numbers (members_history.json) and every member trains
+    as on one device: the same losses, test PSNR within 0.001 dB."""
+    root = write_images(tmp_path / "set", 2)
+    common = ["debug=fast", "model=many", "data=image_set", f"data.root={root}", "data.size=null", "logger=none"]
+    common += [
+        "network=wire",
+        "encoding=none",
+        "members.seeds=2",
+        "trainer.max_steps=10",
+        "trainer.log_every_n_steps=1",
+    ]
+    common += ["~callbacks.progress_gif"]
+    runs = {}
+    for trainer in ("default", "ddp_cpu"):
+        d = tmp_path / trainer
+        proc = run_train([*common, f"trainer={trainer}", f"hydra.run.dir={d}"])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        history = json.loads((d / "members_history.json").read_text())["train"]
+        runs[trainer] = (np.array([h["loss"] for h in history]), list(csv.DictReader((d / "members.csv").open())))
+    assert "MEMBER: 2/2" in proc.stdout + proc.stderr  # really two processes
+    (losses, rows), (ddp_losses, ddp_rows) = runs["default"], runs["ddp_cpu"]
+    assert losses.shape == ddp_losses.shape == (10, 4)
+    np.testing.assert_allclose(ddp_losses, losses, rtol=1e-4)
+    for a, b in zip(rows, ddp_rows, strict=True):
+        assert abs(float(a["test/psnr"]) - float(b["test/psnr"])) < 1e-3
 
 
 def test_w_and_b_gets_the_members_table_the_montage_and_the_animation(make_cfg, tmp_path: Path) -> None:

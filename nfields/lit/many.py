@@ -30,7 +30,7 @@ from nfields.fields.field import render
 from nfields.lit.base import FieldsModule, Optimizer
 from nfields.lit.inner import InnerLoop
 from nfields.lit.member import Member, MemberDraws, member_loss, summarize
-from nfields.lit.member_adam import MemberAdam
+from nfields.lit.member_adam import MemberAdam, as_real
 from nfields.lit.pixels import as_float
 from nfields.tasks.base import Observation, Task
 
@@ -129,12 +129,14 @@ class ManyFieldsModule(FieldsModule):
         for p in params:
             if p.grad is None:  # a chunk with none of its members on this rank
                 p.grad = torch.zeros_like(p)
-        flat = torch.cat([*(p.grad.reshape(-1) for p in params), losses.reshape(-1)])
+        # Complex gradients (WIRE) as their real views (..., 2): one real buffer, so the losses stay real.
+        grads = [as_real(p.grad) for p in params]
+        flat = torch.cat([*(g.reshape(-1) for g in grads), losses.reshape(-1)])
         flat = self.trainer.strategy.reduce(flat, reduce_op="sum")
         offset = 0
-        for p in params:
-            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
-            offset += p.numel()
+        for g in grads:  # views of p.grad: writing them writes the gradients
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
         return flat[offset:].view_as(losses)
 
     def sample(self, k: int, drawn: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int | None]:

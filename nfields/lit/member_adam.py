@@ -5,7 +5,9 @@ steps the fields would take alone. What it adds to torch.optim.Adam is a per-mem
 step: a param group's `member_lr` (M,) gives each member of its stacked tensors its own rate
 (members.sweep.model.lr), as a factor member_lr / lr on the group's `lr`, which a scheduler still
 moves. The update is torch's single-tensor Adam (torch/optim/adam.py, `_single_tensor_adam`), with
-the step size broadcast over the member axis.
+the step size broadcast over the member axis. As there, a complex tensor is updated as its real view
+(..., 2): each real component has its own moments (|g|^2 per component, not the complex g * g), and
+every tensor keeps its own step count (a tensor without a gradient at a step neither moves nor counts it).
 """
 
 from __future__ import annotations
@@ -71,24 +73,33 @@ class MemberAdam(torch.optim.Optimizer):
             grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
         states = [self.state[p] for p in params]
         for p, st in zip(params, states, strict=True):
-            if not st:
+            if not st:  # the moments keep the parameter's dtype (complex stays complex in the state dict)
                 st["step"] = 0
                 st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             st["step"] += 1
-        t = states[0]["step"]  # every tensor of a group is stepped together
-        exp_avgs, exp_avg_sqs = [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states]
+        # Complex (M, ...) -> real views (M, ..., 2), as torch's Adam: the moments are per real component.
+        params, grads = [as_real(p) for p in params], [as_real(g) for g in grads]
+        exp_avgs = [as_real(st["exp_avg"]) for st in states]
+        exp_avg_sqs = [as_real(st["exp_avg_sq"]) for st in states]
         torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
         torch._foreach_mul_(exp_avg_sqs, beta2)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-        step_size = group["lr"] / (1 - beta1**t)
+        steps = [st["step"] for st in states]  # one per tensor: a tensor may have missed steps (grad None)
+        step_sizes = [group["lr"] / (1 - beta1**t) for t in steps]
         denom = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denom, math.sqrt(1 - beta2**t))
+        torch._foreach_div_(denom, [math.sqrt(1 - beta2**t) for t in steps])
         torch._foreach_add_(denom, group["eps"])
         scales = [self.scale_for(group, p) for p in params]
         if scales[0] is None:
-            torch._foreach_addcdiv_(params, exp_avgs, denom, -step_size)
+            torch._foreach_addcdiv_(params, exp_avgs, denom, [-s for s in step_sizes])
         else:
             update = torch._foreach_div(exp_avgs, denom)
             torch._foreach_mul_(update, scales)  # each member's own lr / the group's
-            torch._foreach_add_(params, update, alpha=-step_size)
+            torch._foreach_mul_(update, step_sizes)
+            torch._foreach_sub_(params, update)
+
+
+def as_real(t: torch.Tensor) -> torch.Tensor:
+    """A complex tensor (...) as its real view (..., 2), sharing its storage; a real one as it is."""
+    return torch.view_as_real(t) if t.is_complex() else t
