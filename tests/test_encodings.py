@@ -148,6 +148,28 @@ def test_kept_features_follow_edits_of_the_coordinates_and_of_b() -> None:
     assert torch.equal(enc(x), enc.phase_features(x))
 
 
+@pytest.mark.parametrize("which", ["B", "coords"])
+@pytest.mark.parametrize("edit", ["replace", "in_place"])
+def test_kept_features_follow_edits_through_data(which: str, edit: str) -> None:
+    """`.data` edits do not bump the tensor's `_version`: `t.data = other` swaps its storage, `t.data.mul_(2)`
+    writes through an alias with a version of its own. Both are seen: the output is a fresh computation."""
+    enc = ENCODINGS["fourier"]()
+    x = torch.rand(32, 2)
+    enc.keep(x)
+    before = enc(x).clone()
+    t = enc.B if which == "B" else x
+    version = t._version
+    if edit == "replace":
+        t.data = t.data * 0.5  # a new storage
+    else:
+        t.data.mul_(0.5)  # the same storage, written in place
+    assert t._version == version  # invisible to the version counter
+    after = enc(x)
+    assert not torch.allclose(after, before)
+    assert torch.equal(after, enc.phase_features(x))
+    assert enc(x) is after  # unchanged since: reused again
+
+
 def test_features_are_not_kept_for_large_or_differentiable_coordinates(monkeypatch: pytest.MonkeyPatch) -> None:
     import nfields.fields.encodings.base as base
 

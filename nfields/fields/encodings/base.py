@@ -64,20 +64,35 @@ KEEP_MAX_BYTES = 2**28  # kept features at most 256 MiB (a 512^2 protocol's 65,5
 
 @dataclass
 class KeptFeatures:
-    """The features of one coordinate tensor, recomputed when it or B has changed (an in-place edit bumps a
-    tensor's version; load_state_dict edits B in place, .to() makes a new one)."""
+    """The features of one coordinate tensor, recomputed when its numbers or B's have changed, by whatever route.
+
+    Validity is checked on the numbers, against copies taken when the features were computed, not on tensor
+    versions: an edit through `.data` is invisible to `._version` (`B.data.mul_(2)` bumps the version of a
+    fresh alias only; `B.data = other` swaps the storage and keeps the version), and so are writes through
+    a NumPy view. The copies are small beside the features (coords (N, in_dim) and B, against (N, out_dim)),
+    and comparing them is one pass over N x in_dim numbers; on a GPU each check reads back one flag (a
+    host-device sync per step)."""
 
     coords: torch.Tensor  # (N, in_dim): the very tensor every step passes
     features: torch.Tensor | None = None  # (N, out_dim) fp32, computed at the first forward of `coords`
-    made_from: torch.Tensor | None = None  # the B they were computed with
-    versions: tuple[int, int] = (-1, -1)  # (coords, B) versions then
+    made_from: torch.Tensor | None = None  # the B they were computed with (another B object: recompute)
+    copies: tuple[torch.Tensor, torch.Tensor] | None = None  # (N, in_dim), (n_features, in_dim): the numbers then
 
     def features_for(self, B: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """The features of `coords` with this B: the kept ones while still valid, else compute(coords)."""
-        versions = (self.coords._version, B._version)
-        if self.features is None or self.made_from is not B or self.versions != versions:
-            self.features, self.made_from, self.versions = compute(self.coords), B, versions
+        if self.features is None or self.made_from is not B or not self.unchanged(B):
+            self.features, self.made_from = compute(self.coords), B
+            self.copies = (self.coords.detach().clone(), B.detach().clone())
         return self.features
+
+    def unchanged(self, B: torch.Tensor) -> bool:
+        """Whether coords and B hold exactly the numbers (shape, dtype, device, values) the features came from."""
+        return all(same(now, then) for now, then in zip((self.coords, B), self.copies, strict=True))
+
+
+def same(now: torch.Tensor, then: torch.Tensor) -> bool:
+    """Equal layout and values; the metadata first (torch.equal refuses tensors on two devices)."""
+    return now.shape == then.shape and now.dtype == then.dtype and now.device == then.device and torch.equal(now, then)
 
 
 class ProjectionEncoding(Encoding):
