@@ -64,35 +64,37 @@ KEEP_MAX_BYTES = 2**28  # kept features at most 256 MiB (a 512^2 protocol's 65,5
 
 @dataclass
 class KeptFeatures:
-    """The features of one coordinate tensor, recomputed when its numbers or B's have changed, by whatever route.
+    """The features of one coordinate tensor, recomputed when it or B has changed as far as cheap checks can see.
 
-    Validity is checked on the numbers, against copies taken when the features were computed, not on tensor
-    versions: an edit through `.data` is invisible to `._version` (`B.data.mul_(2)` bumps the version of a
-    fresh alias only; `B.data = other` swaps the storage and keeps the version), and so are writes through
-    a NumPy view. The copies are small beside the features (coords (N, in_dim) and B, against (N, out_dim)),
-    and comparing them is one pass over N x in_dim numbers; on a GPU each check reads back one flag (a
-    host-device sync per step)."""
+    Valid while coords and B are the same tensors (`is`) with the same storage address (`data_ptr()`), shape,
+    strides, dtype, device and `._version` as when the features were computed: a few attribute reads per step,
+    no comparison of values and no host-device sync. That sees `t.data = other` (a new storage), any in-place
+    op on the tensor itself (`with torch.no_grad(): B.mul_(2)`, `.copy_`, `load_state_dict`: the version
+    changes) and `.to()` (another tensor). It cannot see an in-place write through the `.data` alias
+    (`B.data.mul_(2)`, `x.data[0] = 1`): that bumps the version of a fresh alias only, so the old features
+    are returned. Edit such tensors under torch.no_grad() instead, or drop the kept features afterwards
+    (`field.keep_input(None)`, or the encoding's `keep(None)`, then keep them again)."""
 
     coords: torch.Tensor  # (N, in_dim): the very tensor every step passes
     features: torch.Tensor | None = None  # (N, out_dim) fp32, computed at the first forward of `coords`
     made_from: torch.Tensor | None = None  # the B they were computed with (another B object: recompute)
-    copies: tuple[torch.Tensor, torch.Tensor] | None = None  # (N, in_dim), (n_features, in_dim): the numbers then
+    stamps: tuple[tuple, tuple] | None = None  # (coords, B) stamps then
+    # Aliases of the storages the features came from: kept alive, their addresses cannot be reused by a new
+    # storage (after two `.data =` swaps, a data_ptr equal to the first one's would otherwise be possible)
+    storages: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def features_for(self, B: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """The features of `coords` with this B: the kept ones while still valid, else compute(coords)."""
-        if self.features is None or self.made_from is not B or not self.unchanged(B):
-            self.features, self.made_from = compute(self.coords), B
-            self.copies = (self.coords.detach().clone(), B.detach().clone())
+        stamps = (stamp(self.coords), stamp(B))
+        if self.features is None or self.made_from is not B or self.stamps != stamps:
+            self.features, self.made_from, self.stamps = compute(self.coords), B, stamps
+            self.storages = (self.coords.detach(), B.detach())
         return self.features
 
-    def unchanged(self, B: torch.Tensor) -> bool:
-        """Whether coords and B hold exactly the numbers (shape, dtype, device, values) the features came from."""
-        return all(same(now, then) for now, then in zip((self.coords, B), self.copies, strict=True))
 
-
-def same(now: torch.Tensor, then: torch.Tensor) -> bool:
-    """Equal layout and values; the metadata first (torch.equal refuses tensors on two devices)."""
-    return now.shape == then.shape and now.dtype == then.dtype and now.device == then.device and torch.equal(now, then)
+def stamp(t: torch.Tensor) -> tuple:
+    """What can be read of a tensor without reading its numbers: storage address, layout, device, version."""
+    return t.data_ptr(), t.shape, t.stride(), t.dtype, t.device, t._version
 
 
 class ProjectionEncoding(Encoding):
