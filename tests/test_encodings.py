@@ -148,6 +148,67 @@ def test_kept_features_follow_edits_of_the_coordinates_and_of_b() -> None:
     assert torch.equal(enc(x), enc.phase_features(x))
 
 
+def edit(t: torch.Tensor, how: str) -> None:
+    """Halve t's numbers: through `.data =` (a new storage, the version kept) or in place under no_grad."""
+    if how == "replace":
+        t.data = t.data * 0.5
+    else:
+        with torch.no_grad():
+            t.mul_(0.5)
+
+
+@pytest.mark.parametrize("which", ["B", "coords"])
+@pytest.mark.parametrize("how", ["replace", "in_place_no_grad"])
+def test_kept_features_follow_data_replacement_and_in_place_edits(which: str, how: str) -> None:
+    """`t.data = other` keeps t's `_version` but changes its `data_ptr()`; an in-place op on t bumps its version:
+    both are seen, the output is a fresh computation."""
+    enc = ENCODINGS["fourier"]()
+    x = torch.rand(32, 2)
+    enc.keep(x)
+    before = enc(x).clone()
+    t = enc.B if which == "B" else x
+    version, ptr = t._version, t.data_ptr()
+    edit(t, how)
+    assert (t._version, t.data_ptr()) != (version, ptr)
+    after = enc(x)
+    assert not torch.allclose(after, before)
+    assert torch.equal(after, enc.phase_features(x))
+    assert enc(x) is after  # unchanged since: reused again
+
+
+def test_kept_features_follow_two_data_replacements_between_steps() -> None:
+    """The storage the features came from is held, so a second `.data =` cannot land at its address (the
+    allocator reuses a freed address at once: unheld, the second swap's data_ptr would often equal the first's)."""
+    enc = ENCODINGS["fourier"]()
+    x = torch.rand(32, 2)
+    enc.keep(x)
+    for _ in range(8):
+        enc(x)
+        enc.B.data = enc.B.data * 0.5
+        enc.B.data = enc.B.data * 3.0
+        assert torch.equal(enc(x), enc.phase_features(x))
+
+
+@pytest.mark.parametrize("which", ["B", "coords"])
+def test_kept_features_miss_in_place_writes_through_data_until_dropped(which: str) -> None:
+    """The documented limitation (docs/extending.md): `t.data.mul_(...)` writes t's storage through an alias
+    with a version of its own, so no cheap check sees it and the old features are returned; after keep(None)
+    (field.keep_input(None)) and keep again, the output is fresh."""
+    enc = ENCODINGS["fourier"]()
+    x = torch.rand(32, 2)
+    enc.keep(x)
+    before = enc(x)
+    t = enc.B if which == "B" else x
+    t.data.mul_(0.5)
+    assert enc(x) is before  # stale: the features of the numbers before the edit
+    assert not torch.allclose(before, enc.phase_features(x))
+    enc.keep(None)
+    assert torch.equal(enc(x), enc.phase_features(x))
+    enc.keep(x)
+    fresh = enc(x)
+    assert torch.equal(fresh, enc.phase_features(x)) and enc(x) is fresh
+
+
 def test_features_are_not_kept_for_large_or_differentiable_coordinates(monkeypatch: pytest.MonkeyPatch) -> None:
     import nfields.fields.encodings.base as base
 

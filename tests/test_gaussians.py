@@ -178,3 +178,56 @@ def test_training_raises_psnr_and_the_checkpoint_renders_at_twice_the_size(make_
     small = torch.from_numpy(iio.imread(Path(cfg.run_dir) / "prediction.png")).float()  # (24, 24, 3)
     blocks = big.reshape(24, 2, 24, 2, 3).mean((1, 3))  # 2x2 blocks ~ the pixel they subdivide
     assert (blocks - small).abs().mean() < 0.1 * (small - small.mean()).abs().mean()
+
+
+def tiny_gaussians(n: int, sigma: float, tiles: int) -> GaussianField:
+    """n Gaussians of standard deviation sigma..2 sigma ([0, 1] units; 1e-4 is the EPS floor's), each with its
+    own output channel (colour = identity), so the render (P, n) is every (point, Gaussian) weight."""
+    field = GaussianField(n, n_gaussians=n, tiles=tiles, seed=4)
+    gen = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        l_raw = sigma / field.unit * (torch.rand(n, 3, generator=gen) + torch.tensor([1.0, -0.5, 1.0]))
+        field.cholesky.copy_(l_raw - field.bound)  # L = (cholesky + bound) * unit = sigma * (1 + U, U - 0.5, 1 + U)
+        field.colour.copy_(torch.eye(n))
+    return field
+
+
+@pytest.mark.parametrize("sigma", [1e-4, 1e-3])
+def test_tiny_gaussians_with_coarse_tiles_weigh_as_in_fp64(sigma: float) -> None:
+    """With tiles=1 a point and a Gaussian lie up to 0.5 from the tile's centre: a quadratic form expanded
+    about that far origin cancels ~(0.5 / sigma)^2 in fp32 (weights off by 0.6 at sigma 1e-4). Each pair's
+    own offset keeps every weight within 1e-5 of the same splat in fp64."""
+    n = 16
+    field = tiny_gaussians(n, sigma, tiles=1)
+    mean, cov = field.means().detach(), field.covariances().detach()  # (G, 2), (G, 3) fp32
+    gen = torch.Generator().manual_seed(5)
+    near = mean[:, None] + 1.5 * cov[:, None, [0, 2]].sqrt() * torch.randn(n, 64, 2, generator=gen)  # (G, 64, 2)
+    x = near.reshape(-1, 2)  # (P, 2) points within a few sigma of each Gaussian
+    with torch.no_grad():
+        w = field(x).double()  # (P, G) fp32 weights
+    # the reference: the same fp32 inputs (points, means, conics), every step in fp64
+    d = x.double()[:, None] - mean.double()[None]  # (P, G, 2)
+    a, b, c = field.conics(cov).double().unbind(-1)  # (G,) each
+    s = 0.5 * (a * d[..., 0] ** 2 + c * d[..., 1] ** 2) + b * d[..., 0] * d[..., 1]  # (P, G)
+    ref = torch.where(2 * s <= field.radius**2, torch.exp(-s), torch.zeros_like(s))
+    inside = (2 * s - field.radius**2).abs() > 1e-3  # leave out the pairs on the cut itself
+    assert (ref > 0.5).sum() > 50  # many pairs near the centres are tested
+    assert (w - ref)[inside].abs().max() < 1e-5
+
+
+def test_tiny_gaussians_with_coarse_tiles_have_the_fp64_gradients() -> None:
+    """The backward's moments sum_m ds (x - mean)^k over a tile's points come from the same per-pair offsets:
+    expanded about the tile's centre they cancel as the weights did (shape gradients off by half their scale)."""
+    n = 16
+    field = tiny_gaussians(n, 3e-4, tiles=1)
+    gen = torch.Generator().manual_seed(6)
+    mean, cov = field.means().detach(), field.covariances().detach()
+    x = (mean[:, None] + 1.5 * cov[:, None, [0, 2]].sqrt() * torch.randn(n, 64, 2, generator=gen)).reshape(-1, 2)
+    target = torch.rand(x.shape[0], n, generator=gen)
+    ((field(x) - target) ** 2).sum().backward()
+    tiled = {k: p.grad.clone() for k, p in field.named_parameters()}
+    field.zero_grad()
+    field.double()
+    ((direct_sum(field, x.double()) - target.double()) ** 2).sum().backward()  # every step in fp64, by autograd
+    for k, p in field.named_parameters():
+        assert torch.allclose(tiled[k].double(), p.grad, rtol=1e-3, atol=1e-3 * p.grad.abs().max()), k

@@ -108,3 +108,30 @@ def test_training_recovers_a_pattern_at_the_low_res_nyquist(make_cfg, tmp_path: 
     assert psnr > 30, f"the box model recovers the squares; got {psnr:.2f} dB"
     reblocked = F.avg_pool2d(render.permute(2, 0, 1)[None], 2)[0].permute(1, 2, 0).reshape(-1, 3)
     assert (reblocked - low).abs().max() < 0.05  # the render's block means are the observation
+
+
+def masked_psnr(pred: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor) -> float:
+    """PSNR of (H, W, C) images over the (H, W) bool mask's pixels."""
+    return float(-10 * torch.log10(((pred[mask] - clean[mask]) ** 2).mean()))
+
+
+@pytest.mark.parametrize("h, w, f", [(10, 7, 3), (9, 12, 4), (11, 11, 2)])
+def test_only_pixels_under_whole_blocks_are_scored(h: int, w: int, f: int) -> None:
+    """H or W not a multiple of f: the border past the last block is observed by no low-res pixel, so val/test
+    (and the bicubic baseline beside them) score exactly the floor(H/f)*f x floor(W/f)*f covered pixels."""
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.rand(h, w, 3, generator=gen)
+    obs = SuperRes(factor=f).observe(clean)
+    covered = torch.zeros(h, w, dtype=torch.bool)
+    covered[: h // f * f, : w // f * f] = True
+    val, test = obs.mask("val"), obs.mask("test")
+    assert torch.equal(val | test, covered) and not (val & test).any()
+    # a render that is good on the covered pixels and wrong on the border: the border must not change psnr
+    pred = (clean + 0.05 * torch.randn(h, w, 3, generator=gen)).clamp(0, 1)
+    pred[~covered] = 1 - clean[~covered]
+    for stage, mask in (("val", val), ("test", test)):
+        scores = SuperRes(factor=f).evaluate(pred, clean, obs, stage)
+        assert scores["psnr"] == pytest.approx(masked_psnr(pred, clean, mask), abs=1e-3)
+        bicubic = obs.baselines["bicubic"]
+        assert scores["psnr_bicubic"] == pytest.approx(masked_psnr(bicubic, clean, mask), abs=1e-3)
+        assert scores["psnr_all"] == pytest.approx(masked_psnr(pred, clean, torch.ones_like(mask)), abs=1e-3)

@@ -10,12 +10,19 @@ field's definition, so the tiles below change only the cost, never the value.
 
 Cost: [0, 1]^2 is cut into tiles x tiles tiles; each Gaussian is listed in the tiles its bounding box
 (of the radius ellipse) overlaps, and the points of a tile meet only the Gaussians listed there, as one
-dense (points, Gaussians) block: the sum is a batched matrix product, and so are the backward's sums over
-points. Blocks of tiles of similar list length are padded to a common size and evaluated `chunk` padded
-pairs at a time (a tile is never split: a batch holds at most max(chunk, one tile's block) pairs).
+dense (points, Gaussians) block: the weights are elementwise over the block's pairs, the sum is a batched
+matrix product, and the backward's sums over points are reductions of the block. Blocks of tiles of
+similar list length are padded to a common size and evaluated `chunk` padded pairs at a time (a tile is
+never split: a batch holds at most max(chunk, one tile's block) pairs).
 `Splat` is an autograd Function whose backward recomputes each batch's weights instead of keeping them,
 so memory is the points' and Gaussians' own tensors plus one batch, whatever the number of pairs.
 Points outside [0, 1]^2 go to the nearest edge tile, whose list holds every box reaching past that edge.
+
+Precision: each pair's offset d = x - mean is taken from the raw fp32 coordinates, once (exact by
+Sterbenz's lemma when x and mean are within a factor 2 of each other, as a point and a Gaussian it meets
+nearly always are), and s is the quadratic form of d. Expanding s as a polynomial in x about a far origin
+(the tile centre) instead would make one matrix product of it, but its terms are ~a |x - origin|^2 and
+cancel to s ~ 1: for a Gaussian of sigma 1e-4 with tiles=1 that is 1e7 x fp32's 6e-8, weights off by 0.6.
 """
 
 from __future__ import annotations
@@ -49,15 +56,13 @@ class Plan:
 
     def block(self, a0: int, a1: int, mm: int, nn: int) -> tuple[torch.Tensor, ...]:
         """Indices of batch [a0, a1): sorted points (B, M), their validity, tile-list rows (B, N), their
-        validity, and the tiles' centres (B, 1, 2)."""
+        validity."""
         dev = self.m.device
         i, j = torch.arange(mm, device=dev), torch.arange(nn, device=dev)
         p_ok, g_ok = i < self.m[a0:a1, None], j < self.n[a0:a1, None]  # (B, M), (B, N)
         p = (self.pstart[a0:a1, None] + i).masked_fill_(~p_ok, 0)  # padding reads point 0, then is dropped
         g = (self.gstart[a0:a1, None] + j).masked_fill_(~g_ok, 0)
-        t = self.active[a0:a1]
-        centre = torch.stack([t % self.tiles, t // self.tiles], -1)[:, None].float().add_(0.5) / self.tiles
-        return p, p_ok, g, g_ok, centre
+        return p, p_ok, g, g_ok
 
 
 def tile_of(x: torch.Tensor, tiles: int) -> torch.Tensor:
@@ -101,35 +106,26 @@ def plan(coords: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, tiles: int, c
     return Plan(tiles, order, gid[by_tile], active, pfirst[active], m, gfirst[active], n, batch_tiles(m, n, chunk))
 
 
-def features(x: torch.Tensor) -> torch.Tensor:
-    """Points (B, M, 2) -> their quadratic features (u^2, uv, v^2, u, v, 1) (B, M, 6)."""
-    u, v = x[..., :1], x[..., 1:]
-    return torch.cat([u * u, u * v, v * v, x, torch.ones_like(u)], -1)
-
-
-def quadratic(r: torch.Tensor) -> torch.Tensor:
-    """Gaussians' rows (mean (2), inverse covariance (a, b, c), ...) (B, N, >= 5) -> K (B, 6, N) with
-    features(x) @ K = s = (x - mean)^T Sigma^-1 (x - mean) / 2, expanded as a polynomial in x."""
-    mx, my, a, b, c = r[..., 0], r[..., 1], r[..., 2], r[..., 3], r[..., 4]  # (B, N)
-    pu, pv = a * mx + b * my, b * mx + c * my  # Sigma^-1 mean
-    return torch.stack([0.5 * a, b, 0.5 * c, -pu, -pv, 0.5 * (mx * pu + my * pv)], 1)
-
-
-def weights(phi: torch.Tensor, r: torch.Tensor, r2: float) -> torch.Tensor:
-    """Points' features (B, M, 6), Gaussians' rows (B, N, >= 5) -> weights exp(-s) (B, M, N), 0 beyond the
-    Mahalanobis radius. s is one batched product: the points are near their tile's centre, so the
-    polynomial's terms stay small and cancel little in fp32."""
-    s = torch.bmm(phi, quadratic(r)).clamp_(min=0)  # (B, M, N) half the squared Mahalanobis distance, >= 0
-    cut = s > 0.5 * r2  # (the clamp drops rounding below 0: exp(-s) of a needle Gaussian must not overflow)
-    return s.neg_().exp_().masked_fill_(cut, 0.0)  # in place: one (B, M, N) float tensor per batch
+def weights(x: torch.Tensor, r: torch.Tensor, r2: float) -> tuple[torch.Tensor, ...]:
+    """Points (B, M, 2), Gaussians' rows (mean (2), inverse covariance (a, b, c), ...) (B, N, >= 5) -> the
+    weights exp(-s) (B, M, N), 0 beyond the Mahalanobis radius, and the offsets dx, dy (B, M, N) of x - mean
+    they come from (the backward's moments). s = (a dx^2 + 2 b dx dy + c dy^2) / 2 of each pair's own
+    offset, never a polynomial about a far origin (module docstring: Precision)."""
+    dx = x[..., 0, None] - r[:, None, :, 0]  # (B, M, N): one rounding-free subtraction per pair
+    dy = x[..., 1, None] - r[:, None, :, 1]
+    h = r[:, None, :, 2:5] * r.new_tensor([-0.5, -1.0, -0.5])  # (B, 1, N, 3): the coefficients of -s
+    t = torch.addcmul(h[..., 1] * dy, h[..., 0], dx).mul_(dx)  # (B, M, N) -(a dx / 2 + b dy) dx
+    t.addcmul_(h[..., 2] * dy, dy).clamp_(max=0)  # -s; the clamp drops rounding above 0 (a needle: no overflow)
+    # beyond the radius exp(-inf) = 0; in place, so one (B, M, N) tensor holds -s, then the weights
+    return t.masked_fill_(t < -0.5 * r2, -torch.inf).exp_(), dx, dy
 
 
 class Splat(torch.autograd.Function):
     """out (P, C) = the sum above at coords (P, 2); differentiable in mean (G, 2), conic (G, 3), colour (G, C).
 
-    Coordinates enter each block relative to its tile's centre (small offsets: the quadratic form and the
-    backward's moment sums stay accurate in fp32); each Gaussian is one packed row (mean, conic, colour)
-    per tile it is listed in."""
+    Each pair's offset is x - mean of the raw coordinates (module docstring: Precision), for the weights
+    and for the backward's moment sums alike; each Gaussian is one packed row (mean, conic, colour) per
+    tile it is listed in."""
 
     @staticmethod
     def forward(ctx, coords, mean, conic, colour, plan: Plan, radius: float):  # noqa: ANN001, ANN205
@@ -138,8 +134,8 @@ class Splat(torch.autograd.Function):
         c = colour.shape[1]
         out = torch.zeros(coords.shape[0], c, dtype=colour.dtype, device=colour.device)  # (P, C) sorted
         for batch in plan.batches:
-            phi, r, p, p_ok = Splat.load(xs, table, plan, batch)
-            w = weights(phi, r, radius * radius)  # (B, M, N)
+            x, r, p, p_ok = Splat.load(xs, table, plan, batch)
+            w = weights(x, r, radius * radius)[0]  # (B, M, N)
             out[p[p_ok]] = torch.bmm(w, r[..., 5:])[p_ok]  # (B, M, C) -> its points' rows
         ctx.save_for_backward(xs, table)
         ctx.plan, ctx.r2, ctx.n_gaussians = plan, radius * radius, mean.shape[0]
@@ -147,13 +143,12 @@ class Splat(torch.autograd.Function):
 
     @staticmethod
     def load(xs, table, plan: Plan, batch):  # noqa: ANN001, ANN205
-        """A batch's points' features (B, M, 6) and rows (B, N, 5 + C), positions relative to the tile centre
-        and padded Gaussians' colours 0; with the points' indices (B, M) and validity."""
-        p, p_ok, g, g_ok, centre = plan.block(*batch)
+        """A batch's points (B, M, 2) and rows (B, N, 5 + C), padded Gaussians' colours 0; with the points'
+        indices (B, M) and validity."""
+        p, p_ok, g, g_ok = plan.block(*batch)
         r = table[g]  # (B, N, 5 + C)
-        r[..., :2] -= centre
         r[..., 5:] *= g_ok[..., None]
-        return features(xs[p] - centre), r, p, p_ok
+        return xs[p], r, p, p_ok
 
     @staticmethod
     def backward(ctx, grad_out):  # noqa: ANN001, ANN205
@@ -162,18 +157,16 @@ class Splat(torch.autograd.Function):
         go_sorted = grad_out.index_select(0, plan.order)  # (P, C)
         grad_rows = torch.zeros_like(table)  # (E, 5 + C): each row belongs to one tile, so is written once
         for batch in plan.batches:
-            phi, r, p, p_ok = Splat.load(xs, table, plan, batch)
+            x, r, p, p_ok = Splat.load(xs, table, plan, batch)
             g, g_ok = plan.block(*batch)[2:4]
-            w = weights(phi, r, r2)  # (B, M, N)
+            w, ox, oy = weights(x, r, r2)  # (B, M, N) each: weights, offsets x - mean
             go = go_sorted[p] * p_ok[..., None]  # (B, M, C), padding 0
             ds = torch.bmm(go, r[..., 5:].transpose(1, 2)).mul_(w).neg_()  # (B, M, N) dL/ds
-            # sums over points by one product: S[n] = sum_m ds[m, n] (x^2, xy, y^2, x, y, 1)[m]
-            sxx, sxy, syy, sx, sy, s0 = torch.bmm(ds.transpose(1, 2), phi).unbind(-1)  # (B, N) each
-            mx, my, a, b, c = r[..., 0], r[..., 1], r[..., 2], r[..., 3], r[..., 4]
-            dx, dy = sx - mx * s0, sy - my * s0  # sum ds dx, sum ds dy
-            dxx = sxx - 2 * mx * sx + mx * mx * s0  # sum ds dx^2
-            dxy = sxy - mx * sy - my * sx + mx * my * s0
-            dyy = syy - 2 * my * sy + my * my * s0
+            # moments over points of each pair's own offsets: sum_m ds (dx, dy, dx^2, dx dy, dy^2) (B, N) each
+            dsx, dsy = ds * ox, ds * oy  # (B, M, N); a few such temporaries per batch of `chunk` pairs
+            dx, dy = dsx.sum(1), dsy.sum(1)
+            dxx, dxy, dyy = (dsx * ox).sum(1), (dsx * oy).sum(1), (dsy * oy).sum(1)
+            a, b, c = r[..., 2], r[..., 3], r[..., 4]
             # ds/dmean = -Sigma^-1 (dx, dy); ds/d(a, b, c) = (dx^2 / 2, dx dy, dy^2 / 2); dout/dcolour = w
             geo = torch.stack([-(a * dx + b * dy), -(b * dx + c * dy), 0.5 * dxx, dxy, 0.5 * dyy], -1)  # (B, N, 5)
             grads = torch.cat([geo, torch.bmm(w.transpose(1, 2), go)], -1)  # (B, N, 5 + C)

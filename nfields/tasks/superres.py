@@ -7,7 +7,11 @@ super-resolution), so the field is trained as the continuous image whose block m
 the observation, not as an image whose value at each block centre is the block mean. Bicubic upsampling of the low-res
 image is reported beside the field as `<stage>/psnr_bicubic` (same pixels).
 Every pixel is unobserved at full resolution: val/* and test/* score two disjoint
-random halves of the image.
+random halves of the covered area, the floor(H/f)*f x floor(W/f)*f pixels under whole
+blocks. When H or W is not a multiple of f, the border rows/columns past the last block
+are observed by no low-res pixel (extrapolation, not super-resolution), so like the SR
+literature's crop to a multiple of the scale they are left out of psnr and psnr_bicubic
+(both on the same pixels); psnr_all and ssim still see the whole image.
 """
 
 from __future__ import annotations
@@ -61,7 +65,9 @@ class SuperRes(Task):
         small = low[0].permute(1, 2, 0)  # (hl, wl, C)
         bicubic = F.interpolate(low, size=(hl * f, wl * f), mode="bicubic", align_corners=False).clamp(0, 1)
         bicubic = F.pad(bicubic, (0, w - wl * f, 0, h - hl * f), mode="replicate")[0].permute(1, 2, 0)  # (h, w, C)
-        val, test = split_mask(torch.ones(h, w, dtype=torch.bool), self.generator(key))
+        covered = torch.zeros(h, w, dtype=torch.bool)  # (h, w): the pixels under whole blocks
+        covered[: hl * f, : wl * f] = True
+        val, test = split_mask(covered, self.generator(key))  # the same split as before when f divides h and w
         return Observation(
             coords=coords,
             values=small.reshape(-1, c),

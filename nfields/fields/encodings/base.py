@@ -67,20 +67,37 @@ KEEP_MAX_BYTES = 2**28  # kept features at most 256 MiB (a 512^2 protocol's 65,5
 
 @dataclass
 class KeptFeatures:
-    """The features of one coordinate tensor, recomputed when it or B has changed (an in-place edit bumps a
-    tensor's version; load_state_dict edits B in place, .to() makes a new one)."""
+    """The features of one coordinate tensor, recomputed when it or B has changed as far as cheap checks can see.
+
+    Valid while coords and B are the same tensors (`is`) with the same storage address (`data_ptr()`), shape,
+    strides, dtype, device and `._version` as when the features were computed: a few attribute reads per step,
+    no comparison of values and no host-device sync. That sees `t.data = other` (a new storage), any in-place
+    op on the tensor itself (`with torch.no_grad(): B.mul_(2)`, `.copy_`, `load_state_dict`: the version
+    changes) and `.to()` (another tensor). It cannot see an in-place write through the `.data` alias
+    (`B.data.mul_(2)`, `x.data[0] = 1`): that bumps the version of a fresh alias only, so the old features
+    are returned. Edit such tensors under torch.no_grad() instead, or drop the kept features afterwards
+    (`field.keep_input(None)`, or the encoding's `keep(None)`, then keep them again)."""
 
     coords: torch.Tensor  # (N, in_dim): the very tensor every step passes
     features: torch.Tensor | None = None  # (N, out_dim) fp32, computed at the first forward of `coords`
-    made_from: torch.Tensor | None = None  # the B they were computed with
-    versions: tuple[int, int] = (-1, -1)  # (coords, B) versions then
+    made_from: torch.Tensor | None = None  # the B they were computed with (another B object: recompute)
+    stamps: tuple[tuple, tuple] | None = None  # (coords, B) stamps then
+    # Aliases of the storages the features came from: kept alive, their addresses cannot be reused by a new
+    # storage (after two `.data =` swaps, a data_ptr equal to the first one's would otherwise be possible)
+    storages: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def features_for(self, B: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """The features of `coords` with this B: the kept ones while still valid, else compute(coords)."""
-        versions = (self.coords._version, B._version)
-        if self.features is None or self.made_from is not B or self.versions != versions:
-            self.features, self.made_from, self.versions = compute(self.coords), B, versions
+        stamps = (stamp(self.coords), stamp(B))
+        if self.features is None or self.made_from is not B or self.stamps != stamps:
+            self.features, self.made_from, self.stamps = compute(self.coords), B, stamps
+            self.storages = (self.coords.detach(), B.detach())
         return self.features
+
+
+def stamp(t: torch.Tensor) -> tuple:
+    """What can be read of a tensor without reading its numbers: storage address, layout, device, version."""
+    return t.data_ptr(), t.shape, t.stride(), t.dtype, t.device, t._version
 
 
 class ProjectionEncoding(Encoding):
