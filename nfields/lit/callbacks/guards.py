@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.utilities import rank_zero_info
 
 from nfields.core.errors import TrainingStopped
 
@@ -30,14 +29,23 @@ def last_checkpoint_path(trainer: Trainer, run_dir: str | Path) -> Path:
 
 
 def interrupt_message(e: BaseException) -> str | None:
-    """The one-line report for a SIGTERM stop (None for anything else)."""
+    """The one-line report for a SIGTERM or Ctrl+C (KeyboardInterrupt) stop (None for anything else).
+
+    FaultGuard.on_exception stored the step and the checkpoint on the exception; a KeyboardInterrupt
+    without a step came before Lightning trained (imports, data, the speed probe)."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    if not isinstance(e, SIGTERMException):
-        return None
-    step, saved = getattr(e, "nfields_step", "?"), getattr(e, "nfields_checkpoint", None)
-    where = f"checkpoint saved: {saved}; resume with ckpt_path={saved}" if saved else "no checkpoint could be saved"
-    return f"stopped by SIGTERM at step {step}; {where}"
+    if isinstance(e, SIGTERMException):
+        step, saved = getattr(e, "nfields_step", "?"), getattr(e, "nfields_checkpoint", None)
+        where = f"checkpoint saved: {saved}; resume with ckpt_path={saved}" if saved else "no checkpoint could be saved"
+        return f"stopped by SIGTERM at step {step}; {where}"
+    if isinstance(e, KeyboardInterrupt):
+        if not hasattr(e, "nfields_step"):
+            return "Interrupted before training started: nothing to save"
+        saved = getattr(e, "nfields_checkpoint", None)
+        where = f"checkpoint saved, resume with ckpt_path={saved}" if saved else "no checkpoint saved"
+        return f"Interrupted at step {e.nfields_step}: {where}"
+    return None
 
 
 class FaultGuard(Callback):
@@ -107,6 +115,5 @@ class FaultGuard(Callback):
             return  # never save weights a NaN update may have touched
         path = last_checkpoint_path(trainer, self.run_dir)
         trainer.save_checkpoint(path)
+        # The line is printed by nfields.run.exits.report_errors (Lightning's own goes to a silenced logger)
         exception.nfields_checkpoint = str(path)  # type: ignore[attr-defined]
-        if isinstance(exception, KeyboardInterrupt):  # Lightning exits with code 1 after this hook
-            rank_zero_info(f"Interrupted at step {trainer.global_step}: checkpoint saved, resume with ckpt_path={path}")
