@@ -1,6 +1,6 @@
 """FaultGuard: a diverged loss stops the run without touching the last good checkpoint;
 SIGTERM / Ctrl+C save a checkpoint first; other exceptions get the step they happened at;
-the final step is always in last.ckpt (ModelCheckpoint alone saves every n steps only).
+last.ckpt is written after every validation and at the final step.
 
 The loss check costs a device sync, so on accelerators it runs every `every_n_steps`
 (and before every checkpoint write, so NaN weights are never saved); on the CPU it
@@ -79,8 +79,18 @@ class FaultGuard(Callback):
         self.check(trainer, step=trainer.global_step)
         self.saved_step = trainer.global_step
 
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """last.ckpt after every validation: it then holds that validation (the history in metrics_file's state),
+        and a resume does not validate its step again (ModelCheckpoint's step trigger writes before it). Callbacks
+        run in the config's order: metrics_file has added the row by now."""
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self.save_last(trainer)
+
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """ModelCheckpoint saves every n steps only: keep the steps after the last multiple too."""
+        """The last step too, when it was not a validation's (ModelCheckpoint alone saves every n steps only)."""
+        self.save_last(trainer)
+
+    def save_last(self, trainer: Trainer) -> None:
         if trainer.global_step > 0 and self.saved_step != trainer.global_step and trainer.checkpoint_callback:
             trainer.save_checkpoint(last_checkpoint_path(trainer, self.run_dir))
 
