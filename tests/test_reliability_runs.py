@@ -39,9 +39,14 @@ def test_unknown_options_and_keys_on_the_command_line(tmp_path: Path) -> None:
         "Error: encoding=fourire: unknown option; choose one of basic, fourier, grid, hashgrid, none, positional "
         "(did you mean encoding=fourier?)"
     )
-    proc = run_train(["data.sise=3", f"hydra.run.dir={tmp_path}"])
+    proc = run_train(["+encodng=none", f"hydra.run.dir={tmp_path}"])  # before: exit 0, trained with the stray key
+    assert proc.returncode == 2 and not (tmp_path / ".hydra").exists()
+    assert proc.stderr.strip().startswith(
+        "Error: encodng=none: unknown key or config group (did you mean encoding=none?)"
+    )
+    proc = run_train(["trainer.gradient_clip_val=1", f"hydra.run.dir={tmp_path}"])  # nothing close: Hydra's words
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "Could not override 'data.sise'" in proc.stderr and "Key 'sise' is not in struct" in proc.stderr
+    assert "Could not override 'trainer.gradient_clip_val'" in proc.stderr and "is not in struct" in proc.stderr
 
 
 def test_unknown_option_check_understands_hydra_syntax() -> None:
