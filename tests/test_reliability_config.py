@@ -69,7 +69,12 @@ RUN_CASES: list[tuple[list[str], str]] = [
     (
         ["+data.sise=3"],
         "data.sise=3: unknown key for nfields.data.image.ImageDataModule; "
-        "known keys: batch_size, image, size, upsample",
+        "known keys: batch_size, image, size, upsample (did you mean data.size?)",
+    ),
+    (
+        ["+model.lrr=3"],
+        "model.lrr=3: unknown key for nfields.lit.single.FieldModule; known keys: compact_pixels, compile, "
+        "keep_features, latent_dim, lr, optimizer, render_chunk, scheduler, steps_per_call (did you mean model.lr?)",
     ),
     (
         ["network=siren", "+network.width=64"],

@@ -39,9 +39,14 @@ def test_unknown_options_and_keys_on_the_command_line(tmp_path: Path) -> None:
         "Error: encoding=fourire: unknown option; choose one of basic, fourier, grid, hashgrid, none, positional "
         "(did you mean encoding=fourier?)"
     )
-    proc = run_train(["data.sise=3", f"hydra.run.dir={tmp_path}"])
+    proc = run_train(["+encodng=none", f"hydra.run.dir={tmp_path}"])  # before: exit 0, trained with the stray key
+    assert proc.returncode == 2 and not (tmp_path / ".hydra").exists()
+    assert proc.stderr.strip().startswith(
+        "Error: encodng=none: unknown key or config group (did you mean encoding=none?)"
+    )
+    proc = run_train(["trainer.gradient_clip_val=1", f"hydra.run.dir={tmp_path}"])  # nothing close: Hydra's words
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "Could not override 'data.sise'" in proc.stderr and "Key 'sise' is not in struct" in proc.stderr
+    assert "Could not override 'trainer.gradient_clip_val'" in proc.stderr and "is not in struct" in proc.stderr
 
 
 def test_unknown_option_check_understands_hydra_syntax() -> None:
@@ -126,20 +131,45 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(make_cfg, capsys, monkeypatch,
     assert signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)  # Lightning restored the handler
 
 
-@pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint(make_cfg, monkeypatch, tmp_path: Path) -> None:
+def test_ctrl_c_saves_a_checkpoint_and_says_so(make_cfg, capsys, monkeypatch, tmp_path: Path) -> None:
     handler = signal.getsignal(signal.SIGINT)
     # As in a terminal: a process started in the background (`cmd &`, e.g. by a CI script) inherits
     # SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal_at_step(monkeypatch, signal.SIGINT, at=13)
+    capsys.readouterr()
     try:
         with pytest.raises(SystemExit) as exc:
             entry_point(make_cfg("debug=fast", "logger=none", "model.steps_per_call=1"))
     finally:
         signal.signal(signal.SIGINT, handler)  # Lightning ignores further Ctrl+C during its shutdown
-    assert exc.value.code == 1
-    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 13
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert exc.value.code == 130
+    assert capsys.readouterr().err.strip() == f"Interrupted at step 13: checkpoint saved, resume with ckpt_path={last}"
+    assert torch.load(last, weights_only=True)["global_step"] == 13
+
+
+def test_ctrl_c_to_the_real_process(tmp_path: Path) -> None:
+    """SIGINT to `python train.py`, as Ctrl+C in a terminal sends it: one line on stderr, exit 130, resumable."""
+    run = tmp_path / "run"
+    args = ["debug=fast", "logger=none", "trainer.max_steps=100000", f"hydra.run.dir={run}"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not inherited as ignored (see above)
+    )
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    step = torch.load(last, weights_only=True)["global_step"]
+    assert step >= 10
+    assert err.decode().strip() == f"Interrupted at step {step}: checkpoint saved, resume with ckpt_path={last}"
 
 
 WRITER = """

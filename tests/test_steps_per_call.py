@@ -219,7 +219,8 @@ def test_a_resumed_run_continues_at_the_checkpoints_step_whatever_k(make_cfg, tm
         run = tmp_path / name
         train(make_cfg(*TINY, "model.steps_per_call=1", f"ckpt_path={path}", run_dir=run))
         assert json.loads((run / "metrics.json").read_text())["step"] == 30, name
-        assert [h["step"] for h in json.loads((run / "history.json").read_text())["val"]] == [20, 30], name
+        # the first part's validations (every 5, from the checkpoint), then the resumed part's (every 10)
+        assert [h["step"] for h in json.loads((run / "history.json").read_text())["val"]] == [5, 10, 15, 20, 30], name
     ten = ["log.gif_every_n_steps=10", "model.steps_per_call=10", f"ckpt_path={ckpt}"]
     with pytest.raises(ConfigError, match="model.steps_per_call=10: must divide the resumed checkpoint's step 15"):
         train(make_cfg(*TINY, *ten, run_dir=tmp_path / "k10"))

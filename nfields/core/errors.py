@@ -7,6 +7,7 @@ the full traceback instead. Exit codes (docs/reliability.md):
     2   bad config, data or checkpoint, found before training
     3   training stopped: the loss diverged (NaN/inf) or the device ran out of memory
         (in a multirun the job returns NaN instead, so the sweep goes on)
+    130 stopped by Ctrl+C (SIGINT; a checkpoint was saved first): 128 + 2, as a shell reports it
     143 stopped by SIGTERM (a checkpoint was saved first)
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 EXIT_USER_ERROR = 2
 EXIT_TRAINING_STOPPED = 3
+EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 

@@ -92,6 +92,14 @@ class FieldsModule(pl.LightningModule):
         are not the field's; model=many counts one member."""
         return n_params(self.field)
 
+    # ---- the last step is always validated --------------------------------------------------------
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """At trainer.max_steps, ask Lightning to stop: it then validates this step even when it is not a multiple
+        of the validation interval (its loop validates on `should_stop`), so metrics.json, history.json, the
+        closing line and the optimised metric are the final step's, not those of the last multiple."""
+        if 0 < self.trainer.max_steps <= self.global_step:
+            self.trainer.should_stop = True
+
     # ---- what the callbacks use -------------------------------------------------------------------
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the reconstruction panel, left to right (after an evaluation)."""

@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 
 from nfields.core.errors import (
+    EXIT_SIGINT,
     EXIT_SIGTERM,
     EXIT_TRAINING_STOPPED,
     EXIT_USER_ERROR,
@@ -74,7 +75,8 @@ def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kw
         if code is None or full:
             raise
         newline = "\n" if code != EXIT_USER_ERROR else ""  # training errors: end the progress bar's line first
-        print(f"{newline}Error: {message}", file=sys.stderr, flush=True)
+        prefix = "" if code == EXIT_SIGINT else "Error: "  # Ctrl+C is the user's choice, not an error
+        print(f"{newline}{prefix}{message}", file=sys.stderr, flush=True)
         if code == EXIT_TRAINING_STOPPED and in_multirun():
             return float("nan")  # one diverged trial must not end a sweep (Optuna marks a NaN trial failed)
         sys.exit(code)
@@ -90,7 +92,10 @@ def classify(e: BaseException, batch_size: Any) -> tuple[int | None, str]:
         return getattr(e, "exit_code", EXIT_USER_ERROR), str(e).replace("\n", " ")
     if isinstance(e, torch.cuda.OutOfMemoryError):
         return EXIT_TRAINING_STOPPED, out_of_memory_message(e, batch_size)
+    # Lightning answers Ctrl+C with sys.exit(1) inside its `except KeyboardInterrupt`: the interrupt is the context
+    if isinstance(e, SystemExit) and isinstance(e.__context__, KeyboardInterrupt):
+        e = e.__context__
     message = interrupt_message(e)
     if message is not None:
-        return EXIT_SIGTERM, message
+        return (EXIT_SIGINT if isinstance(e, KeyboardInterrupt) else EXIT_SIGTERM), message
     return None, ""

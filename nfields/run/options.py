@@ -11,7 +11,10 @@ from __future__ import annotations
 import difflib
 import re
 import sys
+from functools import lru_cache
 from pathlib import Path
+
+import yaml
 
 from nfields.core.errors import EXIT_USER_ERROR
 
@@ -42,12 +45,65 @@ def unknown_option(arg: str, configs: Path) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4)
+def config_keys(configs: Path) -> dict[str, set[str]]:
+    """{dotted node: its child keys} over every YAML file under `configs` ('' is the top level): the union over
+    all options, so a key is unknown here only when no option of any group defines it. A group's file adds
+    its keys under the group (hydra/launcher/slurm.yaml under hydra.launcher), a `_global_` one at the top."""
+    tree: dict[str, set[str]] = {"": {p.name for p in configs.iterdir() if p.is_dir()} | {"hydra"}}
+
+    def add(node: object, path: str) -> None:
+        if not isinstance(node, dict):
+            return
+        children = tree.setdefault(path, set())
+        for k, v in node.items():
+            if isinstance(k, str) and k != "defaults":
+                children.add(k)
+                add(v, f"{path}.{k}" if path else k)
+
+    for file in sorted(configs.rglob("*.yaml")):
+        text = file.read_text()
+        group = ".".join(file.relative_to(configs).parts[:-1])
+        package = "" if "@package _global_" in text.split("\n", 1)[0] or not group else group
+        if package:
+            for i, part in enumerate(package.split(".")):  # the group's own node exists under its parent
+                tree.setdefault(".".join(package.split(".")[:i]), set()).add(part)
+        add(yaml.safe_load(text) or {}, package)
+    return tree
+
+
+def unknown_key(arg: str, configs: Path) -> str | None:
+    """The one-line error for `arg` if it names a top-level key or group no config defines (with or without
+    `+`; Hydra would suggest `+key=...`, which then trains with a stray key), or a nested key typed without
+    `+` that no config defines but a close one does (`model.lrr` -> model.lr). Else None (Hydra judges;
+    nested `+key` additions are judged by the unknown-key check in nfields/run/validate.py)."""
+    if "=" not in arg or arg.startswith("-"):
+        return None
+    key, value = arg.split("=", 1)
+    name, added = key.lstrip("+~"), key.startswith("+")
+    tree = config_keys(configs)
+    top = re.split(r"[./]", name, maxsplit=1)[0]
+    if not NAME.fullmatch(top):
+        return None
+    if top not in tree[""]:
+        close = difflib.get_close_matches(top, sorted(tree[""]), n=1)
+        hint = f" (did you mean {name.replace(top, close[0], 1)}={value}?)" if close else ""
+        return f"Error: {name}={value}: unknown key or config group{hint}; known: {', '.join(sorted(tree['']))}"
+    if added or "/" in name or top == "hydra" or "." not in name:
+        return None
+    parent, leaf = name.rsplit(".", 1)
+    if parent not in tree or leaf in tree[parent]:
+        return None
+    close = difflib.get_close_matches(leaf, sorted(tree[parent]), n=1)
+    return f"Error: {name}={value}: unknown key (did you mean {parent}.{close[0]}?)" if close else None
+
+
 def check_options(argv: list[str], configs: Path) -> None:
-    """Exit with one line for the first unknown option on the command line."""
+    """Exit with one line for the first unknown option or key on the command line."""
     if any(a.startswith(("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath")) for a in argv):
         return  # options may come from another config dir: Hydra judges
     for arg in argv:
-        message = unknown_option(arg, configs)
+        message = unknown_option(arg, configs) or unknown_key(arg, configs)
         if message:
             print(message, file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)

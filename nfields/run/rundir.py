@@ -3,11 +3,13 @@
 Hydra writes <run dir>/.hydra/*.yaml before the task starts, so the check has to be a
 Hydra callback (on_run_start / on_multirun_start), not code in train(). The default
 run dirs carry microseconds and never collide; this guards an explicit
-`hydra.run.dir=...` / `hydra.sweep.dir=...`. Resuming (`ckpt_path=` inside that dir) is allowed.
+`hydra.run.dir=...` / `hydra.sweep.dir=...`. Resuming (`ckpt_path=` inside that dir) is allowed; resuming
+a run that already reached trainer.max_steps says so and changes nothing (its record stays as it was).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from nfields.core.errors import EXIT_USER_ERROR
-from nfields.run.resume import requeued
+from nfields.core.errors import EXIT_USER_ERROR, CheckpointError
+from nfields.run.resume import read_checkpoint, requeued
 
 RESULTS = ("metrics.json", "checkpoints/last.ckpt")
 
@@ -49,10 +51,34 @@ def resuming_inside(config: DictConfig, run_dir: Path) -> bool:
     return bool(ckpt) and Path(str(ckpt)).resolve().is_relative_to(run_dir.resolve())
 
 
+def finished_message(config: DictConfig, run_dir: Path) -> str | None:
+    """The line for resuming a run that has nothing left to do: its checkpoint is at trainer.max_steps (or beyond)
+    and its metrics.json is that step's (a run stopped during its final test is resumed, to test)."""
+    ckpt, max_steps = config.get("ckpt_path"), config.get("trainer", {}).get("max_steps")
+    metrics = run_dir / "metrics.json"
+    if not ckpt or not isinstance(max_steps, int) or max_steps < 1 or not metrics.exists():
+        return None
+    try:
+        step = read_checkpoint(str(ckpt)).get("global_step")
+        done = json.loads(metrics.read_text()).get("step")
+    except (CheckpointError, ValueError, OSError):
+        return None  # an unusable checkpoint is reported by the resume checks, in their words
+    if not isinstance(step, int) or step < max_steps or done != step:
+        return None
+    return (
+        f"{run_dir}: the run is finished (step {step}, trainer.max_steps={max_steps}); nothing changed. "
+        f"To train on, resume with a larger trainer.max_steps"
+    )
+
+
 class ProtectRunDir(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         run_dir = Path(str(config.hydra.run.dir))
         if resuming_inside(config, run_dir):
+            message = finished_message(config, run_dir)
+            if message:
+                print(message, flush=True)
+                sys.exit(0)  # what was asked for (a run of trainer.max_steps steps) is there
             return
         found = existing_results(run_dir)
         if found:

@@ -13,6 +13,7 @@ left here is what no nfields constructor owns:
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
 from collections.abc import Iterator
@@ -118,10 +119,12 @@ def check_targets(cfg: DictConfig) -> None:
             continue
         for key in node.keys():
             if isinstance(key, str) and not (key.startswith("_") and key.endswith("_")) and key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {path}.{close[0]}?)" if close else ""
                 raise ConfigError(
                     f"{path}.{key}",
                     node._get_node(key)._value(),
-                    f"unknown key for {node._target_}; known keys: {', '.join(sorted(known))}",
+                    f"unknown key for {node._target_}; known keys: {', '.join(sorted(known))}{hint}",
                 )
 
 

@@ -1,6 +1,6 @@
 """FaultGuard: a diverged loss stops the run without touching the last good checkpoint;
 SIGTERM / Ctrl+C save a checkpoint first; other exceptions get the step they happened at;
-the final step is always in last.ckpt (ModelCheckpoint alone saves every n steps only).
+last.ckpt is written after every validation and at the final step.
 
 The loss check costs a device sync, so on accelerators it runs every `every_n_steps`
 (and before every checkpoint write, so NaN weights are never saved); on the CPU it
@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.utilities import rank_zero_info
 
 from nfields.core.errors import TrainingStopped
 
@@ -30,14 +29,23 @@ def last_checkpoint_path(trainer: Trainer, run_dir: str | Path) -> Path:
 
 
 def interrupt_message(e: BaseException) -> str | None:
-    """The one-line report for a SIGTERM stop (None for anything else)."""
+    """The one-line report for a SIGTERM or Ctrl+C (KeyboardInterrupt) stop (None for anything else).
+
+    FaultGuard.on_exception stored the step and the checkpoint on the exception; a KeyboardInterrupt
+    without a step came before Lightning trained (imports, data, the speed probe)."""
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    if not isinstance(e, SIGTERMException):
-        return None
-    step, saved = getattr(e, "nfields_step", "?"), getattr(e, "nfields_checkpoint", None)
-    where = f"checkpoint saved: {saved}; resume with ckpt_path={saved}" if saved else "no checkpoint could be saved"
-    return f"stopped by SIGTERM at step {step}; {where}"
+    if isinstance(e, SIGTERMException):
+        step, saved = getattr(e, "nfields_step", "?"), getattr(e, "nfields_checkpoint", None)
+        where = f"checkpoint saved: {saved}; resume with ckpt_path={saved}" if saved else "no checkpoint could be saved"
+        return f"stopped by SIGTERM at step {step}; {where}"
+    if isinstance(e, KeyboardInterrupt):
+        if not hasattr(e, "nfields_step"):
+            return "Interrupted before training started: nothing to save"
+        saved = getattr(e, "nfields_checkpoint", None)
+        where = f"checkpoint saved, resume with ckpt_path={saved}" if saved else "no checkpoint saved"
+        return f"Interrupted at step {e.nfields_step}: {where}"
+    return None
 
 
 class FaultGuard(Callback):
@@ -71,8 +79,18 @@ class FaultGuard(Callback):
         self.check(trainer, step=trainer.global_step)
         self.saved_step = trainer.global_step
 
+    def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """last.ckpt after every validation: it then holds that validation (the history in metrics_file's state),
+        and a resume does not validate its step again (ModelCheckpoint's step trigger writes before it). Callbacks
+        run in the config's order: metrics_file has added the row by now."""
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self.save_last(trainer)
+
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """ModelCheckpoint saves every n steps only: keep the steps after the last multiple too."""
+        """The last step too, when it was not a validation's (ModelCheckpoint alone saves every n steps only)."""
+        self.save_last(trainer)
+
+    def save_last(self, trainer: Trainer) -> None:
         if trainer.global_step > 0 and self.saved_step != trainer.global_step and trainer.checkpoint_callback:
             trainer.save_checkpoint(last_checkpoint_path(trainer, self.run_dir))
 
@@ -107,6 +125,5 @@ class FaultGuard(Callback):
             return  # never save weights a NaN update may have touched
         path = last_checkpoint_path(trainer, self.run_dir)
         trainer.save_checkpoint(path)
+        # The line is printed by nfields.run.exits.report_errors (Lightning's own goes to a silenced logger)
         exception.nfields_checkpoint = str(path)  # type: ignore[attr-defined]
-        if isinstance(exception, KeyboardInterrupt):  # Lightning exits with code 1 after this hook
-            rank_zero_info(f"Interrupted at step {trainer.global_step}: checkpoint saved, resume with ckpt_path={path}")

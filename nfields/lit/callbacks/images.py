@@ -15,6 +15,7 @@ from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
+import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -59,6 +60,11 @@ class ReconstructionPanels(Callback):
         log_image(trainer, "test/reconstruction", img)
 
 
+def encode_png(frame: np.ndarray) -> bytes:
+    """(h, w, C) uint8 -> PNG bytes (lossless: the frame reads back exactly)."""
+    return iio.imwrite("<bytes>", frame, extension=".png")
+
+
 class ProgressGif(Callback):
     """Snapshots every `every_n_steps` (and at step 1), rendered at most `max_size` pixels high."""
 
@@ -66,11 +72,25 @@ class ProgressGif(Callback):
         if every_n_steps < 1:
             raise ValueError(f"log.gif_every_n_steps must be >= 1, got {every_n_steps}")
         self.run_dir, self.every, self.max_size, self.fps = Path(run_dir), every_n_steps, max_size, fps
-        self.frames: list[np.ndarray] = []
+        self.frames: list[np.ndarray] = []  # (h, w, C) uint8
+        self.encoded: list[torch.Tensor] = []  # the same frames as PNG bytes, for checkpoints
         self.steps: list[int] = []
 
+    def state_dict(self) -> dict[str, Any]:
+        """The frames so far, so a resumed run's progress.gif starts at step 1, not at the resume step: PNG-encoded
+        (uint8 tensors of a few kB, read back with weights_only; encoded once, when taken), with their shape."""
+        shape = list(self.frames[0].shape) if self.frames else []
+        return {"steps": list(self.steps), "png": list(self.encoded), "shape": shape}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.steps, self.encoded = list(state_dict.get("steps", [])), list(state_dict.get("png", []))
+        shape = tuple(state_dict.get("shape", []))  # (h, w, C): a one-channel PNG reads back as (h, w)
+        self.frames = [iio.imread(t.numpy().tobytes(), extension=".png").reshape(shape) for t in self.encoded]
+
     def snapshot(self, pl_module: LightningModule) -> None:
-        self.frames.append(to_uint8(pl_module.progress_frame(self.max_size)))  # single image or a grid of images
+        frame = to_uint8(pl_module.progress_frame(self.max_size))  # (h, w, C): single image or a grid of images
+        self.frames.append(frame)
+        self.encoded.append(torch.frombuffer(bytearray(encode_png(frame)), dtype=torch.uint8))
         self.steps.append(pl_module.global_step)
 
     @rank_zero_only

@@ -6,6 +6,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
@@ -30,7 +31,9 @@ class MetricsFile(Callback):
     are not the field's and are not counted; model=many: one member's).
 
     Also keeps every validation's val/* with its step in history.json, so curves can be
-    plotted from the run directory alone (scripts/compare.py), whichever loggers ran.
+    plotted from the run directory alone (scripts/compare.py), whichever loggers ran. The history
+    travels in the checkpoint (state_dict), so a resumed run's history.json holds every validation
+    of both parts; the checkpoint is written after its step's validation (configs/callbacks/default.yaml).
     """
 
     KEEP = ("val/", "test/")
@@ -40,6 +43,12 @@ class MetricsFile(Callback):
         self.history_path = Path(run_dir) / "history.json"
         self.metrics: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}  # plain lists, dicts and floats: read back with weights_only
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
@@ -52,6 +61,10 @@ class MetricsFile(Callback):
         for k, v in trainer.callback_metrics.items():
             if k.startswith(self.KEEP):
                 self.metrics[k] = _finite(v)
+        last = self.history[-1] if self.history else {}
+        if last.get("step") == trainer.global_step and not any(k.startswith("val/") for k in self.metrics):
+            # a resume with no step left to train validates nothing: this step's validation is in the history
+            self.metrics.update({k: v for k, v in last.items() if k != "step"})
         timer = find_timer(trainer)
         if timer is not None and timer.steps_per_s is not None:
             self.metrics["perf/steps_per_s"] = timer.steps_per_s
