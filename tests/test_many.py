@@ -177,7 +177,6 @@ def build(make_cfg, tmp_path: Path, *over: str):
         (["members.sweep.encoding.sigma=[]"], r"members.sweep.encoding.sigma=\[\]: must be a non-empty list"),
         (["members.sweep.encoding.sigma=[a,b]"], r"must be a non-empty list of numbers"),
         (["+members.sweep.network.n_neurons=[8,16]"], r"members.sweep.network.n_neurons.*changes the fields' tensor"),
-        (["network=gauss", "+members.sweep.network.s=[1,20]"], r"keeps this value outside its tensors"),
         (["members.memory_gb=1e-9"], r"members.memory_gb=1e-09: one member needs about .* GB per step"),
         (["members.seeds=0"], r"members.seeds=0: must be a count >= 1"),
         (["members.images=[0,5]"], r"members.images: \[5\] not in the set's 2 images"),

@@ -32,40 +32,41 @@ class Method:
 LR = "model.lr"
 # Protocol depth: FINER's image protocol (train_image.py, hidden_layers=3: four activation layers of 256), which ran
 # SIREN, WIRE, Gauss, FINER and a positional-encoding ReLU MLP alike; configs/experiment/zoo.yaml sets 4 for all of
-# them. The grids are log-spaced around each protocol's own values; the bandwidth parameter is the one that sets the
+# them. The grids are 3 x 3 (lr x bandwidth), log-spaced around each protocol's own values (FINER's lr, 0.5 decade
+# apart; the bandwidth a factor 2 apart); the bandwidth parameter is the one that sets the
 # first layer's frequencies: sigma of Fourier features, the first layer's w0 of SIREN and FINER, omega_0 of WIRE
 # (s_0 stays at the protocol's 10) and s of Gauss. The grids' and the hash grid's bandwidth is their resolution,
 # which the budget sets; the Gaussians' is their count (the budget), so only their lr is searched.
 METHODS: dict[str, Method] = {
     "relu+fourier": Method(
-        ["encoding=fourier", "network=mlp"], {LR: [3e-4, 1e-3, 3e-3, 1e-2], "encoding.sigma": [2.5, 5.0, 10.0, 20.0]},
+        ["encoding=fourier", "network=mlp"], {LR: [3e-4, 1e-3, 3e-3], "encoding.sigma": [3.0, 6.0, 12.0]},
         "Tancik 2020", "FINER's protocol (4 x width)",
     ),
     "siren": Method(
-        ["network=siren"], {LR: [1e-4, 3e-4, 1e-3, 3e-3], "network.w0_initial": [7.5, 15.0, 30.0, 60.0]},
+        ["network=siren"], {LR: [1.6e-4, 5e-4, 1.6e-3], "network.w0_initial": [15.0, 30.0, 60.0]},
         "Sitzmann 2020", "FINER's protocol (4 x width)",
     ),
     "wire": Method(
-        ["network=wire"], {LR: [1e-3, 3e-3, 1e-2, 3e-2], "network.omega_0": [5.0, 10.0, 20.0, 40.0]},
+        ["network=wire"], {LR: [1.6e-3, 5e-3, 1.6e-2], "network.omega_0": [10.0, 20.0, 40.0]},
         "Saragadam 2023", "FINER's protocol (4 x width); WIRE's own scripts use 3",
     ),
     "gauss": Method(
-        ["network=gauss"], {LR: [1e-3, 3e-3, 1e-2, 3e-2], "network.s": [5.0, 10.0, 20.0, 40.0]},
+        ["network=gauss"], {LR: [1.6e-3, 5e-3, 1.6e-2], "network.s": [7.5, 15.0, 30.0]},
         "Ramasinghe 2022", "FINER's protocol (4 x width)",
     ),
     "finer": Method(
-        ["network=finer"], {LR: [1e-4, 3e-4, 1e-3, 3e-3], "network.w0_initial": [7.5, 15.0, 30.0, 60.0]},
+        ["network=finer"], {LR: [1.6e-4, 5e-4, 1.6e-3], "network.w0_initial": [15.0, 30.0, 60.0]},
         "Liu 2024", "FINER's protocol (4 x width)",
     ),
     "hashgrid": Method(
         ["encoding=hashgrid", "network=mlp", "network.n_neurons=64", "network.n_hidden_layers=2"],
-        {LR: [3e-3, 1e-2, 3e-2, 1e-1]}, "Mueller 2022", "Instant-NGP's 2 x 64 MLP",
+        {LR: [3e-3, 1e-2, 3e-2]}, "Mueller 2022", "Instant-NGP's 2 x 64 MLP",
     ),
     "grid": Method(
-        ["encoding=grid", "network=linear"], {LR: [3e-2, 1e-1, 3e-1, 1.0]}, "INR benchmark 2025", "no hidden layer",
+        ["encoding=grid", "network=linear"], {LR: [0.1, 0.3, 1.0]}, "INR benchmark 2025", "no hidden layer",
     ),
     "gaussians": Method(
-        ["field=gaussians", "~model.scheduler.T_max"], {LR: [3e-3, 1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network",
+        ["field=gaussians", "~model.scheduler.T_max"], {LR: [1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network",
     ),
 }  # fmt: skip
 
