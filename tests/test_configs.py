@@ -119,6 +119,13 @@ def test_a_papers_network_typed_alone_runs_as_its_protocol(make_cfg, name: str, 
     assert make_cfg(f"network={name}", "encoding=fourier").encoding._target_.endswith("GaussianFourier")
 
 
+def test_a_linear_head_typed_alone_gets_a_grid_to_read(make_cfg) -> None:
+    """network=linear on fixed Fourier features cannot fit an image: alone it selects encoding=grid and its lr."""
+    cfg = make_cfg("network=linear")
+    assert cfg.encoding._target_.endswith("Grid") and cfg.model.lr == 3e-2
+    assert make_cfg("network=linear", "encoding=hashgrid").encoding._target_.endswith("HashGrid")
+
+
 @pytest.mark.parametrize(
     "over, message",
     [

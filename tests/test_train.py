@@ -83,7 +83,8 @@ def test_other_encodings_train(make_cfg, encoding: str) -> None:
 
 
 def test_siren_trains(make_cfg) -> None:
-    cfg = make_cfg("debug=fast", "logger=none", "network=siren", "encoding=none", "trainer.max_steps=60")
+    # a 2 x 32 SIREN for 60 steps wants more than the protocol's 5e-4 (made for 4 x 256 over thousands of steps)
+    cfg = make_cfg("debug=fast", "logger=none", "network=siren", "trainer.max_steps=60", "model.lr=2e-3")
     before = untrained_psnr(cfg)
     train(cfg)
     assert json.loads((Path(cfg.run_dir) / "metrics.json").read_text())["test/psnr"] > before + 3

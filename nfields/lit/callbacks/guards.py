@@ -92,7 +92,8 @@ class FaultGuard(Callback):
 
     def save_last(self, trainer: Trainer) -> None:
         if trainer.global_step > 0 and self.saved_step != trainer.global_step and trainer.checkpoint_callback:
-            trainer.save_checkpoint(last_checkpoint_path(trainer, self.run_dir))
+            # weights_only=False said, not defaulted: the full state, without Lightning's INFO line about the default
+            trainer.save_checkpoint(last_checkpoint_path(trainer, self.run_dir), weights_only=False)
 
     def check(self, trainer: Trainer, step: int, loss: torch.Tensor | None = None) -> None:
         if self.bad is None or not bool(self.bad):
@@ -124,6 +125,6 @@ class FaultGuard(Callback):
         if self.bad is not None and bool(self.bad):
             return  # never save weights a NaN update may have touched
         path = last_checkpoint_path(trainer, self.run_dir)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         # The line is printed by nfields.run.exits.report_errors (Lightning's own goes to a silenced logger)
         exception.nfields_checkpoint = str(path)  # type: ignore[attr-defined]
