@@ -1,6 +1,7 @@
 """What `python train.py` prints: one line saying what is trained on what and where, the progress bar
 (nfields/lit/callbacks/progress.py), one closing line with the metrics. Lightning's chatter (device
 summary, tips, "`Trainer.fit` stopped") is silenced; its warnings, which go through `warnings`, are kept.
+Every line is printed with nfields.core.echo.echo, which also writes it to the run directory's train.log.
 """
 
 from __future__ import annotations

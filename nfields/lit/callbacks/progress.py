@@ -20,6 +20,7 @@ from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
+from nfields.core.echo import echo
 from nfields.lit.base import FieldsModule
 
 LINES_PER_RUN = 10  # without a terminal: at most about this many lines at validations over a run...
@@ -62,7 +63,7 @@ class StepProgress(TQDMProgressBar):
         """Without a terminal: one plain line for this step (once, unless `again`: a validation's new value)."""
         if self.is_enabled and not self.interactive and (again or trainer.global_step != self._shown):
             self._shown, self._t_line = trainer.global_step, time.perf_counter()
-            print(self.line(trainer), flush=True)
+            echo(self.line(trainer))
 
     # ---- training ---------------------------------------------------------------------------------
     def init_train_tqdm(self) -> Tqdm:
