@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
+from nfields.lit.callbacks.progress import TTO_DESC
 from nfields.run.console import closing_line, count, quiet_lightning
 from nfields.run.train import train
 from tests.conftest import run_train
@@ -77,6 +78,21 @@ def test_collection_console(tmp_path: Path) -> None:
     assert err == "", err
 
 
+def test_test_time_optimisation_reports_its_steps_and_train_log_keeps_the_console(tmp_path: Path) -> None:
+    """cond=film: the test pass optimises the test images' codes; without a terminal it ends with one plain line.
+    train.log (Hydra's job log) holds every console line, time-stamped."""
+    run = tmp_path / "run"
+    args = ["debug=fast", "data=synthetic", "cond=film", "logger=none", "model.tto_steps=3", f"hydra.run.dir={run}"]
+    proc = run_train(args, env=ONE_THREAD)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "][INFO] - " not in line]  # not Lightning's INFO lines
+    tto = [line for line in lines if line.startswith(TTO_DESC)]
+    assert len(tto) == 1 and re.fullmatch(rf"{TTO_DESC} (\d+)/\1 steps  \([\d.]+ s\)", tto[0]), lines
+    assert lines.index(tto[0]) == len(lines) - 2  # after training's lines, before the closing line
+    logged = (run / "train.log").read_text().splitlines()
+    assert [line.split("[nfields.console][INFO] - ", 1)[-1] for line in logged if "[nfields.console]" in line] == lines
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -91,6 +107,15 @@ def test_the_bar_counts_optimiser_steps_in_a_terminal(make_cfg, monkeypatch: pyt
     counts = [int(re.search(r"\| (\d+)/30 ", f).group(1)) for f in frames]
     assert counts[-1] == 30 and all(n % 5 == 0 for n in counts) and counts == sorted(counts), frames
     assert "val/psnr" in frames[-1] and "Epoch" not in term.getvalue() and "Validation" not in term.getvalue()
+
+
+def test_test_time_optimisation_has_a_bar_in_a_terminal(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    term = Terminal()
+    monkeypatch.setattr(sys, "stdout", term)
+    over = ["data=synthetic", "data.n_test=8", "data.eval_batch_size=4", "model.tto_steps=10"]
+    train(make_cfg("debug=fast", "logger=none", "cond=film", *over))
+    frames = [f for f in term.getvalue().split("\r") if f.startswith(f"{TTO_DESC}:")]
+    assert frames and re.search(r"\| 20/20 ", frames[-1]), frames  # 2 test batches x 10 steps
 
 
 def test_lightning_info_is_quiet_but_warnings_show(caplog: pytest.LogCaptureFixture) -> None:
@@ -108,3 +133,4 @@ def test_closing_line_without_test_metrics() -> None:
     assert closing_line({"val/psnr": 20.0}, None, "out") == "PSNR: val 20.00 dB -> out"
     assert closing_line({}, 12.345, "out") == "12.3 steps/s -> out"
     assert [count(n) for n in (17, 17_600, 133_123, 1_234_567)] == ["17", "17.6k", "133k", "1.23M"]
+

@@ -86,6 +86,11 @@ class CollectionModule(FieldsModule):
         self.endpoints: torch.Tensor | None = None  # (2, code_dim) TTO codes of two test images
         self._curve_sum: dict[int, float] = {}
         self._curve_n = 0
+        self.on_tto_step: Callable[[], None] | None = None  # set by the progress bar for the test pass
+
+    def tto_total(self, n_batches: int) -> int:
+        """Test-time optimisation steps of a test pass over n_batches batches (0: no codes to optimise)."""
+        return 0 if self.source is None or self.field.cond is None else n_batches * self.tto_steps
 
     # ---- training -------------------------------------------------------------------------
     def sample(self, coords: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,7 +131,12 @@ class CollectionModule(FieldsModule):
 
     # ---- evaluation: test-time optimisation --------------------------------------------------
     def tto(
-        self, images: torch.Tensor, steps: int, observed: Observed | None = None, score: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        steps: int,
+        observed: Observed | None = None,
+        score: torch.Tensor | None = None,
+        on_step: Callable[[], None] | None = None,
     ) -> TTOResult:
         """Fresh codes for unseen images (B, H, W, C) fitted to `observed` (None: every pixel), scored on `score`."""
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
@@ -136,14 +146,15 @@ class CollectionModule(FieldsModule):
                 observed = Observed(observed.coords.clone(), observed.values.clone(), observed.seen.clone())
             return optimize_codes(
                 self.field, self.source, self.task, images, steps, self.tto_lr, self.pixels_per_image,
-                observed=observed, score_mask=score,
+                observed=observed, score_mask=score, on_step=on_step,
             )  # fmt: skip
 
     def evaluate(self, stage: str, batch: Batch, batch_idx: int, steps: int) -> TTOResult:
         images, obs = batch["image"], batch["obs"]  # clean (B, H, W, C), B Observations
         masks = [o.mask(stage) for o in obs]
         score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, H, W)
-        res = self.tto(images, steps, Observed(batch["coords"], batch["values"], batch["display"]), score)
+        observed = Observed(batch["coords"], batch["values"], batch["display"])
+        res = self.tto(images, steps, observed, score, self.on_tto_step if stage == "test" else None)
         metrics = [self.task.evaluate(res.pred[i], images[i], self.with_mean(o), stage) for i, o in enumerate(obs)]
         b = images.shape[0]
         # Under DDP each rank scores its own shard of images: sync_dist averages the ranks' means.
