@@ -16,6 +16,7 @@ from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
 from nfields.lit.callbacks.progress import TTO_DESC
 from nfields.run.console import closing_line, count, quiet_lightning
+from nfields.run.loggers import run_name
 from nfields.run.train import train
 from tests.conftest import run_train
 from tests.test_train import CONTRACT
@@ -134,3 +135,24 @@ def test_closing_line_without_test_metrics() -> None:
     assert closing_line({}, 12.345, "out") == "12.3 steps/s -> out"
     assert [count(n) for n in (17, 17_600, 133_123, 1_234_567)] == ["17", "17.6k", "133k", "1.23M"]
 
+
+def test_wandb_run_names_say_cond_model_and_field() -> None:
+    base = {"field": "neural", "encoding": "fourier", "network": "mlp", "cond": "none", "model": "single"}
+    base["task"] = "fit"
+    assert run_name(base) == "fourier-mlp-fit"
+    assert run_name({**base, "cond": "film", "model": "collection"}) == "fourier-mlp-film-collection-fit"
+    assert run_name({**base, "model": "many"}) == "fourier-mlp-many-fit"
+    assert run_name({**base, "field": "gaussians", "task": "superres"}) == "gaussians-superres"
+
+
+def test_wandb_logger_is_named_from_the_choices(make_cfg) -> None:
+    import wandb
+    from hydra.utils import instantiate
+
+    cfg = make_cfg("data=synthetic", "cond=film", "logger.wandb.mode=offline")
+    assert cfg.logger.wandb.name is None  # null: named from the run's choices
+    logger = instantiate(cfg.logger.wandb)
+    try:
+        assert logger.experiment.name == "fourier-mlp-film-collection-fit"
+    finally:
+        wandb.finish()
