@@ -9,7 +9,7 @@ from PIL import Image
 
 from nfields.core.errors import ConfigError
 from nfields.run.build import build_callbacks, build_datamodule, build_field, build_loggers, build_module
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, run_train
 
 # Groups whose options are whole-run presets or launch settings, checked by composing the full run.
 PRESET_GROUPS = {"experiment", "hparams_search", "debug"}
@@ -131,3 +131,12 @@ def test_a_module_refuses_the_other_kind_of_data_in_one_line(make_cfg, over: lis
     cfg = make_cfg("debug=fast", "logger=none", *over)
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("|", r"\|")):
         build_module(cfg, build_datamodule(cfg))
+
+
+def test_the_default_config_shows_plain_values(make_cfg) -> None:
+    """`python train.py --cfg job` prints the config unresolved: no fallback for keys only the protocols set."""
+    proc = run_train(["--cfg", "job"])
+    assert proc.returncode == 0 and "sigma: 10.0" in proc.stdout, proc.stderr[-2000:]
+    assert "oc.select" not in proc.stdout and "protocol" not in proc.stdout, proc.stdout
+    assert make_cfg("experiment=ffn_div2k", "encoding=fourier", "protocol.sigma=3").encoding.sigma == 3
+    assert make_cfg("experiment=ffn_text", "encoding=positional").encoding.scale == 5.0
