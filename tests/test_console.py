@@ -39,8 +39,9 @@ def console(args: list[str], run: Path) -> tuple[list[str], str]:
 
 def check_closing(line: str, run: Path) -> None:
     m = json.loads((run / "metrics.json").read_text())
+    baseline = f" (mean image {m['test/psnr_mean_image']:.2f} dB)" if "test/psnr_mean_image" in m else ""
     expected = (
-        f"PSNR: test {m['test/psnr']:.2f} dB, val {m['val/psnr']:.2f} dB | SSIM: test {m['test/ssim']:.3f}, "
+        f"PSNR: test {m['test/psnr']:.2f} dB{baseline}, val {m['val/psnr']:.2f} dB | SSIM: test {m['test/ssim']:.3f}, "
         f"val {m['val/ssim']:.3f} | {m['perf/steps_per_s']:.3g} steps/s -> {run}"
     )
     assert line == expected
@@ -133,6 +134,8 @@ def test_lightning_info_is_quiet_but_warnings_show(caplog: pytest.LogCaptureFixt
 def test_closing_line_without_test_metrics() -> None:
     assert closing_line({"val/psnr": 20.0}, None, "out") == "PSNR: val 20.00 dB -> out"
     assert closing_line({}, 12.345, "out") == "12.3 steps/s -> out"
+    line = closing_line({"test/psnr": 28.314, "test/psnr_bicubic": 27.1, "val/psnr_bicubic": 26.0}, None, "out")
+    assert line == "PSNR: test 28.31 dB (bicubic 27.10 dB) -> out"
     assert [count(n) for n in (17, 17_600, 133_123, 1_234_567)] == ["17", "17.6k", "133k", "1.23M"]
 
 
