@@ -114,8 +114,12 @@ class CollectionModule(FieldsModule):
         mse = self.task.loss(field_fn, coords, values)
         field_reg = self.field.regularization()  # (): the field's own penalty (encoding=grid's TV), else 0
         b = values.shape[0]
+        psnr = -10 * torch.log10(mse.detach())
         self.log("train/loss", mse, prog_bar=True, batch_size=b)
-        self.log("train/psnr", -10 * torch.log10(mse.detach()), batch_size=b)
+        self.log("train/psnr", psnr, batch_size=b)
+        every, step = self.trainer.log_every_n_steps, self.global_step + 1  # the step this update completes
+        if every and step % every == 0:  # history.json's "train", as the loggers get it
+            self.train_log.append({"step": step, "train/loss": float(mse.detach()), "train/psnr": float(psnr)})
         self.log("train/code_reg", reg.detach(), batch_size=b)
         if field_reg.requires_grad:
             self.log("train/reg", field_reg.detach(), batch_size=b)

@@ -188,6 +188,7 @@ class FieldModule(FieldsModule):
         if self.last_reg is not None:
             metrics["train/reg"] = float(self.last_reg)
         self.shown = {"train/loss": metrics["train/loss"]}
+        self.train_log.append({"step": self.global_step, **metrics})
         for logger in self.trainer.loggers:  # they write on rank zero only
             logger.log_metrics(metrics, step=self.global_step)
             logger.save()
