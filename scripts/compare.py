@@ -7,7 +7,8 @@ Runs are labelled by the overrides you typed that differ between them ("encoding
 network=siren", from each job's .hydra/overrides.yaml); a run with no overrides by its directory name.
 Writes into DIR (default: the multirun directory):
   compare.md    a markdown table: one column per override key that differs, then the final metrics
-  curves.png    val/psnr against step for every run (history.json, else the CSV logger's metrics.csv)
+  curves.png    val/psnr against step for every run, train/psnr (every trainer.log_every_n_steps) thin beside
+                it (history.json, else the CSV logger's metrics.csv)
   montage.png   every run's prediction, captioned with its label and test PSNR
 """
 

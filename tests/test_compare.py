@@ -140,6 +140,29 @@ def test_curves_legend_fits_twelve_long_labels(tmp_path: Path) -> None:
     assert ax.height > 0.4 * fig.bbox.height  # the axes still get most of the figure
 
 
+@pytest.mark.parametrize("data", [[], ["data=synthetic", "cond=film"]], ids=["single", "collection"])
+def test_curves_of_a_short_run_have_its_train_psnr(make_cfg, tmp_path: Path, data: list[str]) -> None:
+    """30 steps validated once (at the end): the val/psnr curve is one dot; train/psnr, logged every 10 steps
+    whatever the loggers (logger=none here), is kept in history.json and drawn beside it."""
+    from omegaconf import OmegaConf
+
+    from nfields.run.train import train
+
+    cfg = make_cfg("debug=fast", "logger=none", "log.val_every_n_steps=30", "trainer.log_every_n_steps=5", *data)
+    train(cfg)
+    (tmp_path / "run" / ".hydra").mkdir()  # what compare.py reads beside history.json (train.py writes it)
+    OmegaConf.save(OmegaConf.masked_copy(cfg, ["encoding", "network"]), tmp_path / "run" / ".hydra" / "config.yaml")
+    rows = json.loads((tmp_path / "run" / "history.json").read_text())["train"]
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 25, 30] and all(r["train/psnr"] > 0 for r in rows)
+    runs = find_runs(tmp_path)
+    ax = curves_figure(runs, run_labels(runs)).axes[0]
+    (train_line,) = [line for line in ax.lines if line.get_gid() == "train/psnr"]
+    assert list(train_line.get_xdata()) == [5, 10, 15, 20, 25, 30]
+    assert list(train_line.get_ydata()) == [r["train/psnr"] for r in rows]
+    assert [len(line.get_xdata()) for line in ax.lines if line.get_gid() != "train/psnr"] == [1]  # val/psnr
+    assert ax.get_ylabel() == "val/psnr, thin: train/psnr (dB)"
+
+
 def test_curves_fall_back_to_the_csv_logger(sweep: Path) -> None:
     (sweep / "0" / "history.json").unlink()
     runs = find_runs(sweep)

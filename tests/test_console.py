@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
+from nfields.lit.callbacks.progress import TTO_DESC
 from nfields.run.console import closing_line, count, quiet_lightning
+from nfields.run.loggers import run_name
 from nfields.run.train import train
 from tests.conftest import run_train
 from tests.test_train import CONTRACT
@@ -37,8 +39,9 @@ def console(args: list[str], run: Path) -> tuple[list[str], str]:
 
 def check_closing(line: str, run: Path) -> None:
     m = json.loads((run / "metrics.json").read_text())
+    baseline = f" (mean image {m['test/psnr_mean_image']:.2f} dB)" if "test/psnr_mean_image" in m else ""
     expected = (
-        f"PSNR: test {m['test/psnr']:.2f} dB, val {m['val/psnr']:.2f} dB | SSIM: test {m['test/ssim']:.3f}, "
+        f"PSNR: test {m['test/psnr']:.2f} dB{baseline}, val {m['val/psnr']:.2f} dB | SSIM: test {m['test/ssim']:.3f}, "
         f"val {m['val/ssim']:.3f} | {m['perf/steps_per_s']:.3g} steps/s -> {run}"
     )
     assert line == expected
@@ -77,6 +80,21 @@ def test_collection_console(tmp_path: Path) -> None:
     assert err == "", err
 
 
+def test_test_time_optimisation_reports_its_steps_and_train_log_keeps_the_console(tmp_path: Path) -> None:
+    """cond=film: the test pass optimises the test images' codes; without a terminal it ends with one plain line.
+    train.log (Hydra's job log) holds every console line, time-stamped."""
+    run = tmp_path / "run"
+    args = ["debug=fast", "data=synthetic", "cond=film", "logger=none", "model.tto_steps=3", f"hydra.run.dir={run}"]
+    proc = run_train(args, env=ONE_THREAD)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "][INFO] - " not in line]  # not Lightning's INFO lines
+    tto = [line for line in lines if line.startswith(TTO_DESC)]
+    assert len(tto) == 1 and re.fullmatch(rf"{TTO_DESC} (\d+)/\1 steps  \([\d.]+ s\)", tto[0]), lines
+    assert lines.index(tto[0]) == len(lines) - 2  # after training's lines, before the closing line
+    logged = (run / "train.log").read_text().splitlines()
+    assert [line.split("[nfields.console][INFO] - ", 1)[-1] for line in logged if "[nfields.console]" in line] == lines
+
+
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -93,6 +111,15 @@ def test_the_bar_counts_optimiser_steps_in_a_terminal(make_cfg, monkeypatch: pyt
     assert "val/psnr" in frames[-1] and "Epoch" not in term.getvalue() and "Validation" not in term.getvalue()
 
 
+def test_test_time_optimisation_has_a_bar_in_a_terminal(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    term = Terminal()
+    monkeypatch.setattr(sys, "stdout", term)
+    over = ["data=synthetic", "data.n_test=8", "data.eval_batch_size=4", "model.tto_steps=10"]
+    train(make_cfg("debug=fast", "logger=none", "cond=film", *over))
+    frames = [f for f in term.getvalue().split("\r") if f.startswith(f"{TTO_DESC}:")]
+    assert frames and re.search(r"\| 20/20 ", frames[-1]), frames  # 2 test batches x 10 steps
+
+
 def test_lightning_info_is_quiet_but_warnings_show(caplog: pytest.LogCaptureFixture) -> None:
     quiet_lightning()
     with caplog.at_level(logging.INFO):
@@ -107,4 +134,28 @@ def test_lightning_info_is_quiet_but_warnings_show(caplog: pytest.LogCaptureFixt
 def test_closing_line_without_test_metrics() -> None:
     assert closing_line({"val/psnr": 20.0}, None, "out") == "PSNR: val 20.00 dB -> out"
     assert closing_line({}, 12.345, "out") == "12.3 steps/s -> out"
+    line = closing_line({"test/psnr": 28.314, "test/psnr_bicubic": 27.1, "val/psnr_bicubic": 26.0}, None, "out")
+    assert line == "PSNR: test 28.31 dB (bicubic 27.10 dB) -> out"
     assert [count(n) for n in (17, 17_600, 133_123, 1_234_567)] == ["17", "17.6k", "133k", "1.23M"]
+
+
+def test_wandb_run_names_say_cond_model_and_field() -> None:
+    base = {"field": "neural", "encoding": "fourier", "network": "mlp", "cond": "none", "model": "single"}
+    base["task"] = "fit"
+    assert run_name(base) == "fourier-mlp-fit"
+    assert run_name({**base, "cond": "film", "model": "collection"}) == "fourier-mlp-film-collection-fit"
+    assert run_name({**base, "model": "many"}) == "fourier-mlp-many-fit"
+    assert run_name({**base, "field": "gaussians", "task": "superres"}) == "gaussians-superres"
+
+
+def test_wandb_logger_is_named_from_the_choices(make_cfg) -> None:
+    import wandb
+    from hydra.utils import instantiate
+
+    cfg = make_cfg("data=synthetic", "cond=film", "logger.wandb.mode=offline")
+    assert cfg.logger.wandb.name is None  # null: named from the run's choices
+    logger = instantiate(cfg.logger.wandb)
+    try:
+        assert logger.experiment.name == "fourier-mlp-film-collection-fit"
+    finally:
+        wandb.finish()

@@ -41,10 +41,24 @@ def test_single_image_panels_show_the_psnr(make_cfg, panels: list[list[str]], tm
     assert iio.imread(run / "reconstruction.png").shape[2] == 3
 
 
+def test_superres_shows_its_bicubic_baseline(
+    make_cfg, panels: list[list[str]], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """task=superres: the bicubic PSNR (metrics.json's test/psnr_bicubic) in the closing line and the test panel."""
+    train(make_cfg("debug=fast", "logger=none", "task=superres"))
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    closing = capsys.readouterr().out.splitlines()[-1]
+    assert closing.startswith(f"PSNR: test {m['test/psnr']:.2f} dB (bicubic {m['test/psnr_bicubic']:.2f} dB), val"), (
+        closing
+    )
+    assert panels[-1][1] == f"prediction {m['test/psnr']:.2f} dB (bicubic {m['test/psnr_bicubic']:.2f} dB)", panels
+
+
 def test_collection_panels_show_the_mean_psnr(make_cfg, panels: list[list[str]], tmp_path: Path) -> None:
     train(make_cfg(*TINY, "trainer.max_steps=4", "log.val_every_n_steps=2"))
-    test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test/psnr"]
-    assert panels[-1] == [f"prediction (mean {test:.2f} dB)", "ground truth"], panels
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    caption = f"prediction (mean {m['test/psnr']:.2f} dB, mean image {m['test/psnr_mean_image']:.2f} dB)"
+    assert panels[-1] == [caption, "ground truth"], panels
     assert len(panels) == 3 and all(p[0].startswith("prediction (mean ") for p in panels), panels
 
 

@@ -67,14 +67,17 @@ def test_a_resumed_run_keeps_the_record_of_both_parts(make_cfg, monkeypatch, cap
     last = stopped / "checkpoints" / "last.ckpt"
     train(make_cfg(*RESUME, "trainer.max_steps=30", f"ckpt_path={last}", run_dir=stopped))
 
-    extended = tmp_path / "extended"
-    train(make_cfg(*RESUME, "trainer.max_steps=20", run_dir=extended))
+    # Extended from 20 to 30 steps: at a constant lr (the default's cosine decay spans trainer.max_steps, so a
+    # longer run decays otherwise from its first step)
+    constant = [*RESUME, "model.scheduler=null"]
+    full_constant, extended = tmp_path / "full_constant", tmp_path / "extended"
+    train(make_cfg(*constant, "trainer.max_steps=30", run_dir=full_constant))
+    train(make_cfg(*constant, "trainer.max_steps=20", run_dir=extended))
     last = extended / "checkpoints" / "last.ckpt"
-    train(make_cfg(*RESUME, "trainer.max_steps=30", f"ckpt_path={last}", run_dir=extended))
+    train(make_cfg(*constant, "trainer.max_steps=30", f"ckpt_path={last}", run_dir=extended))
 
-    metrics, history, gif = record(full)
-    for run in (stopped, extended):
-        m, h, g = record(run)
+    for whole, run in ((full, stopped), (full_constant, extended)):
+        (metrics, history, gif), (m, h, g) = record(whole), record(run)
         assert m == metrics and h == history, run.name
         assert g.shape == gif.shape and np.array_equal(g, gif), run.name
 

@@ -70,6 +70,7 @@ def test_results_do_not_depend_on_steps_per_call(make_cfg, tmp_path: Path) -> No
 
 def test_the_scheduler_steps_per_optimiser_step(make_cfg, tmp_path: Path) -> None:
     sched = [
+        "model.scheduler=null",  # the default's cosine keys gone, then StepLR's
         "+model.scheduler._target_=torch.optim.lr_scheduler.StepLR",
         "+model.scheduler._partial_=true",
         "+model.scheduler.step_size=3",

@@ -170,16 +170,17 @@ def captioned_predictions(runs: list[Run], labels: list[str], key: str = "test/p
 
 
 def history(run: Run, key: str = "val/psnr") -> list[tuple[int, float]]:
-    """(step, value) of every validation: from history.json (written whatever the loggers), else from
-    the CSV logger's csv/metrics.csv; [] when the run has neither."""
+    """(step, value) of every validation (val/*) or logged training step (train/*, every
+    trainer.log_every_n_steps): from history.json (written whatever the loggers), else from the CSV logger's
+    csv/metrics.csv; [] when the run has neither."""
     if run.member is not None:  # a many-fields member: its column of members_history.json
         path = run.dir / "members_history.json"
         rows = json.loads(path.read_text()).get("val", []) if path.exists() else []
         points = [(int(r["step"]), r["members"][run.member].get(key)) for r in rows if len(r["members"]) > run.member]
         return [(s, float(v)) for s, v in points if v is not None]
     path = run.dir / "history.json"
-    if path.exists():
-        rows = json.loads(path.read_text()).get("val", [])
+    rows = json.loads(path.read_text()).get(key.split("/")[0], []) if path.exists() else []
+    if rows:  # "val" rows, or "train" ones (runs before the training rows were kept have none: the CSV next)
         return [(int(r["step"]), float(r[key])) for r in rows if r.get(key) is not None]
     path = run.dir / "csv" / "metrics.csv"
     if path.exists():
@@ -189,10 +190,15 @@ def history(run: Run, key: str = "val/psnr") -> list[tuple[int, float]]:
 
 
 def curves_figure(runs: list[Run], labels: list[str], key: str = "val/psnr") -> Figure:
-    """`key` against step for every run; the legend (best final value first) lies below the axes, in
-    as many columns as the labels allow, so it never covers a curve."""
-    series = [(label, history(r, key)) for r, label in zip(runs, labels, strict=True)]
+    """`key` against step for every run, and for a val/* key the same train/* curve as a thin line of the
+    run's colour (logged every trainer.log_every_n_steps: the curve a short run has, with one validation or
+    two); the legend (best final value first) lies below the axes, in as many columns as the labels allow,
+    so it never covers a curve."""
+    train_key = "train/" + key.split("/", 1)[1] if key.startswith("val/") else None
+    series = [(label, history(r, key), r) for r, label in zip(runs, labels, strict=True)]
     series = sorted([s for s in series if s[1]], key=lambda s: -s[1][-1][1])  # best final value first
+    trains = [history(r, train_key) if train_key else [] for _, _, r in series]
+    series = [(label, points) for label, points, _ in series]
     unit = " dB" if "psnr" in key else ""
     nbsp = "\N{NO-BREAK SPACE}"  # keeps "(23.48 dB)" on one line when a label wraps
     names = [f"{label}  ({points[-1][1]:.2f}{unit})".replace(" dB)", nbsp + "dB)") for label, points in series]
@@ -208,8 +214,12 @@ def curves_figure(runs: list[Run], labels: list[str], key: str = "val/psnr") -> 
         style = ("-", "--", ":")[i // 10 % 3]  # ten colours, then the next ten dashed
         marker = "o" if len(points) <= 30 else None
         ax.plot(steps, values, color=f"C{i % 10}", linestyle=style, marker=marker, ms=3, label=name)
+        if trains[i]:
+            t_steps, t_values = zip(*trains[i], strict=True)
+            ax.plot(t_steps, t_values, color=f"C{i % 10}", linestyle=style, lw=0.8, alpha=0.5, gid=train_key)
     ax.set_xlabel("step")
-    ax.set_ylabel(key + (" (dB)" if unit else ""))
+    shown = key + (f", thin: {train_key}" if any(trains) else "")
+    ax.set_ylabel(shown + (" (dB)" if unit else ""))
     ax.grid(alpha=0.3)
     if series:
         fig.legend(loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)

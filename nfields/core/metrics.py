@@ -8,7 +8,8 @@ by the band, not the image. Scoring the whole image as one band is the same comp
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
@@ -107,3 +108,14 @@ class ImageScore:
         for name, (sse, n) in self.sse.items():
             out[name] = float("nan") if n == 0 else 10 * math.log10(n / sse) if sse > 0 else float("inf")
         return out
+
+
+# The tasks' baselines (<stage>/psnr_<name>, tasks/base.py), as the closing line and the panel captions name them.
+BASELINES = {"bicubic": "bicubic", "noisy": "noisy", "mean_image": "mean image"}
+
+
+def baseline_psnrs(metrics: Mapping[str, Any], stage: str) -> list[str]:
+    """['bicubic 27.10 dB'] for each baseline PSNR of `stage` in `metrics` (floats or 0-d tensors)."""
+    return [
+        f"{name} {float(metrics[k]):.2f} dB" for b, name in BASELINES.items() if (k := f"{stage}/psnr_{b}") in metrics
+    ]

@@ -56,6 +56,9 @@ class FieldsModule(pl.LightningModule):
         self.field, self.task, self.lr = field, task, lr
         self.optimizer_fn, self.scheduler_fn = optimizer, scheduler
         self.config = run_config  # the resolved run config, stored in checkpoints
+        # training metrics at each logged step ({"step", "train/psnr", ...}), moved by MetricsFile into
+        # history.json's "train": the one curve a short run has (validation is every log.val_every_n_steps)
+        self.train_log: list[dict[str, float]] = []
         self.compile_mode = "field" if compile is True else compile
         if self.compile_mode == "field":
             self.field.compile()  # in place: parameter names (and so checkpoints) stay those of the plain field

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg
+from nfields.core.checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_arg
 
 
 class ExponentialDecay(torch.optim.lr_scheduler.LambdaLR):
@@ -19,3 +21,19 @@ class ExponentialDecay(torch.optim.lr_scheduler.LambdaLR):
 
     def factor(self, step: int) -> float:
         return self.final ** (min(step, self.total_steps) / self.total_steps)
+
+
+class CosineDecay(torch.optim.lr_scheduler.LambdaLR):
+    """lr x (final + (1 - final) (1 + cos(pi t / total_steps)) / 2), held at lr x final after total_steps: a
+    cosine decay (CosineAnnealingLR's curve, final = eta_min / lr) with ExponentialDecay's keys, so an option that
+    sets the other one (network=siren's model.scheduler) replaces every key of this one when the configs merge."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, final: float = 0.0) -> None:
+        check_arg("model.scheduler.total_steps", total_steps, POSITIVE_INT)
+        check_arg("model.scheduler.final", final, NON_NEGATIVE)
+        self.total_steps, self.final = total_steps, final
+        super().__init__(optimizer, self.factor)
+
+    def factor(self, step: int) -> float:
+        t = min(step, self.total_steps) / self.total_steps
+        return self.final + (1 - self.final) * (1 + math.cos(math.pi * t)) / 2

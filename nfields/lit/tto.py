@@ -11,7 +11,7 @@ pixels), giving the PSNR-vs-step curve.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -100,11 +100,13 @@ def optimize_codes(
     pixels: int | None = None,
     observed: Observed | None = None,
     score_mask: torch.Tensor | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> TTOResult:
     """images (B, H, W, C) clean, in [0, 1]; fit to `observed` (default: every pixel of the images) through
     the task's objective (task.loss: its forward model, e.g. superres's block means).
 
     `score_mask` (B, H, W) bool: the pixels the curve and the final PSNR are measured on (None = all).
+    `on_step`: called after each optimiser step (the test pass's progress bar).
     """
     b, h, w, c = images.shape
     check_arg("model.tto_steps", steps, integer(lo=0))
@@ -136,6 +138,8 @@ def optimize_codes(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if on_step is not None:
+                on_step()
         codes = codes.detach()
         with torch.no_grad():
             pred = decode(field, codes, b, h, w)

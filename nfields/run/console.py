@@ -1,6 +1,7 @@
 """What `python train.py` prints: one line saying what is trained on what and where, the progress bar
 (nfields/lit/callbacks/progress.py), one closing line with the metrics. Lightning's chatter (device
 summary, tips, "`Trainer.fit` stopped") is silenced; its warnings, which go through `warnings`, are kept.
+Every line is printed with nfields.core.echo.echo, which also writes it to the run directory's train.log.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
+from nfields.core.metrics import baseline_psnrs
 from nfields.data.collection import CollectionDataModule
 from nfields.fields.field import NeuralField
 from nfields.lit.base import FieldsModule
@@ -95,10 +97,14 @@ def start_line(cfg: DictConfig, dm: pl.LightningDataModule, module: FieldsModule
 
 
 def closing_line(metrics: dict[str, float], steps_per_s: float | None, run_dir: str) -> str:
-    """'PSNR: test 25.31 dB, val 25.30 dB | SSIM: test 0.912, val 0.911 | 312 steps/s -> outputs/...'"""
+    """'PSNR: test 25.31 dB, val 25.30 dB | SSIM: test 0.912, val 0.911 | 312 steps/s -> outputs/...', with the
+    task's test baselines after the test PSNR: 'PSNR: test 28.31 dB (bicubic 27.10 dB), val ...'."""
     parts = []
     for name, key, fmt in (("PSNR", "psnr", "{:.2f} dB"), ("SSIM", "ssim", "{:.3f}")):
         shown = [f"{s} {fmt.format(metrics[f'{s}/{key}'])}" for s in ("test", "val") if f"{s}/{key}" in metrics]
+        baselines = baseline_psnrs(metrics, "test") if key == "psnr" else []
+        if shown and baselines and shown[0].startswith("test "):
+            shown[0] += f" ({', '.join(baselines)})"
         if shown:
             parts.append(f"{name}: {', '.join(shown)}")
     if steps_per_s is not None:

@@ -17,6 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 
+from nfields.core.echo import echo
 from nfields.core.errors import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
@@ -76,7 +77,7 @@ def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kw
             raise
         newline = "\n" if code != EXIT_USER_ERROR else ""  # training errors: end the progress bar's line first
         prefix = "" if code == EXIT_SIGINT else "Error: "  # Ctrl+C is the user's choice, not an error
-        print(f"{newline}{prefix}{message}", file=sys.stderr, flush=True)
+        echo(f"{newline}{prefix}{message}", file=sys.stderr)
         if code == EXIT_TRAINING_STOPPED and in_multirun():
             return float("nan")  # one diverged trial must not end a sweep (Optuna marks a NaN trial failed)
         sys.exit(code)

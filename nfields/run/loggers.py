@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import netrc
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,6 +33,18 @@ def resolve_wandb_mode(mode: str | None) -> str:
     if mode not in (None, "", "auto"):
         raise ValueError(f"logger.mode={mode!r} is unknown; use auto, online, offline or disabled")
     return "online" if wandb_api_key_available() else "offline"
+
+
+def run_name(choices: Mapping[str, str | None]) -> str:
+    """The W&B run name from the run's group choices: 'fourier-mlp-fit', 'fourier-mlp-film-collection-fit',
+    'gaussians-fit'. cond is named unless none and model unless single (the default), so a FiLM collection and a
+    model=many run do not share the plain single-image name; a field other than neural names itself instead of
+    the encoding and network it ignores."""
+    field = choices.get("field") or "neural"
+    parts = [choices.get("encoding"), choices.get("network")] if field == "neural" else [field]
+    parts += [choices.get("cond") if choices.get("cond") not in (None, "none") else None]
+    parts += [choices.get("model") if choices.get("model") not in (None, "single") else None]
+    return "-".join(str(p) for p in (*parts, choices.get("task")) if p)
 
 
 def previous_wandb_run_id(ckpt_path: str | Path) -> str | None:
@@ -78,9 +91,12 @@ def wandb_logger(
     mode: str | None = "auto",
     init_timeout: float = 30.0,
     resume_from: str | None = None,
+    name: str | None = None,
+    choices: Mapping[str, str | None] | None = None,
     **kwargs: Any,
 ) -> WandbLogger:
-    """A WandbLogger whose run is created now, in `save_dir`/wandb, falling back to offline.
+    """A WandbLogger whose run is created now, in `save_dir`/wandb, falling back to offline; named `name`, or
+    run_name(choices) when it is null.
 
     Creating the run eagerly means a W&B problem (no network, unreachable server)
     surfaces before training, where it is turned into one warning and an offline run.
@@ -95,6 +111,7 @@ def wandb_logger(
         run_id = previous_wandb_run_id(resume_from)
         if run_id:
             kwargs.update(id=run_id, resume="allow")
+    kwargs["name"] = name or (run_name(choices) if choices else None)
     settings = wandb.Settings(init_timeout=init_timeout, silent=True)
     # Online falls back to offline, offline (e.g. an unwritable or full disk) to disabled: never a failed run.
     modes = [mode] + [m for m in ("offline", "disabled") if mode != "disabled" and m != mode]

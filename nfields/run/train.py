@@ -9,6 +9,7 @@ import warnings
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 
+from nfields.core.echo import echo
 from nfields.lit.callbacks.perf import find_timer
 from nfields.run.budget import sized
 from nfields.run.build import (
@@ -69,7 +70,7 @@ def _train(cfg: DictConfig) -> float | None:
         with building():
             trainer = build_trainer(cfg, build_callbacks(cfg), loggers, module.steps_per_call)
         if trainer.is_global_zero:
-            print(start_line(cfg, dm, module, trainer), flush=True)
+            echo(start_line(cfg, dm, module, trainer))
         for lg in loggers:
             lg.log_hyperparams(module.config)
         trainer.fit(module, datamodule=dm, ckpt_path=cfg.get("ckpt_path"))
@@ -80,6 +81,6 @@ def _train(cfg: DictConfig) -> float | None:
         finish_loggers()
     if trainer.is_global_zero:  # every metric is in <run dir>/metrics.json; the console gets one line
         timer = find_timer(trainer)
-        print(closing_line(metrics, timer.steps_per_s if timer else None, cfg.run_dir), flush=True)
+        echo(closing_line(metrics, timer.steps_per_s if timer else None, cfg.run_dir))
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None

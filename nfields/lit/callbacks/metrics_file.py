@@ -30,7 +30,8 @@ class MetricsFile(Callback):
     trainable parameters: the size the PSNR was bought with; a collection's per-image codes and encoder
     are not the field's and are not counted; model=many: one member's).
 
-    Also keeps every validation's val/* with its step in history.json, so curves can be
+    Also keeps every validation's val/* with its step in history.json ("val"), and the training metrics at each
+    logged step (trainer.log_every_n_steps; "train": the module's train_log), so curves can be
     plotted from the run directory alone (scripts/compare.py), whichever loggers ran. The history
     travels in the checkpoint (state_dict), so a resumed run's history.json holds every validation
     of both parts; the checkpoint is written after its step's validation (configs/callbacks/default.yaml).
@@ -43,12 +44,21 @@ class MetricsFile(Callback):
         self.history_path = Path(run_dir) / "history.json"
         self.metrics: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
+        self.train_history: list[dict[str, float]] = []
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history}  # plain lists, dicts and floats: read back with weights_only
+        # plain lists, dicts and floats: read back with weights_only
+        return {"history": self.history, "train_history": self.train_history}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
+        self.train_history = list(state_dict.get("train_history", []))
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+        rows = getattr(pl_module, "train_log", None)
+        if rows:  # before this step's validation, so the checkpoint written after it holds them
+            self.train_history.extend(rows)
+            rows.clear()
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking:
@@ -80,8 +90,8 @@ class MetricsFile(Callback):
         self.collect(trainer)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path, self.metrics)
-        if self.history:
-            write_json_atomic(self.history_path, {"val": self.history})
+        if self.history or self.train_history:
+            write_json_atomic(self.history_path, {"val": self.history, "train": self.train_history})
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write(trainer)

@@ -6,7 +6,9 @@ and test. Here the bar runs from trainer.global_step to trainer.max_steps (with
 model.steps_per_call=k each call advances k), validation and test draw nothing, and without a
 terminal (CI, a log file) the bar is replaced by a few plain lines instead of carriage returns:
 one after a validation (at most about LINES_PER_RUN over the run), one at least every HEARTBEAT_S
-seconds, and one at the end.
+seconds, and one at the end. The test pass of a collection, which optimises fresh codes for every test image
+(test-time optimisation, minutes on a CPU), gets a bar of its own over those steps, with the same plain lines
+without a terminal (every HEARTBEAT_S seconds and one at the end).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
+from nfields.core.echo import echo
 from nfields.lit.base import FieldsModule
 
+TTO_DESC = "test-time optimisation"
 LINES_PER_RUN = 10  # without a terminal: at most about this many lines at validations over a run...
 HEARTBEAT_S = 60.0  # ...and one at least this often when validations are rare
 
@@ -38,6 +42,9 @@ class StepProgress(TQDMProgressBar):
         self._val_shown = -1  # the step of the last plain line after a validation
         self._every = 1  # steps between plain lines at validations
         self._t0 = self._t_line = 0.0
+        self.tto_bar: Tqdm | None = None  # the test pass's test-time optimisation (TTO_DESC)
+        self._tto_done = self._tto_total = 0
+        self._tto_t0 = 0.0
 
     # ---- what is shown ----------------------------------------------------------------------------
     def postfix(self, trainer: Trainer) -> str:
@@ -62,7 +69,7 @@ class StepProgress(TQDMProgressBar):
         """Without a terminal: one plain line for this step (once, unless `again`: a validation's new value)."""
         if self.is_enabled and not self.interactive and (again or trainer.global_step != self._shown):
             self._shown, self._t_line = trainer.global_step, time.perf_counter()
-            print(self.line(trainer), flush=True)
+            echo(self.line(trainer))
 
     # ---- training ---------------------------------------------------------------------------------
     def init_train_tqdm(self) -> Tqdm:
@@ -138,8 +145,40 @@ class StepProgress(TQDMProgressBar):
             self._val_shown = trainer.global_step
             self.report(trainer, again=True)
 
-    def on_test_start(self, *_: Any) -> None:
-        pass
+    # ---- test: test-time optimisation of the test images' codes ------------------------------------
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """A bar over the test pass's TTO steps (test batches x model.tto_steps) when the module optimises codes."""
+        total = pl_module.tto_total(int(sum(trainer.num_test_batches))) if hasattr(pl_module, "tto_total") else 0
+        if total <= 0 or not self.is_enabled:
+            return
+        self.interactive = sys.stdout.isatty()
+        self._tto_done, self._tto_total = 0, total
+        self._tto_t0 = self._t_line = time.perf_counter()
+        disable = not self.interactive
+        self.tto_bar = Tqdm(
+            desc=TTO_DESC, total=total, unit="step", disable=disable, leave=True, dynamic_ncols=True,
+            file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT,
+        )  # fmt: skip
+        pl_module.on_tto_step = self.tto_step
+
+    def tto_line(self) -> str:
+        """'test-time optimisation 120/200 steps  (12 s)'"""
+        elapsed = time.perf_counter() - self._tto_t0
+        return f"{TTO_DESC} {self._tto_done}/{self._tto_total} steps  ({elapsed:.{1 if elapsed < 10 else 0}f} s)"
+
+    def tto_step(self) -> None:
+        """After each TTO step: the bar every refresh_rate steps, or a plain line every HEARTBEAT_S seconds."""
+        self._tto_done += 1
+        bar = self.tto_bar
+        if bar is None:
+            return
+        if not bar.disable:
+            if self._tto_done - bar.n >= self.refresh_rate or self._tto_done >= self._tto_total:
+                bar.n = self._tto_done
+                bar.refresh()
+        elif time.perf_counter() - self._t_line >= HEARTBEAT_S:
+            self._t_line = time.perf_counter()
+            echo(self.tto_line())
 
     def on_test_batch_start(self, *_: Any, **__: Any) -> None:
         pass
@@ -147,5 +186,12 @@ class StepProgress(TQDMProgressBar):
     def on_test_batch_end(self, *_: Any, **__: Any) -> None:
         pass
 
-    def on_test_end(self, *_: Any) -> None:
-        pass
+    def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.tto_bar is None:
+            return
+        if not self.tto_bar.disable:
+            self.tto_bar.n = self._tto_done
+        self.tto_bar.close()
+        if not self.interactive:
+            echo(self.tto_line())
+        self.tto_bar, pl_module.on_tto_step = None, None
