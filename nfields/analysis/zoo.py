@@ -66,7 +66,7 @@ METHODS: dict[str, Method] = {
         ["encoding=grid", "network=linear"], {LR: [0.1, 0.3, 1.0]}, "INR benchmark 2025", "no hidden layer",
     ),
     "gaussians": Method(
-        ["field=gaussians", "~model.scheduler.T_max"], {LR: [1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network",
+        ["field=gaussians"], {LR: [1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network",
     ),
 }  # fmt: skip
 
