@@ -149,6 +149,15 @@ def test_ctrl_c_saves_a_checkpoint_and_says_so(make_cfg, capsys, monkeypatch, tm
     assert torch.load(last, weights_only=True)["global_step"] == 13
 
 
+def signal_once_saved(proc: subprocess.Popen, last: Path, sig: int) -> bytes:
+    """Send `sig` to a training process once its first checkpoint exists (it is then mid-training); -> its stderr."""
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    return proc.communicate(timeout=120)[1]
+
+
 def test_ctrl_c_to_the_real_process(tmp_path: Path) -> None:
     """SIGINT to `python train.py`, as Ctrl+C in a terminal sends it: one line on stderr, exit 130, resumable."""
     run = tmp_path / "run"
@@ -161,11 +170,7 @@ def test_ctrl_c_to_the_real_process(tmp_path: Path) -> None:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # not inherited as ignored (see above)
     )
     last = run / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    err = signal_once_saved(proc, last, signal.SIGINT)
     assert proc.returncode == 130, err.decode()[-2000:]
     step = torch.load(last, weights_only=True)["global_step"]
     assert step >= 10
@@ -254,11 +259,7 @@ def test_sigterm_to_the_real_process(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     last = run / "checkpoints" / "last.ckpt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    err = signal_once_saved(proc, last, signal.SIGTERM)
     lines = [ln for ln in err.decode().splitlines() if ln.startswith("Error: ")]
     assert proc.returncode == 143, err.decode()[-2000:]
     step = torch.load(last, weights_only=True)["global_step"]

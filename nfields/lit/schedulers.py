@@ -9,30 +9,41 @@ import torch
 from nfields.core.checks import NON_NEGATIVE, POSITIVE, POSITIVE_INT, check_arg
 
 
-class ExponentialDecay(torch.optim.lr_scheduler.LambdaLR):
+class Decay(torch.optim.lr_scheduler.LambdaLR):
+    """lr x factor(t), t the step, held at lr x final after total_steps; a subclass gives the curve."""
+
+    final_check = POSITIVE
+
+    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, final: float) -> None:
+        check_arg("model.scheduler.total_steps", total_steps, POSITIVE_INT)
+        check_arg("model.scheduler.final", final, self.final_check)
+        self.total_steps, self.final = total_steps, final
+        super().__init__(optimizer, self.factor)
+
+    def factor(self, step: int) -> float:
+        raise NotImplementedError
+
+
+class ExponentialDecay(Decay):
     """lr x final^(t / total_steps), held at lr x final after total_steps: the FINER paper's 0.1^(t/T) decay
     (Liu et al., CVPR 2024), which experiment=zoo applies to every representation alike."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, final: float = 0.1) -> None:
-        check_arg("model.scheduler.total_steps", total_steps, POSITIVE_INT)
-        check_arg("model.scheduler.final", final, POSITIVE)
-        self.total_steps, self.final = total_steps, final
-        super().__init__(optimizer, self.factor)
+        super().__init__(optimizer, total_steps, final)
 
     def factor(self, step: int) -> float:
         return self.final ** (min(step, self.total_steps) / self.total_steps)
 
 
-class CosineDecay(torch.optim.lr_scheduler.LambdaLR):
+class CosineDecay(Decay):
     """lr x (final + (1 - final) (1 + cos(pi t / total_steps)) / 2), held at lr x final after total_steps: a
     cosine decay (CosineAnnealingLR's curve, final = eta_min / lr) with ExponentialDecay's keys, so an option that
     sets the other one (network=siren's model.scheduler) replaces every key of this one when the configs merge."""
 
+    final_check = NON_NEGATIVE
+
     def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int, final: float = 0.0) -> None:
-        check_arg("model.scheduler.total_steps", total_steps, POSITIVE_INT)
-        check_arg("model.scheduler.final", final, NON_NEGATIVE)
-        self.total_steps, self.final = total_steps, final
-        super().__init__(optimizer, self.factor)
+        super().__init__(optimizer, total_steps, final)
 
     def factor(self, step: int) -> float:
         t = min(step, self.total_steps) / self.total_steps
