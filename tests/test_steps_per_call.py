@@ -269,4 +269,5 @@ def test_adam_is_fused_unless_the_update_is_compiled_or_the_user_says(make_cfg, 
     cfg = make_cfg(*TINY, *over)
     module = build_module(cfg, build_datamodule(cfg))
     opt = module.configure_optimizers()
+    opt = opt["optimizer"] if isinstance(opt, dict) else opt  # with the default schedule: {optimizer, lr_scheduler}
     assert bool(opt.defaults["fused"]) is fused

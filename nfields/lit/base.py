@@ -103,6 +103,13 @@ class FieldsModule(pl.LightningModule):
         if 0 < self.trainer.max_steps <= self.global_step:
             self.trainer.should_stop = True
 
+    def log_every(self) -> int:
+        """trainer.log_every_n_steps, or 0 when no trainer runs this module (a step called by hand, as in tests)."""
+        try:
+            return int(self.trainer.log_every_n_steps or 0)
+        except RuntimeError:  # Lightning: "... is not attached to a `Trainer`"
+            return 0
+
     # ---- what the callbacks use -------------------------------------------------------------------
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the reconstruction panel, left to right (after an evaluation)."""

@@ -117,7 +117,7 @@ class CollectionModule(FieldsModule):
         psnr = -10 * torch.log10(mse.detach())
         self.log("train/loss", mse, prog_bar=True, batch_size=b)
         self.log("train/psnr", psnr, batch_size=b)
-        every, step = self.trainer.log_every_n_steps, self.global_step + 1  # the step this update completes
+        every, step = self.log_every(), self.global_step + 1  # the step this update completes
         if every and step % every == 0:  # history.json's "train", as the loggers get it
             self.train_log.append({"step": step, "train/loss": float(mse.detach()), "train/psnr": float(psnr)})
         self.log("train/code_reg", reg.detach(), batch_size=b)

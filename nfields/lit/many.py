@@ -157,7 +157,7 @@ class ManyFieldsModule(FieldsModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """model.steps_per_call optimiser steps (each counts in trainer.global_step); every
         trainer.log_every_n_steps steps the members' losses are kept (members_history.json) and logged."""
-        every, logged = self.trainer.log_every_n_steps, None
+        every, logged = self.log_every(), None
         for _ in range(int(self.steps_per_call)):
             out = self.optimizer_step_of_members()  # (M, 2); trainer.global_step + 1
             if every and self.global_step % every == 0:

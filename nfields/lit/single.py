@@ -166,7 +166,7 @@ class FieldModule(FieldsModule):
         """model.steps_per_call optimiser steps on fresh samples (each counts in trainer.global_step, as
         Lightning's automatic loop would take them one per call); training metrics every
         trainer.log_every_n_steps optimiser steps, whatever k."""
-        every, step = self.trainer.log_every_n_steps, self.global_step
+        every, step = self.log_every(), self.global_step
         loss_of, optimise = self.loss, self.inner.step  # bound once: a 1 ms step feels every lookup
         for _ in range(self.steps_per_call):
             loss = loss_of()
