@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check the open issues ask for, in one run that fits a 10-minute device call:
-#   issue 16: the protocol at 512^2 through train() with each lever against the hand-written loop (fp32,
+#   speed: the protocol at 512^2 through train() with each lever against the hand-written loop (fp32,
 #             compiled, CUDA graph), the 2048^2 random-batch case (2^20 coordinates a step), the 8192^2 peak;
-#   issue 14: model=many on the protocol's images at 512^2 against single runs.
+#   many fields: model=many on the protocol's images at 512^2 against single runs.
 #
 #   bash scripts/gpu_checks.sh [FFN_ROOT]     # FFN_ROOT: the Fourier-features images (<root>/div2k/test/*.png)
 #   DRY=1 bash scripts/gpu_checks.sh          # print the commands only
@@ -27,13 +27,13 @@ check() {  # check NAME SECONDS COMMAND...
   grep -E "^\||^ratio|many / hand|lock-step" "$OUT/$name.txt" | tee -a "$OUT/summary.txt" || true
 }
 
-# issue 16: >= 1000 steps/s at 512^2 through train(), test PSNR within 0.2 dB of the fp32 hand-written loop
+# speed: >= 1000 steps/s at 512^2 through train(), test PSNR within 0.2 dB of the fp32 hand-written loop
 check protocol_512 240 python scripts/bench.py --device cuda --size 512 --steps 2000 --levers defaults,defaults/kept,keep_features=false,compile=step,cuda_graph
-# issue 16: >= 200 M coordinates/s with 2^20 random coordinates a step at 2048^2
+# speed: >= 200 M coordinates/s with 2^20 random coordinates a step at 2048^2
 check batch_2048 90 python scripts/bench.py --case batch --device cuda --steps 200 --levers defaults
-# issue 16: peak device memory of an 8192^2 fit with random batches (bounded by the batch)
+# memory: peak device memory of an 8192^2 fit with random batches (bounded by the batch)
 check memory_8192 90 python scripts/bench.py --case memory --device cuda --sizes 8192 --batches 1048576 --steps 20
-# issue 14: 16 images at 512^2, one encoding, 2000 steps, as one run against single runs (4 timed: a rate per image)
+# many fields: 16 images at 512^2, one encoding, 2000 steps, as one run against single runs (4 timed: a rate per image)
 if [ -n "$ROOT" ]; then
   check many_512 200 python scripts/bench_many.py --case protocol --device cuda --root "$ROOT/div2k/test" --size 512 --steps 2000 --loop-images 4
 else

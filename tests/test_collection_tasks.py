@@ -91,7 +91,7 @@ def test_every_task_trains_on_a_collection(make_cfg, task: str) -> None:
 
 
 def test_conditional_inpainting_beats_the_mean_image(make_cfg) -> None:
-    """Acceptance (issue 4): a conditional model fills the missing pixels better than the mean image."""
+    """A conditional model fills the missing pixels better than the mean image."""
     cfg = make_cfg(
         *TINY,
         "data.n_images=200",

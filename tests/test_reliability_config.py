@@ -132,7 +132,7 @@ def test_large_size_passes_with_confirmation(make_cfg) -> None:
 
 
 def test_latent_without_conditioning_is_rejected(make_cfg) -> None:
-    """cond/latent come with issue 3; the combination is checked from Hydra's choices and overrides."""
+    """The cond and latent combination is checked from Hydra's choices and overrides."""
     cfg = make_cfg("debug=fast")
     check = next(fn for fn in COMBINATIONS if fn.__name__ == "latent_needs_conditioning")
     with pytest.raises(ConfigError, match=r"^latent=global: a latent code needs a conditioning method"):

@@ -11,7 +11,7 @@ along v, column j along u) sits at ((j + 0.5) / r, (i + 0.5) / r): the pixel cen
 cell are blended bilinearly: F.grid_sample(mode="bilinear", align_corners=False, padding_mode="border").
 So a grid of resolution = the image side holding the image reproduces it exactly at every pixel, and a
 render at any other resolution is the bilinear resampling of that image. (The benchmark uses
-align_corners=True on [-1, 1] and bicubic sampling in 2-D; this grid is bilinear, as issue 15 asks.)
+align_corners=True on [-1, 1] and bicubic sampling in 2-D; this grid is bilinear.)
 
 Levels. n_levels = 1 is a single grid of `resolution`. With n_levels = L, level l (0 = coarsest) has
 res_l = max(2, round(resolution / per_level_scale^(L - 1 - l))) vertices per axis: the finest is `resolution`,

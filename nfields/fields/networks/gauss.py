@@ -3,8 +3,8 @@
 Hidden layer i computes exp(-(s (W h + b))^2). The paper writes the activation as exp(-x^2 / (2 a^2))
 with a = 0.1, i.e. s = 1 / (sqrt(2) a) = 7.07; the image-fitting comparisons that followed use larger
 s: WIRE's gauss.py (vishwa91/wire) defaults to s = 10, and FINER's image protocol (liuzhen0212/FINER,
-run_gauss.sh: scale 30, lr 5e-3) to s = 30, which is nfields' default (the protocol issue 15 compares
-under). Neither repository has an initialisation of its own: every layer is nn.Linear's default,
+run_gauss.sh: scale 30, lr 5e-3) to s = 30, which is nfields' default (the protocol the zoo
+compares under). Neither repository has an initialisation of its own: every layer is nn.Linear's default,
 U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for weights and biases, and so is it here.
 
 Coordinates: both repositories feed c in [-1, 1]; on encoding=none the field hands this network
