@@ -1,12 +1,12 @@
 """perf/steps_per_s is training steps per second: validation and work after the last step excluded.
 
-The module's steps sleep a fixed time, so the true rate is known whatever the machine's speed; the bounds
-are loose (a loaded 2-core machine) but far from what a timer that counts validation would report.
+The timer reads a virtual clock that only the module's steps and validations advance (a step takes
+STEP_S, a validation VAL_S, Lightning's own work takes none), so the true rate is exactly 1 / STEP_S
+whatever the machine's load, and the accounting is checked exactly rather than within timing bounds.
 """
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,9 +15,30 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from nfields.lit.callbacks import perf
 from nfields.lit.callbacks.perf import PerfTimer, untimed
 
 STEP_S, VAL_S = 0.01, 0.3
+
+
+class Clock:
+    """A virtual time.perf_counter: advances only when told to."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def perf_counter(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.t += s
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    c = Clock()
+    monkeypatch.setattr(perf, "time", c)  # the timer's clock only; Lightning keeps the real one
+    return c
 
 
 class Forever(IterableDataset):
@@ -27,21 +48,19 @@ class Forever(IterableDataset):
 
 
 class Sleepy(pl.LightningModule):
-    """Each training step sleeps STEP_S, each validation VAL_S; records how long its steps really took."""
+    """Each training step takes STEP_S of the virtual clock, each validation VAL_S."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
         super().__init__()
         self.w = torch.nn.Parameter(torch.zeros(1))
-        self.step_s: list[float] = []
+        self.clock = clock
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        t = time.perf_counter()
-        time.sleep(STEP_S)
-        self.step_s.append(time.perf_counter() - t)
+        self.clock.sleep(STEP_S)
         return (self.w - 1).pow(2).sum()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        time.sleep(VAL_S)
+        self.clock.sleep(VAL_S)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -56,15 +75,18 @@ class Sleepy(pl.LightningModule):
 class FinalSnapshot(pl.Callback):
     """Untimed work after the last step, as ProgressGif's last frame: not training time, and not inside it."""
 
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         if trainer.global_step == trainer.max_steps:
             with untimed(trainer):
-                time.sleep(VAL_S)
+                self.clock.sleep(VAL_S)
 
 
-def fit(max_steps: int, val_every: int, *callbacks: pl.Callback) -> tuple[float, float]:
-    """(timer's steps/s, the true rate: 1 / the module's mean step time)."""
-    timer, module = PerfTimer(), Sleepy()
+def fit(clock: Clock, max_steps: int, val_every: int, *callbacks: pl.Callback) -> float:
+    """The timer's steps/s (the true rate is 1 / STEP_S)."""
+    timer, module = PerfTimer(), Sleepy(clock)
     trainer = pl.Trainer(
         accelerator="cpu",
         max_steps=max_steps,
@@ -79,25 +101,25 @@ def fit(max_steps: int, val_every: int, *callbacks: pl.Callback) -> tuple[float,
     )
     trainer.fit(module)
     assert timer.steps == max_steps - 1  # from the end of the first step to the end of the last
-    return timer.steps_per_s, 1 / (sum(module.step_s) / len(module.step_s))
+    return timer.steps_per_s
 
 
-def test_validation_is_not_training_time() -> None:
-    sps, true = fit(41, 10)  # validations at steps 10, 20, 30, 40: 1.2 s against 0.4 s of steps
-    assert 0.7 * true < sps < 1.1 * true, (sps, true)  # counting validation gave 0.38x (at 2x sleep overshoot)
+def test_validation_is_not_training_time(clock: Clock) -> None:
+    sps = fit(clock, 41, 10)  # validations at steps 10, 20, 30, 40: 1.2 s against 0.4 s of steps
+    assert sps == pytest.approx(1 / STEP_S)  # counting validation gave 0.25x
 
 
-def test_work_after_the_last_step_is_not_subtracted() -> None:
-    sps, true = fit(40, 40, FinalSnapshot())  # validation and a snapshot only after the last step
-    assert 0.7 * true < sps < 1.1 * true, (sps, true)  # subtracting it gave 1.54x
+def test_work_after_the_last_step_is_not_subtracted(clock: Clock) -> None:
+    sps = fit(clock, 40, 40, FinalSnapshot(clock))  # validation and a snapshot only after the last step
+    assert sps == pytest.approx(1 / STEP_S)  # subtracting it gave a negative time (the 1e-9 floor)
 
 
-def test_cpu_runs_never_synchronise(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cpu_runs_never_synchronise(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any) -> None:
         raise AssertionError("torch.cuda.synchronize on a CPU run")
 
     monkeypatch.setattr(torch.cuda, "synchronize", refuse)
-    fit(5, 2)
+    fit(clock, 5, 2)
 
 
 def test_cuda_is_synchronised_at_the_boundaries_only(monkeypatch: pytest.MonkeyPatch) -> None:
