@@ -97,3 +97,17 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     imports = nfields_imports(ast.parse(src), "nfields.core.thing", False)
     assert [(t, top) for t, _, top in imports] == [("nfields.run.build", True), ("nfields.analysis.report", False)]
     assert LAYERS.index(layer_of("nfields.run.build")) > LAYERS.index(layer_of("nfields.core.thing"))
+
+
+def test_the_model_layers_know_nothing_of_lightning() -> None:
+    """core, fields and tasks are plain PyTorch: a field or a task is usable (and testable) without a trainer;
+    Lightning enters at data (its DataModules) and lit."""
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if layer_of(module_name(path)) not in ("core", "fields", "tasks"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            problems += [f"{module_name(path)}:{node.lineno} imports {n}" for n in names if "lightning" in n]
+    assert not problems, "\n".join(problems)

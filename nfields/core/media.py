@@ -1,18 +1,14 @@
-"""Image helpers and one place that knows how each logger takes images and videos."""
+"""Image helpers: conversion to uint8, captions, panels, montages and tiles (no logger: lit/callbacks/media_log.py)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from pytorch_lightning import Trainer
-from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
-from pytorch_lightning.utilities import rank_zero_warn
 
 
 def quantize(img: torch.Tensor) -> torch.Tensor:
@@ -140,28 +136,6 @@ def panel(images: dict[str, torch.Tensor | np.ndarray], height: int = 256, label
     if label:
         tiles = [caption(t, name) for t, name in zip(tiles, images, strict=True)]
     return hstack(tiles, gap=4)
-
-
-def log_image(trainer: Trainer, key: str, img: np.ndarray) -> None:
-    """Send an (H, W, 3) uint8 image to every logger that takes images."""
-    for lg in trainer.loggers:
-        if isinstance(lg, WandbLogger):
-            lg.log_image(key=key, images=[img], step=trainer.global_step)
-        elif isinstance(lg, TensorBoardLogger):
-            lg.experiment.add_image(key, img, trainer.global_step, dataformats="HWC")
-
-
-def log_video(trainer: Trainer, key: str, gif: Path, fps: int) -> None:
-    """Send a GIF file as a video (W&B) to the loggers that take videos."""
-    for lg in trainer.loggers:
-        if isinstance(lg, WandbLogger) and not getattr(lg, "w_and_b_failed", False):
-            import wandb
-
-            try:  # W&B problems never fail a run (the GIF is already in the run dir)
-                video = wandb.Video(str(gif), fps=fps, format="gif")
-                lg.experiment.log({key: video, "trainer/global_step": trainer.global_step})
-            except Exception as e:  # noqa: BLE001
-                rank_zero_warn(f"W&B could not log {key} ({type(e).__name__}: {e}); it is in {gif}")
 
 
 def tile(images: torch.Tensor, cols: int = 8, gap: int = 1) -> torch.Tensor:

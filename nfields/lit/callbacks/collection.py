@@ -20,7 +20,8 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from nfields.core.media import log_image, panel, tile
+from nfields.core.media import panel, tile
+from nfields.lit.callbacks.media_log import log_image
 from nfields.lit.collection import CollectionModule
 
 matplotlib.use("Agg")  # no display: figures go to files

@@ -19,8 +19,9 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
-from nfields.core.media import caption, log_image, log_video, panel, to_uint8
+from nfields.core.media import caption, panel, to_uint8
 from nfields.lit.base import FieldsModule
+from nfields.lit.callbacks.media_log import log_image, log_video
 from nfields.lit.callbacks.perf import untimed
 
 

@@ -1,0 +1,32 @@
+"""The one place that knows how each logger takes images and videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pytorch_lightning import Trainer
+from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_warn
+
+
+def log_image(trainer: Trainer, key: str, img: np.ndarray) -> None:
+    """Send an (H, W, 3) uint8 image to every logger that takes images."""
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger):
+            lg.log_image(key=key, images=[img], step=trainer.global_step)
+        elif isinstance(lg, TensorBoardLogger):
+            lg.experiment.add_image(key, img, trainer.global_step, dataformats="HWC")
+
+
+def log_video(trainer: Trainer, key: str, gif: Path, fps: int) -> None:
+    """Send a GIF file as a video (W&B) to the loggers that take videos."""
+    for lg in trainer.loggers:
+        if isinstance(lg, WandbLogger) and not getattr(lg, "w_and_b_failed", False):
+            import wandb
+
+            try:  # W&B problems never fail a run (the GIF is already in the run dir)
+                video = wandb.Video(str(gif), fps=fps, format="gif")
+                lg.experiment.log({key: video, "trainer/global_step": trainer.global_step})
+            except Exception as e:  # noqa: BLE001
+                rank_zero_warn(f"W&B could not log {key} ({type(e).__name__}: {e}); it is in {gif}")
