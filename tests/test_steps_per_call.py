@@ -21,7 +21,6 @@ from nfields.core.errors import ConfigError
 from nfields.run.build import build_datamodule, build_module
 from nfields.run.speed import choose_steps_per_call, nearest_divisor, schedule_gcd
 from nfields.run.train import train
-from tests.conftest import run_train
 
 # Random batches (the sampler's stream must be the same whatever k), validations every 10 steps,
 # snapshots every 5, training metrics every 2 steps (not a multiple of k = 5: logged per optimiser step).
@@ -168,23 +167,6 @@ def test_the_probe_leaves_the_run_untouched(make_cfg) -> None:
     assert module.probe_step_s(torch.device("cpu")) > 0
     assert all(torch.equal(v, module.state_dict()[k]) for k, v in before.items())
     assert torch.equal(rng, torch.get_rng_state())
-
-
-@pytest.mark.slow
-def test_ddp_results_do_not_depend_on_steps_per_call(tmp_path: Path) -> None:
-    """trainer=ddp_cpu, full batch: each rank takes every other pixel, so only all-reduced gradients (the inner
-    loop's strategy.pre_backward) reproduce one process on the whole image, with one step per call or five."""
-    common = ["debug=fast", "logger=none", "data.batch_size=null"]
-    runs = {}
-    for name, over in {"one process": [], "ddp k=1": ["trainer=ddp_cpu"], "ddp k=5": ["trainer=ddp_cpu"]}.items():
-        out = tmp_path / name.replace(" ", "_").replace("=", "")
-        k = 5 if name.endswith("5") else 1
-        proc = run_train([*common, *over, f"model.steps_per_call={k}", f"hydra.run.dir={out}"])
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        runs[name] = json.loads((out / "metrics.json").read_text())
-    for name, m in runs.items():
-        assert m["step"] == 30, name
-        assert m["test/psnr"] == pytest.approx(runs["one process"]["test/psnr"], abs=1e-3), name
 
 
 @pytest.mark.slow
