@@ -159,3 +159,17 @@ def test_wandb_logger_is_named_from_the_choices(make_cfg) -> None:
         assert logger.experiment.name == "fourier-mlp-film-collection-fit"
     finally:
         wandb.finish()
+
+
+def test_the_wandb_sync_hint_only_for_one_run_in_several_offline_parts(tmp_path: Path) -> None:
+    from nfields.run.console import wandb_sync_hint
+
+    assert wandb_sync_hint(str(tmp_path)) is None  # no W&B
+    (tmp_path / "wandb" / "offline-run-20261204_100000-abc").mkdir(parents=True)
+    assert wandb_sync_hint(str(tmp_path)) is None  # one part: nothing to say
+    (tmp_path / "wandb" / "offline-run-20261204_110000-abc").mkdir()
+    assert wandb_sync_hint(str(tmp_path)) == (
+        f"W&B: this run is in 2 offline parts; upload them as one run with: wandb sync {tmp_path}/wandb/offline-run-*"
+    )
+    (tmp_path / "wandb" / "offline-run-20261204_120000-xyz").mkdir()
+    assert wandb_sync_hint(str(tmp_path)) is None  # another run's folder: not one run's parts

@@ -68,6 +68,7 @@ def test_requeued_slurm_job_resumes_from_its_own_checkpoint(tmp_path: Path) -> N
     steps = [h["step"] for h in json.loads((run / "history.json").read_text())["val"]]
     assert steps == list(range(10, 61, 10)), steps  # both attempts' validations (the checkpoint carries them)
     assert sorted(p.name.rsplit("-", 1)[-1] for p in (run / "wandb").glob("offline-run-*")) == [first_id] * 2
+    assert f"upload them as one run with: wandb sync {run}/wandb/offline-run-*" in again.stdout + again.stderr
     # without the requeue marker the same command is refused: the dir holds another run
     refused = run_train([*ARGS, "trainer.max_steps=90", f"hydra.run.dir={run}"])
     assert refused.returncode == 2 and "already holds another run" in refused.stderr

@@ -110,3 +110,13 @@ def closing_line(metrics: dict[str, float], steps_per_s: float | None, run_dir: 
     if steps_per_s is not None:
         parts.append(f"{steps_per_s:.3g} steps/s")
     return f"{' | '.join(parts) or 'no metrics'} -> {run_dir}"
+
+
+def wandb_sync_hint(run_dir: str) -> str | None:
+    """For a resumed offline W&B run (its parts are several `wandb/offline-run-*-<id>` folders: W&B cannot append
+    offline), the one command that uploads them, in order, as the one run; None otherwise."""
+    parts = sorted(Path(run_dir).glob("wandb/offline-run-*"))
+    if len(parts) < 2 or len({p.name.rsplit("-", 1)[-1] for p in parts}) != 1:
+        return None
+    command = f"wandb sync {run_dir}/wandb/offline-run-*"
+    return f"W&B: this run is in {len(parts)} offline parts; upload them as one run with: {command}"

@@ -20,7 +20,7 @@ from nfields.run.build import (
     build_module,
     build_trainer,
 )
-from nfields.run.console import closing_line, quiet_lightning, start_line
+from nfields.run.console import closing_line, quiet_lightning, start_line, wandb_sync_hint
 from nfields.run.ddp import install_hydra_ddp_fix, isolated_job
 from nfields.run.exits import building
 from nfields.run.resume import check_resume_weights, resume_requeued_job
@@ -82,5 +82,7 @@ def _train(cfg: DictConfig) -> float | None:
     if trainer.is_global_zero:  # every metric is in <run dir>/metrics.json; the console gets one line
         timer = find_timer(trainer)
         echo(closing_line(metrics, timer.steps_per_s if timer else None, cfg.run_dir))
+        if hint := wandb_sync_hint(cfg.run_dir):
+            echo(hint)
     name = cfg.get("optimized_metric")
     return metrics.get(name) if name else None
