@@ -53,7 +53,7 @@ def run(
         f"budget.params={budget}",
         f"trainer.max_steps={a.steps}",
         f"log.val_every_n_steps={max(1, a.steps // 10)}",
-        f"members.chunk={a.chunk}",
+        f"members.chunk={a.chunk if method.stacks else 1}",
     ]
     over += ([f"data.size={a.size}"] if a.size else []) + method.over + [f"{k}={v:.6g}" for k, v in values.items()]
     train(compose_run_config([*over, *extra, *a.overrides], out))

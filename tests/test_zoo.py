@@ -41,11 +41,11 @@ def test_the_zoo_searches_on_train_and_reports_test(tmp_path: Path) -> None:
     out = tmp_path / "zoo"
     cmd = [sys.executable, str(ROOT / "scripts" / "zoo.py"), "--root", str(tmp_path / "set"), "--size", "16"]
     cmd += ["--steps", "10", "--images", "2", "--budgets", "10000", "--tasks", "fit"]
-    cmd += ["--methods", "grid,relu+fourier", "--out", str(out)]
+    cmd += ["--methods", "grid,relu+fourier,gaussians", "--out", str(out)]  # gaussians: members one by one
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((out / "zoo.json").read_text())
-    assert [r["method"] for r in rows] == ["grid", "relu+fourier"]
+    assert [r["method"] for r in rows] == ["grid", "relu+fourier", "gaussians"]
     for r in rows:
         assert len(r["psnr"]) == 2 and r["params"] <= 10000 and r["render_s"] > 0 and "model.lr" in r["best"]
     search = (out / "fit" / "10000" / "relu+fourier" / "search" / "members.csv").read_text().splitlines()

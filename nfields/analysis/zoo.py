@@ -27,6 +27,7 @@ class Method:
     grid: dict[str, list[float]]  # key -> the values searched; the search is every combination of them
     source: str
     depth: str  # whose depth the method runs at, and why
+    stacks: bool = True  # members vectorised in chunks (members.chunk); False: one by one (field=gaussians)
 
 
 LR = "model.lr"
@@ -66,7 +67,7 @@ METHODS: dict[str, Method] = {
         ["encoding=grid", "network=linear"], {LR: [0.1, 0.3, 1.0]}, "INR benchmark 2025", "no hidden layer",
     ),
     "gaussians": Method(
-        ["field=gaussians"], {LR: [1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network",
+        ["field=gaussians"], {LR: [1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network", stacks=False,
     ),
 }  # fmt: skip
 
