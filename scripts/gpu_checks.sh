@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU check the open issues ask for, in one run that fits a 10-minute device call:
+# Every pending GPU measurement of BENCHMARKS.md, in one run that fits a 10-minute device call:
 #   speed: the protocol at 512^2 through train() with each lever against the hand-written loop (fp32,
 #             compiled, CUDA graph), the 2048^2 random-batch case (2^20 coordinates a step), the 8192^2 peak;
 #   many fields: model=many on the protocol's images at 512^2 against single runs.
