@@ -174,11 +174,11 @@ def test_siren_concat_keeps_sirens_first_layer_frequencies() -> None:
     n = cat.encoding.out_dim
 
     def top(field: NeuralField) -> float:  # the largest first-layer frequency over the coordinates
-        return field.network.w0_initial * field.network.hidden[0].weight[:, :n].abs().max().item()
+        return field.network.activation.w0_initial * field.network.hidden[0].weight[:, :n].abs().max().item()
 
     assert top(cat) == pytest.approx(top(plain), rel=0.02)
-    assert top(plain) <= plain.network.w0_initial / n
-    code_bound = (6 / 64) ** 0.5 / cat.network.w0_initial  # code columns: SIREN's hidden-layer rule
+    assert top(plain) <= plain.network.activation.w0_initial / n
+    code_bound = (6 / 64) ** 0.5 / cat.network.activation.w0_initial  # code columns: SIREN's hidden-layer rule
     code_cols = cat.network.hidden[0].weight[:, n:]  # (256, 64)
     assert code_cols.abs().max() <= code_bound and code_cols.abs().max() > 0.9 * code_bound
     assert cat.network.coord_dim == n and cat.network.in_dim == n + 64  # derived by the field

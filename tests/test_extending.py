@@ -1,4 +1,5 @@
-"""docs/extending.md: its example encoding (one .py + one .yaml) trains through train.py as the page says."""
+"""docs/extending.md: its example encoding (one .py + one .yaml) trains through train.py as the page says, and its
+example network builds, checks its arguments and stacks for model=many through the real config."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from nfields.core.errors import ConfigError
+from nfields.fields.stack import FieldStack
+from nfields.run.build import build_field
+from nfields.run.members import check_stacked
+from nfields.run.validate import validate_config
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "extending.md"
@@ -64,3 +70,41 @@ def test_the_example_encoding_checks_its_arguments(plugin: Path, tmp_path: Path)
     proc = train(plugin, tmp_path / "bad", "encoding.n_features=0")
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines() == ["Error: encoding.n_features=0: must be an integer >= 1"]
+
+
+@pytest.fixture
+def network_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The page's network (sinc.py + sinc.yaml) in a folder of its own, importable as `sinc`."""
+    code = doc_block("# nfields/fields/networks/sinc.py")
+    yaml = doc_block("# configs/network/sinc.yaml")
+    (tmp_path / "sinc.py").write_text(code)
+    (tmp_path / "configs" / "network").mkdir(parents=True)
+    (tmp_path / "configs" / "network" / "sinc.yaml").write_text(yaml.replace("nfields.fields.networks.sinc.", "sinc."))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sinc", raising=False)
+    return tmp_path
+
+
+def test_the_example_network_builds_checks_and_stacks_from_its_two_files(make_cfg, network_plugin: Path) -> None:
+    """Through the real config: the field derives its widths, every parameter gets a gradient, a bad value and a
+    typo are one line, and model=many members each compute with their own swept `w` (a 0-d buffer)."""
+    search = f"hydra.searchpath=[file://{network_plugin / 'configs'}]"
+    cfg = make_cfg(search, "network=sinc", "debug=fast", "logger=none")
+    validate_config(cfg)
+    field = build_field(cfg, out_dim=3)
+    y = field(torch.rand(64, 2))  # (64, 3)
+    assert y.shape == (64, 3) and field.network.in_dim == field.encoding.out_dim
+    y.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in field.parameters())
+
+    with pytest.raises(ConfigError, match=r"^network\.w=0: must be a number > 0$"):
+        build_field(make_cfg(search, "network=sinc", "debug=fast", "network.w=0"), out_dim=3)
+    with pytest.raises(ConfigError, match=r"^network\.ww=3: unknown key .* \(did you mean network\.w\?\)$"):
+        validate_config(make_cfg(search, "network=sinc", "+network.ww=3"))
+
+    torch.manual_seed(0)
+    members = [build_field(make_cfg(search, "network=sinc", "debug=fast", f"network.w={w}"), 3) for w in (2, 20)]
+    members[1].load_state_dict(members[0].state_dict())  # the same weights: only the swept w differs
+    check_stacked(FieldStack(members), members, "members.sweep.network.w", [2, 20])  # raises if w were a float
+    x = torch.rand(32, 2)
+    assert not torch.allclose(members[0](x), members[1](x))

@@ -56,8 +56,51 @@ def init_first_layer_linear_default_(first: nn.Linear, coord_dim: int) -> None:
     init_first_layer_(first, coord_dim, bound, 1.0 / math.sqrt(max(first.in_features - coord_dim, 1)), bound)
 
 
+class Activation(nn.Module):
+    """The non-linearity after each hidden layer and the initialisation that goes with it (SIREN pairs them).
+
+    `forward(h, i)` maps hidden layer i's pre-activation h (..., N, width) to that layer's output; `init_` draws
+    the layers' weights once, after FieldNetwork has built them all (with `layers`, which an activation needing
+    other layers overrides, as WIRE's complex ones). An activation is built before its network, so its
+    hyperparameters are set before anything reads them, and it belongs to that one network. Numbers the forward
+    reads are 0-d buffers (`register_scalars`), so members of model=many stacked with torch.func each carry their own.
+    """
+
+    # The paper feeds raw coordinates c in [-1, 1] (SIREN, WIRE, Gauss, FINER): on encoding=none the field hands
+    # it c = 2u - 1 of nfields' u in [0, 1], so the optimiser sees the paper's parameters, not a reparameterisation
+    # that is equal only at initialisation (Adam is not invariant to it). Encoded features are passed as they are.
+    centered: ClassVar[bool] = False
+
+    def register_scalars(self, **values: float) -> None:
+        """Hyperparameters the forward reads, as 0-d buffers: not saved (the config rebuilds them), but tensors, so
+        stacked members (model=many) can each carry their own (members.sweep.network.<key>); a Python float
+        would be one value for every member."""
+        for name, v in values.items():
+            self.register_buffer(name, torch.tensor(float(v)), persistent=False)
+
+    def width(self, n_neurons: int) -> int:
+        """The hidden layers' width for network.n_neurons (FieldNetwork.n_neurons)."""
+        return n_neurons
+
+    def layers(self, dims: list[int], out_dim: int) -> tuple[list[nn.Linear], nn.Linear]:
+        """The hidden layers dims[i] -> dims[i + 1] and the head dims[-1] -> out_dim, with nn.Linear's init."""
+        return [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)], nn.Linear(dims[-1], out_dim)
+
+    def init_(self, layers: list[nn.Linear], coord_dim: int) -> None:
+        """Draw the weights of the hidden layers and the head (`layers`) whose first coord_dim inputs are
+        coordinate features; called once by FieldNetwork. The default keeps nn.Linear's init."""
+
+    def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        """Hidden layer i's pre-activation h (..., N, width) -> its output."""
+        raise NotImplementedError
+
+
 class FieldNetwork(nn.Module):
-    """in_dim -> [n_hidden_layers x n_neurons] -> out_dim. Subclasses choose the activation and init.
+    """in_dim -> [n_hidden_layers x n_neurons] -> out_dim, an Activation after each hidden layer, its init on all.
+
+    A network option is a subclass that builds its `Activation` from its own config keys and passes it first:
+    `super().__init__(Sine(w0, w0_initial), *args, **kwargs)`. The activation is positional-only, not a config key.
+    Without one (None) the network has no hidden layer: one affine map (network=linear).
 
     The first `coord_dim` inputs are the encoded coordinates and the remaining in_dim - coord_dim a
     latent code (cond=concat, hypernet's local codes); None: all inputs are coordinates. NeuralField
@@ -65,13 +108,11 @@ class FieldNetwork(nn.Module):
     """
 
     budget_key: ClassVar[str | None] = "n_neurons"  # what budget.params sizes (run/budget.py)
-    # The paper feeds raw coordinates c in [-1, 1] (SIREN, WIRE, Gauss, FINER): on encoding=none the field hands
-    # it c = 2u - 1 of nfields' u in [0, 1], so the optimiser sees the paper's parameters, not a reparameterisation
-    # that is equal only at initialisation (Adam is not invariant to it). Encoded features are passed as they are.
-    centered: ClassVar[bool] = False
 
     def __init__(
         self,
+        activation: Activation | None,
+        /,
         in_dim: int,
         out_dim: int = 3,
         n_neurons: int = 256,
@@ -83,38 +124,25 @@ class FieldNetwork(nn.Module):
         check_arg("network.in_dim", in_dim, POSITIVE_INT)
         check_arg("network.out_dim", out_dim, POSITIVE_INT)
         check_arg("network.n_neurons", n_neurons, POSITIVE_INT)
-        check_arg("network.n_hidden_layers", n_hidden_layers, POSITIVE_INT)
+        depth = POSITIVE_INT if activation is not None else integer(lo=0, hi=0)  # no activation: no hidden layer
+        check_arg("network.n_hidden_layers", n_hidden_layers, depth)
         check_arg("network.output_activation", output_activation, one_of(*OUTPUT_ACTIVATIONS))
         check_arg("network.coord_dim", coord_dim, nullable(integer(lo=1, hi=in_dim)))
-        self.in_dim, self.out_dim, self.n_neurons = in_dim, out_dim, n_neurons
+        self.in_dim, self.out_dim, self.output_activation = in_dim, out_dim, output_activation
         self.coord_dim = in_dim if coord_dim is None else coord_dim
-        dims = [in_dim] + [n_neurons] * n_hidden_layers
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
-        self.head = nn.Linear(n_neurons, out_dim)
-        self.output_activation = output_activation
-        self.reset_parameters()
+        if activation is None:
+            self.n_neurons = 0  # no hidden width
+            self.hidden, self.head, self.activation = nn.ModuleList(), nn.Linear(in_dim, out_dim), None
+            return
+        self.n_neurons = activation.width(n_neurons)
+        hidden, head = activation.layers([in_dim] + [self.n_neurons] * n_hidden_layers, out_dim)
+        self.hidden, self.head, self.activation = nn.ModuleList(hidden), head, activation
+        activation.init_(self.layers, self.coord_dim)
 
-    def reset_parameters(self) -> None:
-        """Keep PyTorch's default init; SIREN overrides this."""
-
-    def register_scalars(self, **values: float) -> None:
-        """Hyperparameters the forward reads, as 0-d buffers: not saved (the config rebuilds them), but tensors, so
-        stacked members (model=many) can each carry their own (members.sweep.network.<key>); a Python float
-        would be one value for every member."""
-        for name, v in values.items():
-            self.register_buffer(name, torch.tensor(float(v)), persistent=False)
-
-    def register_frequencies(self, first: float, hidden: float) -> None:
-        """A sine network's w0 for the first and for the later hidden layers (register_scalars)."""
-        self.register_scalars(w0_first=first, w0_hidden=hidden)
-
-    def frequency(self, i: int) -> torch.Tensor:
-        """The w0 of hidden layer i () (register_frequencies)."""
-        return self.w0_first if i == 0 else self.w0_hidden
-
-    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        """The non-linearity after hidden layer i."""
-        raise NotImplementedError
+    @property
+    def centered(self) -> bool:
+        """Whether the field hands this network c = 2u - 1 on encoding=none (Activation.centered)."""
+        return self.activation is not None and self.activation.centered
 
     @property
     def layers(self) -> list[nn.Linear]:

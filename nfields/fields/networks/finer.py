@@ -19,19 +19,39 @@ gets SIREN's hidden-layer rule over its own width, U(-sqrt(6/n_code)/w0_initial,
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
-from torch import nn
 
 from nfields.core.checks import POSITIVE, boolean, check_arg, nullable
-from nfields.fields.networks.base import FieldNetwork, init_first_layer_
+from nfields.fields.networks.base import FieldNetwork
+from nfields.fields.networks.siren import Sine
+
+
+class VariableSine(Sine):
+    """sin(w_i (|x| + 1) x) with SIREN's init, the first bias U(-first_bias_scale, +) when it is set."""
+
+    def __init__(
+        self,
+        w0: float = 30.0,
+        w0_initial: float = 30.0,
+        first_bias_scale: float | None = None,
+        scale_req_grad: bool = False,
+    ) -> None:
+        super().__init__(w0, w0_initial)
+        check_arg("network.first_bias_scale", first_bias_scale, nullable(POSITIVE))
+        check_arg("network.scale_req_grad", scale_req_grad, boolean())
+        self.first_bias_scale, self.scale_req_grad = first_bias_scale, scale_req_grad
+
+    def first_bias_bound(self, n: int) -> float:
+        return self.first_bias_scale if self.first_bias_scale is not None else super().first_bias_bound(n)
+
+    def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        scale = h.abs() + 1 if self.scale_req_grad else h.detach().abs() + 1  # (..., N, n_neurons)
+        return torch.sin(self.frequency(i) * scale * h)
 
 
 class Finer(FieldNetwork):
-    centered = True  # the repository's coordinates in [-1, 1]
-
     def __init__(
         self,
         *args: Any,
@@ -41,26 +61,4 @@ class Finer(FieldNetwork):
         scale_req_grad: bool = False,
         **kwargs: Any,
     ) -> None:
-        check_arg("network.w0", w0, POSITIVE)
-        check_arg("network.w0_initial", w0_initial, POSITIVE)
-        check_arg("network.first_bias_scale", first_bias_scale, nullable(POSITIVE))
-        check_arg("network.scale_req_grad", scale_req_grad, boolean())
-        self.w0, self.w0_initial = float(w0), float(w0_initial)  # before super(): it calls reset_parameters
-        self.first_bias_scale, self.scale_req_grad = first_bias_scale, scale_req_grad
-        super().__init__(*args, **kwargs)
-        self.register_frequencies(self.w0_initial, self.w0)
-
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        first, *rest = self.layers
-        n, n_code = self.coord_dim, first.in_features - self.coord_dim
-        k = self.first_bias_scale if self.first_bias_scale is not None else 1.0 / math.sqrt(n)
-        init_first_layer_(first, n, 1.0 / n, math.sqrt(6.0 / max(n_code, 1)) / self.w0_initial, k)
-        for lin in rest:  # hidden layers and the head
-            bound = math.sqrt(6.0 / lin.in_features) / self.w0
-            nn.init.uniform_(lin.weight, -bound, bound)
-            nn.init.uniform_(lin.bias, -1.0 / math.sqrt(lin.in_features), 1.0 / math.sqrt(lin.in_features))
-
-    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        scale = h.abs() + 1 if self.scale_req_grad else h.detach().abs() + 1  # (..., N, n_neurons)
-        return torch.sin(self.frequency(i) * scale * h)
+        super().__init__(VariableSine(w0, w0_initial, first_bias_scale, scale_req_grad), *args, **kwargs)

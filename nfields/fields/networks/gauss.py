@@ -17,25 +17,33 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
 from nfields.core.checks import POSITIVE, check_arg
-from nfields.fields.networks.base import FieldNetwork, init_first_layer_linear_default_
+from nfields.fields.networks.base import Activation, FieldNetwork, init_first_layer_linear_default_
 
 
-class Gauss(FieldNetwork):
+class Gaussian(Activation):
+    """exp(-(s x)^2) with nn.Linear's init, the code columns over their own fan-in (module docstring)."""
+
     centered = True  # the repositories' coordinates in [-1, 1]
 
-    def __init__(self, *args: Any, s: float = 30.0, **kwargs: Any) -> None:
+    def __init__(self, s: float = 30.0) -> None:
         check_arg("network.s", s, POSITIVE)
-        super().__init__(*args, **kwargs)
+        super().__init__()
         self.register_scalars(s=s)  # a tensor: members of model=many may differ in it
 
     @torch.no_grad()
-    def reset_parameters(self) -> None:
-        first, *rest = self.layers
-        init_first_layer_linear_default_(first, self.coord_dim)
+    def init_(self, layers: list[nn.Linear], coord_dim: int) -> None:
+        first, *rest = layers
+        init_first_layer_linear_default_(first, coord_dim)
         for lin in rest:
             lin.reset_parameters()  # nn.Linear's default, as both repositories
 
-    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
         return torch.exp(-((self.s * h) ** 2))
+
+
+class Gauss(FieldNetwork):
+    def __init__(self, *args: Any, s: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(Gaussian(s), *args, **kwargs)

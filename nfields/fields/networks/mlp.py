@@ -15,24 +15,31 @@ import torch
 from torch import nn
 
 from nfields.core.checks import check_arg, one_of
-from nfields.fields.networks.base import FieldNetwork
+from nfields.fields.networks.base import Activation, FieldNetwork
 
 INITS = ("torch", "glorot_normal")
 
 
-class MLP(FieldNetwork):
-    def __init__(self, *args: Any, init: str = "torch", **kwargs: Any) -> None:
+class ReLU(Activation):
+    """max(0, x) with the init `init` names (module docstring)."""
+
+    def __init__(self, init: str = "torch") -> None:
         check_arg("network.init", init, one_of(*INITS))
-        self.init = init  # before super(): it calls reset_parameters
-        super().__init__(*args, **kwargs)
+        super().__init__()
+        self.init = init
 
     @torch.no_grad()
-    def reset_parameters(self) -> None:
+    def init_(self, layers: list[nn.Linear], coord_dim: int) -> None:
         if self.init == "torch":
             return  # nn.Linear's own
-        for lin in self.layers:
+        for lin in layers:
             nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0 / (lin.in_features + lin.out_features)))
             nn.init.normal_(lin.bias, 0.0, 1e-2)
 
-    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
         return torch.relu(h)
+
+
+class MLP(FieldNetwork):
+    def __init__(self, *args: Any, init: str = "torch", **kwargs: Any) -> None:
+        super().__init__(ReLU(init), *args, **kwargs)

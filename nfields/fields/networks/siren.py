@@ -19,40 +19,51 @@ activations) move each first-layer phase by a unit-variance amount, whatever the
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from nfields.core.checks import POSITIVE, check_arg
-from nfields.fields.networks.base import FieldNetwork
+from nfields.fields.networks.base import Activation, FieldNetwork, init_first_layer_
 
 
-class Siren(FieldNetwork):
+class Sine(Activation):
+    """sin(w_i x), w_0 = w0_initial and w_i = w0 after, with the SIREN initialisation (module docstring)."""
+
     centered = True  # the paper's coordinates in [-1, 1]
 
-    def __init__(self, *args, w0: float = 30.0, w0_initial: float = 30.0, **kwargs) -> None:
+    def __init__(self, w0: float = 30.0, w0_initial: float = 30.0) -> None:
         check_arg("network.w0", w0, POSITIVE)
         check_arg("network.w0_initial", w0_initial, POSITIVE)
-        self.w0, self.w0_initial = float(w0), float(w0_initial)  # before super(): it calls reset_parameters
-        super().__init__(*args, **kwargs)
-        self.register_frequencies(self.w0_initial, self.w0)
+        super().__init__()
+        self.w0, self.w0_initial = float(w0), float(w0_initial)  # the init's bounds
+        self.register_scalars(w0_first=w0_initial, w0_hidden=w0)  # what forward reads: tensors, for model=many
+
+    def frequency(self, i: int) -> torch.Tensor:
+        """The w0 of hidden layer i ()."""
+        return self.w0_first if i == 0 else self.w0_hidden
+
+    def first_bias_bound(self, n: int) -> float:
+        """The first layer's bias ~ U(-bound, +bound) over n coordinate inputs: nn.Linear's."""
+        return 1.0 / math.sqrt(n)
 
     @torch.no_grad()
-    def reset_parameters(self) -> None:
-        first, *rest = self.layers
-        n, n_code = self.coord_dim, first.in_features - self.coord_dim
-        if n_code:  # code columns: the hidden-layer rule with w0_initial (see the module docstring)
-            nn.init.uniform_(first.weight[:, :n], -1.0 / n, 1.0 / n)
-            bound = math.sqrt(6.0 / n_code) / self.w0_initial
-            nn.init.uniform_(first.weight[:, n:], -bound, bound)
-        else:
-            nn.init.uniform_(first.weight, -1.0 / n, 1.0 / n)
-        nn.init.uniform_(first.bias, -1.0 / math.sqrt(n), 1.0 / math.sqrt(n))
-        for lin in rest:
+    def init_(self, layers: list[nn.Linear], coord_dim: int) -> None:
+        first, *rest = layers
+        n, n_code = coord_dim, first.in_features - coord_dim
+        code_bound = math.sqrt(6.0 / max(n_code, 1)) / self.w0_initial  # the hidden-layer rule over the code
+        init_first_layer_(first, n, 1.0 / n, code_bound, self.first_bias_bound(n))
+        for lin in rest:  # hidden layers and the head
             fan_in = lin.in_features
             bound = math.sqrt(6.0 / fan_in) / self.w0
             nn.init.uniform_(lin.weight, -bound, bound)
             nn.init.uniform_(lin.bias, -1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in))
 
-    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
         return torch.sin(self.frequency(i) * h)
+
+
+class Siren(FieldNetwork):
+    def __init__(self, *args: Any, w0: float = 30.0, w0_initial: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(Sine(w0, w0_initial), *args, **kwargs)

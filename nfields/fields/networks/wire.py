@@ -27,72 +27,75 @@ the real variant takes it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
-from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg
+from nfields.core.checks import POSITIVE, boolean, check_arg
 from nfields.core.errors import ConfigError
-from nfields.fields.networks.base import FieldNetwork, init_first_layer_linear_default_
+from nfields.fields.networks.base import Activation, FieldNetwork, init_first_layer_linear_default_
 
 
-class Wire(FieldNetwork):
+class Gabor(Activation):
+    """The complex Gabor wavelet on complex layers, or the real one on [f | g] layers, with nn.Linear's init."""
+
     centered = True  # the repository's coordinates in [-1, 1]
 
-    def __init__(
-        self,
-        in_dim: int,
-        out_dim: int = 3,
-        n_neurons: int = 256,
-        n_hidden_layers: int = 3,
-        output_activation: str = "sigmoid",
-        coord_dim: int | None = None,
-        omega_0: float = 20.0,
-        s_0: float = 10.0,
-        complex: bool = True,  # noqa: A002 -- the config key network.complex
-    ) -> None:
-        check_arg("network.n_neurons", n_neurons, POSITIVE_INT)
+    def __init__(self, omega_0: float = 20.0, s_0: float = 10.0, complex: bool = True) -> None:  # noqa: A002
         check_arg("network.omega_0", omega_0, POSITIVE)
         check_arg("network.s_0", s_0, POSITIVE)
         check_arg("network.complex", complex, boolean())
+        super().__init__()
         self.complex = complex
-        width = max(1, int(n_neurons / math.sqrt(2))) if complex else n_neurons
-        super().__init__(in_dim, out_dim, width, n_hidden_layers, output_activation, coord_dim)
         self.register_scalars(omega_0=omega_0, s_0=s_0)  # tensors: members of model=many may differ in them
-        dims = [in_dim] + [width] * n_hidden_layers
-        if complex:  # real first layer, complex later ones, a real head on [Re h, Im h]
-            self.hidden = nn.ModuleList(
-                nn.Linear(a, b, dtype=torch.cfloat if i else None)
-                for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True))
-            )
-            self.head = nn.Linear(2 * width, out_dim)
-        else:  # each hidden layer outputs [f | g] for cos(omega_0 f) exp(-(s_0 g)^2)
-            self.hidden = nn.ModuleList(nn.Linear(a, 2 * b) for a, b in zip(dims[:-1], dims[1:], strict=True))
-        self.reset_parameters()
+
+    def width(self, n_neurons: int) -> int:
+        return max(1, int(n_neurons / math.sqrt(2))) if self.complex else n_neurons
+
+    def layers(self, dims: list[int], out_dim: int) -> tuple[list[nn.Linear], nn.Linear]:
+        pairs = list(zip(dims[:-1], dims[1:], strict=True))
+        self.last = len(pairs) - 1  # the hidden layer whose output the head reads
+        if self.complex:  # real first layer, complex later ones, a real head on [Re h, Im h]
+            hidden = [nn.Linear(a, b, dtype=torch.cfloat if i else None) for i, (a, b) in enumerate(pairs)]
+            return hidden, nn.Linear(2 * dims[-1], out_dim)
+        return [nn.Linear(a, 2 * b) for a, b in pairs], nn.Linear(dims[-1], out_dim)  # [f | g] per hidden layer
 
     @torch.no_grad()
-    def reset_parameters(self) -> None:
-        first, *rest = self.layers
-        init_first_layer_linear_default_(first, self.coord_dim)
-        for lin in rest[:-1]:
+    def init_(self, layers: list[nn.Linear], coord_dim: int) -> None:
+        first, *rest, head = layers
+        init_first_layer_linear_default_(first, coord_dim)
+        for lin in rest:
             lin.reset_parameters()  # nn.Linear's default; on cfloat, real and imaginary parts apart
-        head = rest[-1]
-        bound = 1.0 / math.sqrt(self.n_neurons)  # the complex head's fan-in is the width, not 2 x width
+        width = head.in_features // 2 if self.complex else head.in_features
+        bound = 1.0 / math.sqrt(width)  # the complex head's fan-in is the width, not 2 x width
         nn.init.uniform_(head.weight, -bound, bound)
         nn.init.uniform_(head.bias, -bound, bound)
 
-    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
         if not self.complex:
             f, g = h.float().chunk(2, dim=-1)  # (..., N, n_neurons) each
             return torch.cos(self.omega_0 * f) * torch.exp(-((self.s_0 * g) ** 2))
         h = h if h.is_complex() else h.float()  # the phase in fp32 under autocast
         z = torch.exp(1j * self.omega_0 * h - (self.s_0 * h).abs().square())  # (..., N, width) complex
-        if i == len(self.hidden) - 1:
+        if i == self.last:
             return torch.cat([z.real, z.imag], dim=-1)  # (..., N, 2 width): the head takes Re(W z + b)
         return z
 
+
+class Wire(FieldNetwork):
+    def __init__(
+        self,
+        *args: Any,
+        omega_0: float = 20.0,
+        s_0: float = 10.0,
+        complex: bool = True,  # noqa: A002 -- the config key network.complex
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(Gabor(omega_0, s_0, complex), *args, **kwargs)
+
     def param_shapes(self) -> list[tuple[tuple[int, int], tuple[int]]]:
-        if self.complex:
+        if self.activation.complex:
             raise ConfigError(
                 "cond",
                 "hypernet",
