@@ -2,8 +2,8 @@
 extra config dir on Hydra's search path): adding an option's two files adds it here, with no list to edit.
 
 Each check takes the composed run config (`debug=fast <group>=<name>`, as train.py composes it) and the keys
-the option's own YAML sets; tests/test_encodings.py, test_networks.py, test_tasks.py and test_fields.py run
-them on the repository's options, tests/test_two_files.py on throwaway ones from a temporary config dir.
+the option's own YAML sets; tests/test_contracts.py runs them on the repository's options,
+tests/test_two_files.py on throwaway ones from a temporary config dir.
 """
 
 from __future__ import annotations
