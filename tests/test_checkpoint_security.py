@@ -218,7 +218,7 @@ def test_a_config_dir_of_ones_own_allows_its_targets_only(genuine: Path, victim:
     with pytest.raises(CheckpointError, match="not a target"):
         check_stored_config(torch.load(ckpt, weights_only=True)["nfields_config"], "ckpt", FIELD_KEYS)
     config = torch.load(ckpt, weights_only=True)["nfields_config"]
-    for entry in (f"file://{mine}", str(mine), f"[file://{mine}]"):  # Hydra's entry, a folder, Hydra's list
+    for entry in (f"file://{mine}", str(mine), f"[file://{mine}]", "pkg://mine"):  # tmp_path is on sys.path
         assert check_stored_config(config, "ckpt", FIELD_KEYS, [entry]) is config
     config["network"] = {"_target_": "planted_module.Thing"}  # defined for encoding, not for network
     with pytest.raises(CheckpointError, match=r"network\._target_=planted_module\.Thing is not a target"):

@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from importlib.resources import files
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +87,23 @@ def config_targets(configs: Path = CONFIGS) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in found.items()}
 
 
+def package_folders(name: str) -> list[str]:
+    try:
+        spec = find_spec(name)
+    except ImportError:  # a parent package is missing
+        return []
+    return list(spec.submodule_search_locations or []) if spec else []
+
+
 def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
     """Config dirs from Hydra search-path entries: `file://DIR`, `pkg://package.configs` or a plain DIR; a
     `[a,b]` list or `a,b` is split. One line for an entry that is not a folder."""
     entries = [e.strip() for item in searchpath for e in str(item).strip("[]").split(",") if e.strip()]
     dirs = []
     for entry in entries:
-        if entry.startswith("pkg://"):
-            path = Path(str(files(entry[len("pkg://") :])))
+        if entry.startswith("pkg://"):  # a package's folder (its parent packages are imported to find it)
+            folders = package_folders(entry[len("pkg://") :].replace("/", "."))
+            path = Path(folders[0]) if folders else Path(entry)
         else:
             path = Path(entry.removeprefix("file://")).expanduser()
         if not path.is_dir():
