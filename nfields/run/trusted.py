@@ -155,7 +155,8 @@ def check_stored_config(
     checked. Other subtrees (callbacks, logger, trainer, hydra) are never built from a checkpoint, so a
     run's own `+callbacks.x._target_=...` does not stop it rendering; interpolations are refused
     everywhere, since building a module resolves the whole config. `searchpath`: the user's own config dirs
-    (search_dirs), whose targets are allowed as configs/' are. Nothing is imported or resolved here.
+    (search_dirs), whose targets are allowed as configs/' are. Nothing the checkpoint names is imported or
+    resolved here.
     """
     if not isinstance(config, dict):
         raise CheckpointError(f"{where}: the stored config is a {type(config).__name__}, not a mapping")
