@@ -161,12 +161,12 @@ def build(make_cfg, tmp_path: Path, *over: str):
 @pytest.mark.parametrize(
     "over, match",
     [
-        (["+members.sweep.encoding.sigmaa=[1,2]"], r"members.sweep.encoding.sigmaa=\[1, 2\]: the run has no number"),
-        (["+members.sweep.data.size=[8,16]"], r"members.sweep.data.size=.*cannot vary across members"),
-        (["+members.sweep.model.render_chunk=[8,16]"], r"cannot vary across members"),
+        (["members.sweep.encoding.sigmaa=[1,2]"], r"members.sweep.encoding.sigmaa=\[1, 2\]: the run has no number"),
+        (["members.sweep.data.size=[8,16]"], r"members.sweep.data.size=.*cannot vary across members"),
+        (["members.sweep.model.render_chunk=[8,16]"], r"cannot vary across members"),
         (["members.sweep.encoding.sigma=[]"], r"members.sweep.encoding.sigma=\[\]: must be a non-empty list"),
         (["members.sweep.encoding.sigma=[a,b]"], r"must be a non-empty list of numbers"),
-        (["+members.sweep.network.n_neurons=[8,16]"], r"members.sweep.network.n_neurons.*changes the fields' tensor"),
+        (["members.sweep.network.n_neurons=[8,16]"], r"members.sweep.network.n_neurons.*changes the fields' tensor"),
         (["members.memory_gb=1e-9"], r"members.memory_gb=1e-09: one member needs about .* GB per step"),
         (["members.seeds=0"], r"members.seeds=0: must be a count >= 1"),
         (["members.images=[0,5]"], r"members.images: \[5\] not in the set's 2 images"),
