@@ -3,6 +3,10 @@
 import hydra
 from omegaconf import DictConfig
 
+from nfields.run.compose import register_configs
+
+register_configs()  # nodes YAML cannot express (members.sweep takes any key), before Hydra composes
+
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:

@@ -9,8 +9,12 @@ image itself. --size is the longer side; the aspect ratio of the training
 image is kept. Without --out the PNG goes to the run directory as render_<h>x<w>.png.
 
 A checkpoint is data from wherever it came from: its stored config may only name targets that
-nfields' configs define (nfields/run/trusted.py); anything else, or a bad or unreadable checkpoint,
-is one line on stderr and exit code 2 before anything is built or written (HYDRA_FULL_ERROR=1: traceback).
+nfields' configs define, or that your own config dirs named by --searchpath define (nfields/run/trusted.py);
+anything else, or a bad or unreadable checkpoint, is one line on stderr and exit code 2 before anything
+is built or written (HYDRA_FULL_ERROR=1: traceback). An option kept outside the repository
+(docs/extending.md) renders as it trained, with its module on PYTHONPATH and its config dir named:
+
+    PYTHONPATH=~/my_fields python scripts/render.py <ckpt> --searchpath file://$HOME/my_fields/configs
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="output PNG (default <run dir>/render_<h>x<w>.png)")
     p.add_argument("--chunk", type=int, default=65536, help="coordinates per forward pass (bounds the memory)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    p.add_argument(
+        "--searchpath",
+        action="append",
+        default=[],
+        help="a config dir of your own options (file://DIR, as train.py's hydra.searchpath): the targets its "
+        "YAML files name may be built; repeat for several",
+    )
     a = p.parse_args(argv)
     if a.size < 1:
         p.error(f"--size must be >= 1, got {a.size}")
@@ -62,7 +73,7 @@ def default_out(ckpt: Path, h: int, w: int) -> Path:
 def main(argv: list[str] | None = None) -> Path:
     a = parse_args(argv)
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    field, shape = load_field(a.checkpoint, map_location=device)  # no training data needed
+    field, shape = load_field(a.checkpoint, map_location=device, searchpath=a.searchpath)  # no training data needed
     h, w = output_size(*shape[:2], a.size)
     field = field.to(device)
     # Bands of rows, each quantised into a uint8 image on the host: no float image of the whole output.

@@ -7,6 +7,7 @@ keeps its content and no file appears anywhere. A genuine checkpoint still rende
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,11 +18,13 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from nfields.core.errors import CheckpointError, UserError
+from nfields.core.errors import CheckpointError, ConfigError, UserError
 from nfields.run.build import load_checkpoint, load_field
 from nfields.run.compose import compose_run_config
+from nfields.run.exits import report_errors
 from nfields.run.resume import check_resume_config
 from nfields.run.train import train
+from nfields.run.trusted import FIELD_KEYS, check_stored_config
 from tests.conftest import ROOT
 
 CONTENT = "precious\n"
@@ -181,19 +184,48 @@ def render(ckpt: Path, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def render_script():
+    spec = importlib.util.spec_from_file_location("render", ROOT / "scripts" / "render.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.mark.parametrize("name", ["open_as_encoding", "os_system_as_network", "open_in_args_list"])
-def test_render_script_refuses_a_planted_checkpoint_in_one_line(genuine: Path, victim: Path, name: str) -> None:
+def test_render_script_refuses_a_planted_checkpoint_in_one_line(
+    genuine: Path, victim: Path, capsys: pytest.CaptureFixture, name: str
+) -> None:
+    """What `python scripts/render.py <ckpt>` runs (report_errors(main)), called in this process."""
     edit, key, target, _ = PLANTS[name]
     ckpt = plant(genuine, victim.parent, edit, victim)
-    cwd = victim.parent / "cwd"
-    cwd.mkdir()
     before = files(victim.parent)
-    out = render(ckpt, cwd)
-    lines = out.stderr.strip().splitlines()
-    assert out.returncode == 2, out.stderr
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and key in lines[0] and target in lines[0], out.stderr
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        report_errors(render_script().main, [str(ckpt), "--size", "16", "--device", "cpu"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and key in lines[0] and target in lines[0], lines
     assert victim.read_text() == CONTENT
     assert files(victim.parent) == before  # no render_*.png in the run dir either
+
+
+def test_a_config_dir_of_ones_own_allows_its_targets_only(genuine: Path, victim: Path, tmp_path: Path) -> None:
+    """--searchpath / searchpath=: the targets a user's config dir defines are allowed, for their group only."""
+    ckpt = plant(genuine, victim.parent, set_key("encoding._target_", lambda v: "planted_module.Thing"), victim)
+    mine = tmp_path / "mine"
+    (mine / "encoding").mkdir(parents=True)
+    (mine / "encoding" / "thing.yaml").write_text("_target_: planted_module.Thing\n")
+    with pytest.raises(CheckpointError, match="not a target"):
+        check_stored_config(torch.load(ckpt, weights_only=True)["nfields_config"], "ckpt", FIELD_KEYS)
+    config = torch.load(ckpt, weights_only=True)["nfields_config"]
+    for entry in (f"file://{mine}", str(mine), f"[file://{mine}]", "pkg://mine"):  # tmp_path is on sys.path
+        assert check_stored_config(config, "ckpt", FIELD_KEYS, [entry]) is config
+    config["network"] = {"_target_": "planted_module.Thing"}  # defined for encoding, not for network
+    with pytest.raises(CheckpointError, match=r"network\._target_=planted_module\.Thing is not a target"):
+        check_stored_config(config, "ckpt", FIELD_KEYS, [f"file://{mine}"])
+    with pytest.raises(ConfigError, match=r"^searchpath=file://.*/none: is not a folder of configs"):
+        check_stored_config(config, "ckpt", FIELD_KEYS, [f"file://{tmp_path / 'none'}"])
+    assert not (victim.parent / "imported").exists()  # judged from the YAML: planted_module never imported
 
 
 def test_render_script_still_renders_a_genuine_checkpoint(genuine: Path, tmp_path: Path) -> None:

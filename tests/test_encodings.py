@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import torch
+import yaml
+from hydra.utils import get_class
 
 from nfields.core.errors import ConfigError
 from nfields.fields.encodings.basic import Basic
@@ -8,37 +10,22 @@ from nfields.fields.encodings.fourier import GaussianFourier
 from nfields.fields.encodings.hashgrid import HashGrid
 from nfields.fields.encodings.none import Identity
 from nfields.fields.encodings.positional import Positional
+from nfields.run.compose import CONFIGS
+from tests.contracts import options
 
+# Small instances for the tests of particular encodings; what every encoding must do (shapes, gradients, fp32
+# phases, bad arguments) is checked on each option of configs/encoding/ by tests/test_contracts.py.
 ENCODINGS = {
-    "none": lambda: Identity(),
     "basic": lambda: Basic(),
     "positional": lambda: Positional(n_features=16, scale=4.0),
     "fourier": lambda: GaussianFourier(n_features=16, sigma=5.0, seed=0),
-    "hashgrid": lambda: HashGrid(n_levels=3, n_features_per_level=2, log2_hashmap_size=6, base_resolution=4),
 }
-EXPECTED_OUT_DIM = {"none": 2, "basic": 4, "positional": 32, "fourier": 32, "hashgrid": 6}
 
 
-@pytest.mark.parametrize("name", ENCODINGS)
-def test_out_dim_and_shape(name: str) -> None:
-    enc = ENCODINGS[name]()
-    assert enc.out_dim == EXPECTED_OUT_DIM[name]
-    x = torch.rand(3, 7, 2)
-    assert enc(x).shape == (3, 7, enc.out_dim)
-
-
-@pytest.mark.parametrize("name", ENCODINGS)
-def test_gradients_flow_to_coordinates(name: str) -> None:
-    enc = ENCODINGS[name]()
-    x = torch.rand(5, 2, requires_grad=True)
-    enc(x).sum().backward()  # (not squared: cos^2 + sin^2 is constant)
-    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("name", ENCODINGS)
-def test_rejects_wrong_coordinate_dim(name: str) -> None:
-    with pytest.raises(ValueError, match=r"\(\.\.\., 2\)"):
-        ENCODINGS[name]()(torch.rand(4, 3))
+def test_out_dim_follows_the_arguments() -> None:
+    assert Identity().out_dim == 2 and Basic(in_dim=3).out_dim == 6
+    assert Positional(n_features=16).out_dim == 32 and GaussianFourier(n_features=16).out_dim == 32
+    assert HashGrid(n_levels=3, n_features_per_level=2, log2_hashmap_size=6, base_resolution=4).out_dim == 6
 
 
 def test_fourier_is_seeded_and_saved() -> None:
@@ -115,9 +102,11 @@ def test_bad_parameters_raise_clear_errors(make, message: str) -> None:
     assert str(e.value) == message
 
 
-def test_no_second_validation_table() -> None:
+@pytest.mark.parametrize("name", options("encoding"))
+def test_no_second_validation_table(name: str) -> None:
     """Encodings check their own arguments; no `config_rules` for nfields/run/validate.py to apply twice."""
-    assert not any(hasattr(make().__class__, "config_rules") for make in ENCODINGS.values())
+    target = yaml.safe_load((CONFIGS / "encoding" / f"{name}.yaml").read_text())["_target_"]
+    assert not hasattr(get_class(target), "config_rules")
 
 
 @pytest.mark.parametrize("name", ["basic", "positional", "fourier"])

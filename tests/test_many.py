@@ -99,15 +99,6 @@ def test_members_train_exactly_as_single_runs(make_cfg, tmp_path: Path, batch: s
             torch.testing.assert_close(stacked[member], v, atol=1e-5, rtol=1e-4, msg=k)
 
 
-# The encoding each network is tested with (passed explicitly: a network config may bring its own).
-NETWORK_ENCODING = {
-    "mlp": "fourier",
-    "linear": "grid",
-    "siren": "none",
-    "wire": "none",
-    "gauss": "none",
-    "finer": "none",
-}
 NETWORKS = sorted(p.stem for p in (ROOT / "configs" / "network").glob("*.yaml"))
 
 
@@ -115,11 +106,10 @@ NETWORKS = sorted(p.stem for p in (ROOT / "configs" / "network").glob("*.yaml"))
 def test_every_network_trains_as_a_member_exactly_as_alone(make_cfg, tmp_path: Path, network: str) -> None:
     """Every network nfields ships (configs/network/*.yaml; WIRE's complex weights included): member 3 of a run of
     2 images x 2 seeds has its single run's loss at every step and test PSNR (random batches: its seed's pixels)."""
-    assert network in NETWORK_ENCODING, f"configs/network/{network}.yaml: give it an encoding in NETWORK_ENCODING"
     root = write_images(tmp_path / "set", 2)
     over = ["debug=fast", "data.size=null", "trainer.max_steps=10", "logger=csv", "trainer.log_every_n_steps=1"]
     over += ["log.val_every_n_steps=10", "~callbacks.progress_gif", "data=image_set", f"data.root={root}"]
-    over += [f"network={network}", f"encoding={NETWORK_ENCODING[network]}", "task=interpolate", "data.batch_size=32"]
+    over += [f"network={network}", "task=interpolate", "data.batch_size=32"]  # with the encoding its config brings
     many_dir, one = tmp_path / "many", tmp_path / "one"
     train(make_cfg(*over, "model=many", "members.seeds=2", run_dir=many_dir))
     train(make_cfg(*over, "data.index=1", "seed=1", run_dir=one))
@@ -171,12 +161,12 @@ def build(make_cfg, tmp_path: Path, *over: str):
 @pytest.mark.parametrize(
     "over, match",
     [
-        (["+members.sweep.encoding.sigmaa=[1,2]"], r"members.sweep.encoding.sigmaa=\[1, 2\]: the run has no number"),
-        (["+members.sweep.data.size=[8,16]"], r"members.sweep.data.size=.*cannot vary across members"),
-        (["+members.sweep.model.render_chunk=[8,16]"], r"cannot vary across members"),
+        (["members.sweep.encoding.sigmaa=[1,2]"], r"members.sweep.encoding.sigmaa=\[1, 2\]: the run has no number"),
+        (["members.sweep.data.size=[8,16]"], r"members.sweep.data.size=.*cannot vary across members"),
+        (["members.sweep.model.render_chunk=[8,16]"], r"cannot vary across members"),
         (["members.sweep.encoding.sigma=[]"], r"members.sweep.encoding.sigma=\[\]: must be a non-empty list"),
         (["members.sweep.encoding.sigma=[a,b]"], r"must be a non-empty list of numbers"),
-        (["+members.sweep.network.n_neurons=[8,16]"], r"members.sweep.network.n_neurons.*changes the fields' tensor"),
+        (["members.sweep.network.n_neurons=[8,16]"], r"members.sweep.network.n_neurons.*changes the fields' tensor"),
         (["members.memory_gb=1e-9"], r"members.memory_gb=1e-09: one member needs about .* GB per step"),
         (["members.seeds=0"], r"members.seeds=0: must be a count >= 1"),
         (["members.images=[0,5]"], r"members.images: \[5\] not in the set's 2 images"),

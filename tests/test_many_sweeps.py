@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 from torch import nn
 
 from nfields.core.errors import ConfigError
 from nfields.fields.networks.gauss import Gauss
 from nfields.fields.networks.wire import Wire
 from nfields.fields.stack import FieldStack
-from nfields.run.members import check_stacked
+from nfields.run.members import check_stacked, sweep_axes
 
 
 @pytest.mark.parametrize(
@@ -49,3 +50,14 @@ def test_a_value_kept_outside_the_tensors_is_refused_in_one_line() -> None:
     fields = [FloatScale(1.0), FloatScale(7.0)]
     with pytest.raises(ConfigError, match="member 1 differs when stacked: the field keeps this value outside its"):
         check_stacked(FieldStack(fields), fields, "members.sweep.network.s", [1.0, 7.0])
+
+
+def test_members_sweep_takes_any_key_as_typed(make_cfg) -> None:
+    """members.sweep is an open node (configs/model/many.yaml): any key is typed without `+`, and the members
+    judge it in their own words; the rest of the config stays closed to unknown keys."""
+    cfg = make_cfg("debug=fast", "model=many", "network=gauss", "members.sweep.network.s=[10,20]")
+    assert sweep_axes(cfg) == [("network.s", [10, 20])]
+    with pytest.raises(ConfigError, match=r"^members\.sweep\.encoding\.sigmaa=\[1, 2\]: the run has no number"):
+        sweep_axes(make_cfg("debug=fast", "model=many", "members.sweep.encoding.sigmaa=[1,2]"))
+    with pytest.raises(ConfigCompositionException, match="Could not override 'members.chunks'"):
+        make_cfg("debug=fast", "model=many", "members.chunks=2")

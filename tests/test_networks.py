@@ -10,6 +10,9 @@ from nfields.fields.networks.mlp import MLP
 from nfields.fields.networks.siren import Siren
 from nfields.fields.networks.wire import Wire
 
+# Networks and variants with hidden layers, for tests of their arguments and of narrow windows; what every option
+# of configs/network/ must do (shapes, gradients, seeded init, the hypernetwork path, bad arguments) is checked on
+# each by tests/test_contracts.py.
 NETS = {
     "mlp": MLP,
     "siren": Siren,
@@ -22,7 +25,6 @@ NETS = {
 # WIRE keeps s_0 = 5: its exp(j omega_0 x) grows as exp(-omega_0 Im x) on complex inputs, and a wide window (s_0 = 1)
 # no longer damps it (NaN gradients in 28 of 100 seeds; none at 5 or 10).
 WIDE = {"wire": {"s_0": 5.0}, "wire_real": {"s_0": 1.0}, "gauss": {"s": 1.0}}
-REAL = [n for n in NETS if n != "wire"]  # a hypernetwork predicts real weights: complex WIRE is refused there
 
 
 @pytest.mark.parametrize("name", NETS)
@@ -40,26 +42,6 @@ def test_every_parameter_gets_a_gradient(name: str) -> None:
     net(torch.rand(32, 2)).sum().backward()
     for n, p in net.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, n
-
-
-@pytest.mark.parametrize("name", NETS)
-def test_seeded_init_is_deterministic(name: str) -> None:
-    torch.manual_seed(3)
-    a = NETS[name](in_dim=2, n_neurons=8)
-    torch.manual_seed(3)
-    b = NETS[name](in_dim=2, n_neurons=8)
-    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
-        assert torch.equal(pa, pb)
-
-
-@pytest.mark.parametrize("name", REAL)
-def test_batched_params_match_shared_weights(name: str) -> None:
-    """The hypernetwork path (per-batch (W, b)) computes the same function as the module's weights."""
-    net = NETS[name](in_dim=4, out_dim=3, n_neurons=8, n_hidden_layers=2)
-    x = torch.rand(2, 10, 4)
-    params = [(lin.weight.expand(2, -1, -1), lin.bias.expand(2, -1)) for lin in net.layers]
-    assert torch.allclose(net(x, params=params), net(x), atol=1e-6)
-    assert [tuple(w.shape[1:]) for w, _ in params] == [s for s, _ in net.param_shapes()]
 
 
 def test_siren_init_follows_the_paper() -> None:

@@ -6,12 +6,15 @@ checks the exact message; docs/reliability.md lists the same messages (checked b
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from nfields.core.errors import ConfigError
+from nfields.run.compose import CONFIGS
+from nfields.run.options import option_names
 from nfields.run.validate import COMBINATIONS, validate_config
 from tests.reliability import expect_error
 
@@ -135,8 +138,13 @@ def test_latent_without_conditioning_is_rejected(make_cfg) -> None:
     """The cond and latent combination is checked from Hydra's choices and overrides."""
     cfg = make_cfg("debug=fast")
     check = next(fn for fn in COMBINATIONS if fn.__name__ == "latent_needs_conditioning")
-    with pytest.raises(ConfigError, match=r"^latent=global: a latent code needs a conditioning method"):
+    conds = "|".join(n for n in option_names(CONFIGS, "cond") if n != "none")  # what configs/cond/ holds
+    with pytest.raises(ConfigError) as e:
         check(cfg, {"latent": "global", "cond": "none"}, ["latent=global"])
+    assert (
+        str(e.value) == f"latent=global: a latent code needs a conditioning method: add cond={conds}, or drop latent="
+    )
+    assert "film" in conds.split("|")
     check(cfg, {"latent": "global", "cond": "none"}, [])  # a default latent with cond=none is ignored, not an error
     check(cfg, {"latent": "global", "cond": "film"}, ["latent=global", "cond=film"])
 
@@ -158,3 +166,16 @@ def test_docs_table_lists_every_message() -> None:
     docs = DOCS.read_text()
     for _, message in CASES:
         assert message in docs, message
+
+
+@pytest.mark.parametrize("doc", ["reliability.md", "extending.md"])
+def test_docs_type_no_list_of_a_groups_options(doc: str) -> None:
+    """Messages list a group's options from configs/<group>/; the docs point there instead of copying the list
+    (a copy goes stale when an option is added). A list: three or more options of one group after `one of `
+    or `=`, joined by `, ` or `|`."""
+    text = (DOCS.parent / doc).read_text()
+    for group in sorted(p.name for p in CONFIGS.iterdir() if p.is_dir()):
+        names = "|".join(re.escape(n) for n in sorted(option_names(CONFIGS, group), key=len, reverse=True))
+        if names:
+            typed = re.search(rf"(?:one of |=)(?:{names})(?:(?:, |\\?\|)(?:{names})\b){{2,}}", text)
+            assert typed is None, f"docs/{doc} types {group}'s options: {typed.group(0)!r}; point to configs/{group}/"

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from nfields.lit.single import FieldModule
+from nfields.run.compose import CONFIGS
+from nfields.run.options import check_options, option_names, unknown_option
 from tests.conftest import ROOT, run_train
 from tests.reliability import entry_point, expect_error
 
@@ -32,27 +34,32 @@ def test_cli_full_error_shows_the_traceback(tmp_path: Path) -> None:
     assert "Traceback" in full.stderr and "ConfigError: network.n_neurons=-1" in full.stderr
 
 
-def test_unknown_options_and_keys_on_the_command_line(tmp_path: Path) -> None:
-    proc = run_train(["encoding=fourire", f"hydra.run.dir={tmp_path}"])
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == (
-        "Error: encoding=fourire: unknown option; choose one of basic, fourier, grid, hashgrid, none, positional "
-        "(did you mean encoding=fourier?)"
-    )
-    proc = run_train(["+encodng=none", f"hydra.run.dir={tmp_path}"])  # before: exit 0, trained with the stray key
-    assert proc.returncode == 2 and not (tmp_path / ".hydra").exists()
-    assert proc.stderr.strip().startswith(
-        "Error: encodng=none: unknown key or config group (did you mean encoding=none?)"
-    )
+def choices(group: str) -> str:
+    """What an unknown-option message lists: the options of configs/<group>/, found, not typed."""
+    return ", ".join(option_names(CONFIGS, group))
+
+
+def test_unknown_options_and_keys_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """train.py checks the command line (check_options) before Hydra composes or writes anything."""
+    for args, expected in (
+        (
+            ["encoding=fourire"],
+            f"Error: encoding=fourire: unknown option; choose one of {choices('encoding')} "
+            "(did you mean encoding=fourier?)",
+        ),
+        (["+encodng=none"], "Error: encodng=none: unknown key or config group (did you mean encoding=none?)"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            check_options(args, CONFIGS)
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.strip().split("; known: ")[0] == expected
+    assert {"basic", "fourier", "grid", "hashgrid"} <= set(choices("encoding").split(", "))
     proc = run_train(["trainer.gradient_clip_val=1", f"hydra.run.dir={tmp_path}"])  # nothing close: Hydra's words
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Could not override 'trainer.gradient_clip_val'" in proc.stderr and "is not in struct" in proc.stderr
 
 
 def test_unknown_option_check_understands_hydra_syntax() -> None:
-    from nfields.run.options import check_options, unknown_option
-    from tests.conftest import CONFIGS
-
     for arg in (
         "encoding=fourier",
         "+encoding=none",
@@ -67,12 +74,13 @@ def test_unknown_option_check_understands_hydra_syntax() -> None:
     ):
         assert unknown_option(arg, CONFIGS) is None, arg
     assert unknown_option("logger=[wandb,cvs]", CONFIGS) == (
-        "Error: logger=cvs: unknown option; choose one of csv, none, tensorboard, wandb (did you mean logger=csv?)"
+        f"Error: logger=cvs: unknown option; choose one of {choices('logger')} (did you mean logger=csv?)"
     )
     assert unknown_option("-m", CONFIGS) is None
-    expected = "Error: network=zzz: unknown option; choose one of finer, gauss, linear, mlp, siren, wire"
+    expected = f"Error: network=zzz: unknown option; choose one of {choices('network')}"
     assert unknown_option("network=zzz", CONFIGS) == expected
     check_options(["--config-dir=/elsewhere", "encoding=mine"], CONFIGS)  # other config dirs: left to Hydra
+    check_options(["hydra.searchpath=[file:///elsewhere]", "encoding=mine"], CONFIGS)
 
 
 def test_a_run_never_overwrites_another_runs_directory(tmp_path: Path) -> None:

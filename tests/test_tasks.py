@@ -13,8 +13,11 @@ from nfields.tasks.fit import Fit
 from nfields.tasks.inpaint import Inpaint
 from nfields.tasks.interpolate import Interpolate
 from nfields.tasks.superres import SuperRes
+from tests.contracts import options
 
 H, W, C = 20, 18, 3
+# Variants of the tasks' arguments; what every option of configs/task/ must do (shapes, the split, seeding, the
+# forward model, bad arguments) is checked on each by tests/test_contracts.py.
 TASKS = {
     "interpolate": lambda seed=0: Interpolate(factor=2, seed=seed),
     "interpolate3": lambda seed=0: Interpolate(factor=3, seed=seed),
@@ -178,7 +181,7 @@ def test_fit_scores_everything(image: torch.Tensor) -> None:
     assert torch.equal(obs.points(), pixel_grid(H, W).reshape(-1, 2))
 
 
-@pytest.mark.parametrize("name", ["interpolate", "superres", "denoise", "inpaint"])
+@pytest.mark.parametrize("name", options("task"))
 def test_task_configs_build_the_task(make_cfg, name: str) -> None:
     task = instantiate(make_cfg("debug=fast", f"task={name}").task)
     assert task.name == name and isinstance(task, Task)

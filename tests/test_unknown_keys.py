@@ -23,6 +23,8 @@ def test_unknown_keys_are_refused_with_a_suggestion() -> None:
         assert unknown_key(arg, CONFIGS).split("; known: ")[0] == expected, arg
     for arg in (
         "+members.sweep.network.s=[1,2]",
+        "members.sweep.network.s=[1,2]",  # members.sweep is open: any key, no `+` (the members judge it)
+        "members.sweep.network.w1=[1,2]",  # not "did you mean members.sweep.network.w0?": w1 may be a network's
         "+members.sweep.encoding.sigmaa=[1,2]",  # refused later, in the members' own words
         "+trainer.max_epochs=1",
         "+model.scheduler._target_=torch.optim.lr_scheduler.StepLR",

@@ -133,22 +133,26 @@ def build_trainer(
 
 
 def _read_nfields_checkpoint(
-    path: str | Path, map_location: str | torch.device, keys: Sequence[str]
+    path: str | Path, map_location: str | torch.device, keys: Sequence[str], searchpath: Sequence[str | Path] = ()
 ) -> tuple[dict, DictConfig]:
     """The checkpoint and its stored config, refused in one line unless the `keys` to be built name only
-    targets nfields' configs define (nfields/run/trusted.py): checked before any import, build or write."""
+    targets that nfields' configs or the user's config dirs (`searchpath`, Hydra's entries: file://DIR)
+    define (nfields/run/trusted.py): checked before any import, build or write."""
     ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
     if ckpt.get("nfields_config") is None:
         raise CheckpointError(f"checkpoint {path}: holds no nfields config; was it written by nfields' train.py?")
-    return ckpt, as_config(check_stored_config(ckpt["nfields_config"], f"checkpoint {path}", keys))
+    return ckpt, as_config(check_stored_config(ckpt["nfields_config"], f"checkpoint {path}", keys, searchpath))
 
 
-def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[Field, tuple[int, ...]]:
-    """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read."""
-    ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS)
+def load_field(
+    path: str | Path, map_location: str | torch.device = "cpu", searchpath: Sequence[str | Path] = ()
+) -> tuple[Field, tuple[int, ...]]:
+    """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read.
+    `searchpath`: the config dirs of the user's own options it was trained with (hydra.searchpath)."""
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS, searchpath)
     shape = ckpt.get("nfields_image_shape")
     if shape is None:  # older checkpoints: rebuild the module, which reads the image again
-        module = load_checkpoint(path, map_location)
+        module = load_checkpoint(path, map_location, searchpath)
         return module.field, module.image_shape
     if not (isinstance(shape, list | tuple) and len(shape) == 3 and all(is_int(n) and n > 0 for n in shape)):
         raise CheckpointError(f"checkpoint {path}: nfields_image_shape={shape} is not an image's (H, W, C)")
@@ -159,9 +163,11 @@ def load_field(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     return field.eval(), tuple(shape)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> pl.LightningModule:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", searchpath: Sequence[str | Path] = ()
+) -> pl.LightningModule:
     """Rebuild a trained module from its checkpoint alone (config stored inside; its data is read again)."""
-    ckpt, cfg = _read_nfields_checkpoint(path, map_location, MODULE_KEYS)
+    ckpt, cfg = _read_nfields_checkpoint(path, map_location, MODULE_KEYS, searchpath)
     with building(f"checkpoint {path}: "):
         module = build_module(cfg, build_datamodule(cfg))
     check_state_dict(module, ckpt["state_dict"], path)  # names the mismatching parameter

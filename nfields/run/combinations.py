@@ -9,6 +9,8 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nfields.core.errors import ConfigError
+from nfields.run.compose import CONFIGS
+from nfields.run.options import option_names
 from nfields.run.resume import check_resume_config
 
 Combination = Callable[[DictConfig, dict[str, Any], list[str]], None]
@@ -42,10 +44,9 @@ def latent_needs_conditioning(cfg: DictConfig, choices: dict[str, Any], override
     """latent=... does nothing with cond=none: an explicit choice of both is a mistake."""
     latent, cond = choices.get("latent"), choices.get("cond", "none")
     if latent not in (None, "null") and cond in (None, "none") and chosen_on_command_line("latent", overrides):
+        conds = "|".join(n for n in option_names(CONFIGS, "cond") if n != "none")  # configs/cond/, not typed
         raise ConfigError(
-            "latent",
-            latent,
-            "a latent code needs a conditioning method: add cond=concat|film|hypernet, or drop latent=",
+            "latent", latent, f"a latent code needs a conditioning method: add cond={conds}, or drop latent="
         )
 
 

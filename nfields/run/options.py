@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from nfields.core.errors import EXIT_USER_ERROR
+from nfields.run.compose import OPEN_NODE
 
 NAME = re.compile(r"[A-Za-z0-9_\-]+")
 
@@ -72,6 +73,18 @@ def config_keys(configs: Path) -> dict[str, set[str]]:
     return tree
 
 
+@lru_cache(maxsize=4)
+def open_nodes(configs: Path) -> frozenset[str]:
+    """The dotted keys a config opens with `/nfields/open@<key>` in its defaults: any key below them is valid."""
+    found = set()
+    for file in configs.rglob("*.yaml"):
+        defaults = (yaml.safe_load(file.read_text()) or {}).get("defaults") or []
+        for entry in defaults:
+            if isinstance(entry, str) and entry.startswith(f"{OPEN_NODE}@"):
+                found.add(entry.split("@", 1)[1])
+    return frozenset(found)
+
+
 def unknown_key(arg: str, configs: Path) -> str | None:
     """The one-line error for `arg` if it names a top-level key or group no config defines (with or without
     `+`; Hydra would suggest `+key=...`, which then trains with a stray key), or a nested key typed without
@@ -91,6 +104,8 @@ def unknown_key(arg: str, configs: Path) -> str | None:
         return f"Error: {name}={value}: unknown key or config group{hint}; known: {', '.join(sorted(tree['']))}"
     if added or "/" in name or top == "hydra" or "." not in name:
         return None
+    if any(name.startswith(f"{node}.") for node in open_nodes(configs)):
+        return None  # members.sweep.<any key>: judged by the code that reads it
     parent, leaf = name.rsplit(".", 1)
     if parent not in tree or leaf in tree[parent]:
         return None

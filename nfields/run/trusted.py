@@ -10,17 +10,20 @@ checkpoint is rendered. So before anything is imported or built, `check_stored_c
   so an interpolation was not written by train.py, and resolving it would run resolvers (oc.env reads
   the environment) on the checkpoint's behalf;
 * accepts a `_target_` in the subtrees that will be built (at any depth: nested kwargs, `_args_`
-  lists, model.optimizer, ...) only if a YAML file under configs/ defines it for the same top-level
-  key: encodings come from what configs/encoding/*.yaml name, model.* from model/*.yaml plus the
-  files in the global package that set model.* (network/siren.yaml's scheduler), and so on.
+  lists, model.optimizer, ...) only if a YAML file under configs/, or under a config dir the caller
+  names (the user's own options: the `hydra.searchpath` they trained with), defines it for the same
+  top-level key: encodings come from what <dir>/encoding/*.yaml name, model.* from model/*.yaml plus
+  the files in the global package that set model.* (network/siren.yaml's scheduler), and so on.
 
 Why this rule: configs/ is nfields' registry of options (DESIGN.md: one option = one .py + one .yaml),
-so a user's own encoding is trusted as soon as its YAML exists, with no second list to keep in sync;
+so a user's own encoding is trusted as soon as its YAML exists, with no second list to keep in sync
+(out of the repository: once its config dir is named, as it was named to train it);
 it needs no import to decide (a rule such as "a subclass of the slot's base under nfields." must
 import the named module first, and would still let nfields.run.loggers.wandb_logger be an encoding);
 and per top-level key, an allowed target cannot be moved to another slot (a Trainer as the encoding).
 A target typed only on the command line (`encoding._target_=my.Enc`) is refused: the message says to
-add a YAML for it.
+add a YAML for it. The search path is never read from the checkpoint or its run directory: they are the
+data being judged (a planted folder beside it could define any target).
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from nfields.core.errors import CheckpointError
+from nfields.core.errors import CheckpointError, ConfigError
 from nfields.run.compose import CONFIGS
 
 PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
@@ -83,6 +87,40 @@ def config_targets(configs: Path = CONFIGS) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in found.items()}
 
 
+def package_folders(name: str) -> list[str]:
+    try:
+        spec = find_spec(name)
+    except ImportError:  # a parent package is missing
+        return []
+    return list(spec.submodule_search_locations or []) if spec else []
+
+
+def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
+    """Config dirs from Hydra search-path entries: `file://DIR`, `pkg://package.configs` or a plain DIR; a
+    `[a,b]` list or `a,b` is split. One line for an entry that is not a folder."""
+    entries = [e.strip() for item in searchpath for e in str(item).strip("[]").split(",") if e.strip()]
+    dirs = []
+    for entry in entries:
+        if entry.startswith("pkg://"):  # a package's folder (its parent packages are imported to find it)
+            folders = package_folders(entry[len("pkg://") :].replace("/", "."))
+            path = Path(folders[0]) if folders else Path(entry)
+        else:
+            path = Path(entry.removeprefix("file://")).expanduser()
+        if not path.is_dir():
+            raise ConfigError("searchpath", entry, "is not a folder of configs (<dir>/<group>/<option>.yaml)")
+        dirs.append(path.resolve())
+    return tuple(dirs)
+
+
+def allowed_targets(dirs: Sequence[Path] = ()) -> dict[str, frozenset[str]]:
+    """{top-level key: targets} that configs/ and the config dirs `dirs` define."""
+    allowed: dict[str, frozenset[str]] = {}
+    for configs in (CONFIGS, *dirs):
+        for key, targets in config_targets(configs).items():
+            allowed[key] = allowed.get(key, frozenset()) | targets
+    return allowed
+
+
 def top_key(path: str) -> str:
     return re.split(r"[.\[]", path, maxsplit=1)[0]
 
@@ -108,18 +146,22 @@ def check_plain(node: Any, where: str, path: str = "") -> None:
         raise CheckpointError(f"{where}: stored config {path or '<root>'} holds a {kind}, not a plain value")
 
 
-def check_stored_config(config: Any, where: str, keys: Sequence[str]) -> dict[str, Any]:
+def check_stored_config(
+    config: Any, where: str, keys: Sequence[str], searchpath: Sequence[str | Path] = ()
+) -> dict[str, Any]:
     """Raise CheckpointError (one line: `where`, key path, target) unless `config` is safe to build.
 
     `keys`: the top-level keys the caller instantiates (FIELD_KEYS, MODULE_KEYS); their targets are
     checked. Other subtrees (callbacks, logger, trainer, hydra) are never built from a checkpoint, so a
     run's own `+callbacks.x._target_=...` does not stop it rendering; interpolations are refused
-    everywhere, since building a module resolves the whole config. Nothing is imported or resolved here.
+    everywhere, since building a module resolves the whole config. `searchpath`: the user's own config dirs
+    (search_dirs), whose targets are allowed as configs/' are. Nothing the checkpoint names is imported or
+    resolved here.
     """
     if not isinstance(config, dict):
         raise CheckpointError(f"{where}: the stored config is a {type(config).__name__}, not a mapping")
     check_plain(config, where)
-    allowed = config_targets()
+    allowed = allowed_targets(search_dirs(searchpath))
     for key, target in target_paths({k: v for k, v in config.items() if k in keys}):
         slot = top_key(key)
         ok = allowed.get(slot, frozenset())
@@ -127,6 +169,7 @@ def check_stored_config(config: Any, where: str, keys: Sequence[str]) -> dict[st
             known = ", ".join(sorted(ok)) or "none"
             raise CheckpointError(
                 f"{where}: {key}={target} is not a target nfields' configs define for {slot} "
-                f"(allowed: {known}); refusing to build it (to allow your own class, add a YAML for it under configs/)"
+                f"(allowed: {known}); refusing to build it (to allow your own class, add a YAML for it under "
+                "configs/, or name the config dir that defines it: scripts/render.py --searchpath file://DIR)"
             )
     return config
