@@ -60,17 +60,22 @@ import torch
 from torch.nn import functional as F
 
 from nfields.core.checks import POSITIVE, check_arg
-from nfields.fields.networks.base import FieldNetwork
+from nfields.fields.networks.base import Activation, FieldNetwork
 
 
-class Softplus(FieldNetwork):
-    def __init__(self, *args: Any, beta: float = 1.0, **kwargs: Any) -> None:
+class Softplus(Activation):
+    def __init__(self, beta: float) -> None:
         check_arg("network.beta", beta, POSITIVE)
-        super().__init__(*args, **kwargs)
-        self.beta = float(beta)
+        super().__init__()
+        self.register_scalars(beta=beta)  # a tensor, so model=many members may differ in it
 
-    def activation(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        return F.softplus(h, beta=self.beta)
+    def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        return F.softplus(self.beta * h) / self.beta
+
+
+class SoftplusNetwork(FieldNetwork):
+    def __init__(self, *args: Any, beta: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(Softplus(beta), *args, **kwargs)
 ''',
     "throwaway_task.py": '''
 """task=throwaway: observe the pixels of one colour of a checkerboard; score the others, split in two."""
@@ -104,7 +109,7 @@ in_dim: 2
 seed: ${seed}
 """,
     "configs/network/throwaway.yaml": """
-_target_: throwaway_network.Softplus
+_target_: throwaway_network.SoftplusNetwork
 _partial_: true
 n_neurons: 64
 n_hidden_layers: 2
