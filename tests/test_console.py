@@ -15,7 +15,8 @@ import pytest
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
 from nfields.lit.callbacks.progress import TTO_DESC
-from nfields.run.console import closing_line, count, quiet_lightning
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.console import closing_line, count, model_description, quiet_lightning
 from nfields.run.loggers import run_name
 from nfields.run.train import train
 from tests.conftest import run_train
@@ -173,3 +174,18 @@ def test_the_wandb_sync_hint_only_for_one_run_in_several_offline_parts(tmp_path:
     )
     (tmp_path / "wandb" / "offline-run-20261204_120000-xyz").mkdir()
     assert wandb_sync_hint(str(tmp_path)) is None  # another run's folder: not one run's parts
+
+
+@pytest.mark.parametrize(
+    "over, shape",
+    [(["network=wire"], "2x22 complex"), (["network=siren"], "2x32"), (["network=linear"], None)],
+)
+def test_the_start_line_gives_the_network_as_built(make_cfg, over: list[str], shape: str | None) -> None:
+    """WIRE's complex layers are int(n_neurons / sqrt(2)) wide: the line says what was built, not the config."""
+    cfg = make_cfg("debug=fast", "network.n_neurons=32", *over)
+    dm = build_datamodule(cfg)
+    text = model_description(cfg, build_module(cfg, dm))
+    if shape is None:
+        assert re.fullmatch(r"grid \+ linear \([\d.]+k params\)", text), text
+    else:
+        assert f"({shape}, " in text, text

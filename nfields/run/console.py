@@ -55,10 +55,12 @@ def model_description(cfg: DictConfig, module: FieldsModule) -> str:
     many = isinstance(module, ManyFieldsModule)
     n = module.n_members if many else 1
     params = count(module.field_params()) + " params" + (" each" if n > 1 else "")  # metrics.json's model/params
-    if not isinstance(module.field[0].template if many else module.field, NeuralField):  # field=gaussians, ...
+    field = module.field[0].template if many else module.field
+    if not isinstance(field, NeuralField):  # field=gaussians, ...
         return f"{choice(cfg, 'field')} ({params})"
-    net = cfg.get("network") or {}
-    shape = [f"{net['n_hidden_layers']}x{net['n_neurons']}"] if "n_neurons" in net and "n_hidden_layers" in net else []
+    net = field.network  # the built width, not the config's: WIRE's complex layers are n_neurons / sqrt(2) wide
+    kind = " complex" if any(p.is_complex() for p in net.parameters()) else ""
+    shape = [f"{len(net.hidden)}x{net.n_neurons}{kind}"] if len(net.hidden) else []
     cond = choice(cfg, "cond") if cfg.get("cond") else "none"
     extra = [*shape, *([cond] if cond != "none" else []), params]
     return f"{choice(cfg, 'encoding')} + {choice(cfg, 'network')} ({', '.join(extra)})"
