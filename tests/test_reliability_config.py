@@ -85,6 +85,12 @@ RUN_CASES: list[tuple[list[str], str]] = [
         "known keys: coord_dim, in_dim, n_hidden_layers, n_neurons, out_dim, output_activation, w0, w0_initial",
     ),
 ]
+RUN_CASES.append(
+    (
+        ["encoding._target_=nfields.nope.Encoding"],
+        "encoding._target_=nfields.nope.Encoding: cannot be imported: no such module or name",
+    )
+)
 if not torch.cuda.is_available():
     RUN_CASES.append(
         (["trainer=gpu"], "trainer.accelerator=gpu: no CUDA GPU is visible here: use trainer=cpu or trainer=default")

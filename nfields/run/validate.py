@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import pydoc
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -79,9 +80,9 @@ def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
     if isinstance(node, DictConfig):
         if isinstance(node.get("_target_"), str):
             yield path, node
-        for k in node.keys():
+        for k, child in node.items_ex(resolve=False):
             if isinstance(k, str) and not (path == "" and k == "hydra"):
-                yield from target_nodes(node._get_node(k), f"{path}.{k}" if path else k)
+                yield from target_nodes(child, f"{path}.{k}" if path else k)
     elif isinstance(node, ListConfig):
         for i, v in enumerate(node):
             yield from target_nodes(v, f"{path}[{i}]")
@@ -107,23 +108,24 @@ def accepted_keywords(target: Any) -> set[str] | None:
 
 def check_targets(cfg: DictConfig) -> None:
     """Unknown keys under a `_target_` node (a typo would otherwise be a Hydra traceback)."""
-    from hydra._internal.utils import _locate
-
     for path, node in target_nodes(cfg):
-        try:
-            target = _locate(node._target_)
-        except ImportError as e:
-            raise ConfigError(f"{path}._target_", node._target_, f"cannot be imported ({e})") from None
+        try:  # pydoc.locate: None for a missing name, an error for a module that fails while importing; no logging
+            target = pydoc.locate(node._target_)
+        except pydoc.ErrorDuringImport as e:
+            reason = f"{e.exc.__name__}: {str(e.value).splitlines()[0] if str(e.value) else ''}"
+            raise ConfigError(f"{path}._target_", node._target_, f"cannot be imported ({reason})") from None
+        if target is None:
+            raise ConfigError(f"{path}._target_", node._target_, "cannot be imported: no such module or name")
         known = accepted_keywords(target)
         if known is None:
             continue
-        for key in node.keys():
+        for key, value in node.items_ex(resolve=False):
             if isinstance(key, str) and not (key.startswith("_") and key.endswith("_")) and key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f" (did you mean {path}.{close[0]}?)" if close else ""
                 raise ConfigError(
                     f"{path}.{key}",
-                    node._get_node(key)._value(),
+                    value,
                     f"unknown key for {node._target_}; known keys: {', '.join(sorted(known))}{hint}",
                 )
 
