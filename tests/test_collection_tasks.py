@@ -22,13 +22,14 @@ BASELINE_KEYS = {"superres": "psnr_bicubic", "denoise": "psnr_noisy", "inpaint":
 def test_batches_carry_each_images_own_observation(make_cfg, task: str) -> None:
     dm = build_datamodule(make_cfg(*TINY, f"task={task}"))
     b = batch(dm, "test")
-    obs = b["obs"]
+    obs, observed = b["obs"], b["observed"]
     for i, o in enumerate(obs):  # the batch stacks exactly what the task observes of each clean image
         again = dm.task.observe(b["image"][i], key=dm.splits["test"].key_offset + i)
-        assert torch.equal(b["coords"][i], again.points()) and torch.equal(b["values"][i], again.values)
-        assert torch.equal(b["display"][i], o.display)
+        assert torch.equal(observed.coords[i], again.points()) and torch.equal(observed.values[i], again.values)
+        assert torch.equal(observed.display[i], o.display)
+        assert (observed.footprint is None) == (again.footprint is None)  # superres's blocks travel with the batch
     if task == "denoise":  # seeded per image: the noise differs between images
-        noise = b["values"] - b["image"].flatten(1, 2)  # (B, HW, C)
+        noise = observed.values - b["image"].flatten(1, 2)  # (B, HW, C)
         assert noise.std() > 0.05 and not torch.allclose(noise[0], noise[1])
     if task == "inpaint":  # ... and so do the masks
         assert not torch.equal(obs[0].train_mask, obs[1].train_mask)
@@ -45,7 +46,7 @@ def test_no_scored_pixel_is_observed(make_cfg, task: str) -> None:
     for i, o in enumerate(b["obs"]):
         for stage in ("val", "test"):
             scored = grid[o.mask(stage)]  # (M, 2) coordinates scored at this stage
-            seen = b["coords"][i]  # (N, 2) coordinates trained / test-time optimised on
+            seen = b["observed"].coords[i]  # (N, 2) coordinates trained / test-time optimised on
             assert not (seen[:, None, :] == scored[None, :, :]).all(-1).any(), f"image {i}: {stage} pixel observed"
 
 
@@ -71,7 +72,7 @@ def test_encoder_sees_the_observation_not_the_clean_image(make_cfg) -> None:
     module = build_module(cfg, dm)
     b = batch(dm)
     codes = module.codes(b)
-    assert torch.equal(codes, module.source.encode(b["display"]))
+    assert torch.equal(codes, module.source.encode(b["observed"].display))
     assert not torch.allclose(codes, module.source.encode(b["image"]))
 
 

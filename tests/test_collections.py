@@ -56,7 +56,8 @@ def test_synthetic_splits_limit_and_batches(make_cfg) -> None:
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 10, "val": 4, "test": 4}
     b = batch(dm)
     idx, images = b["index"], b["image"]
-    assert "obs" not in b and b["coords"].shape == (4, 64, 2) and b["values"].shape == (4, 64, 3)
+    observed = b["observed"]  # the four images' observations, stacked
+    assert "obs" not in b and observed.coords.shape == (4, 64, 2) and observed.values.shape == (4, 64, 3)
     assert idx.tolist() == [0, 1, 2, 3] and images.shape == (4, 8, 8, 3) and images.dtype == torch.float32
     assert dm.channels == 3 and dm.image_shape == (8, 8) and dm.n_train == 10
     # val and test images are never training images

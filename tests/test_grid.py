@@ -119,8 +119,7 @@ def test_the_regularizer_is_in_the_training_loss(make_cfg) -> None:
     module = build_module(cfg, build_datamodule(cfg))
     module.trainer = _OneProcess()  # type: ignore[assignment]
     loss = module.loss()
-    x, y = module.pixels.every(0, 1)
-    data = module.task.loss(module.field, x, y)
+    data = module.task.loss(module.field, module.pixels.every(0, 1))  # every observed pixel
     tv = module.field.encoding.regularization()
     assert tv.item() > 0 and module.field.regularization().item() == tv.item()
     assert loss.item() == pytest.approx(data.item() + tv.item(), rel=1e-6, abs=0)

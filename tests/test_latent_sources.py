@@ -7,8 +7,9 @@ import torch
 
 from nfields.fields.latents.encoder import Encoder
 from nfields.lit.collection import CollectionModule
-from nfields.lit.tto import Observed, optimize_codes
+from nfields.lit.tto import optimize_codes
 from nfields.run.build import build_datamodule, build_module
+from nfields.tasks.base import Observation
 from nfields.tasks.fit import Fit
 from tests.test_collections import TINY, batch
 
@@ -69,7 +70,10 @@ def test_tto_uses_only_the_observed_pixels(make_cfg) -> None:
     garbage[~mask] = torch.rand_like(garbage[~mask])
 
     def fit(imgs: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
-        observed = Observed.grid(imgs, m)
+        observed = None  # every pixel
+        if m is not None:  # the pixels of each image's mask, as a task observes them (row-major)
+            each = [Observation(im[k], train_mask=k, display=im * k[..., None]) for im, k in zip(imgs, m, strict=True)]
+            observed = Observation.stack(each)
         return optimize_codes(module.field, module.source, Fit(), imgs, steps=5, observed=observed).codes
 
     assert torch.allclose(fit(images, mask), fit(garbage, mask), atol=1e-6)

@@ -216,8 +216,8 @@ def test_fitting_an_image_lowers_the_loss_and_raises_psnr(make_cfg, name: str) -
     torch.manual_seed(cfg.seed)
     m = build_module(cfg, build_datamodule(cfg))
     before = m.task.evaluate(m.render(), m.clean, m.obs)["psnr"]
-    x, y = m.pixels.every(0, 1)  # (576, 2), (576, 3): every observed pixel
-    first, last = fit(list(m.field.parameters()), lambda: m.task.loss(m.field, x, y), cfg.model.lr, 100)
+    every = m.pixels.every(0, 1)  # coords (576, 2), values (576, 3): every observed pixel
+    first, last = fit(list(m.field.parameters()), lambda: m.task.loss(m.field, every), cfg.model.lr, 100)
     after = m.task.evaluate(m.render(), m.clean, m.obs)["psnr"]
     assert last < 0.5 * first and after > before + 3, (first, last, before, after)
 

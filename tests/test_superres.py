@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from nfields.core.coords import pixel_grid
 from nfields.core.errors import ConfigError
 from nfields.run.build import build_datamodule, build_module
+from nfields.tasks.base import Observation
 from nfields.tasks.superres import SuperRes
 
 
@@ -34,14 +35,14 @@ def block_means(full: torch.Tensor, f: int) -> torch.Tensor:
 def test_forward_model_is_the_field_averaged_over_each_block(h: int, w: int, f: int) -> None:
     task = SuperRes(factor=f)
     obs = task.observe(torch.rand(h, w, 3))
-    pred = task.forward_model(curved, obs.coords)  # (N, 3)
+    pred = task.forward_model(curved, obs)  # (N, 3)
     expected = block_means(curved(pixel_grid(h, w)), f)  # the field at the full-res pixel centres, block-averaged
     assert pred.shape == expected.shape == obs.values.shape
     assert torch.allclose(pred, expected, atol=1e-6)
     # the old formulation (the field's value at each block centre) is measurably different for this field
     assert (curved(obs.coords) - expected).abs().max() > 1e-3
     # leading dimensions (a collection's (B, N, 2)) are kept
-    batched = task.forward_model(curved, torch.stack([obs.coords, obs.coords]))
+    batched = task.forward_model(curved, Observation.stack([obs, obs]))
     assert batched.shape == (2, *expected.shape) and torch.allclose(batched[1], expected, atol=1e-6)
 
 
@@ -57,7 +58,7 @@ def test_the_clean_image_is_a_zero_loss_solution() -> None:
 
     task = SuperRes(factor=f)
     obs = task.observe(img)
-    assert task.loss(lookup, obs.coords, obs.values).item() < 1e-12
+    assert task.loss(lookup, obs).item() < 1e-12
     assert ((lookup(obs.coords) - obs.values) ** 2).mean() > 1e-3  # the block-centre pixel alone is not the mean
 
 

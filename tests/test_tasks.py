@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from nfields.core.coords import pixel_grid
-from nfields.tasks.base import Task
+from nfields.tasks.base import Observation, Task
 from nfields.tasks.denoise import Denoise
 from nfields.tasks.fit import Fit
 from nfields.tasks.inpaint import Inpaint
@@ -77,6 +77,58 @@ def _order(coords: torch.Tensor) -> torch.Tensor:
     """Row-major rank of each observed coordinate (to compare values with the image)."""
     i, j = (coords[:, 1] * H - 0.5).round().long(), (coords[:, 0] * W - 0.5).round().long()
     return i * W + j
+
+
+ON_GRID = {
+    "fit": Fit,
+    "interpolate": lambda: Interpolate(factor=2),
+    "interpolate3": lambda: Interpolate(factor=3),
+    "denoise": lambda: Denoise(noise_std=0.0),  # without noise: its values are the image's
+    "inpaint": lambda: Inpaint(keep=0.3),
+    "inpaint_box": lambda: Inpaint(keep=1.0, box=0.4),
+}
+
+
+@pytest.mark.parametrize("name", list(ON_GRID))
+def test_values_are_in_the_row_major_order_of_train_mask(name: str) -> None:
+    """The contract of an Observation on the grid (coords None): values[i] is the i-th True pixel of train_mask
+    in row-major order, the pixel at points()[i]. Storage pairs values with pixel indices on this order alone."""
+    rows, cols = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    ids = (rows * W + cols).float() / (H * W)  # every pixel a distinct value, in [0, 1)
+    image = torch.stack([ids, rows / H, cols / W], -1)  # (H, W, 3)
+    obs = ON_GRID[name]().observe(image)
+    assert obs.coords is None and obs.train_mask is not None
+    assert torch.equal(obs.values, image[obs.train_mask])  # boolean indexing is row-major
+    ij = ((obs.points() * torch.tensor([W, H]) - 0.5).round().long()).flip(-1)  # (N, 2) (row, col) of each point
+    assert torch.equal(obs.values, image[ij[:, 0], ij[:, 1]])
+    assert torch.equal((ij[:, 0] * W + ij[:, 1]).diff().sign(), torch.ones(ij.shape[0] - 1, dtype=torch.long))
+
+
+def test_a_subset_is_measured_as_the_whole() -> None:
+    """The footprint travels with the observation and with every subset of it: a task instance that observed
+    nothing (a collection's main process when workers observe) measures a batch exactly as the observer would."""
+    image = torch.rand(12, 10, 3, generator=torch.Generator().manual_seed(2))
+    obs = SuperRes(factor=2).observe(image)
+    idx = torch.tensor([4, 0, 7])
+
+    def field(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([torch.sin(7 * x), x.prod(-1, keepdim=True)], -1)
+
+    whole = SuperRes(factor=2).forward_model(field, obs)  # a fresh instance: no state of an earlier observe()
+    batch = obs.take(idx)
+    assert batch.footprint is obs.footprint and batch.footprint.shape == (4, 2)
+    assert torch.equal(SuperRes(factor=2).forward_model(field, batch), whole[idx])
+    with pytest.raises(ValueError, match="override forward_model"):  # a footprint the task cannot measure
+        Fit().forward_model(field, batch)
+
+
+def test_a_stack_of_observations_needs_one_footprint() -> None:
+    small, large = torch.rand(8, 8, 3), torch.rand(12, 12, 3)
+    task = SuperRes(factor=2)
+    stacked = Observation.stack([task.observe(small, key=0), task.observe(small, key=1)])
+    assert stacked.values.shape == (2, 16, 3) and stacked.coords.shape == (2, 16, 2)
+    with pytest.raises(ValueError, match="share one size"):
+        Observation.stack([task.observe(small), task.observe(large)])
 
 
 def test_interpolate_factor2_is_tancik_protocol() -> None:

@@ -86,17 +86,12 @@ class Split(Dataset):
 
 
 def collate(items: list[tuple[int, torch.Tensor, Observation]], keep_obs: bool = True) -> dict[str, Any]:
-    """Stack a batch: index (B,), image (B, H, W, C) clean, coords (B, N, 2), values (B, N, C) observed,
-    display (B, H, W, C); `obs` (list of B Observations: masks, baselines) only for evaluation batches.
-    N is the same for every image of a size (tasks/base.py), so observations stack."""
+    """Stack a batch: index (B,), image (B, H, W, C) clean, observed: the B observations stacked (coords
+    (B, N, 2), values (B, N, C), display (B, H, W, C), their footprint); `obs` (list of B Observations: masks,
+    baselines) only for evaluation batches. N is the same for every image of a size (tasks/base.py), so
+    observations stack."""
     idx, images, obs = zip(*items, strict=True)
-    batch = {
-        "index": torch.tensor(idx),
-        "image": torch.stack(images),
-        "coords": torch.stack([o.points() for o in obs]),
-        "values": torch.stack([o.values for o in obs]),
-        "display": torch.stack([o.display for o in obs]),
-    }
+    batch = {"index": torch.tensor(idx), "image": torch.stack(images), "observed": Observation.stack(list(obs))}
     if keep_obs:
         batch["obs"] = list(obs)
     return batch

@@ -21,6 +21,8 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+from lightning_utilities import apply_to_collection
+from pytorch_lightning.utilities import move_data_to_device
 
 from nfields.core.checks import POSITIVE, check_arg, integer, one_of, string
 from nfields.core.media import tile
@@ -30,10 +32,10 @@ from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
 from nfields.lit.base import FieldsModule, Optimizer
-from nfields.lit.tto import Observed, TTOResult, decode, optimize_codes
+from nfields.lit.tto import TTOResult, decode, optimize_codes
 from nfields.tasks.base import Observation, Task
 
-Batch = dict[str, Any]  # data.collection.collate: index, image, coords, values, display (+ obs)
+Batch = dict[str, Any]  # data.collection.collate: index, image, observed (+ obs)
 
 
 class CollectionModule(FieldsModule):
@@ -94,24 +96,24 @@ class CollectionModule(FieldsModule):
         return 0 if self.source is None or self.field.cond is None else n_batches * self.tto_steps
 
     # ---- training -------------------------------------------------------------------------
-    def sample(self, coords: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Observed coords (B, N, 2), values (B, N, C) -> P random points per image (all if P is null or >= N)."""
-        b, n, c = values.shape
+    def sample(self, observed: Observation) -> Observation:
+        """B images' stacked observations (B, N, ...) -> P random ones per image (all if P is null or >= N)."""
+        b, n, _ = observed.values.shape
         if self.pixels_per_image is None or self.pixels_per_image >= n:
-            return coords, values
-        idx = torch.randint(0, n, (b, self.pixels_per_image), device=values.device).unsqueeze(-1)  # (B, P, 1)
-        return torch.gather(coords, 1, idx.expand(-1, -1, 2)), torch.gather(values, 1, idx.expand(-1, -1, c))
+            return observed
+        return observed.take(torch.randint(0, n, (b, self.pixels_per_image), device=observed.values.device))
 
     def codes(self, batch: Batch) -> torch.Tensor | None:
         """Training images' codes (B, code_dim): the encoder sees the observation, never the clean image."""
-        return None if self.source is None else self.source(batch["index"], batch["display"])
+        return None if self.source is None else self.source(batch["index"], batch["observed"].display)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        coords, values = self.sample(batch["coords"], batch["values"])  # (B, P, 2), (B, P, C)
+        observed = self.sample(batch["observed"])  # (B, P, ...)
         codes = self.codes(batch)
         field_fn = conditioned(self.field, codes)  # cond=none (codes None): one field for every image
+        values = observed.values  # (B, P, C)
         reg = values.new_zeros(()) if codes is None else self.source.regularization(codes)
-        mse = self.task.loss(field_fn, coords, values)
+        mse = self.task.loss(field_fn, observed)
         field_reg = self.field.regularization()  # (): the field's own penalty (encoding=grid's TV), else 0
         b = values.shape[0]
         psnr = -10 * torch.log10(mse.detach())
@@ -139,16 +141,16 @@ class CollectionModule(FieldsModule):
         self,
         images: torch.Tensor,
         steps: int,
-        observed: Observed | None = None,
+        observed: Observation | None = None,
         score: torch.Tensor | None = None,
         on_step: Callable[[], None] | None = None,
     ) -> TTOResult:
-        """Fresh codes for unseen images (B, H, W, C) fitted to `observed` (None: every pixel), scored on `score`."""
+        """Fresh codes for unseen images (B, H, W, C) fitted to `observed` (their stacked Observation; None: every
+        pixel), scored on `score`."""
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
             # clones turn inference tensors into normal ones that autograd may save
             images, score = images.clone(), None if score is None else score.clone()
-            if observed is not None:
-                observed = Observed(observed.coords.clone(), observed.values.clone(), observed.seen.clone())
+            observed = apply_to_collection(observed, torch.Tensor, torch.clone)  # every tensor of the Observation
             return optimize_codes(
                 self.field, self.source, self.task, images, steps, self.tto_lr, self.pixels_per_image,
                 observed=observed, score_mask=score, on_step=on_step,
@@ -158,8 +160,7 @@ class CollectionModule(FieldsModule):
         images, obs = batch["image"], batch["obs"]  # clean (B, H, W, C), B Observations
         masks = [o.mask(stage) for o in obs]
         score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, H, W)
-        observed = Observed(batch["coords"], batch["values"], batch["display"])
-        res = self.tto(images, steps, observed, score, self.on_tto_step if stage == "test" else None)
+        res = self.tto(images, steps, batch["observed"], score, self.on_tto_step if stage == "test" else None)
         metrics = [self.task.evaluate(res.pred[i], images[i], self.with_mean(o), stage) for i, o in enumerate(obs)]
         b = images.shape[0]
         # Under DDP each rank scores its own shard of images: sync_dist averages the ranks' means.
@@ -169,7 +170,7 @@ class CollectionModule(FieldsModule):
         self.log(f"{stage}/psnr_tto0", res.curve[0][1], batch_size=b, sync_dist=True)  # before optimising the codes
         if batch_idx == 0:
             n = min(self.n_grid, b)
-            display = batch["display"][:n].float()
+            display = batch["observed"].display[:n].float()
             self.grid = {} if torch.equal(display, images[:n]) else {"observed": display.clamp(0, 1)}  # fit: omit
             self.grid |= {"prediction": res.pred[:n].detach(), "ground truth": images[:n].detach().float()}
         return res
@@ -219,7 +220,7 @@ class CollectionModule(FieldsModule):
         if self.gif_batch is None:
             train = self.trainer.datamodule.splits["train"]
             items = [train[i] for i in range(min(self.n_grid, len(train)))]
-            self.gif_batch = {k: v.to(self.device) for k, v in collate(items, keep_obs=False).items()}
+            self.gif_batch = move_data_to_device(collate(items, keep_obs=False), self.device)
         frame = tile(self.decode(self.codes(self.gif_batch), len(self.gif_batch["index"])), cols=4)
         k = max(1, max_size // max(frame.shape[:2]))  # small images (28x28) enlarged, pixels kept sharp
         return frame.repeat_interleave(k, 0).repeat_interleave(k, 1)

@@ -16,7 +16,6 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -31,7 +30,7 @@ from nfields.lit.base import FieldsModule, Optimizer
 from nfields.lit.inner import InnerLoop
 from nfields.lit.member import Member, MemberDraws, member_loss, summarize
 from nfields.lit.member_adam import MemberAdam, as_real
-from nfields.lit.pixels import as_float
+from nfields.lit.pixels import as_float, observe
 from nfields.tasks.base import Observation, Task
 
 NOT_COMPILED = Check(lambda v: v is False, "false: model=many does not compile its step (vmap) yet")
@@ -74,18 +73,18 @@ class ManyFieldsModule(FieldsModule):
         self.chunks = [range(a, a + n) for a, n in zip(starts, sizes, strict=True)]  # members of each stack
         self.image_shape = tuple(images[0].shape)  # (H, W, C), every member's
         self.clean_images = [as_float(im) for im in images]  # (H, W, C) float, on the host, for scoring
-        self.obs: list[Observation] = []
-        values = []
-        for im in images:
-            im = im if im.dtype != torch.uint8 or task.accepts_uint8 else as_float(im)
-            obs = task.observe(im)
+        self.obs: list[Observation] = []  # masks and baselines, what evaluate() reads: the values are in values_k
+        values, coords = [], None
+        for i, im in enumerate(images):
+            obs = observe(task, im)  # uint8 levels only to a task that accepts them
             values.append(as_float(obs.values).float())  # (N, C)
-            self.obs.append(replace(obs, values=obs.values[:0]))  # masks and baselines: the values are in values_k
-        coords = self.obs[0].points()  # (N, 2): every member observes the same positions (same size and task)
-        for i, obs in enumerate(self.obs[1:], 1):
-            if values[i].shape != values[0].shape or not torch.equal(obs.points(), coords):
+            if i == 0:  # every member observes the same positions (same size and task), with the same footprint
+                coords, footprint = obs.points(), obs.footprint  # (N, 2), (K, 2) or None
+            elif values[i].shape != values[0].shape or not torch.equal(obs.points(), coords):
                 raise ValueError(f"member {i} observes other pixels than member 0: images must share one size")
+            self.obs.append(obs.for_scoring())
         self.register_buffer("coords", coords, persistent=False)  # (N, 2)
+        self.register_buffer("footprint", footprint, persistent=False)  # (K, 2) or None
         for k, r in enumerate(self.chunks):  # (Mk, N, C) per chunk: data is rebuilt from the config
             self.register_buffer(f"values_{k}", torch.stack(values[r.start : r.stop]), persistent=False)
         self.loss_fn = member_loss(task)
@@ -187,7 +186,7 @@ class ManyFieldsModule(FieldsModule):
             full = y.new_zeros(stack.n, 2)  # (Mk, 2): data term, penalty
             if own.start < own.stop:
                 xs = x if dim is None else x[own]
-                out = stack.per_member(self.loss_fn, xs, y[own], in_dims=(dim, 0), members=own)
+                out = stack.per_member(self.loss_fn, xs, y[own], self.footprint, in_dims=(dim, 0, None), members=own)
                 inner.backward(out.sum())  # members' losses summed: each gets its own gradient
                 full[own] = out.detach()
             parts.append(full)
@@ -202,12 +201,13 @@ class ManyFieldsModule(FieldsModule):
         stacks = copy.deepcopy(self.field).to(device)
         opt = self.optimizer_fn(params=stacks.parameters(), lr=self.lr)
         coords = self.coords.to(device)
+        footprint = None if self.footprint is None else self.footprint.to(device)
         values = [getattr(self, f"values_{k}").to(device) for k in range(len(self.chunks))]
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)
             for s, v in zip(stacks, values, strict=True):
-                s.per_member(self.loss_fn, coords, v, in_dims=(None, 0)).sum().backward()
+                s.per_member(self.loss_fn, coords, v, footprint, in_dims=(None, 0, None)).sum().backward()
             opt.step()
 
         step()  # warm-up

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nfields.tasks.base import Task
+from nfields.tasks.base import Observation, Task
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,13 @@ class Member:
 
 
 def member_loss(task: Task) -> Callable[..., torch.Tensor]:
-    """One member's (data term, penalty) -> (2,): what FieldModule.loss computes for one field."""
+    """One member's (data term, penalty) -> (2,): what FieldModule.loss computes for one field, on its
+    observations: coords (N, 2), values (N, C) and the footprint (K, 2) or None that every member shares."""
 
-    def fn(field: nn.Module, coords: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        data = task.loss(field, coords, values)
+    def fn(
+        field: nn.Module, coords: torch.Tensor, values: torch.Tensor, footprint: torch.Tensor | None
+    ) -> torch.Tensor:
+        data = task.loss(field, Observation(values, coords=coords, footprint=footprint))
         return torch.stack([data, field.regularization().to(data.dtype)])
 
     return fn

@@ -1,4 +1,4 @@
-"""The observed pixels of one image, kept on the device as compactly as they allow.
+"""PixelStore: one image's Observation (tasks/base.py) kept on the device as compactly as it allows.
 
 Full-batch training reads every observed pixel at every step, so it keeps float32 coordinates
 (N, 2) and colours (N, C), ready to use. Random batches read a few of them per step, so with
@@ -6,9 +6,11 @@ Full-batch training reads every observed pixel at every step, so it keeps float3
   colours   uint8 when they are exact 8-bit levels (fit, interpolate, inpaint of an 8-bit image;
             not denoise's noisy values or superres's block means): 3 bytes per RGB pixel, not 12;
   coords    recomputed from int32 pixel indices when the observation lies on the pixel grid
-            (`Observation.train_mask`), or from nothing at all when every pixel is observed:
-            0-4 bytes per pixel, not 8.
+            (`Observation.train_mask`, whose row-major order is the order of the values), or from
+            nothing at all when every pixel is observed: 0-4 bytes per pixel, not 8.
 At 8192^2 (fit) the observed pixels take 0.2 GB instead of 1.3 GB of device memory.
+Batches come out as Observations (take, every) with the observation's footprint: the task's forward
+model measures them as it measures the whole observation.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 from nfields.core.coords import flat_pixel_coords
-from nfields.tasks.base import Observation
+from nfields.tasks.base import Observation, Task
 
 
 def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:
@@ -42,34 +44,50 @@ def as_float(values: torch.Tensor) -> torch.Tensor:
     return values.float().div_(255) if values.dtype == torch.uint8 else values
 
 
-class ObservedPixels(nn.Module):
+def observe(task: Task, image: torch.Tensor, key: int = 0) -> Observation:
+    """task.observe(image) with an 8-bit image (uint8 levels) as floats in [0, 1], unless the task accepts_uint8
+    (it only selects pixels): a task that computes with colours never sees 0-255."""
+    return task.observe(image if task.accepts_uint8 else as_float(image), key)
+
+
+class PixelStore(nn.Module):
+    """Device-side storage of one image's observed pixels: values (uint8 levels or float), pixel indices or
+    coordinates, and the footprint; hands out training batches as Observations."""
+
     def __init__(self, obs: Observation, height: int, width: int, compact: bool) -> None:
         super().__init__()
         self.height, self.width = height, width
         self.n = obs.values.shape[0]
+        if obs.coords is None and obs.train_mask is not None and int(obs.train_mask.sum()) != self.n:
+            raise ValueError(
+                f"the observation has {self.n} values for {int(obs.train_mask.sum())} pixels of train_mask"
+            )
         u8 = as_uint8(obs.values) if compact else None
         self.register_buffer("values", as_float(obs.values) if u8 is None else u8, persistent=False)  # (N, C)
-        on_grid = compact and obs.train_mask is not None
+        on_grid = compact and obs.coords is None
         self.all_pixels = on_grid and self.n == height * width
         index = None
         if on_grid and not self.all_pixels:
-            index = obs.train_mask.flatten().nonzero().squeeze(1)  # (N,) row-major, as coords are
+            index = obs.train_mask.flatten().nonzero().squeeze(1)  # (N,) row-major, the order of the values
             index = index.to(torch.int32 if height * width < 2**31 else torch.int64)
         self.register_buffer("index", index, persistent=False)  # (N,) or None
         self.register_buffer("coords", None if on_grid else obs.points(), persistent=False)  # (N, 2) or None
+        self.register_buffer("footprint", obs.footprint, persistent=False)  # (K, 2) or None
 
-    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Observed pixels idx (B,) -> coords (B, 2), colours (B, C) as float32."""
+    def take(self, idx: torch.Tensor) -> Observation:
+        """Observed pixels idx (B,) -> their Observation: coords (B, 2), colours (B, C) as float32."""
         values = self.values[idx]
         values = values.float() / 255 if values.dtype == torch.uint8 else values
         if self.coords is not None:
-            return self.coords[idx], values
-        return flat_pixel_coords(idx if self.index is None else self.index[idx], self.height, self.width), values
+            coords = self.coords[idx]
+        else:
+            coords = flat_pixel_coords(idx if self.index is None else self.index[idx], self.height, self.width)
+        return Observation(values, coords=coords, footprint=self.footprint)
 
-    def every(self, start: int = 0, step: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def every(self, start: int = 0, step: int = 1) -> Observation:
         """Every step-th observed pixel from start (a DDP rank's share of a full batch)."""
-        if self.coords is not None and self.values.dtype != torch.uint8:
-            return self.coords[start::step], self.values[start::step]  # views: full batches copy nothing
+        if self.coords is not None and self.values.dtype != torch.uint8:  # views: full batches copy nothing
+            return Observation(self.values[start::step], coords=self.coords[start::step], footprint=self.footprint)
         return self.take(torch.arange(start, self.n, step, device=self.values.device))
 
     def nbytes(self) -> int:

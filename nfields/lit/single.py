@@ -21,8 +21,8 @@ from nfields.fields.base import Field
 from nfields.fields.field import render
 from nfields.lit.base import FieldsModule, Optimizer
 from nfields.lit.inner import InnerLoop, time_step
-from nfields.lit.pixels import ObservedPixels, as_float, as_uint8
-from nfields.tasks.base import Band, Task
+from nfields.lit.pixels import PixelStore, as_float, as_uint8, observe
+from nfields.tasks.base import Band, Observation, Task
 
 
 class FieldModule(FieldsModule):
@@ -61,19 +61,17 @@ class FieldModule(FieldsModule):
         self.last_reg: torch.Tensor | None = None
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
         self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
-        self.full_batch: tuple[torch.Tensor, torch.Tensor, float | None] | None = None  # sample() fills it
+        self.full_batch: tuple[Observation, float | None] | None = None  # sample() fills it
         self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
         image, batch_size, compact = data.image, data.batch_size, compact_pixels
         self.batch_size, self.render_chunk = batch_size, render_chunk
         self.eval_band_pixels = BAND_PIXELS  # pixels rendered and scored at a time by evaluate()
-        if image.dtype == torch.uint8 and not task.accepts_uint8:
-            image = as_float(image)  # the task computes with colours (noise, block means)
-        obs = task.observe(image)
+        obs = observe(task, image)  # uint8 levels only to a task that accepts them; else floats in [0, 1]
         # Non-persistent buffers: data is rebuilt from the config, not stored in checkpoints.
         # Random batches keep the image and its observed pixels compact (uint8, pixel indices; lit/pixels.py).
         compact = compact and batch_size is not None
         self.image_shape = tuple(image.shape)  # (H, W, C)
-        self.pixels = ObservedPixels(obs, image.shape[0], image.shape[1], compact)
+        self.pixels = PixelStore(obs, image.shape[0], image.shape[1], compact)
         stored = as_uint8(image) if compact else None
         stored = as_float(image) if stored is None else stored
         # task=fit observes the image itself: its stored colours are the clean image, kept once on the device.
@@ -82,7 +80,7 @@ class FieldModule(FieldsModule):
         self.register_buffer("clean_store", None if shared else stored, persistent=False)  # (H, W, C) or None
         # The observation's own copies are no longer needed (the panel's display is, unless it is the image).
         display = torch.empty(0) if obs.display is image else obs.display
-        self.obs = replace(obs, coords=None, values=torch.empty(0, image.shape[-1]), display=display)
+        self.obs = replace(obs.for_scoring(), display=display)  # masks and baselines: what evaluate() reads
         mask = self.obs.eval_mask
         self.register_buffer("eval_mask", mask if mask is not None else None, persistent=False)
 
@@ -115,27 +113,28 @@ class FieldModule(FieldsModule):
     def on_train_end(self) -> None:
         self.field.keep_input(None)  # what the field kept for training steps is not needed to test or render
 
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor, float | None]:
-        """This rank's share of the step's pixels -> coords (B, 2), colours (B, C), and the count the squared
-        errors are divided by. A random batch has data.batch_size / world_size pixels (with replacement; its own
-        mean: None). A full batch is every world_size-th observed pixel, and each rank divides its sum by
-        N / world_size, so that DDP's mean over ranks is exactly the mean over all N pixels, whatever the shards."""
+    def sample(self) -> tuple[Observation, float | None]:
+        """This rank's share of the step's pixels -> their Observation (coords (B, 2), colours (B, C), the
+        footprint), and the count the squared errors are divided by. A random batch has data.batch_size /
+        world_size pixels (with replacement; its own mean: None). A full batch is every world_size-th observed
+        pixel, and each rank divides its sum by N / world_size, so that DDP's mean over ranks is exactly the mean
+        over all N pixels, whatever the shards."""
         if self.full_batch is not None:  # the same pixels every step: gathered once per fit
             return self.full_batch
         n, world = self.pixels.n, self.trainer.world_size
         if self.batch_size is None or self.batch_size >= n:
-            self.full_batch = (*self.pixels.every(self.global_rank, world), None if world == 1 else n / world)
+            self.full_batch = (self.pixels.every(self.global_rank, world), None if world == 1 else n / world)
             if self.keep_features:
-                self.field.keep_input(self.full_batch[0])  # every step's coordinates from now on
+                self.field.keep_input(self.full_batch[0].coords)  # every step's coordinates from now on
             return self.full_batch
         idx = torch.randint(0, n, (max(1, self.batch_size // world),), device=self.device, generator=self.sampler)
-        return (*self.pixels.take(idx), None)
+        return self.pixels.take(idx), None
 
     def loss(self) -> torch.Tensor:
         """The task's data term on this step's pixels plus the field's regularization (encoding=grid's TV)."""
-        x, y, count = self.sample()
+        batch, count = self.sample()
         field = self.field
-        data = self.batch_loss(field, x, y, count=count)  # the task's data term ()
+        data = self.batch_loss(field, batch, count=count)  # the task's data term ()
         if self.penalised is False:
             return data  # nothing to add, nothing to keep (train/psnr reads the loss): the hot path of most fields
         # train/psnr measures the fit, not the regulariser (a copy: a CUDA graph reuses its output buffer)
@@ -198,14 +197,18 @@ class FieldModule(FieldsModule):
 
     def probe_step_s(self, device: torch.device) -> float:
         """Seconds per optimiser step of this module's field on `device` (a probe on a copy; lit/inner.py)."""
-        n = self.pixels.n
+        n, footprint = self.pixels.n, self.pixels.footprint
         if self.batch_size is None or self.batch_size >= n:
             batch = self.pixels.every()
         else:
             g = torch.Generator(device=self.pixels.values.device).manual_seed(0)
             idx = torch.randint(0, n, (self.batch_size,), generator=g, device=self.pixels.values.device)
             batch = self.pixels.take(idx)
-        return time_step(self.field, self.task.loss, self.build_optimizer, batch, device)
+
+        def loss(field: Field, coords: torch.Tensor, values: torch.Tensor) -> torch.Tensor:  # the probe moves them
+            return self.task.loss(field, Observation(values, coords=coords, footprint=footprint))
+
+        return time_step(self.field, loss, self.build_optimizer, (batch.coords, batch.values), device)
 
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:

@@ -2,9 +2,9 @@
 
 Only the codes are optimised (Adam, model.tto_lr) on what is observed of each image,
 with the source's L2 prior; each step uses `pixels` random observed points per image
-(None = all, like data.pixels_per_image in training). What is observed is an `Observed`
-batch (the task's observations; default every pixel of the clean images), and the loss is
-the task's own (task.loss), so superres fits block means through its box forward model.
+(None = all, like data.pixels_per_image in training). What is observed is the images' stacked
+`Observation` (tasks/base.py: the task's observations; default every pixel of the clean images), and
+the loss is the task's own (task.loss), so superres fits block means through its box forward model.
 PSNR against the clean images is measured along the way (on `score_mask`, default all
 pixels), giving the PSNR-vs-step curve.
 """
@@ -23,27 +23,14 @@ from nfields.core.coords import pixel_grid
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
-from nfields.tasks.base import Task
+from nfields.tasks.base import Observation, Task
 
 
-@dataclass
-class Observed:
-    """What test-time optimisation may fit: N observed points per image."""
-
-    coords: torch.Tensor  # (B, N, 2)
-    values: torch.Tensor  # (B, N, C)
-    seen: torch.Tensor  # (B, H, W, C) the observation as an image: the encoder's input
-    weight: torch.Tensor | None = None  # (B, N, 1) 0/1: which points count (None: all)
-
-    @staticmethod
-    def grid(images: torch.Tensor, mask: torch.Tensor | None = None) -> Observed:
-        """Every pixel of images (B, H, W, C) on the grid, `mask` (B, H, W) bool selecting the observed ones."""
-        b, h, w, c = images.shape
-        coords = pixel_grid(h, w, device=images.device).reshape(1, -1, 2).expand(b, -1, -1)
-        values = images.reshape(b, h * w, c)
-        if mask is None:
-            return Observed(coords, values, images)
-        return Observed(coords, values, images * mask.unsqueeze(-1), mask.reshape(b, -1, 1).float())
+def every_pixel(images: torch.Tensor) -> Observation:
+    """Every pixel of images (B, H, W, C) observed as it is -> their stacked Observation (B, H*W, ...)."""
+    b, h, w, c = images.shape
+    coords = pixel_grid(h, w, device=images.device).reshape(1, -1, 2).expand(b, -1, -1)  # (B, H*W, 2)
+    return Observation(images.reshape(b, h * w, c), coords=coords, display=images)
 
 
 @dataclass
@@ -98,28 +85,28 @@ def optimize_codes(
     steps: int,
     lr: float = 1e-2,
     pixels: int | None = None,
-    observed: Observed | None = None,
+    observed: Observation | None = None,
     score_mask: torch.Tensor | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> TTOResult:
-    """images (B, H, W, C) clean, in [0, 1]; fit to `observed` (default: every pixel of the images) through
-    the task's objective (task.loss: its forward model, e.g. superres's block means).
+    """images (B, H, W, C) clean, in [0, 1]; fit to `observed` (B images' stacked Observation, default: every
+    pixel of the images) through the task's objective (task.loss: its forward model, e.g. superres's block means).
 
     `score_mask` (B, H, W) bool: the pixels the curve and the final PSNR are measured on (None = all).
     `on_step`: called after each optimiser step (the test pass's progress bar).
     """
-    b, h, w, c = images.shape
+    b, h, w, _ = images.shape
     check_arg("model.tto_steps", steps, integer(lo=0))
     if source is None or field.cond is None:  # nothing to optimise: the field is the same for every image
         with torch.no_grad():
             pred = decode(field, None, b, h, w)
         psnr = per_image_psnr(pred, images, score_mask)
         return TTOResult(None, pred, psnr, [(0, float(psnr.mean()))])
-    obs = observed if observed is not None else Observed.grid(images)
-    n = obs.coords.shape[1]
+    obs = observed if observed is not None else every_pixel(images)
+    n = obs.values.shape[1]
     curve, at = [], eval_steps(steps)
     with frozen(field), frozen(source):
-        codes = source.init_codes(obs.seen).detach().clone().requires_grad_(True)  # (B, code_dim)
+        codes = source.init_codes(obs.display).detach().clone().requires_grad_(True)  # (B, code_dim)
         opt = torch.optim.Adam([codes], lr=lr)
         for step in range(steps + 1):
             if step in at:
@@ -128,13 +115,10 @@ def optimize_codes(
                     curve.append((step, float(per_image_psnr(pred, images, score_mask).mean())))
             if step == steps:
                 break
-            x, y, m = obs.coords, obs.values, obs.weight
+            batch = obs
             if pixels is not None and pixels < n:
-                idx = torch.randint(0, n, (b, pixels), device=images.device)  # (B, P)
-                x = torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, 2))
-                y = torch.gather(y, 1, idx.unsqueeze(-1).expand(-1, -1, c))
-                m = None if m is None else torch.gather(m, 1, idx.unsqueeze(-1))
-            loss = task.loss(conditioned(field, codes), x, y, weight=m) + source.regularization(codes)
+                batch = obs.take(torch.randint(0, n, (b, pixels), device=images.device))  # (B, P) of each image
+            loss = task.loss(conditioned(field, codes), batch) + source.regularization(codes)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -157,9 +157,8 @@ def member_bytes(field: Field, task: Task, image: torch.Tensor, batch_size: int 
     tensors autograd saves for backward (counted once per storage) x 1.5 for the step's transients, plus its
     parameters x 4 (weights, gradients, Adam's two moments)."""
     obs = task.observe(as_float(image))
-    coords, values = obs.points(), obs.values.float()
-    if batch_size is not None and batch_size < coords.shape[0]:
-        coords, values = coords[:batch_size], values[:batch_size]
+    n = obs.values.shape[0]
+    batch = obs.take(slice(0, n if batch_size is None else min(batch_size, n)))  # (B, ...) observations
     own = {p.untyped_storage().data_ptr() for p in [*field.parameters(), *field.buffers()]}
     seen: dict[int, int] = {}
 
@@ -170,7 +169,7 @@ def member_bytes(field: Field, task: Task, image: torch.Tensor, batch_size: int 
         return t
 
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        task.loss(field, coords, values)
+        task.loss(field, batch)
     params = sum(p.numel() * p.element_size() for p in field.parameters())
     return int(1.5 * sum(seen.values()) + 4 * params)
 

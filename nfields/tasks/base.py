@@ -1,9 +1,12 @@
-"""Task interface: observe(image) -> Observation; evaluate(pred, clean, obs, stage) -> metrics.
+"""Task interface: observe(image) -> Observation; loss(field_fn, obs); evaluate(pred, clean, obs, stage) -> metrics.
 
-A task sees the clean image (H, W, C) and returns what the model may train on:
-coordinates and values of the observed pixels, plus an image of the observation
-for display. Evaluation compares a full-resolution render against the clean image
-on the pixels the task scores (all pixels when nothing is held out).
+A task sees the clean image (H, W, C) and returns what the model may train on: an
+`Observation`, the one type for observed pixels. It carries each observation's value, where
+it was taken and what the field is measured over (the footprint), so the task's forward model
+reads everything it needs from the observation it is given, never from state of an earlier call;
+plus an image of the observation for display and the masks scored at validation and test.
+Evaluation compares a full-resolution render against the clean image on the pixels the task
+scores (all pixels when nothing is held out).
 
 Validation and test are scored on *disjoint* pixel sets (`val_mask`, `eval_mask`)
 whenever the task has a target the model never sees, so sweeps that select on
@@ -12,13 +15,13 @@ val/* never look at the test pixels. See docs/tasks.md.
 The API is per image: a collection module calls `task.observe(image, key=i)` for
 image i (key seeds its private noise/mask) and `task.evaluate(pred, clean, obs, stage)`
 on each rendered image. For a given image size, N (observed pixels) is the same for
-every image and key, so observations of a collection stack into (B, N, 2) / (B, N, C).
+every image and key, so observations of a collection stack (`Observation.stack`: (B, N, 2) / (B, N, C)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -28,29 +31,80 @@ from nfields.core.metrics import ImageScore
 
 FieldFn = Callable[[torch.Tensor], torch.Tensor]  # coords (..., M, 2) -> colours (..., M, C)
 Band = tuple[int, int, int]  # (r0, r1, lo): image rows [r0, r1), given as rows from lo (with context)
+Index = torch.Tensor | slice  # which observations: (B,) indices, or a slice
 
 
 @dataclass
 class Observation:
-    coords: torch.Tensor | None  # (N, 2) coordinates of observed pixels; None: those of train_mask (points())
-    values: torch.Tensor  # (N, C) their observed colours (uint8 levels when the task passes an 8-bit image on)
-    display: torch.Tensor  # (h, w, C) the observation as an image, for panels
+    """N observations of an image (or, stacked, of B images: a leading (B,) dim on values, coords, display).
+
+    Observation i has the value values[i] and was taken at a point, in this order:
+      coords[i]                          when coords is given (any point: superres's block centres), else
+      the i-th True pixel of train_mask  in row-major order (the order of `image[train_mask]`): the
+                                         observations are pixels of the grid and their coordinates are
+                                         implied (`points()`), so storage may keep pixel indices or nothing.
+    The field is measured at each point plus each offset of `footprint` (K, 2), combined by the task's
+    forward model (superres: the mean over the f^2 full-resolution pixel centres of a block); no footprint:
+    at the point itself. A subset (`take`: a training batch) is measured exactly as the whole.
+    """
+
+    values: torch.Tensor  # (..., N, C) observed values: float, or uint8 levels for a task that accepts_uint8
+    coords: torch.Tensor | None = None  # (..., N, 2) where each was taken; None: implied by train_mask
+    train_mask: torch.Tensor | None = None  # (H, W) bool: the observed pixels, when they lie on the pixel grid
+    footprint: torch.Tensor | None = None  # (K, 2) offsets from a point that its observation sees; None: the point
+    display: torch.Tensor | None = None  # (..., H, W, C) the observation as an image: panels, the encoder's input
     eval_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `test/*`; None = all
     val_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `val/*`; None = same as eval_mask
     baselines: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (H, W, C): `<stage>/psnr_<name>`
-    train_mask: torch.Tensor | None = None  # (H, W) bool: the observed pixels, when they lie on the pixel grid
 
     def points(self) -> torch.Tensor:
-        """(N, 2) coordinates of the observed pixels, rebuilt from train_mask (row-major) when not stored:
+        """(..., N, 2) coordinates of the observations, rebuilt from train_mask (row-major) when not stored:
         task=fit does not build the float grid of every pixel (0.5 GB at 8192^2) unless it is used."""
         if self.coords is not None:
             return self.coords
+        if self.train_mask is None:
+            raise ValueError("this Observation has no points: give coords (N, 2) or train_mask (H, W)")
         h, w = self.train_mask.shape
         return flat_pixel_coords(self.train_mask.flatten().nonzero().squeeze(1), h, w)
+
+    def take(self, idx: Index) -> Observation:
+        """A subset, measured with the same footprint (a training batch; coords stored, values float):
+        observations idx (P,) (or a slice) of one image, or idx (B, P) of each of B stacked images."""
+        values, coords = self.values, self.points()
+        if values.dim() == 3 and isinstance(idx, torch.Tensor):  # stacked: P of each image's own N
+            pick = idx.unsqueeze(-1)  # (B, P, 1)
+            coords = torch.gather(coords.expand(values.shape[0], -1, -1), 1, pick.expand(-1, -1, 2))
+            values = torch.gather(values, 1, pick.expand(-1, -1, values.shape[-1]))
+        else:
+            values, coords = values[..., idx, :], coords[..., idx, :]
+        values = values.float() / 255 if values.dtype == torch.uint8 else values
+        return Observation(values, coords=coords, footprint=self.footprint)
+
+    def for_scoring(self) -> Observation:
+        """A copy without the observations themselves (values, coords): what evaluate() reads (masks,
+        baselines) and the display, for a module whose storage holds the observed values on its device."""
+        return replace(self, values=self.values[..., :0, :], coords=None)
 
     def mask(self, stage: str) -> torch.Tensor | None:
         """The (H, W) bool mask scored at `stage` ('val' or 'test'); None = every pixel."""
         return self.val_mask if stage == "val" and self.val_mask is not None else self.eval_mask
+
+    @staticmethod
+    def stack(each: list[Observation]) -> Observation:
+        """The observations of B images of one size -> one of (B, N, ...): values, coords, display.
+        Masks and baselines stay with each image's own Observation (evaluate reads them per image)."""
+        first = each[0].footprint
+        for o in each[1:]:
+            same = (o.footprint is None) == (first is None) and (first is None or torch.equal(o.footprint, first))
+            if not same:
+                raise ValueError("observations of different footprints do not stack: the images must share one size")
+        display = torch.stack([o.display for o in each]) if each[0].display is not None else None
+        return Observation(
+            torch.stack([o.values for o in each]),
+            coords=torch.stack([o.points() for o in each]),
+            footprint=first,
+            display=display,
+        )
 
 
 def split_mask(mask: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,9 +127,10 @@ class Task:
     and what is scored (evaluate). Subclasses: fit, interpolate, superres, denoise, inpaint."""
 
     name = "task"
-    # observe() only selects pixels, so an 8-bit image may be passed as uint8 levels (values and display
-    # stay uint8: nothing image-sized in float). Tasks that compute with colours set False and get floats.
-    accepts_uint8 = True
+    # True: observe() only selects pixels, so an 8-bit image may be passed as uint8 levels (values and display
+    # stay uint8: nothing image-sized in float; the modules store them compactly). False, the default: the
+    # task gets floats in [0, 1], as a task that computes with colours (noise, block means) must.
+    accepts_uint8 = False
 
     def __init__(self, seed: int = 0) -> None:
         check_arg("task.seed", seed, integer(lo=0, hi=2**32 - 1))
@@ -90,30 +145,22 @@ class Task:
         raise NotImplementedError
 
     # ---- the training objective: what single-image training, collection training and TTO all call ----
-    def forward_model(self, field_fn: FieldFn, coords: torch.Tensor) -> torch.Tensor:
-        """What the field predicts for the observations at `coords` (..., N, 2) -> (..., N, C).
+    def forward_model(self, field_fn: FieldFn, obs: Observation) -> torch.Tensor:
+        """What the field predicts for the observations `obs` (values (..., N, C)) -> (..., N, C).
 
-        The identity here (a pixel observes the field at its centre); superres averages the field over each
-        low-resolution pixel's footprint. `field_fn` maps coordinates (..., M, 2) to colours (..., M, C)."""
-        return field_fn(coords)
+        The identity here: an observation is the field at its point (obs.points() (..., N, 2)). A task
+        whose observations see a footprint overrides this (superres averages the field over each
+        low-resolution pixel's block). `field_fn` maps coordinates (..., M, 2) to colours (..., M, C)."""
+        if obs.footprint is not None:
+            raise ValueError(f"task={self.name}: the observations have a footprint; override forward_model to use it")
+        return field_fn(obs.points())
 
-    def loss(
-        self,
-        field_fn: FieldFn,
-        coords: torch.Tensor,
-        values: torch.Tensor,
-        weight: torch.Tensor | None = None,
-        count: float | None = None,
-    ) -> torch.Tensor:
-        """Mean squared error between the forward model at coords (..., N, 2) and the observed values (..., N, C).
+    def loss(self, field_fn: FieldFn, obs: Observation, count: float | None = None) -> torch.Tensor:
+        """Mean squared error between the forward model and the observed values (..., N, C) (float, [0, 1]).
 
-        weight (..., N, 1) in {0, 1}: which points count, the mean taken per leading index (image) over its
-        counted points and then over images. count: divide the sum of squared errors by count * C instead of
-        taking the mean (a DDP rank's shard of a full batch divides by N / world_size: exact over ranks)."""
-        err = (self.forward_model(field_fn, coords).float() - values.float()).pow(2)  # (..., N, C)
-        if weight is not None:
-            per = (err * weight).flatten(-2).sum(-1) / (weight.flatten(-2).sum(-1) * err.shape[-1]).clamp_min(1)
-            return per.mean()
+        count: divide the sum of squared errors by count * C instead of taking the mean (a DDP rank's shard
+        of a full batch divides by N / world_size: exact over ranks)."""
+        err = (self.forward_model(field_fn, obs).float() - obs.values.float()).pow(2)  # (..., N, C)
         if count is not None:
             return err.sum() / (count * err.shape[-1])
         return err.mean()

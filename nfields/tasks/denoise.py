@@ -14,7 +14,7 @@ from nfields.tasks.base import Observation, Task, split_mask
 
 class Denoise(Task):
     name = "denoise"
-    accepts_uint8 = False  # computes with colours
+    # accepts_uint8 stays False (the Task default): it computes with colours (adds noise to floats in [0, 1])
 
     def __init__(self, noise_std: float = 0.1, seed: int = 0) -> None:
         check_arg("task.noise_std", noise_std, NON_NEGATIVE)  # the std of the added noise, in [0, 1] units
@@ -27,11 +27,10 @@ class Denoise(Task):
         noisy = image + self.noise_std * torch.randn(image.shape, generator=gen)  # (h, w, C)
         val, test = split_mask(torch.ones(h, w, dtype=torch.bool), gen)
         return Observation(
-            coords=None,  # every pixel, implied by train_mask (Observation.points())
-            values=noisy.reshape(-1, c),
+            values=noisy.reshape(-1, c),  # row-major, as train_mask orders the observations
+            train_mask=torch.ones(h, w, dtype=torch.bool),  # every pixel, on the grid: coords implied (points())
             display=noisy.clamp(0, 1),
             eval_mask=test,
             val_mask=val,
             baselines={"noisy": noisy.clamp(0, 1)},
-            train_mask=torch.ones(h, w, dtype=torch.bool),  # every pixel, on the grid (noisy values)
         )

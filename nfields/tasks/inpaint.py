@@ -17,6 +17,7 @@ from nfields.tasks.base import Observation, Task, split_mask
 
 class Inpaint(Task):
     name = "inpaint"
+    accepts_uint8 = True  # the values are the kept pixels, taken as they are
 
     def __init__(self, keep: float = 0.5, box: float | None = None, seed: int = 0) -> None:
         check_arg("task.keep", keep, number(gt=0, le=1))  # the fraction of pixels observed
@@ -50,10 +51,9 @@ class Inpaint(Task):
             )
         val, test = split_mask(~seen, gen)
         return Observation(
-            coords=None,  # implied by train_mask (Observation.points()): no float grid of every pixel
-            values=image[seen],  # (N, C)
+            values=image[seen],  # (N, C) row-major, the order of train_mask
+            train_mask=seen,  # coords implied (Observation.points()): no float grid of every pixel
             display=image * seen[..., None],  # missing pixels black
             eval_mask=test,
             val_mask=val,
-            train_mask=seen,
         )

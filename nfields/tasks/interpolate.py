@@ -22,6 +22,7 @@ def nearest_up(small: torch.Tensor, factor: int, h: int, w: int) -> torch.Tensor
 
 class Interpolate(Task):
     name = "interpolate"
+    accepts_uint8 = True  # the values are pixels of a sub-grid, taken as they are
 
     def __init__(self, factor: int = 2, seed: int = 0) -> None:
         check_arg("task.factor", factor, integer(lo=2))  # factor 1 holds nothing out: that is task=fit
@@ -42,10 +43,9 @@ class Interpolate(Task):
             val = test = ~train
         small = image[::f, ::f]  # (h', w', C)
         return Observation(
-            coords=None,  # implied by train_mask (Observation.points()): the even grid for f = 2
-            values=small.reshape(-1, c),
+            values=small.reshape(-1, c),  # row-major: the order of train_mask's pixels
+            train_mask=train,  # coords implied (Observation.points()): the even grid for f = 2
             display=nearest_up(small, f, h, w),
             eval_mask=test,
             val_mask=val,
-            train_mask=train,
         )

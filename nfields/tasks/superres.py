@@ -26,21 +26,20 @@ from nfields.tasks.interpolate import nearest_up
 
 class SuperRes(Task):
     name = "superres"
-    accepts_uint8 = False  # computes with colours
+    # accepts_uint8 stays False (the Task default): it computes with colours (block means of floats in [0, 1])
 
     def __init__(self, factor: int = 2, seed: int = 0) -> None:
         check_arg("task.factor", factor, integer(lo=1))  # 2.5 is refused, not truncated: blocks are whole pixels
         super().__init__(seed)
         self.factor = factor
-        self.offsets: torch.Tensor | None = None  # (f*f, 2) sub-pixel offsets in the observed images' frame
 
-    def forward_model(self, field_fn: FieldFn, coords: torch.Tensor) -> torch.Tensor:
-        """The field averaged over each low-res pixel's footprint: coords (..., N, 2) block centres ->
-        (..., N, C), the mean of the field at the f^2 full-resolution pixel centres of each block."""
-        if self.offsets is None:
-            raise RuntimeError("task=superres: observe() an image before training on it")
-        k = self.offsets.shape[0]
-        pts = coords.unsqueeze(-2) + self.offsets.to(coords)  # (..., N, k, 2)
+    def forward_model(self, field_fn: FieldFn, obs: Observation) -> torch.Tensor:
+        """The field averaged over each low-res pixel's footprint: obs.coords (..., N, 2) block centres,
+        obs.footprint (f*f, 2) -> (..., N, C), the mean of the field at the f^2 full-resolution pixel
+        centres of each block."""
+        coords, footprint = obs.points(), obs.footprint
+        k = footprint.shape[0]
+        pts = coords.unsqueeze(-2) + footprint.to(coords)  # (..., N, k, 2)
         out = field_fn(pts.flatten(-3, -2))  # (..., N*k, C)
         return out.unflatten(-2, (coords.shape[-2], k)).mean(-2)  # (..., N, C)
 
@@ -58,10 +57,7 @@ class SuperRes(Task):
         coords = torch.stack([uu, vv], -1).reshape(-1, 2)  # (hl*wl, 2)
         a = torch.arange(f, dtype=torch.float32) + 0.5 - f / 2  # full-res pixel centres around a block centre
         dv, du = torch.meshgrid(a / h, a / w, indexing="ij")
-        offsets = torch.stack([du, dv], -1).reshape(-1, 2)  # (f*f, 2)
-        if self.offsets is not None and not torch.equal(self.offsets, offsets):
-            raise ValueError(f"task=superres: every image must have the same size; got {h}x{w} after another size")
-        self.offsets = offsets
+        footprint = torch.stack([du, dv], -1).reshape(-1, 2)  # (f*f, 2) offsets in this image's frame
         small = low[0].permute(1, 2, 0)  # (hl, wl, C)
         bicubic = F.interpolate(low, size=(hl * f, wl * f), mode="bicubic", align_corners=False).clamp(0, 1)
         bicubic = F.pad(bicubic, (0, w - wl * f, 0, h - hl * f), mode="replicate")[0].permute(1, 2, 0)  # (h, w, C)
@@ -69,8 +65,9 @@ class SuperRes(Task):
         covered[: hl * f, : wl * f] = True
         val, test = split_mask(covered, self.generator(key))  # the same split as before when f divides h and w
         return Observation(
+            values=small.reshape(-1, c),  # (hl*wl, C) block means, in the order of coords
             coords=coords,
-            values=small.reshape(-1, c),
+            footprint=footprint,
             display=_pad_display(small, f, h, w),
             eval_mask=test,
             val_mask=val,
