@@ -26,6 +26,7 @@ from nfields.run.build import build_field
 from nfields.run.compose import CONFIGS
 from nfields.run.exits import building
 from nfields.run.options import option_names
+from nfields.tasks.base import Observation
 
 H, W, C = 20, 18, 3  # a small image, not square, so rows and columns cannot be swapped unnoticed
 BAD = "x"  # a value no argument of an encoding, network, task or field accepts: each must say so in one line
@@ -175,9 +176,12 @@ def check_task(cfg: DictConfig, keys: Sequence[str]) -> None:
     assert torch.equal(again.points(), pts) and torch.equal(again.values.float(), values)
     # the forward model: the field measured as the observations are, any leading dims, gradients to the field
     field = torch.nn.Linear(2, C)
-    assert task.forward_model(field, pts).shape == (n, C)
-    assert task.forward_model(field, pts.expand(2, n, 2)).shape == (2, n, C)
-    loss = task.loss(field, pts, values)
+    assert task.forward_model(field, obs).shape == (n, C)
+    stacked = Observation.stack([obs, again])  # (2, n, ...): a collection's batch
+    assert task.forward_model(field, stacked).shape == (2, n, C)
+    batch = obs.take(torch.arange(0, n, 2))  # a training batch is measured as the whole
+    assert torch.allclose(task.forward_model(field, batch), task.forward_model(field, obs)[::2], atol=1e-6)
+    loss = task.loss(field, obs)
     assert loss.shape == () and torch.isfinite(loss)
     loss.backward()
     assert field.weight.grad is not None and field.weight.grad.abs().sum() > 0

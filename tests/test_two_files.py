@@ -99,7 +99,7 @@ class Checkerboard(Task):
         seen = (i + j) % 2 == self.parity  # (h, w)
         val, test = split_mask(~seen, self.generator(key))
         display = torch.where(seen[..., None], image, torch.zeros_like(image))
-        return Observation(None, image[seen], display, eval_mask=test, val_mask=val, train_mask=seen)
+        return Observation(image[seen], train_mask=seen, display=display, eval_mask=test, val_mask=val)
 ''',
     "configs/encoding/throwaway.yaml": """
 _target_: throwaway_encoding.Waves

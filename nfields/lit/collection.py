@@ -21,7 +21,6 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from lightning_utilities import apply_to_collection
 from pytorch_lightning.utilities import move_data_to_device
 
 from nfields.core.checks import POSITIVE, check_arg, integer, one_of, string
@@ -150,7 +149,7 @@ class CollectionModule(FieldsModule):
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
             # clones turn inference tensors into normal ones that autograd may save
             images, score = images.clone(), None if score is None else score.clone()
-            observed = apply_to_collection(observed, torch.Tensor, torch.clone)  # every tensor of the Observation
+            observed = observed.clone()  # every tensor of the Observation
             return optimize_codes(
                 self.field, self.source, self.task, images, steps, self.tto_lr, self.pixels_per_image,
                 observed=observed, score_mask=score, on_step=on_step,

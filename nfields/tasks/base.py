@@ -85,6 +85,13 @@ class Observation:
         baselines) and the display, for a module whose storage holds the observed values on its device."""
         return replace(self, values=self.values[..., :0, :], coords=None)
 
+    def clone(self) -> Observation:
+        """A copy whose tensors are clones (under inference mode: normal tensors that autograd may save)."""
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        fields = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in fields.items()}
+        fields["baselines"] = {k: v.clone() for k, v in self.baselines.items()}
+        return Observation(**fields)
+
     def mask(self, stage: str) -> torch.Tensor | None:
         """The (H, W) bool mask scored at `stage` ('val' or 'test'); None = every pixel."""
         return self.val_mask if stage == "val" and self.val_mask is not None else self.eval_mask
