@@ -1,5 +1,9 @@
 """How a run ends on an error: one line on stderr and an exit code (nfields/core/errors.py), no traceback.
 
+A user's mistake (a UserError with exit code 2) is printed by nfields.core.echo.fail, the same function the
+command-line check (nfields/run/options.py) and the run-directory guard (nfields/run/rundir.py) use; this
+module adds what only a running job has: training stopped (exit 3, NaN in a multirun) and signals.
+
 HYDRA_FULL_ERROR=1 re-raises for the full traceback.
 """
 
@@ -17,7 +21,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 
-from nfields.core.echo import echo
+from nfields.core.echo import echo, fail
 from nfields.core.errors import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
@@ -75,9 +79,10 @@ def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kw
         code, message = classify(e, batch_size)
         if code is None or full:
             raise
-        newline = "\n" if code != EXIT_USER_ERROR else ""  # training errors: end the progress bar's line first
+        if code == EXIT_USER_ERROR and isinstance(e, UserError):
+            fail(e)  # a mistake in the config, data or checkpoint: the same line as before Hydra composes
         prefix = "" if code == EXIT_SIGINT else "Error: "  # Ctrl+C is the user's choice, not an error
-        echo(f"{newline}{prefix}{message}", file=sys.stderr)
+        echo(f"\n{prefix}{message}", file=sys.stderr)  # training stopped: end the progress bar's line first
         if code == EXIT_TRAINING_STOPPED and in_multirun():
             return float("nan")  # one diverged trial must not end a sweep (Optuna marks a NaN trial failed)
         sys.exit(code)

@@ -13,7 +13,6 @@ left here is what no nfields constructor owns:
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import pydoc
 import re
@@ -26,6 +25,7 @@ from nfields.core.checks import (
     POSITIVE_INT,
     Check,
     boolean,
+    closest,
     integer,
     is_int,
     nullable,
@@ -121,8 +121,8 @@ def check_targets(cfg: DictConfig) -> None:
             continue
         for key, value in node.items_ex(resolve=False):
             if isinstance(key, str) and not (key.startswith("_") and key.endswith("_")) and key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f" (did you mean {path}.{close[0]}?)" if close else ""
+                close = closest(key, known)
+                hint = f" (did you mean {path}.{close}?)" if close else ""
                 raise ConfigError(
                     f"{path}.{key}",
                     value,
