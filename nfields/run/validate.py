@@ -5,8 +5,8 @@ latents, tasks, datamodules, modules) check their arguments in their constructor
 (nfields/core/checks.py check_arg), when they are built, before any training. What is
 left here is what no nfields constructor owns:
 
-* RULES: run-level keys (seed, ckpt_path, log.*, validate.*) and keys of third-party
-  components that accept bad values without a clear line (Lightning's Trainer, W&B, torch.optim);
+* RULES: run-level keys (seed, ckpt_path, log.val_every_n_steps, validate.*) and keys of third-party
+  components that accept bad values without a clear line (Lightning's Trainer, torch.optim);
 * unknown keys under any `_target_` node, found from the constructor's signature;
 * COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys.
 """
@@ -57,12 +57,8 @@ RULES: dict[str, Check] = {
     "trainer.val_check_interval": POSITIVE_INT | number(gt=0, le=1),
     "trainer.log_every_n_steps": POSITIVE_INT,
     "trainer.deterministic": boolean() | one_of("warn"),
-    # logging / callbacks
+    # Lightning's trainer.val_check_interval reads it (configs/trainer/); the callbacks check their own log.* keys
     "log.val_every_n_steps": POSITIVE_INT,
-    "log.gif_every_n_steps": POSITIVE_INT,
-    "log.gif_max_size": POSITIVE_INT,
-    "log.panel_height": POSITIVE_INT,
-    "logger.wandb.mode": nullable(one_of("auto", "online", "offline", "disabled", "shared")),
     # validation itself
     "validate.max_size": POSITIVE_INT,
     "validate.allow_large": boolean(),
