@@ -40,10 +40,11 @@ T = TypeVar("T")
 def building(what: str = "") -> Iterator[None]:
     """Turn bad-parameter errors raised while constructing run objects into UserErrors.
 
-    Constructors (encodings, networks, data modules) raise ValueError naming the key,
-    Lightning raises MisconfigurationException; Hydra wraps them in InstantiationException.
-    Inside this block they become a UserError with the constructor's own message, so the
-    user sees one line (HYDRA_FULL_ERROR=1 still shows where a ValueError came from).
+    nfields' components raise ConfigError naming the key (check_arg), which passes through unchanged;
+    third-party constructors raise ValueError (torch.optim) or MisconfigurationException (Lightning's
+    callbacks), and Hydra wraps them all in InstantiationException. Inside this block the third-party
+    ones become a UserError with their own message, so the user sees one line (HYDRA_FULL_ERROR=1 still
+    shows where a ValueError came from).
     """
     try:
         yield
