@@ -1,8 +1,7 @@
 """How a run ends on an error: one line on stderr and an exit code (nfields/core/errors.py), no traceback.
 
-A user's mistake (a UserError with exit code 2) is printed by nfields.core.echo.fail, the same function the
-command-line check (nfields/run/options.py) and the run-directory guard (nfields/run/rundir.py) use; this
-module adds what only a running job has: training stopped (exit 3, NaN in a multirun) and signals.
+A user's mistake (exit 2) goes to nfields.core.echo.fail, as before Hydra composes (run/options.py, run/rundir.py);
+this module adds what only a running job has: training stopped (exit 3, NaN in a multirun) and signals.
 
 HYDRA_FULL_ERROR=1 re-raises for the full traceback.
 """

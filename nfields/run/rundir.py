@@ -31,17 +31,10 @@ def existing_results(run_dir: Path) -> list[Path]:
 
 
 def refuse(key: str, run_dir: Path, found: Path) -> NoReturn:
-    if found == run_dir:
-        fail(ConfigError(key, run_dir, "is a file, not a directory; choose a new directory"))
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    fail(
-        ConfigError(
-            key,
-            run_dir,
-            f"already holds another run ({found.relative_to(run_dir)}); choose a new directory, "
-            f"or resume that run with ckpt_path={ckpt}",
-        )
-    )
+    held = f"already holds another run ({found.relative_to(run_dir)}); choose a new directory, or resume that run"
+    is_file = "is a file, not a directory; choose a new directory"
+    fail(ConfigError(key, run_dir, is_file if found == run_dir else f"{held} with ckpt_path={ckpt}"))
 
 
 def resuming_inside(config: DictConfig, run_dir: Path) -> bool:

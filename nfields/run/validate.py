@@ -8,7 +8,8 @@ left here is what no nfields constructor owns:
 * RULES: run-level keys (seed, ckpt_path, log.val_every_n_steps, validate.*) and keys of third-party
   components that accept bad values without a clear line (Lightning's Trainer, torch.optim);
 * unknown keys under any `_target_` node, found from the constructor's signature;
-* COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys.
+* COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys;
+* a resumed checkpoint (ckpt_path), by nfields/run/resume.py.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from nfields.core.checks import (
 )
 from nfields.core.errors import ConfigError
 from nfields.run.combinations import COMBINATIONS, select
+from nfields.run.resume import check_resume_config
 
 PRECISIONS = ("64-true", "32-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed", "64", "32", "16", "bf16")
 PRECISIONS += (64, 32, 16, "transformer-engine", "transformer-engine-float16")
@@ -147,3 +149,5 @@ def validate_config(cfg: DictConfig) -> None:
     check_targets(cfg)
     for fn in COMBINATIONS:
         fn(cfg, choices, overrides)
+    if path := select(cfg, "ckpt_path")[1]:  # exists, is readable, from a compatible config: before the data
+        check_resume_config(cfg, path)
