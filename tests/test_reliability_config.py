@@ -221,3 +221,11 @@ def test_a_bad_wandb_mode_from_the_environment_names_the_variable(monkeypatch: p
     assert str(e.value) == "WANDB_MODE=cloud: must be one of auto, online, offline, disabled, shared"
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert resolve_wandb_mode(None) == "disabled"
+
+
+def test_the_progress_gif_checks_its_frame_size(tmp_path: Path) -> None:
+    from nfields.lit.callbacks.images import ProgressGif
+
+    with pytest.raises(ConfigError) as e:
+        ProgressGif(run_dir=str(tmp_path), max_size=0)
+    assert str(e.value) == "log.gif_max_size=0: must be an integer >= 1"
