@@ -13,8 +13,8 @@ import torch
 from hydra.utils import instantiate
 from PIL import Image
 
-from nfields.core.errors import DatasetMissing
-from nfields.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTDataModule
+from nfields.core.errors import ConfigError, DatasetMissing, ImageError
+from nfields.data.fashion_mnist import DEFAULT_ROOT, FashionMNISTDataModule, read_idx_images
 from nfields.data.synthetic import SyntheticDataModule
 from nfields.lit.collection import CollectionModule
 from nfields.run.build import build_datamodule, build_module, load_checkpoint
@@ -68,10 +68,29 @@ def test_synthetic_splits_limit_and_batches(make_cfg) -> None:
 
 
 def test_bad_data_settings_name_the_key(make_cfg) -> None:
-    with pytest.raises(ValueError, match="data.batch_size"):
-        SyntheticDataModule(batch_size=0)
-    with pytest.raises(ValueError, match="data.n_val"):
+    for make, message in (
+        (lambda: SyntheticDataModule(batch_size=0), "data.batch_size=0: must be an integer >= 1"),
+        (lambda: SyntheticDataModule(n_images=2), "data.n_images=2: must be an integer >= 3"),
+        (lambda: SyntheticDataModule(size=None), "data.size=null: must be an integer >= 1"),
+        (lambda: SyntheticDataModule(channels=0), "data.channels=0: must be an integer >= 1"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            make()
+        assert str(e.value) == message
+    with pytest.raises(ConfigError) as e:  # known only once the images are counted (setup, before training)
         build_datamodule(make_cfg(*TINY, "data.n_val=30"))
+    assert str(e.value) == "data.n_val=30: with data.n_test=4, leaves none of the 24 images to train on; lower them"
+
+
+def test_a_corrupt_idx_file_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(np.array([2051, 10, 28, 28], dtype=">i4").tobytes() + bytes(100))  # 10 images promised
+    with pytest.raises(ImageError) as e:
+        read_idx_images(path)
+    assert str(e.value) == (
+        f"{path} is not an IDX image file (magic 2051, 116 bytes for 10x28x28); "
+        "replace it (a truncated download?) or point data.root to a good copy"
+    )
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="Debian package dataset-fashion-mnist not installed")

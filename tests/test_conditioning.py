@@ -42,6 +42,16 @@ def make_field(cond: str, latent: str, network=MLP) -> NeuralField:
     return NeuralField(enc, net, out_dim=C, cond=CONDS[cond], latent=LATENTS[latent]())
 
 
+def test_a_conditional_field_without_a_latent_layout_is_refused_in_one_line() -> None:
+    """cond=film latent=null: the field names the key and where its options are."""
+    with pytest.raises(ConfigError) as e:
+        NeuralField(GaussianFourier(n_features=8, sigma=3.0), partial(MLP, n_neurons=16), out_dim=C, cond=FiLM)
+    assert (
+        str(e.value)
+        == "latent=null: a conditional field (cond != none) needs a latent layout: choose one in configs/latent/"
+    )
+
+
 def perturb(module: torch.nn.Module, std: float = 0.1) -> None:
     """Move every parameter off its init (FiLM/hypernet start at exactly zero offsets)."""
     with torch.no_grad():

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nfields.core.errors import ConfigError
 from nfields.data.text import TextImageDataModule, text_image
 from tests.test_render import load_script
 
@@ -22,8 +23,9 @@ def test_text_images_are_deterministic_and_distinct() -> None:
     assert a.std() > 0.05  # there is text on it, not a flat background
     dm = TextImageDataModule(index=2, size=32)
     assert dm.channels == 3 and dm.image.shape == (32, 32, 3)
-    with pytest.raises(ValueError, match="data.index=-1"):
+    with pytest.raises(ConfigError) as e:
         TextImageDataModule(index=-1)
+    assert str(e.value) == "data.index=-1: must be an integer >= 0"
 
 
 def write_sets(root: Path, n: int = 2, size: int = 16) -> None:

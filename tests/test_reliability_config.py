@@ -49,8 +49,14 @@ COMPONENT_CASES: list[tuple[list[str], str]] = [
     (["task=superres", "task.factor=2.5"], "task.factor=2.5: must be an integer >= 1"),
     (["task=interpolate", "task.factor=1"], "task.factor=1: must be an integer >= 2"),
     (["task=denoise", "task.noise_std=-0.1"], "task.noise_std=-0.1: must be a number >= 0"),
-    # A callback's own check, and Lightning's MisconfigurationException from a callback's constructor.
-    (["callbacks.progress_gif.every_n_steps=0"], "log.gif_every_n_steps must be >= 1, got 0"),
+    # Callbacks' and loggers' own checks, and Lightning's MisconfigurationException from a callback's constructor.
+    (["log.gif_every_n_steps=0"], "log.gif_every_n_steps=0: must be an integer >= 1"),
+    (["log.panel_height=-1"], "log.panel_height=-1: must be an integer >= 1"),
+    (["callbacks.guard.every_n_steps=0"], "callbacks.guard.every_n_steps=0: must be an integer >= 1"),
+    (
+        ["logger=wandb", "logger.wandb.mode=cloud"],
+        "logger.wandb.mode=cloud: must be one of auto, online, offline, disabled, shared, or null",
+    ),
     (["callbacks.checkpoint.every_n_train_steps=-3"], "Invalid value for every_n_train_steps=-3. Must be >= 0"),
 ]
 # Run-level keys, third-party keys and combinations: checked before any data is read.
@@ -124,15 +130,34 @@ def test_bad_component_values_give_one_line_and_exit_2_before_training(make_cfg,
         assert expect_error(cfg, capsys) == f"Error: {message}", overrides
 
 
+PACKAGE = Path(__file__).resolve().parents[1] / "nfields"
+CHECKED_KEY = re.compile(r'(?:check_arg|ConfigError)\(\s*"([a-z_]+\.[a-z_.]+)"')  # a literal dotted key
+
+
 def test_one_source_of_truth_per_key() -> None:
-    """No key is checked both by the run-level table and by a component's constructor."""
+    """No key is checked both by the run-level table and by a component (check_arg or ConfigError in its own
+    code); group-owned keys are never in the table; one did-you-mean and one printer of user errors."""
     from nfields.run.validate import RULES
 
-    owned = ("encoding.", "network.", "cond.", "latent.", "data.", "task.")
+    owned = ("encoding.", "network.", "cond.", "latent.", "data.", "task.", "logger.", "callbacks.")
     component_keys = {
         k for k in RULES if k.startswith(owned) or (k.startswith("model.") and k != "model.optimizer.fused")
     }
     assert not component_keys, f"RULES repeats keys that their components check: {sorted(component_keys)}"
+    sources = {p: p.read_text() for p in PACKAGE.rglob("*.py")}
+    checked = {
+        key: p.relative_to(PACKAGE).as_posix()
+        for p, text in sources.items()
+        if p.parent.name != "run" or p.stem not in ("validate", "combinations")
+        for key in CHECKED_KEY.findall(text)
+    }
+    assert checked, "the key pattern found no component check"
+    repeated = {k: where for k, where in checked.items() if k in RULES}
+    assert not repeated, f"RULES repeats keys that these components check: {repeated}"
+    suggest = sorted(p.relative_to(PACKAGE).as_posix() for p, t in sources.items() if "get_close_matches" in t)
+    assert suggest == ["core/checks.py"], f"did-you-mean is computed outside nfields.core.checks.closest: {suggest}"
+    printers = sorted(p.relative_to(PACKAGE).as_posix() for p, t in sources.items() if '"Error: ' in t)
+    assert printers == ["core/echo.py", "run/exits.py"], f"user errors printed outside core.echo.fail: {printers}"
 
 
 def test_large_size_passes_with_confirmation(make_cfg) -> None:
@@ -185,3 +210,22 @@ def test_docs_type_no_list_of_a_groups_options(doc: str) -> None:
         if names:
             typed = re.search(rf"(?:one of |=)(?:{names})(?:(?:, |\\?\|)(?:{names})\b){{2,}}", text)
             assert typed is None, f"docs/{doc} types {group}'s options: {typed.group(0)!r}; point to configs/{group}/"
+
+
+def test_a_bad_wandb_mode_from_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nfields.run.loggers import resolve_wandb_mode
+
+    monkeypatch.setenv("WANDB_MODE", "cloud")
+    with pytest.raises(ConfigError) as e:
+        resolve_wandb_mode(None)
+    assert str(e.value) == "WANDB_MODE=cloud: must be one of auto, online, offline, disabled, shared"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert resolve_wandb_mode(None) == "disabled"
+
+
+def test_the_progress_gif_checks_its_frame_size(tmp_path: Path) -> None:
+    from nfields.lit.callbacks.images import ProgressGif
+
+    with pytest.raises(ConfigError) as e:
+        ProgressGif(run_dir=str(tmp_path), max_size=0)
+    assert str(e.value) == "log.gif_max_size=0: must be an integer >= 1"

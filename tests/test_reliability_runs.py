@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nfields.core.errors import ConfigError
 from nfields.lit.single import FieldModule
 from nfields.run.compose import CONFIGS
 from nfields.run.options import check_options, option_names, unknown_option
@@ -26,12 +27,11 @@ def test_cli_user_error_is_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip() == "Error: network.n_neurons=-1: must be an integer >= 1"
 
 
-@pytest.mark.slow
-def test_cli_full_error_shows_the_traceback(tmp_path: Path) -> None:
-    args = ["debug=fast", "logger=none", "network.n_neurons=-1", f"hydra.run.dir={tmp_path}"]
-    full = run_train(args, env={"HYDRA_FULL_ERROR": "1"})
-    assert full.returncode == 1
-    assert "Traceback" in full.stderr and "ConfigError: network.n_neurons=-1" in full.stderr
+def test_full_error_raises_for_the_traceback(make_cfg, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HYDRA_FULL_ERROR=1: the entry point re-raises the error (Hydra prints its traceback) instead of one line."""
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+    with pytest.raises(ConfigError, match="^network.n_neurons=-1: must be an integer >= 1$"):
+        entry_point(make_cfg("debug=fast", "logger=none", "network.n_neurons=-1"))
 
 
 def choices(group: str) -> str:
@@ -73,12 +73,12 @@ def test_unknown_option_check_understands_hydra_syntax() -> None:
         "-m",
     ):
         assert unknown_option(arg, CONFIGS) is None, arg
-    assert unknown_option("logger=[wandb,cvs]", CONFIGS) == (
-        f"Error: logger=cvs: unknown option; choose one of {choices('logger')} (did you mean logger=csv?)"
+    assert str(unknown_option("logger=[wandb,cvs]", CONFIGS)) == (
+        f"logger=cvs: unknown option; choose one of {choices('logger')} (did you mean logger=csv?)"
     )
     assert unknown_option("-m", CONFIGS) is None
-    expected = f"Error: network=zzz: unknown option; choose one of {choices('network')}"
-    assert unknown_option("network=zzz", CONFIGS) == expected
+    expected = f"network=zzz: unknown option; choose one of {choices('network')}"
+    assert str(unknown_option("network=zzz", CONFIGS)) == expected
     check_options(["--config-dir=/elsewhere", "encoding=mine"], CONFIGS)  # other config dirs: left to Hydra
     check_options(["hydra.searchpath=[file:///elsewhere]", "encoding=mine"], CONFIGS)
 
@@ -95,11 +95,25 @@ def test_a_run_never_overwrites_another_runs_directory(tmp_path: Path) -> None:
         f"or resume that run with ckpt_path={old}/checkpoints/last.ckpt"
     )
     assert (old / ".hydra" / "config.yaml").read_text() == "the old run's config\n"  # refused before Hydra wrote
+
+
+def test_a_multirun_never_overwrites_another_sweep(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from omegaconf import OmegaConf
+
+    from nfields.run.rundir import ProtectRunDir
+
     sweep = tmp_path / "sweep"
     (sweep / "0").mkdir(parents=True)
     (sweep / "0" / "metrics.json").write_text("{}\n")
-    proc = run_train(["-m", "debug=fast", "logger=none", "seed=0,1", f"hydra.sweep.dir={sweep}"])
-    assert proc.returncode == 2 and f"Error: hydra.sweep.dir={sweep}: already holds another run" in proc.stderr
+    with pytest.raises(SystemExit) as exc:
+        ProtectRunDir().on_multirun_start(
+            OmegaConf.create({"ckpt_path": None, "hydra": {"sweep": {"dir": str(sweep)}}})
+        )
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"Error: hydra.sweep.dir={sweep}: already holds another run (0/metrics.json); choose a new directory, "
+        f"or resume that run with ckpt_path={sweep}/checkpoints/last.ckpt"
+    )
 
 
 def test_resuming_into_its_own_directory_is_allowed(tmp_path: Path) -> None:

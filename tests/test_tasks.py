@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from hydra.utils import instantiate
 
 from nfields.core.coords import pixel_grid
+from nfields.core.errors import ConfigError
 from nfields.tasks.base import Observation, Task
 from nfields.tasks.denoise import Denoise
 from nfields.tasks.fit import Fit
@@ -213,17 +216,24 @@ def test_evaluate_scores_each_stage_on_its_own_pixels(image: torch.Tensor) -> No
     ],
 )
 def test_bad_parameters_fail_with_the_key(make, key: str) -> None:
-    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=f"^{re.escape(key)}: must be "):
         make()
 
 
-def test_bad_parameters_for_the_image_fail_before_training(image: torch.Tensor) -> None:
-    with pytest.raises(ValueError, match="no pixel is missing"):
-        Inpaint(keep=1.0).observe(image)
-    with pytest.raises(ValueError, match="no pixel is observed"):
-        Inpaint(keep=1e-9).observe(image)
-    with pytest.raises(ValueError, match="task.factor=64"):
-        SuperRes(factor=64).observe(image)
+@pytest.mark.parametrize(
+    "task, shape, message",
+    [
+        (Inpaint(keep=1.0), (H, W), f"task.keep=1.0: no pixel is missing with task.box=null on a {H}x{W} image"),
+        (Inpaint(keep=1e-9), (H, W), f"task.keep=1e-09: no pixel is observed with task.box=null on a {H}x{W} image"),
+        (SuperRes(factor=64), (H, W), f"task.factor=64: is larger than the image ({H}x{W}); use a smaller factor"),
+        (Interpolate(), (1, 5), "task=interpolate: needs an image of at least 2x2 pixels, got 1x5; raise data.size"),
+    ],
+)
+def test_bad_parameters_for_the_image_fail_before_training(task: Task, shape: tuple, message: str) -> None:
+    """Checked when the task first sees the image (the datamodule's setup, before the trainer exists)."""
+    with pytest.raises(ConfigError) as e:
+        task.observe(torch.rand(*shape, C))
+    assert str(e.value).startswith(message)
 
 
 def test_fit_scores_everything(image: torch.Tensor) -> None:

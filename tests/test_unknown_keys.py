@@ -11,16 +11,16 @@ def test_unknown_keys_are_refused_with_a_suggestion() -> None:
     from nfields.run.options import check_options, unknown_key
     from tests.conftest import CONFIGS
 
-    known = unknown_key("+encodng=none", CONFIGS).split("; known: ")[1].split(", ")
+    known = str(unknown_key("+encodng=none", CONFIGS)).split("; known: ")[1].split(", ")
     assert {"encoding", "model", "members", "seed", "log", "hydra", "experiment"} <= set(known)
     for arg, expected in (
-        ("+encodng=none", "Error: encodng=none: unknown key or config group (did you mean encoding=none?)"),
-        ("encodng=fourier", "Error: encodng=fourier: unknown key or config group (did you mean encoding=fourier?)"),
-        ("++encodng.sigma=3", "Error: encodng.sigma=3: unknown key or config group (did you mean encoding.sigma=3?)"),
-        ("model.lrr=3", "Error: model.lrr=3: unknown key (did you mean model.lr?)"),
-        ("data.sise=3", "Error: data.sise=3: unknown key (did you mean data.size?)"),
+        ("+encodng=none", "encodng=none: unknown key or config group (did you mean encoding=none?)"),
+        ("encodng=fourier", "encodng=fourier: unknown key or config group (did you mean encoding=fourier?)"),
+        ("++encodng.sigma=3", "encodng.sigma=3: unknown key or config group (did you mean encoding.sigma=3?)"),
+        ("model.lrr=3", "model.lrr=3: unknown key (did you mean model.lr?)"),
+        ("data.sise=3", "data.sise=3: unknown key (did you mean data.size?)"),
     ):
-        assert unknown_key(arg, CONFIGS).split("; known: ")[0] == expected, arg
+        assert str(unknown_key(arg, CONFIGS)).split("; known: ")[0] == expected, arg
     for arg in (
         "+members.sweep.network.s=[1,2]",
         "members.sweep.network.s=[1,2]",  # members.sweep is open: any key, no `+` (the members judge it)

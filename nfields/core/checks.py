@@ -9,7 +9,8 @@ nullable(integer(lo=1))  ... or null
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,3 +81,9 @@ def check_arg(key: str, value: Any, check: Check) -> None:
     """A component checks its own argument when it is built: `network.n_neurons=-5: must be an integer >= 1`."""
     if not check.ok(value):
         raise ConfigError(key, value, f"must be {check.allowed}")
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to a misspelt one (`fourire` -> fourier), or None: every did-you-mean uses this."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return close[0] if close else None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import NoReturn, TextIO
+
+from nfields.core.errors import UserError
 
 
 def run_log() -> logging.Logger:
@@ -30,3 +32,11 @@ def echo(line: str, file: TextIO | None = None) -> None:
     logger = run_log()
     if logger.handlers:
         logger.info(line.strip())
+
+
+def fail(error: UserError) -> NoReturn:
+    """The one way a user's mistake reaches the console: `Error: <one line>` on stderr (and train.log), then exit
+    with the error's code. Used before Hydra composes (unknown options), in Hydra's run-dir callback and by
+    nfields.run.exits.report_errors around the run."""
+    echo(f"Error: {str(error).replace(chr(10), ' ')}", file=sys.stderr)
+    sys.exit(error.exit_code)

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nfields.core.checks import POSITIVE_INT, boolean, check_arg, integer, nullable, string
+from nfields.core.errors import ConfigError
 from nfields.core.io import square_resize
 from nfields.tasks.base import Observation, Task
 from nfields.tasks.fit import Fit
@@ -137,9 +138,10 @@ class CollectionDataModule(pl.LightningDataModule):
         n_test_own = 0 if test_pool is not None else (self.n_test or max(1, m // 10))
         n_train = m - self.n_val - n_test_own
         if n_train < 1:
-            raise ValueError(
-                f"{type(self).__name__}: {m} images cannot hold data.n_val={self.n_val} "
-                f"and data.n_test={n_test_own} plus training images; lower them"
+            raise ConfigError(
+                "data.n_val",
+                self.n_val,
+                f"with data.n_test={n_test_own}, leaves none of the {m} images to train on; lower them",
             )
         n_train = min(n_train, self.limit or n_train)
         if test_pool is None:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nfields.core.errors import DatasetMissing
+from nfields.core.errors import DatasetMissing, ImageError
 from nfields.data.collection import CollectionDataModule, TensorImages
 
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -23,7 +23,10 @@ def read_idx_images(path: Path) -> torch.Tensor:
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
     magic, n, h, w = np.frombuffer(raw[:16], dtype=">i4")
     if magic != 2051 or len(raw) != 16 + n * h * w:
-        raise ValueError(f"{path} is not an IDX image file (magic {magic}, {len(raw)} bytes for {n}x{h}x{w})")
+        raise ImageError(
+            f"{path} is not an IDX image file (magic {magic}, {len(raw)} bytes for {n}x{h}x{w}); "
+            "replace it (a truncated download?) or point data.root to a good copy"
+        )
     return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, h, w).copy())
 
 

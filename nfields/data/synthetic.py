@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from nfields.core.checks import POSITIVE_INT, check_arg, integer
 from nfields.core.coords import pixel_grid
 from nfields.data.collection import CollectionDataModule, TensorImages
 
@@ -29,10 +30,9 @@ def blobs(n: int, size: int, channels: int, n_blobs: int = 2, seed: int = 0) -> 
 
 class SyntheticDataModule(CollectionDataModule):
     def __init__(self, n_images: int = 128, size: int | None = 16, channels: int = 3, seed: int = 0, **kw: Any) -> None:
-        if n_images < 3 or channels < 1 or not size:
-            raise ValueError(
-                f"data=synthetic needs n_images >= 3, channels >= 1, size >= 1; got {n_images}, {channels}, {size}"
-            )
+        check_arg("data.n_images", n_images, integer(lo=3))  # a train, a val and a test image at least
+        check_arg("data.size", size, POSITIVE_INT)  # generated at this side: no null (no original size)
+        check_arg("data.channels", channels, POSITIVE_INT)
         super().__init__(size=None, **kw)  # generated at the right size already
         self.n_images, self.image_size, self.n_channels, self.seed = n_images, size, channels, seed
 

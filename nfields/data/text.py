@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nfields.core.checks import check_arg, integer
 from nfields.core.io import square_resize, to_float_image
 from nfields.data.image import ImageDataModule
 from nfields.tasks.base import Task
@@ -23,8 +24,6 @@ def text_image(index: int, native: int = NATIVE) -> torch.Tensor:
     """Image `index` of the text set -> (native, native, 3) float in [0, 1]."""
     from PIL import Image, ImageDraw, ImageFont
 
-    if index < 0:
-        raise ValueError(f"data.index={index} must be >= 0 (it seeds the text image)")
     rng = np.random.default_rng([20200618, index])  # fixed stream per image
     bg = tuple(int(x) for x in rng.integers(200, 256, 3))
     im = Image.new("RGB", (native, native), bg)
@@ -53,9 +52,8 @@ class TextImageDataModule(ImageDataModule):
         upsample: bool = False,
         task: Task | None = None,
     ) -> None:
+        check_arg("data.index", index, integer(lo=0))  # it seeds the text image
         super().__init__(image=f"text{index}", size=size, batch_size=batch_size, upsample=upsample, task=task)
-        if index < 0:
-            raise ValueError(f"data.index={index} must be >= 0 (it seeds the text image)")
         self.index = index
 
     def setup(self, stage: str | None = None) -> None:

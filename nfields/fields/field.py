@@ -10,6 +10,7 @@ from torch import nn
 from tqdm import tqdm
 
 from nfields.core.coords import flat_pixel_coords
+from nfields.core.errors import ConfigError
 from nfields.fields.base import Field
 from nfields.fields.conditioning.base import Conditioning
 from nfields.fields.encodings.base import Encoding
@@ -50,7 +51,11 @@ class NeuralField(Field):
             self.centered = encoding.raw and self.network.centered
             return
         if latent is None:
-            raise ValueError("a conditional field (cond != none) needs a latent layout (latent=global|local|hybrid)")
+            raise ConfigError(
+                "latent",
+                None,
+                "a conditional field (cond != none) needs a latent layout: choose one in configs/latent/",
+            )
         self.latent = latent
         self.cond = cond(latent=latent)
         in_dim = encoding.out_dim + self.cond.extra_in_dim  # [encoded coords, code] for concat

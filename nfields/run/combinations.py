@@ -11,7 +11,6 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from nfields.core.errors import ConfigError
 from nfields.run.compose import CONFIGS
 from nfields.run.options import option_names
-from nfields.run.resume import check_resume_config
 
 Combination = Callable[[DictConfig, dict[str, Any], list[str]], None]
 COMBINATIONS: list[Combination] = []
@@ -77,14 +76,6 @@ def gpu_is_there(cfg: DictConfig, choices: dict[str, Any], overrides: list[str])
             raise ConfigError(
                 "trainer.accelerator", "gpu", "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
             )
-
-
-@combination
-def resume_checkpoint_is_usable(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
-    """ckpt_path must exist, be readable and come from a compatible config (checked before data loading)."""
-    path = select(cfg, "ckpt_path")[1]
-    if path:
-        check_resume_config(cfg, path)
 
 
 @combination

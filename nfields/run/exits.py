@@ -1,5 +1,8 @@
 """How a run ends on an error: one line on stderr and an exit code (nfields/core/errors.py), no traceback.
 
+A user's mistake (exit 2) goes to nfields.core.echo.fail, as before Hydra composes (run/options.py, run/rundir.py);
+this module adds what only a running job has: training stopped (exit 3, NaN in a multirun) and signals.
+
 HYDRA_FULL_ERROR=1 re-raises for the full traceback.
 """
 
@@ -17,7 +20,7 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 
-from nfields.core.echo import echo
+from nfields.core.echo import echo, fail
 from nfields.core.errors import (
     EXIT_SIGINT,
     EXIT_SIGTERM,
@@ -36,10 +39,11 @@ T = TypeVar("T")
 def building(what: str = "") -> Iterator[None]:
     """Turn bad-parameter errors raised while constructing run objects into UserErrors.
 
-    Constructors (encodings, networks, data modules) raise ValueError naming the key,
-    Lightning raises MisconfigurationException; Hydra wraps them in InstantiationException.
-    Inside this block they become a UserError with the constructor's own message, so the
-    user sees one line (HYDRA_FULL_ERROR=1 still shows where a ValueError came from).
+    nfields' components raise ConfigError naming the key (check_arg), which passes through unchanged;
+    third-party constructors raise ValueError (torch.optim) or MisconfigurationException (Lightning's
+    callbacks), and Hydra wraps them all in InstantiationException. Inside this block the third-party
+    ones become a UserError with their own message, so the user sees one line (HYDRA_FULL_ERROR=1 still
+    shows where a ValueError came from).
     """
     try:
         yield
@@ -75,9 +79,10 @@ def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kw
         code, message = classify(e, batch_size)
         if code is None or full:
             raise
-        newline = "\n" if code != EXIT_USER_ERROR else ""  # training errors: end the progress bar's line first
+        if code == EXIT_USER_ERROR and isinstance(e, UserError):
+            fail(e)  # a mistake in the config, data or checkpoint: the same line as before Hydra composes
         prefix = "" if code == EXIT_SIGINT else "Error: "  # Ctrl+C is the user's choice, not an error
-        echo(f"{newline}{prefix}{message}", file=sys.stderr)
+        echo(f"\n{prefix}{message}", file=sys.stderr)  # training stopped: end the progress bar's line first
         if code == EXIT_TRAINING_STOPPED and in_multirun():
             return float("nan")  # one diverged trial must not end a sweep (Optuna marks a NaN trial failed)
         sys.exit(code)

@@ -13,6 +13,11 @@ from urllib.parse import urlparse
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
 
+from nfields.core.checks import check_arg, nullable, one_of
+from nfields.core.errors import ConfigError
+
+WANDB_MODES = ("auto", "online", "offline", "disabled", "shared")  # auto: online with credentials, else offline
+
 
 def wandb_api_key_available() -> bool:
     """True when W&B credentials exist (env var or ~/.netrc entry for the W&B host)."""
@@ -28,10 +33,10 @@ def wandb_api_key_available() -> bool:
 def resolve_wandb_mode(mode: str | None) -> str:
     """An explicit mode (config or WANDB_MODE) wins; otherwise online only with credentials."""
     mode = mode or os.environ.get("WANDB_MODE")
-    if mode in ("online", "offline", "disabled", "shared"):
+    if mode in WANDB_MODES[1:]:
         return mode
-    if mode not in (None, "", "auto"):
-        raise ValueError(f"logger.mode={mode!r} is unknown; use auto, online, offline or disabled")
+    if mode not in (None, "", "auto"):  # a bad logger.wandb.mode is refused by wandb_logger: this is $WANDB_MODE
+        raise ConfigError("WANDB_MODE", mode, f"must be one of {', '.join(WANDB_MODES)}")
     return "online" if wandb_api_key_available() else "offline"
 
 
@@ -101,6 +106,7 @@ def wandb_logger(
     Creating the run eagerly means a W&B problem (no network, unreachable server)
     surfaces before training, where it is turned into one warning and an offline run.
     """
+    check_arg("logger.wandb.mode", mode, nullable(one_of(*WANDB_MODES)))
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")

@@ -8,15 +8,15 @@ option names, comma lists for multiruns, [a,b] lists); everything else is left t
 
 from __future__ import annotations
 
-import difflib
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-from nfields.core.errors import EXIT_USER_ERROR
+from nfields.core.checks import closest
+from nfields.core.echo import fail
+from nfields.core.errors import ConfigError
 from nfields.run.compose import OPEN_NODE
 
 NAME = re.compile(r"[A-Za-z0-9_\-]+")
@@ -26,8 +26,8 @@ def option_names(configs: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (configs / group).glob("*.yaml"))
 
 
-def unknown_option(arg: str, configs: Path) -> str | None:
-    """The one-line error for `arg` if it selects an option that does not exist, else None."""
+def unknown_option(arg: str, configs: Path) -> ConfigError | None:
+    """The error for `arg` if it selects an option that does not exist, else None."""
     if "=" not in arg or arg.startswith("-"):
         return None
     key, value = arg.split("=", 1)
@@ -40,9 +40,9 @@ def unknown_option(arg: str, configs: Path) -> str | None:
     known = option_names(configs, group)
     for name in (n.strip() for n in names):
         if name not in known and name != "null":
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {group}={close[0]}?)" if close else ""
-            return f"Error: {group}={name}: unknown option; choose one of {', '.join(known)}{hint}"
+            close = closest(name, known)
+            hint = f" (did you mean {group}={close}?)" if close else ""
+            return ConfigError(group, name, f"unknown option; choose one of {', '.join(known)}{hint}")
     return None
 
 
@@ -85,8 +85,8 @@ def open_nodes(configs: Path) -> frozenset[str]:
     return frozenset(found)
 
 
-def unknown_key(arg: str, configs: Path) -> str | None:
-    """The one-line error for `arg` if it names a top-level key or group no config defines (with or without
+def unknown_key(arg: str, configs: Path) -> ConfigError | None:
+    """The error for `arg` if it names a top-level key or group no config defines (with or without
     `+`; Hydra would suggest `+key=...`, which then trains with a stray key), or a nested key typed without
     `+` that no config defines but a close one does (`model.lrr` -> model.lr). Else None (Hydra judges;
     nested `+key` additions are judged by the unknown-key check in nfields/run/validate.py)."""
@@ -99,9 +99,9 @@ def unknown_key(arg: str, configs: Path) -> str | None:
     if not NAME.fullmatch(top):
         return None
     if top not in tree[""]:
-        close = difflib.get_close_matches(top, sorted(tree[""]), n=1)
-        hint = f" (did you mean {name.replace(top, close[0], 1)}={value}?)" if close else ""
-        return f"Error: {name}={value}: unknown key or config group{hint}; known: {', '.join(sorted(tree['']))}"
+        close = closest(top, tree[""])
+        hint = f" (did you mean {name.replace(top, close, 1)}={value}?)" if close else ""
+        return ConfigError(name, value, f"unknown key or config group{hint}; known: {', '.join(sorted(tree['']))}")
     if added or "/" in name or top == "hydra" or "." not in name:
         return None
     if any(name.startswith(f"{node}.") for node in open_nodes(configs)):
@@ -109,8 +109,8 @@ def unknown_key(arg: str, configs: Path) -> str | None:
     parent, leaf = name.rsplit(".", 1)
     if parent not in tree or leaf in tree[parent]:
         return None
-    close = difflib.get_close_matches(leaf, sorted(tree[parent]), n=1)
-    return f"Error: {name}={value}: unknown key (did you mean {parent}.{close[0]}?)" if close else None
+    close = closest(leaf, tree[parent])
+    return ConfigError(name, value, f"unknown key (did you mean {parent}.{close}?)") if close else None
 
 
 def check_options(argv: list[str], configs: Path) -> None:
@@ -118,7 +118,6 @@ def check_options(argv: list[str], configs: Path) -> None:
     if any(a.startswith(("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath")) for a in argv):
         return  # options may come from another config dir: Hydra judges
     for arg in argv:
-        message = unknown_option(arg, configs) or unknown_key(arg, configs)
-        if message:
-            print(message, file=sys.stderr, flush=True)
-            sys.exit(EXIT_USER_ERROR)
+        error = unknown_option(arg, configs) or unknown_key(arg, configs)
+        if error:
+            fail(error)

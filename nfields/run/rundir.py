@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from nfields.core.errors import EXIT_USER_ERROR, CheckpointError
+from nfields.core.echo import fail
+from nfields.core.errors import CheckpointError, ConfigError
 from nfields.run.resume import read_checkpoint, requeued
 
 RESULTS = ("metrics.json", "checkpoints/last.ckpt")
@@ -29,18 +30,11 @@ def existing_results(run_dir: Path) -> list[Path]:
     return [run_dir / name for name in RESULTS if (run_dir / name).exists()]
 
 
-def refuse(key: str, run_dir: Path, found: Path) -> None:
-    if found == run_dir:
-        print(f"Error: {key}={run_dir}: is a file, not a directory; choose a new directory", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+def refuse(key: str, run_dir: Path, found: Path) -> NoReturn:
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    print(
-        f"Error: {key}={run_dir}: already holds another run ({found.relative_to(run_dir)}); choose a new directory, "
-        f"or resume that run with ckpt_path={ckpt}",
-        file=sys.stderr,
-        flush=True,
-    )
-    sys.exit(EXIT_USER_ERROR)
+    held = f"already holds another run ({found.relative_to(run_dir)}); choose a new directory, or resume that run"
+    is_file = "is a file, not a directory; choose a new directory"
+    fail(ConfigError(key, run_dir, is_file if found == run_dir else f"{held} with ckpt_path={ckpt}"))
 
 
 def resuming_inside(config: DictConfig, run_dir: Path) -> bool:

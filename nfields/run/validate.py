@@ -5,15 +5,15 @@ latents, tasks, datamodules, modules) check their arguments in their constructor
 (nfields/core/checks.py check_arg), when they are built, before any training. What is
 left here is what no nfields constructor owns:
 
-* RULES: run-level keys (seed, ckpt_path, log.*, validate.*) and keys of third-party
-  components that accept bad values without a clear line (Lightning's Trainer, W&B, torch.optim);
+* RULES: run-level keys (seed, ckpt_path, log.val_every_n_steps, validate.*) and keys of third-party
+  components that accept bad values without a clear line (Lightning's Trainer, torch.optim);
 * unknown keys under any `_target_` node, found from the constructor's signature;
-* COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys.
+* COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys;
+* a resumed checkpoint (ckpt_path), by nfields/run/resume.py.
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import pydoc
 import re
@@ -26,6 +26,7 @@ from nfields.core.checks import (
     POSITIVE_INT,
     Check,
     boolean,
+    closest,
     integer,
     is_int,
     nullable,
@@ -35,6 +36,7 @@ from nfields.core.checks import (
 )
 from nfields.core.errors import ConfigError
 from nfields.run.combinations import COMBINATIONS, select
+from nfields.run.resume import check_resume_config
 
 PRECISIONS = ("64-true", "32-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed", "64", "32", "16", "bf16")
 PRECISIONS += (64, 32, 16, "transformer-engine", "transformer-engine-float16")
@@ -57,12 +59,8 @@ RULES: dict[str, Check] = {
     "trainer.val_check_interval": POSITIVE_INT | number(gt=0, le=1),
     "trainer.log_every_n_steps": POSITIVE_INT,
     "trainer.deterministic": boolean() | one_of("warn"),
-    # logging / callbacks
+    # Lightning's trainer.val_check_interval reads it (configs/trainer/); the callbacks check their own log.* keys
     "log.val_every_n_steps": POSITIVE_INT,
-    "log.gif_every_n_steps": POSITIVE_INT,
-    "log.gif_max_size": POSITIVE_INT,
-    "log.panel_height": POSITIVE_INT,
-    "logger.wandb.mode": nullable(one_of("auto", "online", "offline", "disabled", "shared")),
     # validation itself
     "validate.max_size": POSITIVE_INT,
     "validate.allow_large": boolean(),
@@ -121,8 +119,8 @@ def check_targets(cfg: DictConfig) -> None:
             continue
         for key, value in node.items_ex(resolve=False):
             if isinstance(key, str) and not (key.startswith("_") and key.endswith("_")) and key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f" (did you mean {path}.{close[0]}?)" if close else ""
+                close = closest(key, known)
+                hint = f" (did you mean {path}.{close}?)" if close else ""
                 raise ConfigError(
                     f"{path}.{key}",
                     value,
@@ -151,3 +149,5 @@ def validate_config(cfg: DictConfig) -> None:
     check_targets(cfg)
     for fn in COMBINATIONS:
         fn(cfg, choices, overrides)
+    if path := select(cfg, "ckpt_path")[1]:  # exists, is readable, from a compatible config: before the data
+        check_resume_config(cfg, path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from nfields.core.checks import check_arg, nullable, number
+from nfields.core.errors import ConfigError
 from nfields.tasks.base import Observation, Task, split_mask
 
 
@@ -45,9 +46,9 @@ class Inpaint(Task):
         n_seen = int(seen.sum())
         if n_seen == 0 or n_seen == h * w:
             what = "no pixel is observed" if n_seen == 0 else "no pixel is missing"
-            raise ValueError(
-                f"task=inpaint: {what} with task.keep={self.keep} task.box={self.box} on a {h}x{w} image; "
-                "choose 0 < keep < 1, or a box"
+            box = "null" if self.box is None else self.box
+            raise ConfigError(
+                "task.keep", self.keep, f"{what} with task.box={box} on a {h}x{w} image; choose 0 < keep < 1, or a box"
             )
         val, test = split_mask(~seen, gen)
         return Observation(

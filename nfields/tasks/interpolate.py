@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from nfields.core.checks import check_arg, integer
+from nfields.core.errors import ConfigError
 from nfields.tasks.base import Observation, Task
 
 
@@ -33,7 +34,9 @@ class Interpolate(Task):
         h, w, c = image.shape
         f = self.factor
         if h < 2 or w < 2:
-            raise ValueError(f"task=interpolate needs an image of at least 2x2 pixels, got {h}x{w}")
+            raise ConfigError(
+                "task", "interpolate", f"needs an image of at least 2x2 pixels, got {h}x{w}; raise data.size"
+            )
         rows = torch.arange(h)[:, None] % f  # (h, 1)
         cols = torch.arange(w)[None, :] % f  # (1, w)
         train = (rows == 0) & (cols == 0)  # (h, w)

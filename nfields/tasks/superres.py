@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from nfields.core.checks import check_arg, integer
+from nfields.core.errors import ConfigError
 from nfields.tasks.base import FieldFn, Observation, Task, split_mask
 from nfields.tasks.interpolate import nearest_up
 
@@ -48,7 +49,7 @@ class SuperRes(Task):
         f = self.factor
         hl, wl = h // f, w // f
         if hl < 1 or wl < 1:
-            raise ValueError(f"task.factor={f} is larger than the image ({h}x{w}); use a smaller factor")
+            raise ConfigError("task.factor", f, f"is larger than the image ({h}x{w}); use a smaller factor")
         x = image[: hl * f, : wl * f].permute(2, 0, 1)[None]  # (1, C, hl*f, wl*f): whole blocks only
         low = F.avg_pool2d(x, f)  # (1, C, hl, wl)
         v = (torch.arange(hl, dtype=torch.float32) * f + f / 2) / h  # block centres, full-image frame

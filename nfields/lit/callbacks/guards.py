@@ -17,6 +17,7 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.errors import TrainingStopped
 
 
@@ -50,8 +51,7 @@ def interrupt_message(e: BaseException) -> str | None:
 
 class FaultGuard(Callback):
     def __init__(self, run_dir: str, lr: float | None = None, every_n_steps: int = 25) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"callbacks.guard.every_n_steps must be >= 1, got {every_n_steps}")
+        check_arg("callbacks.guard.every_n_steps", every_n_steps, POSITIVE_INT)
         self.run_dir, self.lr, self.every = run_dir, lr, every_n_steps
         self.bad: torch.Tensor | None = None  # device flag: some loss since the last check was NaN/inf
         self.bad_value = math.nan

@@ -19,6 +19,7 @@ import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
+from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.media import caption, panel, to_uint8
 from nfields.lit.base import FieldsModule
 from nfields.lit.callbacks.media_log import log_image, log_video
@@ -34,6 +35,7 @@ class ReconstructionPanels(Callback):
     """Needs a FieldsModule (panel_images, panel_captions); other modules get no panels."""
 
     def __init__(self, run_dir: str, height: int = 256) -> None:
+        check_arg("log.panel_height", height, POSITIVE_INT)
         self.run_dir, self.height = Path(run_dir), height
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -70,8 +72,8 @@ class ProgressGif(Callback):
     """Snapshots every `every_n_steps` (and at step 1), rendered at most `max_size` pixels high."""
 
     def __init__(self, run_dir: str, every_n_steps: int = 25, max_size: int = 256, fps: int = 10) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"log.gif_every_n_steps must be >= 1, got {every_n_steps}")
+        check_arg("log.gif_every_n_steps", every_n_steps, POSITIVE_INT)  # the keys callbacks: default reads
+        check_arg("log.gif_max_size", max_size, POSITIVE_INT)
         self.run_dir, self.every, self.max_size, self.fps = Path(run_dir), every_n_steps, max_size, fps
         self.frames: list[np.ndarray] = []  # (h, w, C) uint8
         self.encoded: list[torch.Tensor] = []  # the same frames as PNG bytes, for checkpoints
