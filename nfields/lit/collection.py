@@ -149,7 +149,7 @@ class CollectionModule(FieldsModule):
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
             # clones turn inference tensors into normal ones that autograd may save
             images, score = images.clone(), None if score is None else score.clone()
-            observed = observed.clone()  # every tensor of the Observation
+            observed = None if observed is None else observed.clone()  # every tensor of the Observation
             return optimize_codes(
                 self.field, self.source, self.task, images, steps, self.tto_lr, self.pixels_per_image,
                 observed=observed, score_mask=score, on_step=on_step,
