@@ -18,11 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import imageio.v3 as iio
 
-import imageio.v3 as iio  # noqa: E402
-
-from nfields.analysis.report import (  # noqa: E402
+from nfields.analysis.report import (
     captioned_predictions,
     curves_figure,
     differing_keys,
@@ -31,7 +29,7 @@ from nfields.analysis.report import (  # noqa: E402
     run_labels,
     run_value,
 )
-from nfields.core.media import montage  # noqa: E402
+from nfields.core.media import montage
 
 METRICS = ("test/psnr", "test/ssim", "val/psnr", "perf/steps_per_s", "step")
 MONTAGE_COLS = 6  # tiles per row: a 12-run sweep is two rows, not one very wide strip

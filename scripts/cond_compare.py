@@ -1,18 +1,18 @@
 """Markdown table of a cond_compare multirun: test PSNR after test-time optimisation and parameter counts.
 
-python train.py experiment=cond_compare              # writes <multirun dir>/cond_compare.md itself
-python scripts/cond_compare.py multirun/2026-11-24/12-00-00_000000 [--out table.md]
+    python train.py experiment=cond_compare              # writes <multirun dir>/cond_compare.md itself
+    python scripts/cond_compare.py multirun/2026-11-24/12-00-00_000000 [--out table.md]   # the table again
+
+The table is nfields/analysis/cond_compare.py's (its Hydra callback writes it at the end of the multirun);
+this is its command line, for a multirun that has already finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nfields.analysis.cond_compare import write_table  # noqa: E402
+from nfields.analysis.cond_compare import write_table
 
 
 def main() -> None:

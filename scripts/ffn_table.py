@@ -10,6 +10,7 @@
      multirun directory);
   3. with --reference, scripts/baselines/ffn_reference.py runs the same cells by hand (no nfields code).
 <out>/ffn_table.md gathers nfields, the reference, their difference and the paper's value per cell.
+This script is the command line and the runs; the tables and figures are nfields/analysis/ffn_table.py's.
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+from nfields.analysis.ffn_table import PAPER_IMAGES, PAPER_SIZE, PAPER_STEPS, combined
 
-from nfields.analysis.ffn_table import ENCODINGS, PAPER_IMAGES, PAPER_SIZE, PAPER_STEPS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: its train.py and scripts/baselines/
 
 SETS = ("div2k", "text")
 
@@ -97,23 +97,6 @@ def reference(a: argparse.Namespace, image_set: str, cfg: dict) -> dict:
     print(f"$ {' '.join(cmd[1:])}", flush=True)
     subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, capture_output=True)
     return json.loads(out.read_text())
-
-
-def combined(results: dict[str, dict], refs: dict[str, dict], seconds: float, command: str) -> str:
-    lines = [f"Command: `{command}` ({seconds / 60:.1f} min)", ""]
-    for s, r in results.items():
-        p = r["protocol"]
-        lines += [f"**{s}** ({p['mode']}: {p['size']}², {p['steps']} steps, {p['images']} test images; "
-                  f"lr {p['lr']}, scale {p['scale']}, sigma {p['sigma']})", ""]  # fmt: skip
-        lines += ["| encoding | nfields | hand-written | nfields - hand-written | paper |", "|---|---|---|---|---|"]
-        for e in ENCODINGS:
-            ours, ref = r["cells"].get(e), refs.get(s, {}).get(e)
-            diff = f"{ours['mean'] - ref['mean']:+.2f}" if ours and ref else "-"
-            cell = lambda c: f"{c['mean']:.2f} ± {c['std']:.2f}" if c else "-"  # noqa: E731
-            lines.append(f"| {e} | {cell(ours)} | {cell(ref)} | {diff} | {p.get('paper', {}).get(e, '-')} |")
-        verdict = "holds" if r["ordering_holds"] else "does NOT hold"
-        lines += ["", f"Ordering none < basic < positional < Gaussian: {verdict}.", ""]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -35,8 +35,8 @@ check batch_2048 90 python scripts/bench.py --case batch --device cuda --steps 2
 check memory_8192 90 python scripts/bench.py --case memory --device cuda --sizes 8192 --batches 1048576 --steps 20
 # many fields: 16 images at 512^2, one encoding, 2000 steps, as one run against single runs (4 timed: a rate per image)
 if [ -n "$ROOT" ]; then
-  check many_512 200 python scripts/bench_many.py --case protocol --device cuda --root "$ROOT/div2k/test" --size 512 --steps 2000 --loop-images 4
+  check many_512 200 python scripts/bench.py --case many_protocol --device cuda --root "$ROOT/div2k/test" --size 512 --steps 2000 --loop-images 4
 else
-  check many_512 200 python scripts/bench_many.py --case protocol --device cuda --size 512 --steps 2000 --loop-images 4
+  check many_512 200 python scripts/bench.py --case many_protocol --device cuda --size 512 --steps 2000 --loop-images 4
 fi
 echo "summary: $OUT/summary.txt"

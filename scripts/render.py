@@ -20,19 +20,16 @@ is built or written (HYDRA_FULL_ERROR=1: traceback). An option kept outside the 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+import imageio.v3 as iio
+import torch
+from tqdm import tqdm
 
-import imageio.v3 as iio  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from nfields.core.media import quantize, to_uint8  # noqa: E402
-from nfields.fields.field import render  # noqa: E402
-from nfields.run.build import load_field  # noqa: E402
-from nfields.run.exits import report_errors  # noqa: E402
+from nfields.core.media import quantize, to_uint8
+from nfields.fields.field import render
+from nfields.run.build import load_field
+from nfields.run.exits import report_errors
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -11,6 +11,8 @@ members of one model=many run; the point with the best mean val PSNR wins; a poi
 marked), then one run with the best values on the *test* images. Writes
 zoo.md (PSNR and SSIM mean ± std over images, parameters, steps/s, training time to 30 dB, render time
 of a 512² image, the chosen values), zoo.json and zoo.png (mean val PSNR against training time) into --out.
+This script is the command line and the run loop; the methods, their grids, the table and the figure are
+nfields/analysis/zoo.py's.
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nfields.analysis.zoo import (  # noqa: E402
+from nfields.analysis.zoo import (
     METHODS,
     Method,
     Result,
@@ -38,11 +38,11 @@ from nfields.analysis.zoo import (  # noqa: E402
     search_description,
     to_json,
 )
-from nfields.core.errors import ConfigError  # noqa: E402
-from nfields.fields.field import render  # noqa: E402
-from nfields.run.build import load_checkpoint  # noqa: E402
-from nfields.run.compose import compose_run_config  # noqa: E402
-from nfields.run.train import train  # noqa: E402
+from nfields.core.errors import ConfigError
+from nfields.fields.field import render
+from nfields.run.build import load_checkpoint
+from nfields.run.compose import compose_run_config
+from nfields.run.train import train
 
 
 def run(

@@ -13,6 +13,9 @@ from omegaconf import DictConfig
 from nfields.run.compose import CONFIGS, compose_run_config
 
 ROOT = CONFIGS.parent
+# scripts/*.py import nfields as installed (pip install -e), which may be another checkout's: the scripts and
+# train.py that tests start in subprocesses import this checkout's, the code under test.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n 2 (pyproject): two workers share the two cores,
     torch.set_num_threads(1)  # one thread each: two threads per worker oversubscribe them many times over

@@ -1,4 +1,4 @@
-"""scripts/bench.py runs both paths on the same protocol and prints their ratio (timings are not asserted)."""
+"""scripts/bench.py runs each case's two paths and prints their ratio (timings are not asserted)."""
 
 import re
 import subprocess
@@ -12,8 +12,8 @@ from tests.test_collections import HAS_FASHION
 
 
 @pytest.mark.slow
-def test_bench_runs_both_paths_and_prints_the_ratio() -> None:
-    out = subprocess.run(
+def test_bench_runs_both_paths_and_prints_the_ratio(tmp_path) -> None:
+    out = subprocess.run(  # from another directory: the script finds its cases and baselines beside it
         [
             sys.executable,
             str(ROOT / "scripts" / "bench.py"),
@@ -26,6 +26,7 @@ def test_bench_runs_both_paths_and_prints_the_ratio() -> None:
             "--width",
             "32",
         ],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=600,
@@ -71,41 +72,41 @@ def test_bench_memory_case_reports_peak_memory_per_size() -> None:
 
 
 def test_the_hand_loop_runs_in_lock_step_outside_nfields_clock(make_cfg, tmp_path) -> None:
-    """scripts/bench_alongside.py: after each call the hand loop takes as many steps as nfields did (the first
+    """scripts/benchcases/alongside.py: after each call the hand loop takes as many steps as nfields did (the first
     call's are its warm-up, untimed), and nfields' perf/steps_per_s does not count them: a hand step of 0.1 s
     would hold nfields under 10 steps/s if it did."""
     import json
     import time
 
     from nfields.run.train import train
-    from scripts import bench_alongside
+    from scripts.benchcases import alongside
 
     taken: list[float] = []
-    bench_alongside.PENDING.append(lambda: (taken.append(time.perf_counter()), time.sleep(0.1)))
+    alongside.PENDING.append(lambda: (taken.append(time.perf_counter()), time.sleep(0.1)))
     over = ["debug=fast", "data.size=16", "trainer.max_steps=10", "model.steps_per_call=2"]
     over += ["log.val_every_n_steps=10", "log.gif_every_n_steps=10"]
-    train(make_cfg(*over, f"+callbacks.alongside._target_={bench_alongside.TARGET}", run_dir=tmp_path / "run"))
-    hand = bench_alongside.Alongside.last
+    train(make_cfg(*over, f"+callbacks.alongside._target_={alongside.TARGET}", run_dir=tmp_path / "run"))
+    hand = alongside.Alongside.last
     assert len(taken) == 10 and hand.calls == 5 and hand.timed_steps == 8  # 5 calls of 2; the first untimed
     assert 5 < hand.steps_per_s <= 10.01  # 0.1 s a step, plus the loop's own time
     assert 1.0 <= hand.total_s < 1.0 + 0.5 and hand.total_s > hand.seconds  # all 10 steps, the warm-up's too
     steps_per_s = json.loads((tmp_path / "run" / "metrics.json").read_text())["perf/steps_per_s"]
     assert steps_per_s > 12, steps_per_s  # nfields' 16^2 steps take milliseconds: the hand blocks are excluded
-    assert not bench_alongside.PENDING
+    assert not alongside.PENDING
 
 
 def test_alongside_without_a_pending_loop_says_what_to_do() -> None:
-    from scripts import bench_alongside
+    from scripts.benchcases import alongside
 
-    bench_alongside.PENDING.clear()
+    alongside.PENDING.clear()
     with pytest.raises(RuntimeError, match="PENDING"):
-        bench_alongside.Alongside()
+        alongside.Alongside()
 
 
 @pytest.mark.slow
 def test_bench_many_prints_the_three_paths_and_the_lock_step_ratio() -> None:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_many.py"), "--case", "tiny"]
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--case", "many_tiny", "--device", "cpu"]
         + ["--members", "4", "--steps", "20", "--loop-images", "1", "model.steps_per_call=5"],
         capture_output=True,
         text=True,

@@ -1,4 +1,5 @@
-"""data=text images and scripts/ffn_table.py (search, table, hand-written reference; end to end is slow)."""
+"""data=text images, scripts/ffn_table.py (search, table, hand-written reference; end to end is slow) and the
+combined table it writes (nfields/analysis/ffn_table.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nfields.analysis.ffn_table import combined
 from nfields.core.errors import ConfigError
 from nfields.data.text import TextImageDataModule, text_image
 from tests.test_render import load_script
@@ -45,13 +47,12 @@ def test_bad_arguments_fail_early(tmp_path: Path, args: list[str]) -> None:
 
 
 def test_the_combined_table_puts_nfields_beside_the_reference_and_the_paper() -> None:
-    script = load_script("ffn_table")
     cell = {"mean": 20.0, "std": 1.0}
     proto = {"mode": "reduced", "size": 64, "steps": 10, "images": 2, "lr": {}, "scale": 5, "sigma": 14}
     results = {
         "text": {"protocol": {**proto, "paper": {"none": 18.4}}, "cells": {"none": cell}, "ordering_holds": False}
     }
-    md = script.combined(results, {"text": {"none": {"mean": 19.75, "std": 0.5}}}, 90.0, "cmd")
+    md = combined(results, {"text": {"none": {"mean": 19.75, "std": 0.5}}}, 90.0, "cmd")
     assert "| none | 20.00 ± 1.00 | 19.75 ± 0.50 | +0.25 | 18.4 |" in md and "(1.5 min)" in md
     assert "reduced: 64², 10 steps, 2 test images" in md
 

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scripts.sweep_command import agent_command
 from tests.conftest import ROOT, run_train
-
-sys.path.insert(0, str(ROOT / "scripts"))
-from sweep_command import agent_command  # noqa: E402
 
 
 def test_wandb_agent_command_trains(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The cond_compare table: test PSNR after test-time optimisation and parameter counts, per run of a multirun.
 
-Used by scripts/cond_compare.py and, at the end of `python train.py experiment=cond_compare`,
-by the Hydra callback below (writes cond_compare.md in the multirun directory).
+Written at the end of `python train.py experiment=cond_compare` by the Hydra callback below (cond_compare.md in
+the multirun directory), and again from a finished multirun by scripts/cond_compare.py.
 """
 
 from __future__ import annotations

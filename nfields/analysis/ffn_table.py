@@ -6,6 +6,7 @@ test/psnr over the images (numpy's std, ddof 0, as the paper's notebook), writes
 the paper's value and the difference, draws the bar chart with error bars, and logs both to W&B
 (offline unless a login exists). A run that is not the paper's protocol (another image size, step
 count or number of images) is called "reduced" in every output, so it is never mistaken for it.
+`combined` is scripts/ffn_table.py's table of both sets, with the hand-written reference beside nfields.
 """
 
 from __future__ import annotations
@@ -191,3 +192,22 @@ class FFNSearch(Callback):
         (d / "ffn_search.md").write_text(md)
         (d / "ffn_search.json").write_text(json.dumps(result, indent=1))
         print(f"{md}\nsearch: {d / 'ffn_search.md'}")
+
+
+def combined(results: dict[str, dict], refs: dict[str, dict], seconds: float, command: str) -> str:
+    """scripts/ffn_table.py's ffn_table.md: per set, each encoding's nfields cell (ffn_table.json's `results`)
+    beside the hand-written reference's (`refs`), their difference and the paper's value."""
+    lines = [f"Command: `{command}` ({seconds / 60:.1f} min)", ""]
+    for s, r in results.items():
+        p = r["protocol"]
+        lines += [f"**{s}** ({p['mode']}: {p['size']}², {p['steps']} steps, {p['images']} test images; "
+                  f"lr {p['lr']}, scale {p['scale']}, sigma {p['sigma']})", ""]  # fmt: skip
+        lines += ["| encoding | nfields | hand-written | nfields - hand-written | paper |", "|---|---|---|---|---|"]
+        for e in ENCODINGS:
+            ours, ref = r["cells"].get(e), refs.get(s, {}).get(e)
+            diff = f"{ours['mean'] - ref['mean']:+.2f}" if ours and ref else "-"
+            cell = lambda c: f"{c['mean']:.2f} ± {c['std']:.2f}" if c else "-"  # noqa: E731
+            lines.append(f"| {e} | {cell(ours)} | {cell(ref)} | {diff} | {p.get('paper', {}).get(e, '-')} |")
+        verdict = "holds" if r["ordering_holds"] else "does NOT hold"
+        lines += ["", f"Ordering none < basic < positional < Gaussian: {verdict}.", ""]
+    return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 A 4-layer ReLU MLP (sigmoid out) on Gaussian Fourier features (m = 256, sigma = 10) fits one RGB
 image with full-batch Adam, lr 1e-3. Split as in Tancik et al. 2020: train on the even grid, test
-PSNR on the odd grid. No framework: plain PyTorch, the anchor for overhead and quality.
+PSNR on the odd grid. No framework: plain PyTorch (no nfields import), the anchor for overhead and quality.
 
 Levers, so that comparisons stay fair when nfields uses them too:
   eager       the plain loop (zero_grad, forward, backward, step);
@@ -24,18 +24,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from nfields.core.coords import pixel_grid  # noqa: E402
-from nfields.core.io import load_image, square_resize  # noqa: E402
 
 MODES = ("eager", "fused", "kept", "compile", "compile_step", "cuda_graph")
 
@@ -58,6 +52,24 @@ class HandFF(nn.Module):
 
     def forward(self, x: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         return torch.sigmoid(self.net(self.features(x) if features is None else features))  # (N, 3)
+
+
+def astronaut(size: int) -> torch.Tensor:
+    """skimage's astronaut (512^2 RGB) at size^2 -> (size, size, 3) in [0, 1]: area-averaged down, bicubic up."""
+    import skimage.data
+
+    x = torch.from_numpy(skimage.data.astronaut()).float().div(255).permute(2, 0, 1)[None]  # (1, 3, 512, 512)
+    if size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="area" if size < x.shape[-1] else "bicubic").clamp(0, 1)
+    return x[0].permute(1, 2, 0).contiguous()
+
+
+def pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """Pixel-centre coordinates (h, w, 2) in (0, 1)^2, last dim (column, row): ((j + 0.5) / w, (i + 0.5) / h)."""
+    v = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h
+    u = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
+    vv, uu = torch.meshgrid(v, u, indexing="ij")
+    return torch.stack([uu, vv], dim=-1)
 
 
 def protocol_split(img: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -182,7 +194,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None, help="random pixels per step (default: all)")
     a = ap.parse_args()
     device = torch.device(a.device)
-    r = train(square_resize(load_image("astronaut"), a.size), a.steps, device, a.width, a.mode, batch=a.batch)
+    r = train(astronaut(a.size), a.steps, device, a.width, a.mode, batch=a.batch)
     print(f"{a.mode}: {r['steps_per_s']:.1f} steps/s, {r['steps_per_s'] * r['coords'] / 1e6:.2f} Mcoord/s, ", end="")
     print(f"test PSNR {r['psnr']:.2f} dB, {r['startup_s']:.1f} s to the first timed step")
 

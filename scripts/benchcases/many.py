@@ -1,8 +1,9 @@
-"""Many fields in one run (model=many) against the loops it replaces, side by side in one process.
+"""Cases `many_tiny`, `many_small`, `many_protocol` (and `many`: all three) of scripts/bench.py: many fields in
+one run (model=many) against the loops it replaces, side by side in one process.
 
-    python scripts/bench_many.py                                  # the three CPU cases of BENCHMARKS.md
-    python scripts/bench_many.py --case tiny --members 64 --steps 200
-    python scripts/bench_many.py --case protocol --device cuda --root /path/to/ffn/div2k --size 512 --steps 2000
+    python scripts/bench.py --case many --device cpu
+    python scripts/bench.py --case many_tiny --members 64 --steps 200
+    python scripts/bench.py --case many_protocol --device cuda --root /path/to/ffn/div2k --size 512 --steps 2000
 
 Each case fits M images (full batch, task=fit; `protocol`: the Fourier-features protocol, task=interpolate)
 three ways and prints images x steps per second (the rate at which fields are trained):
@@ -13,7 +14,7 @@ three ways and prints images x steps per second (the rate at which fields are tr
              same network, one image after the other.
 Rates are wall-clock over the whole job (start-up included: what a user waits for), and for the nfields runs
 also over the training steps alone (perf/steps_per_s: start-up and validation excluded). The last line times the
-hand-written fits in lock-step with the many-fields run (scripts/bench_alongside.py: after each of its calls, as
+hand-written fits in lock-step with the many-fields run (alongside.py: after each of its calls, as
 many steps of every image), so that a machine whose speed drifts affects both rates alike.
 Images: --root (a folder of images, e.g. the Fourier-features set), else crops of skimage's sample images.
 """
@@ -21,28 +22,24 @@ Images: --root (a folder of images, e.g. the Fourier-features set), else crops o
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from baselines.ffn_loop import HandFF
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from nfields.core.io import load_image, square_resize
+from nfields.core.media import to_uint8
+from nfields.data.image_set import ImageSet
 
-from nfields.core.io import load_image, square_resize  # noqa: E402
-from nfields.core.media import to_uint8  # noqa: E402
-from nfields.data.image_set import ImageSet  # noqa: E402
-from nfields.run.compose import compose_run_config  # noqa: E402
-from nfields.run.train import train  # noqa: E402
-from scripts import bench_alongside  # noqa: E402
-from scripts.baselines.ffn_loop import HandFF  # noqa: E402
+from . import alongside
+from .common import train_run, trainer
 
-CASES = {  # members, image side, MLP width, hidden layers + 1, Fourier frequencies, task
+PRESETS = {  # members, image side, MLP width, hidden layers + 1, Fourier frequencies, task
     "tiny": dict(members=64, size=16, width=32, depth=4, m=32, task="fit", steps=200),
     "small": dict(members=64, size=32, width=32, depth=4, m=32, task="fit", steps=200),
     "protocol": dict(members=16, size=128, width=256, depth=4, m=256, task="interpolate", steps=50),
@@ -79,7 +76,7 @@ def overrides(c: dict, root: Path, steps: int, device: str) -> list[str]:
     run = [
         f"trainer.max_steps={steps}",
         f"log.val_every_n_steps={steps}",
-        f"trainer={'cpu' if device == 'cpu' else 'gpu'}",
+        f"trainer={trainer(device)}",
     ]
     data = ["data=image_set", f"data.root={root}", "data.split=null", "data.size=null", f"task={c['task']}"]
     return [*data, *net, *run, "logger=none", "~callbacks.progress_gif", "encoding.sigma=10"]
@@ -88,8 +85,8 @@ def overrides(c: dict, root: Path, steps: int, device: str) -> list[str]:
 def nfields_job(over: list[str], out: Path) -> tuple[float, dict]:
     """One train() call -> (wall seconds, metrics.json)."""
     t = time.perf_counter()
-    train(compose_run_config(over, out))
-    return time.perf_counter() - t, json.loads((out / "metrics.json").read_text())
+    _, metrics = train_run(over, out)
+    return time.perf_counter() - t, metrics
 
 
 class HandFits:
@@ -136,7 +133,7 @@ def hand_loop(images: list[np.ndarray], c: dict, steps: int, device: torch.devic
 
 
 def run_case(name: str, a: argparse.Namespace) -> list[str]:
-    c = {**CASES[name], **{k: v for k, v in (("members", a.members), ("size", a.size), ("steps", a.steps)) if v}}
+    c = {**PRESETS[name], **{k: v for k, v in (("members", a.members), ("size", a.size), ("steps", a.steps)) if v}}
     m, steps, device = c["members"], c["steps"], torch.device(a.device)
     with tempfile.TemporaryDirectory() as d:
         if a.root:
@@ -147,13 +144,13 @@ def run_case(name: str, a: argparse.Namespace) -> list[str]:
         m = len(images)
         root = write_set(images, Path(d) / "set")
         over = [*overrides(c, root, steps, a.device), *a.overrides]
-        # The hand-written fits of every image advance in lock-step with the many-fields run (bench_alongside.py):
+        # The hand-written fits of every image advance in lock-step with the many-fields run (alongside.py):
         # after each of its calls of n steps, n steps of every image, outside its clock; drift then cancels.
         fits = HandFits(images, c, device)
-        bench_alongside.PENDING.append(fits.step)
-        alongside = f"+callbacks.alongside._target_={bench_alongside.TARGET}"
-        wall_many, many = nfields_job([*over, "model=many", alongside], Path(d) / "many")
-        hand = bench_alongside.Alongside.last
+        alongside.PENDING.append(fits.step)
+        paired_hand = f"+callbacks.alongside._target_={alongside.TARGET}"
+        wall_many, many = nfields_job([*over, "model=many", paired_hand], Path(d) / "many")
+        hand = alongside.Alongside.last
         paired = m * hand.steps_per_s  # the hand fits' image-steps/s, in lock-step
         wall_many -= hand.total_s  # the many run's own wall time: start-up, training, validation, testing
         k = min(a.loop_images, m)
@@ -188,20 +185,7 @@ def run_case(name: str, a: argparse.Namespace) -> list[str]:
     return lines
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--case", choices=[*CASES, "all"], default="all")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--members", type=int, default=None, help="images (members); default: the case's")
-    ap.add_argument("--size", type=int, default=None, help="image side; default: the case's")
-    ap.add_argument("--steps", type=int, default=None, help="steps per field; default: the case's")
-    ap.add_argument("--loop-images", type=int, default=4, help="single-image nfields runs timed (a rate per image)")
-    ap.add_argument("--root", default=None, help="a folder (or .npz) of images instead of skimage crops")
-    ap.add_argument("overrides", nargs="*", help="extra Hydra overrides for the nfields runs")
-    a = ap.parse_args()
-    for name in CASES if a.case == "all" else [a.case]:
+def run(a: argparse.Namespace) -> None:
+    """Case many_<preset> (one of PRESETS), or many: each of them."""
+    for name in PRESETS if a.case == "many" else [a.case.removeprefix("many_")]:
         run_case(name, a)
-
-
-if __name__ == "__main__":
-    main()

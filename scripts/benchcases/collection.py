@@ -11,12 +11,19 @@ The difference is the framework: Lightning, the DataLoader, the task's per-image
 
 from __future__ import annotations
 
-import json
+import argparse
 import tempfile
 from pathlib import Path
 
 import torch
+from baselines.ffn_loop import time_steps
 from torch import nn
+
+from nfields.core.coords import pixel_grid
+from nfields.run.build import build_datamodule, build_field
+from nfields.run.compose import compose_run_config
+
+from .common import train_run, trainer
 
 CONDS = ("concat", "film", "hypernet")
 FIELD = [
@@ -35,30 +42,19 @@ FIELD = [
 
 
 def overrides(cond: str, steps: int, device: str, extra: list[str]) -> list[str]:
-    trainer = "cpu" if device == "cpu" else "gpu"
     quiet = ["data.n_test=32", "data.n_val=32", "model.tto_steps=1", "model.val_tto_steps=1"]
     quiet += [f"log.val_every_n_steps={steps}", f"log.gif_every_n_steps={steps}"]  # one of each, at the end
-    return [*FIELD, f"cond={cond}", f"trainer.max_steps={steps}", f"trainer={trainer}", *quiet, *extra]
+    return [*FIELD, f"cond={cond}", f"trainer.max_steps={steps}", f"trainer={trainer(device)}", *quiet, *extra]
 
 
 def nfields_images_per_s(cond: str, steps: int, device: str, extra: list[str]) -> tuple[float, int]:
-    from nfields.run.compose import compose_run_config
-    from nfields.run.train import train
-
     with tempfile.TemporaryDirectory() as d:
-        cfg = compose_run_config(overrides(cond, steps, device, extra), Path(d) / "run")
-        train(cfg)
-        m = json.loads((Path(d) / "run" / "metrics.json").read_text())
+        cfg, m = train_run(overrides(cond, steps, device, extra), Path(d) / "run")
     return m["perf/steps_per_s"] * cfg.data.batch_size, cfg.data.batch_size
 
 
 def handwritten_images_per_s(cond: str, steps: int, device: str, extra: list[str]) -> float:
     """The plain loop: random batches of images, random pixels, one Adam over field + codes."""
-    from nfields.core.coords import pixel_grid
-    from nfields.run.build import build_datamodule, build_field
-    from nfields.run.compose import compose_run_config
-    from scripts.baselines.ffn_loop import time_steps
-
     with tempfile.TemporaryDirectory() as d:
         cfg = compose_run_config(overrides(cond, steps, device, extra), Path(d) / "run")
     dm = build_datamodule(cfg)
@@ -89,7 +85,9 @@ def handwritten_images_per_s(cond: str, steps: int, device: str, extra: list[str
     return (steps - 5) * b / time_steps(step, steps, device)
 
 
-def collection_case(steps: int, device: str, extra: list[str]) -> None:
+def run(a: argparse.Namespace) -> None:
+    """Case collection: images/s of each conditioning, the hand-written loop's and nfields'."""
+    steps, device, extra = a.steps or 200, a.device, a.overrides
     print(f"# collection: Fashion-MNIST, autodecoder, {steps} steps, device {device}, torch {torch.__version__}")
     print("| cond | hand-written images/s | nfields images/s | ratio nfields / hand-written |\n|---|---|---|---|")
     film = None

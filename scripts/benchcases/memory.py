@@ -14,6 +14,7 @@ torch.cuda.max_memory_allocated) next to the image's own float32 size.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -24,7 +25,13 @@ from pathlib import Path
 import imageio.v3 as iio
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from nfields.core.io import load_image, square_resize
+from nfields.run.build import build_datamodule, build_module
+from nfields.run.compose import compose_run_config
+
+from .common import trainer
+
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: train.py runs from here
 # The child's peak RSS is VmHWM, the high-water mark of its own address space. getrusage's ru_maxrss
 # is not: Linux carries the parent's peak over an exec (subprocess forks a copy of this process),
 # so every child would report at least this benchmark's own peak.
@@ -43,17 +50,13 @@ if torch.cuda.is_available():
     out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 1e6
 print("MEMORY " + json.dumps(out))
 """
-sys.path.insert(0, str(ROOT))
-from nfields.core.io import load_image, square_resize  # noqa: E402
-from nfields.run.build import build_datamodule, build_module  # noqa: E402
-from nfields.run.compose import compose_run_config  # noqa: E402
 
 FIELD = ["encoding.n_features=16", "network.n_neurons=16", "network.n_hidden_layers=2", "logger=none"]
 
 
 def write_image(size: int, folder: str) -> tuple[str, int]:
     """astronaut, bicubic-upscaled to size^2 and saved as an 8-bit PNG -> (path, channels)."""
-    img = square_resize(load_image("astronaut"), size)
+    img = square_resize(load_image("astronaut"), size, upsample=size > 512)  # astronaut is 512^2
     path = f"{folder}/astronaut_{size}.png"
     iio.imwrite(path, (img * 255).round().clamp(0, 255).to(torch.uint8).numpy())
     return path, img.shape[-1]
@@ -63,7 +66,7 @@ def train_args(path: str, batch: int, compact: bool, steps: int, device: str, ru
     """The overrides of `python train.py` for one row."""
     args = [f"data.image={path}", "data.size=null", "validate.allow_large=true", f"data.batch_size={batch}"]
     args += [*FIELD, f"model.compact_pixels={str(compact).lower()}", f"hydra.run.dir={run_dir}"]
-    return args + [f"trainer={'cpu' if device == 'cpu' else 'gpu'}", f"trainer.max_steps={steps}"]
+    return args + [f"trainer={trainer(device)}", f"trainer.max_steps={steps}"]
 
 
 def pixel_store_mb(args: list[str]) -> float:
@@ -84,7 +87,10 @@ def peak_memory(args: list[str]) -> dict[str, float]:
     return json.loads(line[len("MEMORY ") :])
 
 
-def memory_case(sizes: list[int], batches: list[int], steps: int, device: str, extra: list[str]) -> None:
+def run(a: argparse.Namespace) -> None:
+    """Case memory: peak memory of each --sizes x --batches x compact_pixels, each in its own process."""
+    ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+    sizes, batches, steps, device, extra = ints(a.sizes), ints(a.batches), a.steps or 2000, a.device, a.overrides
     print(f"# memory: fit an 8-bit astronaut upscaled, {steps} steps of random batches, device {device}")
     gpu = device != "cpu"
     cols = "| size | batch | compact_pixels | image float32 (MB) | pixel store (MB) | peak RSS (MB) |"

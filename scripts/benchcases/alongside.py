@@ -23,8 +23,10 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 
 from nfields.lit.callbacks.perf import untimed
 
-PENDING: list[Callable[[], None]] = []  # the hand loop's step for the next run (set by scripts/bench.py)
-TARGET = "scripts.bench_alongside.Alongside"
+PENDING: list[Callable[[], None]] = []  # the hand loop's step for the next run (set by the bench's case)
+# This module as the run's config names it: benchcases.alongside under scripts/bench.py, scripts.benchcases.alongside
+# from the repository root (tests); either way the callback reads the PENDING the bench filled.
+TARGET = f"{__name__}.Alongside"
 
 
 class Alongside(Callback):
@@ -34,7 +36,7 @@ class Alongside(Callback):
 
     def __init__(self) -> None:
         if not PENDING:
-            raise RuntimeError("scripts/bench_alongside.py: put the hand loop's step in PENDING before the run")
+            raise RuntimeError("scripts/benchcases/alongside.py: put the hand loop's step in PENDING before the run")
         self.step = PENDING.pop()
         self.done, self.timed_steps, self.seconds, self.calls = 0, 0, 0.0, 0
         self.total_s = 0.0  # every block, the warm-up's too: what the run's wall clock holds of the hand loop
