@@ -136,7 +136,8 @@ def test_the_regularizer_is_in_the_training_loss(make_cfg) -> None:
         ({"per_level_scale": 0.5}, "encoding.per_level_scale=0.5: must be a number >= 1"),
         ({"init_scale": -1.0}, "encoding.init_scale=-1.0: must be a number >= 0"),
         ({"tv_weight": -0.1}, "encoding.tv_weight=-0.1: must be a number >= 0"),
-        ({"in_dim": 3}, "encoding.in_dim=3: must be an integer >= 2 and <= 2"),
+        ({"in_dim": 4}, "encoding.in_dim=4: must be an integer >= 1 and <= 3"),
+        ({"in_dim": 0}, "encoding.in_dim=0: must be an integer >= 1 and <= 3"),
     ],
 )
 def test_bad_parameters(kw: dict, message: str) -> None:
