@@ -1,6 +1,9 @@
 """An independent numpy port of tiny-cuda-nn's grid lookup (include/tiny-cuda-nn/encodings/grid.h), the oracle
 for tests/test_hashgrid.py: GridEncodingTemplated's level sizes and kernel_grid's forward pass for
-interpolation=Linear, type=Hash, one point and one level at a time, in tcnn's fp32 / uint32 arithmetic."""
+interpolation=Linear, type=Hash, one point and one level at a time, in tcnn's fp32 / uint32 arithmetic, for
+any d up to the number of primes here (1-D: audio, 2-D: images, 3-D: video and volumes). tcnn's corner loop
+takes bit `dim` of the corner index as the offset along coordinate dim, and its dense index is coordinate 0
+fastest (stride 1, then resolution, resolution^2, ...)."""
 
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ def tcnn_encode(
 ) -> np.ndarray:
     """x (N, d) in [0, 1], table (sum of params_in_level, F) -> features (N, n_levels * F), level-major."""
     n, d = x.shape
+    assert 1 <= d <= len(PRIMES), d  # tcnn has a prime per dimension it hashes
     feats = table.shape[1]
     sizes = level_sizes(n_levels, log2_hashmap_size, base_resolution, per_level_scale, d)
     assert table.shape[0] == sum(s for _, s in sizes), (table.shape, sizes)

@@ -35,6 +35,9 @@ CASES = {
     "2d_dense_and_hashed": dict(n_levels=6, log2_hashmap_size=10, base_resolution=5, per_level_scale=1.7),
     "2d_whole_scales": dict(n_levels=4, log2_hashmap_size=8, base_resolution=4, per_level_scale=2.0),
     "3d_dense_and_hashed": dict(n_levels=4, log2_hashmap_size=12, base_resolution=4, per_level_scale=1.6, in_dim=3),
+    "3d_whole_scales": dict(n_levels=3, log2_hashmap_size=9, base_resolution=4, per_level_scale=2.0, in_dim=3),
+    "1d_dense_and_hashed": dict(n_levels=5, log2_hashmap_size=5, base_resolution=4, per_level_scale=2.0, in_dim=1),
+    "1d_fractional_scales": dict(n_levels=6, log2_hashmap_size=4, base_resolution=3, per_level_scale=1.5, in_dim=1),
 }
 
 
@@ -75,6 +78,41 @@ def test_vertex_lookup_and_bilinear_interpolation() -> None:
     assert enc(torch.tensor([[0.25, 0.25]])).item() == pytest.approx(4.0)
     # u = 0.5, v = 0 lies halfway between vertices (1, 0), (2, 0), (1, 1), (2, 1): mean of 1, 2, 4, 5
     assert enc(torch.tensor([[0.5, 0.0]])).item() == pytest.approx(3.0)
+
+
+def test_vertex_lookup_and_linear_interpolation_in_1d() -> None:
+    """3 vertices along t, vertex k at t = (k - 0.5) / 2; table rows by vertex index (8 rows: 3 rounded up)."""
+    enc = HashGrid(
+        n_levels=1, n_features_per_level=1, log2_hashmap_size=10, base_resolution=3, per_level_scale=1.0, in_dim=1
+    )
+    assert enc.table.shape == (8, 1) and bool(enc.dense[0])
+    with torch.no_grad():
+        enc.table.copy_(torch.arange(8, dtype=torch.float32)[:, None])
+    assert enc(torch.tensor([[0.25]])).item() == pytest.approx(1.0)  # vertex 1 exactly
+    assert enc(torch.tensor([[0.5]])).item() == pytest.approx(1.5)  # halfway between vertices 1 and 2
+
+
+def test_vertex_lookup_and_trilinear_interpolation_in_3d() -> None:
+    """3^3 vertices, dense row i + 3 j + 9 k for vertex (i, j, k) along coordinates (0, 1, 2): coordinate 0 fastest."""
+    enc = HashGrid(
+        n_levels=1, n_features_per_level=1, log2_hashmap_size=10, base_resolution=3, per_level_scale=1.0, in_dim=3
+    )
+    assert enc.table.shape == (32, 1) and bool(enc.dense[0])  # 27 rounded up to a multiple of 8
+    with torch.no_grad():
+        enc.table.copy_(torch.arange(32, dtype=torch.float32)[:, None])
+    assert enc(torch.tensor([[0.25, 0.25, 0.25]])).item() == pytest.approx(13.0)  # vertex (1, 1, 1)
+    # pos = (1.5, 0.5, 1): vertices (1|2, 0|1, 1), rows 10, 11, 13, 14 with equal weights
+    assert enc(torch.tensor([[0.5, 0.0, 0.25]])).item() == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_gradients_reach_at_most_the_corners_of_each_level(d: int) -> None:
+    enc = small(in_dim=d)
+    x = torch.full((1, d), 0.41, requires_grad=True)
+    enc(x).sum().backward()
+    touched = (enc.table.grad.abs().sum(-1) > 0).sum().item()
+    assert 4 <= touched <= 4 * 2**d  # 4 levels, 2^d corners each (hash collisions may merge some)
+    assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
 def test_gradients_reach_only_looked_up_entries() -> None:
