@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from hydra.utils import get_class
+from hydra.utils import get_class, instantiate
 
 from nfields.core.errors import ConfigError
 from nfields.fields.encodings.basic import Basic
@@ -11,7 +11,7 @@ from nfields.fields.encodings.hashgrid import HashGrid
 from nfields.fields.encodings.none import Identity
 from nfields.fields.encodings.positional import Positional
 from nfields.run.compose import CONFIGS
-from tests.contracts import options
+from tests.contracts import check_encoding, options, overrides, own_keys
 
 # Small instances for the tests of particular encodings; what every encoding must do (shapes, gradients, fp32
 # phases, bad arguments) is checked on each option of configs/encoding/ by tests/test_contracts.py.
@@ -227,3 +227,36 @@ def test_features_are_computed_under_inference_mode_and_compile() -> None:
     with torch.no_grad():
         enc.B.mul_(2)  # in place
     assert torch.allclose(compiled(x), enc.phase_features(x)) and torch.equal(enc(x), enc.phase_features(x))
+
+
+# Sizes that keep each option small and valid in every d (positional splits n_features over the axes)
+SMALL_ND = {"positional": ["encoding.n_features=12"], "grid": ["encoding.resolution=6"]}
+SMALL_ND["hashgrid"] = ["encoding.n_levels=4", "encoding.log2_hashmap_size=10", "encoding.base_resolution=4"]
+
+
+@pytest.mark.parametrize("d", [1, 3])
+@pytest.mark.parametrize("name", options("encoding"))
+def test_every_encoding_keeps_its_contract_in_1d_and_3d(make_cfg, name: str, d: int) -> None:
+    """Each option of configs/encoding/ built with in_dim = d (audio; video and volumes): tests/contracts.py's
+    encoding contract (shapes, gradients, fp32 phases, the wrong width refused, one line per bad argument)."""
+    cfg = make_cfg(*overrides("encoding", name), f"encoding.in_dim={d}", *SMALL_ND.get(name, []))
+    check_encoding(cfg, own_keys("encoding", name))
+    assert instantiate(cfg.encoding).in_dim == d
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_projection_matrices_are_n_features_by_d(d: int) -> None:
+    """Fourier B is (m, d); basic is the identity; positional puts k = m / d frequencies on each axis in turn."""
+    assert GaussianFourier(n_features=16, in_dim=d).B.shape == (16, d)
+    assert torch.equal(Basic(in_dim=d).B, torch.eye(d))
+    enc = Positional(n_features=4 * d, scale=3.0, in_dim=d)
+    freqs = torch.tensor([0.0, 1.0, 3.0, 7.0])  # 2^(0, 1, 2, 3) - 1 on every axis
+    for axis in range(d):
+        rows = enc.B[4 * axis : 4 * axis + 4]  # (4, d): this axis only
+        torch.testing.assert_close(rows[:, axis], freqs)
+        assert (rows[:, [a for a in range(d) if a != axis]] == 0).all()
+    x = torch.rand(10, d)
+    assert torch.equal(Identity(in_dim=d)(x), x)
+    phase = 2 * np.pi * x.double().numpy() @ enc.B.double().numpy().T  # (10, 4d)
+    expect = np.concatenate([np.cos(phase), np.sin(phase)], -1)
+    np.testing.assert_allclose(enc(x).double().numpy(), expect, atol=1e-5)
