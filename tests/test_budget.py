@@ -34,6 +34,15 @@ def test_the_largest_size_within_the_budget_is_chosen(make_cfg, over: list[str],
     assert OmegaConf.select(cfg, key) != v or key == "encoding.log2_hashmap_size"  # the input is not modified
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_a_grid_is_sized_by_its_vertices_in_its_own_dimension(make_cfg, d: int) -> None:
+    """A grid of resolution r holds r^d vertices x 4 features (+ the linear head's 4 x 3 + 3): the largest r whose
+    count fits, in 1-D (audio), 2-D (images) and 3-D (video, volumes)."""
+    cfg = make_cfg("debug=fast", "budget.params=30000", "encoding=grid", "network=linear", f"encoding.in_dim={d}")
+    r = OmegaConf.select(sized(cfg, 3, build_field), "encoding.resolution")
+    assert 4 * r**d + 15 <= 30000 < 4 * (r + 1) ** d + 15
+
+
 def test_no_budget_leaves_the_config_alone_and_a_small_one_is_refused(make_cfg) -> None:
     cfg = make_cfg("debug=fast")
     assert sized(cfg, 3, build_field) is cfg
