@@ -1,4 +1,4 @@
-"""Input encodings: map coordinates (..., 2) in [0, 1]^2 to features (..., out_dim)."""
+"""Input encodings: map coordinates (..., in_dim) in [0, 1]^d (nfields/core/coords.py) to features (..., out_dim)."""
 
 from nfields.fields.encodings.base import Encoding
 
