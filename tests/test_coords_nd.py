@@ -18,6 +18,9 @@ from nfields.fields.networks.wire import Wire
 @pytest.mark.parametrize("h, w", [(1, 1), (5, 7), (20, 18), (13, 1)])
 def test_the_image_case_is_pixel_grid_bit_for_bit(h: int, w: int) -> None:
     assert torch.equal(cell_grid((h, w)), pixel_grid(h, w))
+    # pixel_grid is cell_grid's 2-D case: both hold the image convention, pixel (i, j) at ((j + .5) / w, (i + .5) / h)
+    v, u = (torch.arange(h, dtype=torch.float32) + 0.5) / h, (torch.arange(w, dtype=torch.float32) + 0.5) / w
+    assert torch.equal(pixel_grid(h, w), torch.stack(torch.meshgrid(u, v, indexing="xy"), dim=-1))
     flat = torch.randperm(h * w)[: max(1, h * w // 2)]
     assert torch.equal(flat_cell_coords(flat, (h, w)), flat_pixel_coords(flat, h, w))
 

@@ -28,10 +28,7 @@ def pixel_grid(h: int, w: int, device: torch.device | str | None = None) -> torc
     Centres ((j + 0.5) / w, (i + 0.5) / h) make one field renderable at any resolution:
     a 2x2 block of a fine grid averages to the centre of the coarse pixel it covers.
     """
-    v = (torch.arange(h, device=device, dtype=torch.float32) + 0.5) / h
-    u = (torch.arange(w, device=device, dtype=torch.float32) + 0.5) / w
-    vv, uu = torch.meshgrid(v, u, indexing="ij")
-    return torch.stack([uu, vv], dim=-1)
+    return cell_grid((h, w), device)  # the 2-D case of the d-dimensional grid
 
 
 def flat_pixel_coords(flat: torch.Tensor, h: int, w: int) -> torch.Tensor:
