@@ -11,7 +11,7 @@ from tests.conftest import run_train
 if TYPE_CHECKING:
     import torch
 
-    from nfields.lit.base import FieldsModule
+    from nfields.lit.base import BaseModule
 
 
 def metrics(run: Path) -> dict:
@@ -91,7 +91,7 @@ def test_ddp_cpu_conditional_model_matches_one_process_and_keeps_every_ranks_cod
     assert int(moved.sum()) == 2 * 60 * 8
 
 
-def initial_module(config: dict) -> "FieldsModule":
+def initial_module(config: dict) -> "BaseModule":
     """The module as train() initialises it: same seed, same build order."""
     import pytorch_lightning as pl
 

@@ -1,4 +1,4 @@
-"""Several optimiser steps per Lightning call (lit/inner.py, run/speed.py) give the same run as one step per call.
+"""Several optimiser steps per Lightning call (lit/stepped.py, run/speed.py) give the same run as one step per call.
 
 Same seed, same metrics, the same loss at the same steps, validations and checkpoints at the same steps,
 the scheduler stepped per optimiser step, and model.steps_per_call=auto a divisor of every interval.
@@ -82,7 +82,7 @@ def test_the_scheduler_steps_per_optimiser_step(make_cfg, tmp_path: Path) -> Non
     same_run(one, five)
 
 
-def test_bf16_autocast_is_kept_inside_the_inner_loop(make_cfg, tmp_path: Path) -> None:
+def test_bf16_autocast_is_kept_around_every_step_of_a_call(make_cfg, tmp_path: Path) -> None:
     """trainer.precision=bf16-mixed: autocast is Lightning's context around the call; k steps stay in it."""
     one = fit(make_cfg, tmp_path, "one", "model.steps_per_call=1", "trainer.precision=bf16-mixed")
     five = fit(make_cfg, tmp_path, "five", "model.steps_per_call=5", "trainer.precision=bf16-mixed")
@@ -92,7 +92,7 @@ def test_bf16_autocast_is_kept_inside_the_inner_loop(make_cfg, tmp_path: Path) -
 
 
 class CountingAdam(torch.optim.Adam):
-    """An optimiser with its own zero_grad: the inner loop must call it, not clear the gradients itself."""
+    """An optimiser with its own zero_grad: every step must call it."""
 
     calls = 0
 
@@ -106,7 +106,7 @@ def test_an_optimiser_with_its_own_zero_grad_gets_it_called(make_cfg, tmp_path: 
     k = "model.steps_per_call=5"  # no timing probe (auto's), whose optimiser would count too
     own = fit(make_cfg, tmp_path, "own", k, "model.optimizer._target_=tests.test_steps_per_call.CountingAdam")
     assert CountingAdam.calls == 30  # once per optimiser step
-    plain = fit(make_cfg, tmp_path, "plain", k)  # torch's zero_grad: the inner loop clears the gradients directly
+    plain = fit(make_cfg, tmp_path, "plain", k)  # torch's own zero_grad
     assert CountingAdam.calls == 30
     same_run(own, plain)
 
@@ -182,31 +182,35 @@ def test_compiled_step_follows_the_eager_loss_trajectory(make_cfg, tmp_path: Pat
     assert compiled["perf/first_step_s"] > 0
 
 
-def test_a_resumed_run_continues_at_the_checkpoints_step_whatever_k(make_cfg, tmp_path: Path) -> None:
-    """A checkpoint from k=5 resumed with k=1, and one in the automatic-optimisation layout of older nfields
-    checkpoints: both continue at step 15 and validate at 20 and 30 (Lightning's count of calls is recounted)."""
+def test_a_resumed_run_keeps_the_checkpoints_steps_per_call(make_cfg, tmp_path: Path) -> None:
+    """Lightning's saved loop state counts calls: a checkpoint from k=5 resumes with k=5 under auto (also one
+    written before k was stored, where it is read from the counts), continues at step 15 and validates at 20
+    and 30; another explicit k, or a schedule that k does not divide, is refused in one line before any work."""
     first = tmp_path / "first"
     train(make_cfg(*TINY, "trainer.max_steps=15", "log.val_every_n_steps=5", "model.steps_per_call=5", run_dir=first))
     ckpt = first / "checkpoints/last.ckpt"
     old = torch.load(ckpt, weights_only=False)
-    loop = old["loops"]["fit_loop"]
-    manual = loop["epoch_loop.manual_optimization.optim_step_progress"]
-    loop["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"] = {
-        part: dict(manual[part]) for part in ("total", "current")
-    }
-    loop["epoch_loop.manual_optimization.optim_step_progress"] = {
-        part: {"ready": 0, "completed": 0} for part in ("total", "current")
-    }
-    torch.save(old, tmp_path / "automatic.ckpt")
-    for name, path in (("k1", ckpt), ("automatic", tmp_path / "automatic.ckpt")):
+    assert old["nfields_steps_per_call"] == 5
+    del old["nfields_steps_per_call"]
+    torch.save(old, tmp_path / "older.ckpt")
+    for name, path in (("auto", ckpt), ("older", tmp_path / "older.ckpt")):
         run = tmp_path / name
-        train(make_cfg(*TINY, "model.steps_per_call=1", f"ckpt_path={path}", run_dir=run))
-        assert json.loads((run / "metrics.json").read_text())["step"] == 30, name
+        train(make_cfg(*TINY, f"ckpt_path={path}", run_dir=run))
+        out = json.loads((run / "metrics.json").read_text())
+        assert out["step"] == 30 and out["perf/steps_per_call"] == 5, name
         # the first part's validations (every 5, from the checkpoint), then the resumed part's (every 10)
         assert [h["step"] for h in json.loads((run / "history.json").read_text())["val"]] == [5, 10, 15, 20, 30], name
-    ten = ["log.gif_every_n_steps=10", "model.steps_per_call=10", f"ckpt_path={ckpt}"]
-    with pytest.raises(ConfigError, match="model.steps_per_call=10: must divide the resumed checkpoint's step 15"):
-        train(make_cfg(*TINY, *ten, run_dir=tmp_path / "k10"))
+    with pytest.raises(ConfigError, match="model.steps_per_call=1: must be 5 \\(or auto\\) to resume"):
+        train(make_cfg(*TINY, "model.steps_per_call=1", f"ckpt_path={ckpt}", run_dir=tmp_path / "k1"))
+    with pytest.raises(ConfigError, match="trainer.max_steps=32: must be a multiple of 5"):
+        train(make_cfg(*TINY, "trainer.max_steps=32", f"ckpt_path={ckpt}", run_dir=tmp_path / "k32"))
+
+
+def test_the_probe_times_a_compiled_field_eagerly(make_cfg) -> None:
+    """model.compile=field: the probe times an eager copy (compiling a copy would cost more than the probe)."""
+    cfg = make_cfg(*TINY, "model.compile=field")
+    module = build_module(cfg, build_datamodule(cfg))
+    assert 0 < module.probe_step_s(torch.device("cpu")) < 1.0
 
 
 def _no_library(name: str) -> None:

@@ -88,7 +88,7 @@ def test_field_module_evaluates_the_same_in_small_bands(make_cfg, tmp_path: Path
         rendered.append(rows)
         return render(*args, rows=rows, **kw)
 
-    monkeypatch.setattr("nfields.lit.single.render", counting_render)
+    monkeypatch.setattr("nfields.lit.bands.render", counting_render)
     banded = module.evaluate("test")
     assert (
         sum(hi - lo for lo, hi in rendered) == 40 and len(rendered) > 5

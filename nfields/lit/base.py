@@ -1,4 +1,4 @@
-"""FieldsModule: what every nfields LightningModule shares (model=single|collection|...).
+"""BaseModule: what every nfields LightningModule shares (model=single|collection|...).
 
 It holds the field and the task, builds the optimiser (and a per-step scheduler) from
 their partials, stores the resolved run config in checkpoints so a checkpoint alone
@@ -27,14 +27,13 @@ def allowed(modes: tuple[Any, ...]) -> str:
     return "true or false (true = field), or " + " or ".join(names)
 
 
-class FieldsModule(pl.LightningModule):
+class BaseModule(pl.LightningModule):
     data_type: ClassVar[type] = pl.LightningDataModule  # the datamodule base class this module trains on
     data_kind: ClassVar[str] = "any data"  # how the error for another kind of data names it
     many_fields: ClassVar[bool] = False  # model=many: the builder gives it stacked members, not one field
     own_code: ClassVar[bool] = True  # a conditioned field gets one code of its own (collections: per-image codes)
     # model.compile: false, true (= field: torch.compile of the field), and what else the module implements
     compile_modes: ClassVar[tuple[Any, ...]] = (False, True, "field")
-    steps_per_call: int | str = 1  # optimiser steps per Lightning call; "auto": nfields/run/speed.py chooses
 
     def __init__(
         self,
@@ -85,10 +84,6 @@ class FieldsModule(pl.LightningModule):
         if self.scheduler_fn is None:
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_fn(optimizer=opt), "interval": "step"}}
-
-    def probe_step_s(self, device: torch.device) -> float:
-        """Seconds per optimiser step on `device`, timed on a copy (what steps_per_call=auto is chosen from)."""
-        raise NotImplementedError
 
     def field_params(self) -> int:
         """Trainable parameters of one field (metrics.json's model/params): a collection's codes and encoder

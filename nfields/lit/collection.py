@@ -30,14 +30,14 @@ from nfields.data.collection import CollectionDataModule, collate
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
-from nfields.lit.base import FieldsModule, Optimizer
+from nfields.lit.base import BaseModule, Optimizer
 from nfields.lit.tto import TTOResult, decode, optimize_codes
 from nfields.tasks.base import Observation, Task
 
 Batch = dict[str, Any]  # data.collection.collate: index, image, observed (+ obs)
 
 
-class CollectionModule(FieldsModule):
+class CollectionModule(BaseModule):
     """model=collection: one conditional field for many images (data=fashion_mnist|mnist|cifar10|...)."""
 
     data_type = CollectionDataModule

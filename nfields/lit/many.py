@@ -12,31 +12,29 @@ Under DDP each rank computes its share of every chunk and the gradients are summ
 
 from __future__ import annotations
 
-import copy
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from nfields.core.checks import POSITIVE_INT, Check, check_arg, one_of
+from nfields.core.checks import POSITIVE_INT, Check, check_arg
 from nfields.core.errors import ConfigError
 from nfields.core.media import quantize, tile
 from nfields.data.image import ImageDataModule
 from nfields.fields.field import render
-from nfields.lit.base import FieldsModule, Optimizer
-from nfields.lit.inner import InnerLoop
+from nfields.lit.base import Optimizer
 from nfields.lit.member import Member, MemberDraws, member_loss, summarize
 from nfields.lit.member_adam import MemberAdam, as_real
 from nfields.lit.pixels import as_float, observe
+from nfields.lit.stepped import SteppedModule
 from nfields.tasks.base import Observation, Task
 
 NOT_COMPILED = Check(lambda v: v is False, "false: model=many does not compile its step (vmap) yet")
 
 
-class ManyFieldsModule(FieldsModule):
+class ManyFieldsModule(SteppedModule):
     """model=many: independent fields of the images of data=image|image_set, seeds and a sweep."""
 
     data_type = ImageDataModule
@@ -60,11 +58,10 @@ class ManyFieldsModule(FieldsModule):
         run_config: dict | None = None,
     ) -> None:
         check_arg("model.compile", compile, NOT_COMPILED)
-        check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT | one_of("auto"))
-        self.steps_per_call = steps_per_call  # "auto": the run chooses (nfields/run/speed.py) before the trainer
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
-        super().__init__(field, task, optimizer, lr, scheduler, False, latent_dim, run_config)
-        self.automatic_optimization = False  # backward chunk by chunk, then one optimiser step
+        super().__init__(
+            field, task, optimizer, lr, scheduler, False, latent_dim, run_config, steps_per_call=steps_per_call
+        )
         self.members, self.render_chunk, self.batch_size = members, render_chunk, data.batch_size
         sizes = [int(s.n) for s in field]
         if sum(sizes) != len(members) or len(images) != len(members):
@@ -148,11 +145,6 @@ class ManyFieldsModule(FieldsModule):
         picked = torch.take_along_dim(values, idx.unsqueeze(-1), dim=1)  # (Mk, B, C)
         return self.coords[idx], picked, 0
 
-    def on_train_start(self) -> None:
-        if self.steps_per_call == "auto":  # trained without nfields.run (its trainer counts calls as steps)
-            self.steps_per_call = 1
-        self.inner = InnerLoop(self)  # the raw optimiser and the hooks that do something (lit/inner.py)
-
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """model.steps_per_call optimiser steps (each counts in trainer.global_step); every
         trainer.log_every_n_steps steps the members' losses are kept (members_history.json) and logged."""
@@ -163,7 +155,7 @@ class ManyFieldsModule(FieldsModule):
                 self.train_history.append({"step": self.global_step, "loss": out.sum(1).tolist()})  # per member
                 logged = out
         if logged is not None:  # self.log once per call (~0.5 ms a key)
-            lr = self.inner.optimizer.param_groups[0]["lr"]
+            lr = self.current_lr()
             self.log("train/loss", logged.sum(1).mean(), prog_bar=True, batch_size=1)
             self.log_dict({"train/psnr": (-10 * torch.log10(logged[:, 0])).mean(), "train/lr": lr}, batch_size=1)
         return out.sum(1).mean()  # the mean member's training loss
@@ -171,8 +163,7 @@ class ManyFieldsModule(FieldsModule):
     def optimizer_step_of_members(self) -> torch.Tensor:
         """One optimiser step of every member: forward and backward chunk by chunk (this rank's share of each
         under DDP), the gradients summed across ranks, one update -> the members' (data term, penalty) (M, 2)."""
-        inner = self.inner
-        inner.zero_grad()
+        self.optimizer.zero_grad(set_to_none=True)
         if self.trainer.world_size > 1:
             # Under DDP every rank holds every member and computes only its share of each chunk (share()). DDP's
             # own all-reduce (Lightning re-enables it after every training_step) would expect every parameter in
@@ -187,37 +178,25 @@ class ManyFieldsModule(FieldsModule):
             if own.start < own.stop:
                 xs = x if dim is None else x[own]
                 out = stack.per_member(self.loss_fn, xs, y[own], self.footprint, in_dims=(dim, 0, None), members=own)
-                inner.backward(out.sum())  # members' losses summed: each gets its own gradient
+                self.manual_backward(out.sum())  # members' losses summed: each gets its own gradient
                 full[own] = out.detach()
             parts.append(full)
         out = torch.cat(parts)  # (M, 2)
         if self.trainer.world_size > 1:
             out = self.sync_members(out)
-        inner.update()  # trainer.global_step + 1, and the scheduler's step
+        self.update()  # trainer.global_step + 1, and the scheduler's step
         return out
 
-    def probe_step_s(self, device: torch.device) -> float:
-        """Seconds per optimiser step of every member on `device`, timed on a copy (steps_per_call=auto)."""
-        stacks = copy.deepcopy(self.field).to(device)
-        opt = self.optimizer_fn(params=stacks.parameters(), lr=self.lr)
-        coords = self.coords.to(device)
+    def probe(self, device: torch.device) -> tuple[nn.Module, Callable[[nn.Module], None]]:
+        coords = self.coords.to(device)  # (N, 2): a full batch of every member
         footprint = None if self.footprint is None else self.footprint.to(device)
-        values = [getattr(self, f"values_{k}").to(device) for k in range(len(self.chunks))]
+        values = [getattr(self, f"values_{k}").to(device) for k in range(len(self.chunks))]  # (Mk, N, C) each
 
-        def step() -> None:
-            opt.zero_grad(set_to_none=True)
+        def backward(stacks: nn.Module) -> None:  # chunk by chunk, as a step goes
             for s, v in zip(stacks, values, strict=True):
                 s.per_member(self.loss_fn, coords, v, footprint, in_dims=(None, 0, None)).sum().backward()
-            opt.step()
 
-        step()  # warm-up
-        t0, n = time.perf_counter(), 0
-        while n < 3 or time.perf_counter() - t0 < 0.05:
-            step()
-            n += 1
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return (time.perf_counter() - t0) / n
+        return self.field, backward
 
     # ---- evaluation -------------------------------------------------------------------------------
     def render_chunk_members(self, k: int, h: int, w: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ from nfields.core.checks import is_int
 from nfields.core.errors import CheckpointError, ConfigError
 from nfields.fields.base import Field
 from nfields.fields.field import NeuralField
-from nfields.lit.base import FieldsModule
+from nfields.lit.base import BaseModule
 from nfields.run.checkpoint import AtomicCheckpointIO
 from nfields.run.exits import building
 from nfields.run.members import build_members
@@ -84,14 +84,14 @@ def build_datamodule(cfg: DictConfig, task: Task | None = None) -> pl.LightningD
     return dm
 
 
-def module_class(cfg: DictConfig) -> type[FieldsModule]:
+def module_class(cfg: DictConfig) -> type[BaseModule]:
     cls = get_class(cfg.model._target_)
-    if not (isinstance(cls, type) and issubclass(cls, FieldsModule)):
-        raise ConfigError("model._target_", cfg.model._target_, "must name an nfields LightningModule (FieldsModule)")
+    if not (isinstance(cls, type) and issubclass(cls, BaseModule)):
+        raise ConfigError("model._target_", cfg.model._target_, "must name an nfields LightningModule (BaseModule)")
     return cls
 
 
-def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> FieldsModule:
+def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> BaseModule:
     """model=<name>: its class (by `_target_`) trains on the datamodule type it declares; one line otherwise."""
     cls = module_class(cfg)
     if not isinstance(dm, cls.data_type):

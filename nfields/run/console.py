@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from nfields.core.metrics import baseline_psnrs
 from nfields.data.collection import CollectionDataModule
 from nfields.fields.field import NeuralField
-from nfields.lit.base import FieldsModule
+from nfields.lit.base import BaseModule
 from nfields.lit.many import ManyFieldsModule
 from nfields.run.build import hydra_choice
 
@@ -50,7 +50,7 @@ def choice(cfg: DictConfig, group: str) -> str:
     return str(target).rsplit(".", 1)[-1].lower() if target else "?"
 
 
-def model_description(cfg: DictConfig, module: FieldsModule) -> str:
+def model_description(cfg: DictConfig, module: BaseModule) -> str:
     """'fourier + mlp (3x256, film, 199k params)', or the field's option for other fields: 'gaussians (80k params)'."""
     many = isinstance(module, ManyFieldsModule)
     n = module.n_members if many else 1
@@ -66,7 +66,7 @@ def model_description(cfg: DictConfig, module: FieldsModule) -> str:
     return f"{choice(cfg, 'encoding')} + {choice(cfg, 'network')} ({', '.join(extra)})"
 
 
-def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: FieldsModule) -> str:
+def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: BaseModule) -> str:
     """'astronaut 128x128' or '60k fashion_mnist images 28x28' (the training images)."""
     h, w = module.image_shape[:2]
     if isinstance(module, ManyFieldsModule):
@@ -88,7 +88,7 @@ def device_description(trainer: pl.Trainer) -> str:
     return text if precision in ("32-true", "32") else f"{text}, {precision}"
 
 
-def start_line(cfg: DictConfig, dm: pl.LightningDataModule, module: FieldsModule, trainer: pl.Trainer) -> str:
+def start_line(cfg: DictConfig, dm: pl.LightningDataModule, module: BaseModule, trainer: pl.Trainer) -> str:
     """'nfields: fourier + mlp (3x256, 199k params) on astronaut 128x128 (task=fit, model=single), 500 steps
     on cpu -> outputs/...' (and what it resumes from)."""
     what = f"{model_description(cfg, module)} on {data_description(cfg, dm, module)}"

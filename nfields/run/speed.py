@@ -9,8 +9,8 @@ its device (a copy of the field; the run's weights and random streams are untouc
 depend on k (tests/test_steps_per_call.py): it only decides how often Lightning's per-call Python runs.
 
 With more than one process (DDP) each rank would time its own probe and the ranks must agree, so auto
-is 1 there; an explicit integer is honoured everywhere. A resumed run's k also divides the checkpoint's
-step (FieldModule.on_load_checkpoint recounts Lightning's calls for the new k).
+is 1 there; an explicit integer is honoured everywhere. A resumed run keeps the checkpoint's k: Lightning's
+saved loop state counts calls, and its validation interval is read in calls.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import torch
 from omegaconf import DictConfig
 
 from nfields.core.errors import ConfigError
-from nfields.lit.base import FieldsModule
+from nfields.lit.base import BaseModule
+from nfields.lit.stepped import SteppedModule
 from nfields.run.combinations import select
 from nfields.run.resume import read_checkpoint
 
@@ -64,23 +65,37 @@ def nearest_divisor(n: int, want: float) -> int:
     return min(divisors, key=lambda d: (abs(math.log(d / max(want, 1e-9))), d))
 
 
-def resumed_step(cfg: DictConfig) -> int:
-    """The optimiser step of the checkpoint this run resumes (0 for a new run)."""
+def resumed_k(cfg: DictConfig) -> int | None:
+    """The steps per call of the checkpoint this run resumes (None for a new run). A checkpoint from before
+    they were stored has them in its counts: optimiser steps over Lightning's calls."""
     path = select(cfg, "ckpt_path")[1]
-    return int(read_checkpoint(path).get("global_step", 0)) if path else 0
+    if not path:
+        return None
+    ckpt = read_checkpoint(path)
+    if "nfields_steps_per_call" in ckpt:
+        return int(ckpt["nfields_steps_per_call"])
+    batches = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
+    calls = batches.get("total", {}).get("completed", 0)
+    return max(1, int(ckpt.get("global_step", 0)) // calls) if calls else 1
 
 
-def choose_steps_per_call(cfg: DictConfig, module: FieldsModule) -> int:
-    """The module's steps per call: its integer, or for "auto" the divisor of the schedule (and of a resumed
-    checkpoint's step) nearest to a TARGET_CALL_S call from the probe (1 with several processes)."""
-    k, start = module.steps_per_call, resumed_step(cfg)
+def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
+    """The module's steps per call: its integer, the resumed checkpoint's, or for "auto" the divisor of the
+    schedule nearest to a TARGET_CALL_S call from the probe (1 with several processes)."""
+    if not isinstance(module, SteppedModule):
+        return 1
+    k, resumed = module.steps_per_call, resumed_k(cfg)
+    if resumed is not None:
+        if k not in ("auto", resumed):
+            raise ConfigError("model.steps_per_call", k, f"must be {resumed} (or auto) to resume this checkpoint")
+        for key in SCHEDULE_KEYS:
+            value = select(cfg, key)[1]
+            if isinstance(value, int) and value > 0 and value % resumed:
+                raise ConfigError(key, value, f"must be a multiple of {resumed}, the resumed run's steps per call")
+        return resumed
     if k != "auto":
-        if start % int(k):
-            raise ConfigError(
-                "model.steps_per_call", k, f"must divide the resumed checkpoint's step {start}: use auto or a divisor"
-            )
         return int(k)
-    n = math.gcd(schedule_gcd(cfg), start)
+    n = schedule_gcd(cfg)
     if n <= 1 or not one_process(cfg):
         return 1
     step_s = module.probe_step_s(probe_device(cfg))

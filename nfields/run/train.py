@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import warnings
 
@@ -11,6 +12,7 @@ from omegaconf import DictConfig
 
 from nfields.core.echo import echo
 from nfields.lit.callbacks.perf import find_timer
+from nfields.lit.stepped import SteppedModule
 from nfields.run.budget import sized
 from nfields.run.build import (
     build_callbacks,
@@ -21,7 +23,7 @@ from nfields.run.build import (
     build_trainer,
 )
 from nfields.run.console import closing_line, quiet_lightning, start_line, wandb_sync_hint
-from nfields.run.ddp import install_hydra_ddp_fix, isolated_job
+from nfields.run.ddp import isolated_job, launch_ranks
 from nfields.run.exits import building
 from nfields.run.resume import check_resume_weights, resume_requeued_job
 from nfields.run.speed import choose_steps_per_call, drop_needless_nvml_check
@@ -51,12 +53,11 @@ def finish_loggers() -> None:
 def train(cfg: DictConfig) -> float | None:
     resume_requeued_job(cfg)  # a requeued SLURM job continues from its own last.ckpt
     validate_config(cfg)  # before any work: one-line ConfigError (nfields/run/validate.py)
-    install_hydra_ddp_fix()
-    with isolated_job():
-        return _train(cfg)
+    with isolated_job() as ranks:
+        return _train(cfg, ranks)
 
 
-def _train(cfg: DictConfig) -> float | None:
+def _train(cfg: DictConfig, ranks: list[subprocess.Popen]) -> float | None:
     quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with building():
@@ -64,11 +65,14 @@ def _train(cfg: DictConfig) -> float | None:
         cfg = sized(cfg, dm.channels, build_field)  # budget.params: the sizing key derived, stored with the run
         module = build_module(cfg, dm)
         check_resume_weights(cfg, module)
-        module.steps_per_call = choose_steps_per_call(cfg, module)  # auto: a short probe of the step
+        steps_per_call = choose_steps_per_call(cfg, module)  # model=single|many, auto: a short probe of the step
+        if isinstance(module, SteppedModule):
+            module.steps_per_call = steps_per_call
         loggers = build_loggers(cfg)
     try:
         with building():
-            trainer = build_trainer(cfg, build_callbacks(cfg), loggers, module.steps_per_call)
+            trainer = build_trainer(cfg, build_callbacks(cfg), loggers, steps_per_call)
+        ranks += launch_ranks(trainer, cfg.trainer.get("strategy"))  # DDP: this node's other ranks of this job
         if trainer.is_global_zero:
             echo(start_line(cfg, dm, module, trainer))
         for lg in loggers:

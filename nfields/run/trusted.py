@@ -6,7 +6,7 @@ given to hydra.utils.instantiate, which imports and calls whatever `_target_` na
 checkpoint is rendered. So before anything is imported or built, `check_stored_config`:
 
 * accepts only plain values (dicts with string keys, lists, str, int, float, bool, null);
-* refuses any `${...}`: a stored config is resolved (FieldsModule stores to_container(resolve=True)),
+* refuses any `${...}`: a stored config is resolved (BaseModule stores to_container(resolve=True)),
   so an interpolation was not written by train.py, and resolving it would run resolvers (oc.env reads
   the environment) on the checkpoint's behalf;
 * accepts a `_target_` in the subtrees that will be built (at any depth: nested kwargs, `_args_`

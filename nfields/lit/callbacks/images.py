@@ -21,7 +21,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.media import caption, panel, to_uint8
-from nfields.lit.base import FieldsModule
+from nfields.lit.base import BaseModule
 from nfields.lit.callbacks.media_log import log_image, log_video
 from nfields.lit.callbacks.perf import untimed
 
@@ -32,14 +32,14 @@ def captioned(images: dict[str, Any], captions: dict[str, str]) -> dict[str, Any
 
 
 class ReconstructionPanels(Callback):
-    """Needs a FieldsModule (panel_images, panel_captions); other modules get no panels."""
+    """Needs a BaseModule (panel_images, panel_captions); other modules get no panels."""
 
     def __init__(self, run_dir: str, height: int = 256) -> None:
         check_arg("log.panel_height", height, POSITIVE_INT)
         self.run_dir, self.height = Path(run_dir), height
 
     def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or not isinstance(pl_module, FieldsModule):
+        if trainer.sanity_checking or not isinstance(pl_module, BaseModule):
             return
         with untimed(trainer):
             # Every rank reads the captions (the epoch's metrics are synchronised across ranks); rank zero draws.
@@ -49,7 +49,7 @@ class ReconstructionPanels(Callback):
                 log_image(trainer, "val/reconstruction", img)
 
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not isinstance(pl_module, FieldsModule):
+        if not isinstance(pl_module, BaseModule):
             return
         captions = pl_module.panel_captions()
         if not trainer.is_global_zero:
@@ -99,7 +99,7 @@ class ProgressGif(Callback):
     @rank_zero_only
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        if not isinstance(pl_module, FieldsModule) or not (step == 1 or step % self.every == 0):
+        if not isinstance(pl_module, BaseModule) or not (step == 1 or step % self.every == 0):
             return
         with untimed(trainer):
             self.snapshot(pl_module)

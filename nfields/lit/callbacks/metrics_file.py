@@ -12,8 +12,9 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
 from nfields.fields.base import n_params
-from nfields.lit.base import FieldsModule
+from nfields.lit.base import BaseModule
 from nfields.lit.callbacks.perf import find_timer
+from nfields.lit.stepped import SteppedModule
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -81,7 +82,7 @@ class MetricsFile(Callback):
         if timer is not None and timer.first_step_s is not None:  # start-up: compilation, CUDA graph capture
             self.metrics["perf/first_step_s"] = timer.first_step_s
         module = trainer.lightning_module
-        if isinstance(module, FieldsModule) and isinstance(module.steps_per_call, int):  # what auto chose
+        if isinstance(module, SteppedModule) and isinstance(module.steps_per_call, int):  # what auto chose
             self.metrics["perf/steps_per_call"] = module.steps_per_call
         self.metrics["step"] = trainer.global_step
 
@@ -101,8 +102,8 @@ class MetricsFile(Callback):
 
 
 def field_params(module: LightningModule) -> int:
-    """Trainable parameters of the module's field (FieldsModule.field_params: one member of model=many)."""
-    if isinstance(module, FieldsModule):
+    """Trainable parameters of the module's field (BaseModule.field_params: one member of model=many)."""
+    if isinstance(module, BaseModule):
         return module.field_params()
     return n_params(module)
 

@@ -23,7 +23,7 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
 from nfields.core.echo import echo
-from nfields.lit.base import FieldsModule
+from nfields.lit.base import BaseModule
 
 TTO_DESC = "test-time optimisation"
 LINES_PER_RUN = 10  # without a terminal: at most about this many lines at validations over a run...
@@ -50,7 +50,7 @@ class StepProgress(TQDMProgressBar):
     def postfix(self, trainer: Trainer) -> str:
         """'loss 0.00123  val/psnr 23.41 dB' from the latest progress-bar metrics."""
         module = trainer.lightning_module
-        extra = module.progress_metrics() if isinstance(module, FieldsModule) else {}
+        extra = module.progress_metrics() if isinstance(module, BaseModule) else {}
         shown, parts = {**trainer.progress_bar_metrics, **extra}, []
         for key in self.metrics:
             if key in shown:

@@ -1,0 +1,114 @@
+"""SteppedModule: k optimiser steps per Lightning call, through Lightning's public manual optimisation.
+
+Lightning's training loop costs about 0.5-0.7 ms of Python per call (fetching a batch, hooks, progress,
+result collection), as much as a whole small step: at one step per call a 32^2 fit ran at 0.62-0.66x a hand
+loop doing the same work. model=single and model=many therefore take `model.steps_per_call` optimiser steps
+inside one training_step (nfields/run/speed.py chooses k for "auto"). Each step goes through the documented
+manual-optimisation path, `manual_backward` and the LightningOptimizer's `step`, so Lightning itself counts
+every step in trainer.global_step, runs every callback's backward and optimiser hooks (the NaN guard's
+on_before_backward), and DDP all-reduces the gradients: measured at 0.97x a hand loop (scripts/bench.py
+--case tiny), the same as bypassing those wrappers.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from nfields.core.checks import POSITIVE_INT, check_arg, one_of
+from nfields.lit.base import BaseModule
+
+Step = Callable[[], None]
+
+
+def time_step(step: Step, device: torch.device, budget_s: float = 0.05) -> float:
+    """Seconds per call of `step` on `device`: one warm-up call, then calls until `budget_s` has passed (none
+    when the warm-up alone is longer: such a step needs no amortising)."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    step()
+    sync()
+    warm = time.perf_counter() - t0
+    if warm >= budget_s:
+        return warm
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < budget_s or n < 3:
+        step()
+        n += 1
+    sync()
+    return (time.perf_counter() - t0) / n
+
+
+def compiled_update(optimizer: torch.optim.Optimizer, mode: str | None) -> None:
+    """Compile `optimizer`'s update (model.compile=step) and keep Lightning's closure (its on_before_optimizer_step
+    hooks) outside the graph: the instance's step runs the closure eagerly, then the compiled torch update."""
+    update = torch.compile(optimizer.step, mode=mode)  # the bound torch method, before it is shadowed below
+
+    def step(closure: Callable[[], Any] | None = None) -> Any:
+        if closure is not None:
+            closure()
+        return update()
+
+    optimizer.step = step  # an attribute of this run's own optimiser object; torch's class is untouched
+
+
+class SteppedModule(BaseModule):
+    """A module that optimises inside training_step, `steps_per_call` steps per call (model=single, many)."""
+
+    def __init__(self, *args: Any, steps_per_call: int | str = "auto", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT | one_of("auto"))
+        self.steps_per_call = steps_per_call  # "auto": the run chooses (nfields/run/speed.py) before the trainer
+        self.automatic_optimization = False
+
+    def on_train_start(self) -> None:
+        if self.steps_per_call == "auto":  # trained without nfields.run: one step per call
+            self.steps_per_call = 1
+        self.optimizer = self.optimizers()  # the LightningOptimizer: its step() counts in trainer.global_step
+        self.scheduler = self.lr_schedulers()
+
+    def optimise(self, loss: torch.Tensor) -> None:
+        """One optimiser step on the gradients of `loss` () (trainer.global_step + 1)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        self.update()
+
+    def update(self) -> None:
+        """The optimiser's step on the gradients accumulated since zero_grad (several backward passes: model=many)
+        and the scheduler's step."""
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def current_lr(self) -> float:
+        """The learning rate of the first parameter group now (train/lr)."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        # Lightning counts calls, not steps, in its loop state: a resumed run must take as many steps per call
+        checkpoint["nfields_steps_per_call"] = self.steps_per_call
+
+    def probe(self, device: torch.device) -> tuple[torch.nn.Module, Callable[[torch.nn.Module], None]]:
+        """The field to time (this module's; it is copied) and a function that computes the gradients of one
+        training step of a copy of it on `device` (backward included: model=many goes chunk by chunk)."""
+        raise NotImplementedError
+
+    def probe_step_s(self, device: torch.device) -> float:
+        """Seconds per optimiser step on `device`, timed on a copy of the field with the run's optimiser: the
+        run's weights, optimiser state and random streams are untouched (what steps_per_call=auto is chosen from)."""
+        field, backward = self.probe(device)
+        copied = copy.deepcopy(field).to(device)
+        opt = self.build_optimizer(list(copied.parameters()))
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            backward(copied)
+            opt.step()
+
+        with torch.compiler.set_stance("force_eager"):  # model.compile=field: time the eager field, compile nothing
+            return time_step(step, device)
