@@ -1,0 +1,145 @@
+"""Audio and volume readers (nfields.data.audio, nfields.data.volume), the WAV writer (nfields.core.audio_io), the
+generated defaults, and their one-line errors, on files the tests write themselves (the real benchmark files in
+../shared/data are read when present)."""
+
+from __future__ import annotations
+
+import struct
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import wavfile
+
+from nfields.core.errors import ConfigError, DataError
+from nfields.data.audio import chirp, read_wav
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The file's integer type, its values' offset and full scale: x = (stored - offset) / scale.
+INT_TYPES = {"uint8": (np.uint8, 128, 2**7), "int16": (np.int16, 0, 2**15), "int32": (np.int32, 0, 2**31)}
+
+
+def one_line(e: pytest.ExceptionInfo) -> str:
+    assert "\n" not in str(e.value), str(e.value)
+    return str(e.value)
+
+
+def signal(t: int, c: int, seed: int = 0) -> np.ndarray:
+    """(T, C) float64 samples in [-1, 1)."""
+    return np.random.default_rng(seed).uniform(-1, 1, (t, c))
+
+
+def write_24bit(path: Path, levels: np.ndarray, rate: int) -> None:
+    """(T, C) int levels in [-2**23, 2**23) as 24-bit PCM (scipy cannot write 24-bit; the stdlib can)."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(levels.shape[1])
+        w.setsampwidth(3)
+        w.setframerate(rate)
+        w.writeframes(b"".join(int(v).to_bytes(3, "little", signed=True) for v in levels.ravel()))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("kind", ["uint8", "int16", "int32", "float32", "float64"])
+def test_each_sample_type_reads_back_scaled_to_minus_one_one(tmp_path: Path, kind: str, channels: int) -> None:
+    x = signal(300, channels) * 0.99  # (T, C), inside every type's range (no level clipped at the top)
+    if kind in INT_TYPES:
+        dtype, offset, scale = INT_TYPES[kind]
+        info = np.iinfo(dtype)
+        stored = np.clip(np.rint(x * scale + offset), info.min, info.max).astype(dtype)
+        tol = 0.5 / scale  # half a quantisation step
+    else:
+        stored, tol = x.astype(kind), 1e-7
+    wavfile.write(tmp_path / "a.wav", 22050, stored[:, 0] if channels == 1 else stored)  # mono: a 1-D array
+    y, rate = read_wav(tmp_path / "a.wav")
+    assert rate == 22050 and y.dtype == torch.float32 and y.shape == (300, channels)
+    assert np.abs(y.numpy() - x).max() <= tol + 1e-7
+    assert y.min() >= -1 and y.max() <= 1
+
+
+def test_24bit_pcm_is_scaled_by_its_full_scale(tmp_path: Path) -> None:
+    levels = np.array([[0, 2**22], [-(2**23), 2**23 - 1], [-(2**21), 12345]])  # (T=3, C=2)
+    write_24bit(tmp_path / "a.wav", levels, 11025)
+    y, rate = read_wav(tmp_path / "a.wav")
+    assert rate == 11025 and y.shape == (3, 2)
+    assert torch.allclose(y, torch.from_numpy(levels / 2**23).float(), atol=2**-23)
+
+
+def test_offset_and_duration_crop_exact_sample_counts(tmp_path: Path) -> None:
+    x = np.arange(1000, dtype=np.int16)  # sample i holds level i: a crop shows which samples it kept
+    wavfile.write(tmp_path / "a.wav", 1000, x)
+    y, _ = read_wav(tmp_path / "a.wav", offset=0.25, duration=0.5)
+    assert y.shape == (500, 1) and torch.equal(y[:, 0] * 2**15, torch.arange(250, 750).float())
+    y, _ = read_wav(tmp_path / "a.wav", offset=0.9, duration=1.0)  # past the end: stops at the end
+    assert y.shape == (100, 1) and y[0, 0] * 2**15 == 900
+    assert read_wav(tmp_path / "a.wav", offset=0.0015)[0][0, 0] * 2**15 == 2  # 1.5 samples: halves round up
+    assert read_wav(tmp_path / "a.wav", duration=0.0015)[0].shape == (2, 1)
+
+
+def test_audio_errors_are_one_line_and_name_the_problem(tmp_path: Path) -> None:
+    wavfile.write(tmp_path / "a.wav", 1000, np.zeros(100, np.int16))  # 0.1 s
+    cases = [
+        (dict(path=tmp_path / "nope.wav"), "audio file not found: .*nope.wav"),
+        (dict(path=tmp_path), "is a folder"),
+        (dict(path=tmp_path / "a.wav", offset=-1.0), r"data.offset=-1.0: .*>= 0"),
+        (dict(path=tmp_path / "nope.wav", offset=-1.0), r"data.offset"),  # arguments first, before the file
+        (dict(path=tmp_path / "a.wav", duration=0.0), r"data.duration=0.0: .*> 0"),
+        (dict(path=tmp_path / "a.wav", duration=-2), r"data.duration=-2"),
+        (dict(path=tmp_path / "a.wav", offset=0.2), r"data.offset=0.2: past the end .*0.100 s long"),
+        (dict(path=tmp_path / "a.wav", duration=0.0001), r"data.duration=0.0001: the crop holds no sample"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(DataError, match=match) as e:
+            read_wav(**kwargs)
+        one_line(e)
+
+
+def test_bad_wav_files_are_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_text("this is not a wav file, only words")
+    wavfile.write(tmp_path / "good.wav", 1000, np.zeros(10, np.int16))
+    (tmp_path / "cut.wav").write_bytes((tmp_path / "good.wav").read_bytes()[:20])  # inside the fmt chunk
+    wavfile.write(tmp_path / "i64.wav", 1000, np.zeros(10, np.int64))
+    alaw = bytearray((tmp_path / "good.wav").read_bytes())
+    alaw[20:22] = struct.pack("<H", 6)  # the fmt chunk's format tag: 6 = A-law, not PCM
+    (tmp_path / "alaw.wav").write_bytes(bytes(alaw))
+    wavfile.write(tmp_path / "none.wav", 1000, np.zeros((0, 2), np.int16))
+    wavfile.write(tmp_path / "nan.wav", 1000, np.array([0.0, np.nan], np.float32))
+    cases = {
+        "empty": "empty.wav: the file is empty",
+        "text": "text.wav: not a readable WAV file",
+        "cut": "cut.wav: not a readable WAV file",
+        "i64": "i64.wav: unsupported WAV sample format int64",
+        "alaw": r"alaw.wav: unsupported WAV sample format \(.*ALAW",
+        "none": "none.wav: the WAV file holds no samples",
+        "nan": "nan.wav: the WAV file holds NaN or inf",
+    }
+    for name, match in cases.items():
+        with pytest.raises(DataError, match=match) as e:
+            read_wav(tmp_path / f"{name}.wav")
+        one_line(e)
+
+
+def test_chirp_is_a_deterministic_rising_chirp_in_range() -> None:
+    x = chirp(rate=8000, seconds=0.5, channels=2)
+    assert x.shape == (4000, 2) and x.dtype == torch.float32 and x.abs().max() <= 1
+    assert torch.equal(x, chirp(rate=8000, seconds=0.5, channels=2))
+    assert not torch.equal(x[:, 0], x[:, 1])  # the channels differ (their envelopes are shifted)
+    crossings = (np.diff(np.sign(x[:, 0].numpy())) != 0).astype(float)  # (T - 1,): zero crossings track frequency
+    assert crossings[-400:].sum() > 5 * crossings[:400].sum() > 0
+    assert chirp().shape == (8000, 1)
+    for kwargs in (dict(rate=0), dict(seconds=0.0), dict(channels=0), dict(rate=8.5)):
+        with pytest.raises(ConfigError) as e:
+            chirp(**kwargs)
+        one_line(e)
+
+
+def test_real_audio_clip_when_present() -> None:
+    path = SHARED / "audio" / "gt_bach.wav"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    x, rate = read_wav(path)
+    assert rate == 44100 and x.shape == (308207, 1) and x.dtype == torch.float32 and 0 < x.abs().max() <= 1
+    crop, _ = read_wav(path, offset=1.0, duration=0.5)
+    assert crop.shape == (22050, 1) and torch.equal(crop, x[44100 : 44100 + 22050])
