@@ -13,6 +13,7 @@ import pytest
 import torch
 from scipy.io import wavfile
 
+from nfields.core.audio_io import write_wav
 from nfields.core.errors import ConfigError, DataError
 from nfields.data.audio import chirp, read_wav
 
@@ -143,3 +144,31 @@ def test_real_audio_clip_when_present() -> None:
     assert rate == 44100 and x.shape == (308207, 1) and x.dtype == torch.float32 and 0 < x.abs().max() <= 1
     crop, _ = read_wav(path, offset=1.0, duration=0.5)
     assert crop.shape == (22050, 1) and torch.equal(crop, x[44100 : 44100 + 22050])
+
+
+def test_write_wav_round_trips_within_half_a_step_and_clips(tmp_path: Path) -> None:
+    x = torch.from_numpy(signal(500, 3)).float() * 1.2  # (T, C), some samples beyond +-1
+    path = write_wav(tmp_path / "out" / "a.wav", x, 16000)  # the folder is made
+    rate, stored = wavfile.read(path)
+    assert rate == 16000 and stored.dtype == np.int16 and stored.shape == (500, 3)
+    y, rate = read_wav(path)
+    assert rate == 16000 and y.shape == (500, 3)
+    err, inside = (y - x.clamp(-1, 1)).abs(), x.abs() < 1 - 2**-15  # (T, C)
+    assert err[inside].max() <= 2**-16 and err.max() <= 2**-15  # half a step inside, one step at exactly +1
+    assert y.min() == -1 and y.max() == 1 - 2**-15  # clipped to the int16 range, not wrapped around
+    mono = torch.linspace(-0.5, 0.5, 64, requires_grad=True)  # (T,): one channel; a tensor with a graph is fine
+    assert read_wav(write_wav(tmp_path / "m.wav", mono, 8000))[0].shape == (64, 1)
+
+
+def test_write_wav_is_atomic_and_refuses_bad_samples(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "a.wav", torch.zeros(10, 1), 8000)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="NaN"):
+        write_wav(path, torch.tensor([[0.0], [float("nan")]]), 8000)
+    with pytest.raises(ValueError, match="sample rate"):
+        write_wav(path, torch.zeros(10, 1), 0)
+    with pytest.raises(ValueError, match=r"\(T,\) or \(T, C\)"):
+        write_wav(path, torch.zeros(2, 3, 4), 8000)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+    write_wav(path, torch.full((20, 2), 0.5), 8000)  # overwrites in place, no temporary file left
+    assert read_wav(path)[0].shape == (20, 2) and sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
