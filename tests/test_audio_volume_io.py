@@ -16,6 +16,7 @@ from scipy.io import wavfile
 from nfields.core.audio_io import write_wav
 from nfields.core.errors import ConfigError, DataError
 from nfields.data.audio import chirp, read_wav
+from nfields.data.volume import read_volume, sphere_volume
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The file's integer type, its values' offset and full scale: x = (stored - offset) / scale.
@@ -172,3 +173,78 @@ def test_write_wav_is_atomic_and_refuses_bad_samples(tmp_path: Path) -> None:
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
     write_wav(path, torch.full((20, 2), 0.5), 8000)  # overwrites in place, no temporary file left
     assert read_wav(path)[0].shape == (20, 2) and sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+
+
+def test_volume_bool_reads_as_uint8_occupancy_with_one_channel(tmp_path: Path) -> None:
+    occ = np.random.default_rng(0).random((5, 4, 3)) > 0.5  # (D, H, W) bool
+    np.save(tmp_path / "occ.npy", occ)
+    v = read_volume(tmp_path / "occ.npy")
+    assert v.dtype == torch.uint8 and v.shape == (5, 4, 3, 1) and torch.equal(v[..., 0], torch.from_numpy(occ).byte())
+    np.save(tmp_path / "occ4.npy", np.stack([occ, ~occ], -1))  # (D, H, W, C=2)
+    v = read_volume(tmp_path / "occ4.npy")
+    assert v.shape == (5, 4, 3, 2) and torch.equal(v[..., 1], 1 - v[..., 0])
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint8, np.float16, np.float64])
+def test_numeric_volumes_read_as_float32_as_stored(tmp_path: Path, dtype: type) -> None:
+    a = (np.arange(2 * 3 * 4).reshape(2, 3, 4) * 3 - 20 * (dtype != np.uint8)).astype(dtype)  # not in [0, 1]
+    np.save(tmp_path / "v.npy", np.asfortranarray(a))  # stored column-major: read in (D, H, W) order all the same
+    v = read_volume(tmp_path / "v.npy")
+    assert v.dtype == torch.float32 and v.shape == (2, 3, 4, 1)
+    assert torch.equal(v[..., 0], torch.from_numpy(a.astype(np.float32)))  # values kept, not rescaled
+    v[0, 0, 0, 0] = 1.0  # a writable copy, not the memory-mapped file
+
+
+def test_volume_errors_are_one_line_and_name_the_problem(tmp_path: Path) -> None:
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npy").write_text("not an array")
+    np.savez(tmp_path / "arch.npz", a=np.zeros((2, 2, 2)))
+    np.save(tmp_path / "good.npy", np.zeros((4, 4, 4), np.float32))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "good.npy").read_bytes()[:-9])
+    np.save(tmp_path / "obj.npy", np.array([[[1, None]]], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "cplx.npy", np.zeros((2, 2, 2), np.complex64))
+    np.save(tmp_path / "flat.npy", np.zeros((3, 3)))
+    np.save(tmp_path / "five.npy", np.zeros((1, 2, 2, 2, 1)))
+    np.save(tmp_path / "hole.npy", np.zeros((3, 0, 2), bool))
+    np.save(tmp_path / "nan.npy", np.full((2, 2, 2), np.inf))
+    cases = {
+        "missing.npy": "volume file not found: .*missing.npy",
+        "empty.npy": "empty.npy: the file is empty",
+        "text.npy": r"text.npy: not an .npy array file",
+        "arch.npz": r"arch.npz: a .npz archive, not an .npy array",
+        "cut.npy": r"cut.npy: a corrupt or truncated .npy file",
+        "obj.npy": "obj.npy: an array of Python objects",
+        "cplx.npy": "cplx.npy: unsupported array type complex64",
+        "flat.npy": r"flat.npy: array shape \(3, 3\) has 2 axes; expected \(D, H, W\) or \(D, H, W, C\)",
+        "five.npy": r"five.npy: array shape \(1, 2, 2, 2, 1\) has 5 axes",
+        "hole.npy": r"hole.npy: array shape \(3, 0, 2\) has an empty axis",
+        "nan.npy": "nan.npy: the volume holds NaN or inf",
+    }
+    for name, match in cases.items():
+        with pytest.raises(DataError, match=match) as e:
+            read_volume(tmp_path / name)
+        one_line(e)
+    with pytest.raises(DataError, match="is a folder"):
+        read_volume(tmp_path)
+
+
+def test_sphere_volume_is_a_deterministic_shell_with_an_off_centre_cavity() -> None:
+    v = sphere_volume(32)
+    assert v.shape == (32, 32, 32, 1) and v.dtype == torch.uint8 and set(v.unique().tolist()) == {0, 1}
+    assert torch.equal(v, sphere_volume(32))
+    d, h, w = 16, 16, 6  # axes (D, H, W) = (z, y, x): centre row, x = 0.2, in the thick side of the shell
+    assert v[d, h, w, 0] == 1 and v[16, 16, 16, 0] == 0 and v[0, 0, 0, 0] == 0  # shell, cavity, outside
+    assert not torch.equal(v, v.flip(2)) and torch.equal(v, v.flip(1))  # lopsided along x only
+    assert sphere_volume(8).shape == (8, 8, 8, 1)
+    with pytest.raises(ConfigError) as e:
+        sphere_volume(0)
+    one_line(e)
+
+
+def test_real_volume_when_present() -> None:
+    path = SHARED / "volume" / "dragon.npy"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    v = read_volume(path)
+    assert v.shape == (146, 104, 66, 1) and v.dtype == torch.uint8
+    assert torch.equal(v[..., 0], torch.from_numpy(np.load(path)).byte())
