@@ -50,8 +50,9 @@ def sample_index(seconds: float, rate: int) -> int:
 def read_wav(path: str | Path, offset: float = 0.0, duration: float | None = None) -> tuple[torch.Tensor, int]:
     """A WAV file -> (samples (T, C) float32 in [-1, 1] (float PCM: as stored), sample rate in Hz).
 
-    `offset` and `duration` (seconds) crop it to samples [round(offset * rate), round((offset + duration) * rate));
-    a duration past the end stops at the end (None: to the end). Only the crop is converted to float32."""
+    `offset` and `duration` (seconds) crop it to samples [s, s + n), s = round(offset * rate) and
+    n = round(duration * rate): exactly n samples, fewer only where the clip ends first (None: to the end).
+    Only the crop is converted to float32."""
     if not is_number(offset) or offset < 0:
         raise DataError(f"data.offset={offset}: the crop's start in seconds must be a number >= 0")
     if duration is not None and (not is_number(duration) or duration <= 0):
@@ -77,7 +78,7 @@ def read_wav(path: str | Path, offset: float = 0.0, duration: float | None = Non
     if start >= t:
         raise DataError(
             f"data.offset={offset}: past the end of {path} ({t / rate:.3f} s long, {t} samples at {rate} Hz); "
-            f"use an offset below {t / rate:.3f}"
+            "use a smaller data.offset"
         )
     stop = t if duration is None else min(t, start + sample_index(duration, rate))
     if stop <= start:
