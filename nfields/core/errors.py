@@ -58,6 +58,11 @@ class ImageError(UserError, ValueError):
     """A problem with an image file or its size: the message names the file and the fix."""
 
 
+class DataError(UserError, ValueError):
+    """A problem with a data file other than an image (audio, video, volume) or its crop: the message names the
+    file and the fix."""
+
+
 class DatasetMissing(UserError, FileNotFoundError):
     """Dataset files are absent: the message names the expected layout (or package) and the fix."""
 
