@@ -58,6 +58,10 @@ class ImageError(UserError, ValueError):
     """A problem with an image file or its size: the message names the file and the fix."""
 
 
+class DataError(UserError, ValueError):
+    """A data file or folder that cannot be read as asked."""
+
+
 class DatasetMissing(UserError, FileNotFoundError):
     """Dataset files are absent: the message names the expected layout (or package) and the fix."""
 
