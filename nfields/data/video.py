@@ -36,9 +36,9 @@ def read_video(
         averaging, rounded to uint8 levels; a size above the shorter side is refused. None keeps the whole
         frames, not square (the image convention crops even then; video benchmarks use whole frames).
     fps: the source's frame rate: a folder's (None: FOLDER_FPS), or a number that overrides a file's own."""
-    check_count("data.frames", frames, "or null for every frame")
-    check_count("data.stride", stride, "(1 keeps every frame)")
-    check_count("data.size", size, "or null for the frames' own size")
+    check_count("data.frames", frames, ", or null for every frame")
+    check_count("data.stride", stride, " (1 keeps every frame)")
+    check_count("data.size", size, ", or null for the frames' whole size")
     if fps is not None and not (isinstance(fps, int | float) and not isinstance(fps, bool) and 0 < fps < math.inf):
         raise DataError(f"fps={fps!r}: must be a positive number (the source's frames per second), or null")
     path = Path(path).expanduser()
@@ -53,17 +53,15 @@ def read_video(
         )
     try:
         return read_file_frames(path, frames, stride, size, fps)
-    except (av.FFmpegError, OSError, ValueError) as e:
-        if isinstance(e, DataError):
-            raise
-        reason = " ".join(str(e).split())  # one line, whatever FFmpeg says
+    except (av.FFmpegError, OSError) as e:  # FFmpeg's own errors (invalid data, unsupported codec, ...)
+        reason = " ".join(str(getattr(e, "strerror", None) or e).split())  # FFmpeg's reason, on one line
         raise DataError(f"cannot decode video {path}: {reason} (is it a valid, complete video file?)") from e
 
 
 def check_count(key: str, value: int | None, otherwise: str) -> None:
     """`value` must be None or an integer >= 1 (bool is not a count)."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise DataError(f"{key}={value}: must be an integer >= 1 {otherwise}")
+        raise DataError(f"{key}={value}: must be an integer >= 1{otherwise}")
 
 
 def kept_count(name: str, available: int, frames: int | None, stride: int) -> int:
@@ -82,7 +80,9 @@ def check_size(name: str, size: int | None, h: int, w: int) -> tuple[int, int]:
     if size is None:
         return h, w
     if size > min(h, w):
-        raise DataError(f"data.size={size} is larger than the frames of {name} ({h}x{w}); use data.size<={min(h, w)}")
+        raise DataError(
+            f"data.size={size} is larger than the frames of {name} ({h}x{w}); use data.size<={min(h, w)} or null"
+        )
     return size, size
 
 
@@ -105,6 +105,8 @@ def read_file_frames(
             raise DataError(f"{path}: the video has no frames")
         n = kept_count(str(path), available, frames, stride)
         h, w = stream.codec_context.height, stream.codec_context.width
+        if h < 1 or w < 1:
+            raise DataError(f"{path}: the video stream records no frame size (is it a valid, complete video file?)")
         oh, ow = check_size(str(path), size, h, w)
         rate = float(fps) if fps is not None else file_rate(stream, available)
         stream.thread_type = "AUTO"  # decode on several threads; frame order is kept
@@ -174,8 +176,8 @@ def frame_levels(file: Path) -> torch.Tensor:
 def moving_shapes(frames: int = 16, size: int = 32, channels: int = 3) -> torch.Tensor:
     """A generated clip (T, H, W, C) = (frames, size, size, channels) uint8: a disc circling and a square
     crossing left to right over a colour gradient, with soft (one-pixel) edges. Deterministic, no download."""
-    check_count("frames", frames, "(the clip's length)")
-    check_count("size", size, "(the frames' side in pixels)")
+    check_count("frames", frames, " (the clip's length)")
+    check_count("size", size, " (the frames' side in pixels)")
     if channels not in (1, 3) or isinstance(channels, bool):
         raise DataError(f"channels={channels}: must be 1 (grayscale) or 3 (RGB)")
     t = torch.arange(frames, dtype=torch.float64)[:, None, None] / frames  # (T, 1, 1) in [0, 1)
