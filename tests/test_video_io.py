@@ -78,26 +78,36 @@ def test_odd_sides_are_padded_for_mp4_and_grayscale_is_written_as_rgb(tmp_path: 
     assert back.shape == (4, 33, 39, 3)
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "clip.mp4"
     path.write_bytes(b"old")
-    with pytest.raises(Exception, match="no-such-codec"):
-        write_video(path, moving_shapes(frames=2, size=8), fps=25, codec="no-such-codec")
+    with pytest.raises(av.FFmpegError):  # the png encoder refuses yuv420p: fails inside the container
+        write_video(path, moving_shapes(frames=2, size=8), fps=25, codec="png")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+
+    def fail(src: str, dst: str) -> None:  # the move into place fails after a complete encode
+        raise OSError("disk full")
+
+    monkeypatch.setattr("nfields.core.video_io.os.replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_video(path, moving_shapes(frames=2, size=8), fps=25)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
 
 
 @pytest.mark.parametrize(
-    ("name", "frames", "fps", "message"),
+    ("name", "frames", "fps", "codec", "message"),
     [
-        ("clip.avi", moving_shapes(2, 8), 25, r"clip.avi: use a name ending in .mp4 or .gif"),
-        ("clip.mp4", moving_shapes(2, 8), 0, r"fps=0 must be a positive number"),
-        ("clip.mp4", moving_shapes(2, 8).float(), 25, r"expected \(T, H, W, C\) uint8 .* got float32"),
-        ("clip.gif", moving_shapes(2, 8)[0], 25, r"expected \(T, H, W, C\) uint8 .* got uint8 \(8, 8, 3\)"),
+        ("clip.avi", moving_shapes(2, 8), 25, None, r"clip.avi: use a name ending in .mp4 or .gif"),
+        ("clip.mp4", moving_shapes(2, 8), 0, None, r"fps=0 must be a positive number"),
+        ("clip.mp4", moving_shapes(2, 8), "25", None, r"fps='25' must be a positive number"),
+        ("clip.mp4", moving_shapes(2, 8), 25.0, "nope", r"codec='nope' is not in this PyAV build; use libx264 or"),
+        ("clip.mp4", moving_shapes(2, 8).float(), 25, None, r"expected \(T, H, W, C\) uint8 .* got float32"),
+        ("clip.gif", moving_shapes(2, 8)[0], 25, None, r"expected \(T, H, W, C\) uint8 .* got uint8 \(8, 8, 3\)"),
     ],
 )
-def test_write_refuses_bad_arguments_in_one_line(tmp_path: Path, name: str, frames, fps, message: str) -> None:
+def test_write_refuses_bad_arguments_in_one_line(tmp_path: Path, name: str, frames, fps, codec, message: str) -> None:
     with pytest.raises(ValueError, match=message) as e:
-        write_video(tmp_path / name, frames, fps)
+        write_video(tmp_path / name, frames, fps, codec)
     assert "\n" not in str(e.value)
 
 

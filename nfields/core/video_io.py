@@ -17,6 +17,7 @@ Grayscale frames (C = 1) are written as RGB with three equal channels.
 
 from __future__ import annotations
 
+import numbers
 import os
 import uuid
 from collections.abc import Iterator
@@ -51,7 +52,7 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     suffix = path.suffix.lower()
     if suffix not in VIDEO_WRITE_SUFFIXES:
         raise ValueError(f"cannot write video {path}: use a name ending in {' or '.join(VIDEO_WRITE_SUFFIXES)}")
-    if not isinstance(fps, int | float | Fraction) or isinstance(fps, bool) or not 0 < fps < float("inf"):
+    if not isinstance(fps, numbers.Real) or isinstance(fps, bool) or not 0 < fps < float("inf"):
         raise ValueError(f"cannot write video {path}: fps={fps!r} must be a positive number")
     a = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] not in (1, 3) or 0 in a.shape:
@@ -66,6 +67,11 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
             encode(tmp, gif_frames(a), "gif", rate, a.shape[2], a.shape[1], "pal8", {}, GIF_TIME_BASE)
         else:
             name = codec if codec is not None else mp4_codec()
+            if name not in av.codecs_available:
+                raise ValueError(
+                    f"cannot write video {path}: codec={name!r} is not in this PyAV build; use "
+                    + " or ".join(MP4_CODECS)
+                )
             h, w = a.shape[1] + a.shape[1] % 2, a.shape[2] + a.shape[2] % 2
             encode(tmp, rgb_frames(a, h, w), name, rate, w, h, "yuv420p", MP4_OPTIONS.get(name, {}), None)
         os.replace(tmp, path)
