@@ -68,6 +68,24 @@ def test_gif_round_trip_keeps_shape_rate_and_values(tmp_path: Path) -> None:
     assert psnr(back, clip) > 30  # a 256-colour palette per frame (about 40 dB measured)
 
 
+@pytest.mark.parametrize(("suffix", "codec"), [(".avi", "mjpeg"), (".mov", "mpeg4"), (".mkv", "mpeg4")])
+def test_other_containers_read_and_count_frames(tmp_path: Path, suffix: str, codec: str) -> None:
+    """.mkv records no frame count: the reader counts its packets before it allocates."""
+    clip, path = moving_shapes(frames=10, size=64), str(tmp_path / f"clip{suffix}")
+    with av.open(path, "w") as c:
+        stream = c.add_stream(codec, rate=25, options={"qmin": "2", "qmax": "2"})
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        for f in clip.numpy():
+            c.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(stream.encode())
+    back, fps = read_video(path, stride=3)
+    assert back.shape == (4, 64, 64, 3) and fps == pytest.approx(25 / 3)
+    assert psnr(back, clip[::3]) > 25
+    with pytest.raises(ValueError, match="has 10 frames"):
+        read_video(path, frames=11)
+
+
 def test_odd_sides_are_padded_for_mp4_and_grayscale_is_written_as_rgb(tmp_path: Path) -> None:
     clip = moving_shapes(frames=4, size=40, channels=1)[:, :33, :39]  # (4, 33, 39, 1)
     back, _ = read_video(write_video(tmp_path / "odd.mp4", clip, fps=10))
