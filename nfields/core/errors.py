@@ -59,8 +59,8 @@ class ImageError(UserError, ValueError):
 
 
 class DataError(UserError, ValueError):
-    """A problem with a data file other than an image (audio, video, volume) or its crop: the message names the
-    file and the fix."""
+    """A data file or folder (audio, video, volume) that cannot be read as asked: the message names the file
+    and the fix."""
 
 
 class DatasetMissing(UserError, FileNotFoundError):
