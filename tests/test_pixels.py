@@ -45,7 +45,7 @@ def eight_bit_file(tmp_path: Path, size: int = 24) -> tuple[torch.Tensor, Path]:
 def test_compact_pixels_give_exactly_the_observed_pixels(task: str) -> None:
     img = eight_bit_image()
     obs = TASKS[task].observe(img)
-    plain, compact = PixelStore(obs, 20, 28, compact=False), PixelStore(obs, 20, 28, compact=True)
+    plain, compact = PixelStore(obs, (20, 28), compact=False), PixelStore(obs, (20, 28), compact=True)
     idx = torch.randint(0, obs.points().shape[0], (500,), generator=torch.Generator().manual_seed(1))
     for store in (plain, compact):
         for batch, want in ((store.take(idx), obs.take(idx)), (store.every(1, 3), obs.take(slice(1, None, 3)))):
@@ -63,7 +63,7 @@ def test_compact_pixels_give_exactly_the_observed_pixels(task: str) -> None:
 
 def test_fit_keeps_a_quarter_of_a_byte_budget() -> None:
     obs = Fit().observe(eight_bit_image(64, 64))
-    plain, compact = PixelStore(obs, 64, 64, compact=False), PixelStore(obs, 64, 64, compact=True)
+    plain, compact = PixelStore(obs, (64, 64), compact=False), PixelStore(obs, (64, 64), compact=True)
     assert plain.nbytes() == 64 * 64 * (2 + 3) * 4  # float32 coords and colours
     assert compact.nbytes() == 64 * 64 * 3  # uint8 colours only: coordinates come from the index
 
@@ -100,7 +100,7 @@ def test_an_8bit_image_given_as_uint8_stores_the_same_pixels(task: str, compact:
     t = TASKS[task]
     obs_f = t.observe(img)
     obs_u = t.observe(levels if t.accepts_uint8 else img)  # FieldModule converts for tasks that compute
-    a, b = PixelStore(obs_f, 20, 28, compact), PixelStore(obs_u, 20, 28, compact)
+    a, b = PixelStore(obs_f, (20, 28), compact), PixelStore(obs_u, (20, 28), compact)
     idx = torch.arange(0, a.n, 3)
     x, y = a.take(idx), b.take(idx)
     assert torch.equal(x.coords, y.coords) and torch.equal(x.values, y.values)

@@ -22,12 +22,16 @@ import numpy as np
 import torch
 from scipy.io import wavfile
 
-from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg, is_number
+from nfields.core.audio_io import write_wav
+from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg, is_number, nullable, string
 from nfields.core.errors import DataError
+from nfields.data.grid import GridDataModule
+from nfields.tasks.base import Task
 
 # The divisor that maps each integer sample type onto [-1, 1] (the type's full scale); uint8 is offset by 128.
 INT_SCALE = {np.dtype(np.uint8): 2.0**7, np.dtype(np.int16): 2.0**15, np.dtype(np.int32): 2.0**31}
 FORMATS = "8-, 16-, 24- or 32-bit integer PCM, or 32/64-bit float PCM"
+DEFAULT_RATE, DEFAULT_SECONDS = 4000, 0.5  # data=audio without a path: a chirp 100 Hz -> 1 kHz, 2000 samples
 
 
 def decode(path: Path, mmap: bool) -> tuple[int, np.ndarray]:
@@ -122,3 +126,46 @@ def chirp(rate: int = 8000, seconds: float = 1.0, channels: int = 1) -> torch.Te
     c = np.arange(channels, dtype=np.float64)[None, :]  # (1, C)
     envelope = 0.55 + 0.35 * np.sin(2 * np.pi * (1.5 * t[:, None] / seconds + c / channels))  # (T, C) in [0.2, 0.9]
     return torch.from_numpy((envelope * np.sin(phase)[:, None]).astype(np.float32))  # (T, C)
+
+
+class AudioDataModule(GridDataModule):
+    """data=audio: one clip (T, C), fitted in [0, 1] as (x + 1) / 2 of its [-1, 1] samples (float PCM beyond
+    +-1 is clipped); `to_units` maps a render back. `path: null` is the generated chirp (nothing downloaded)."""
+
+    domain = "audio"
+    axis_names = ("time",)
+
+    def __init__(
+        self,
+        path: str | None = None,
+        offset: float = 0.0,
+        duration: float | None = None,
+        batch_size: int | None = None,
+        task: Task | None = None,
+    ) -> None:
+        super().__init__(batch_size, task)
+        check_arg("data.path", path, nullable(string()))
+        self.path, self.offset, self.duration = path, offset, duration
+
+    def load(self) -> torch.Tensor:
+        if self.path is None:
+            samples, self.rate = chirp(DEFAULT_RATE, DEFAULT_SECONDS), DEFAULT_RATE
+            start = sample_index(self.offset, DEFAULT_RATE)
+            stop = None if self.duration is None else start + sample_index(self.duration, DEFAULT_RATE)
+            samples = samples[start:stop]
+            if samples.shape[0] == 0:
+                raise DataError(f"data.offset={self.offset}: past the end of the generated {DEFAULT_SECONDS} s chirp")
+        else:
+            samples, self.rate = read_wav(self.path, self.offset, self.duration)
+        return ((samples + 1) / 2).clamp_(0, 1)  # (T, C) in [0, 1]
+
+    def to_units(self, values: torch.Tensor) -> torch.Tensor:
+        return values * 2 - 1
+
+    def write(self, values: torch.Tensor, stem: Path) -> Path:
+        return write_wav(stem.with_suffix(".wav"), self.to_units(values.float()).cpu(), int(self.rate))
+
+    def describe(self) -> str:
+        return f"{self.shape[0]} samples at {self.rate:g} Hz" + (
+            f", {self.channels} channels" if self.channels > 1 else ""
+        )

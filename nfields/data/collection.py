@@ -170,6 +170,8 @@ class CollectionDataModule(pl.LightningDataModule):
         train = self.splits["train"]
         return torch.stack([train.image(i) for i in range(min(n, len(train)))]).mean(0)
 
+    dims = 2  # images: the field's coordinates are (u, v)
+
     @property
     def channels(self) -> int:
         return int(self.example().shape[-1])

@@ -56,6 +56,5 @@ class TextImageDataModule(ImageDataModule):
         super().__init__(image=f"text{index}", size=size, batch_size=batch_size, upsample=upsample, task=task)
         self.index = index
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.image is None:
-            self.image = square_resize(text_image(self.index), self.size, self.upsample)  # (H, W, 3) in [0, 1]
+    def load(self) -> torch.Tensor:
+        return square_resize(text_image(self.index), self.size, self.upsample)  # (H, W, 3) in [0, 1]

@@ -16,9 +16,13 @@ from pathlib import Path
 import av
 import torch
 
+from nfields.core.checks import check_arg, nullable, string
 from nfields.core.errors import DataError
 from nfields.core.io import read_file, square_resize, to_float_image
 from nfields.core.media import quantize
+from nfields.core.video_io import write_video
+from nfields.data.grid import GridDataModule
+from nfields.tasks.base import Task
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -198,3 +202,39 @@ def moving_shapes(frames: int = 16, size: int = 32, channels: int = 3) -> torch.
     if channels == 1:  # luma (ITU-R BT.601 weights)
         colour = colour @ torch.tensor([[0.299], [0.587], [0.114]], dtype=torch.float64)
     return quantize(colour.float()).contiguous()
+
+
+class VideoDataModule(GridDataModule):
+    """data=video: one clip (T, H, W, C) as uint8 levels; `path: null` is the generated moving_shapes clip."""
+
+    domain = "video"
+    axis_names = ("frame", "row", "column")
+
+    def __init__(
+        self,
+        path: str | None = None,
+        frames: int | None = None,
+        stride: int = 1,
+        size: int | None = None,
+        batch_size: int | None = None,
+        task: Task | None = None,
+    ) -> None:
+        super().__init__(batch_size, task)
+        check_arg("data.path", path, nullable(string()))
+        self.path, self.frames, self.stride, self.size = path, frames, stride, size
+
+    def load(self) -> torch.Tensor:
+        if self.path is None:
+            clip = moving_shapes()[:: self.stride][: self.frames]  # (T, H, W, C) at FOLDER_FPS
+            self.rate = FOLDER_FPS / self.stride
+            return clip if self.size is None else torch.stack([prepare(f, self.size) for f in clip])
+        clip, self.rate = read_video(self.path, self.frames, self.stride, self.size)
+        return clip
+
+    def write(self, values: torch.Tensor, stem: Path) -> Path:
+        frames = values if values.dtype == torch.uint8 else quantize(values)  # (T, H, W, C) uint8
+        return write_video(stem.with_suffix(".mp4"), frames.cpu(), float(self.rate))
+
+    def describe(self) -> str:
+        t, h, w = self.shape
+        return f"{t} frames of {h}x{w} at {self.rate:g} fps"

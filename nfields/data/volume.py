@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nfields.core.checks import POSITIVE_INT, check_arg
+from nfields.core.checks import POSITIVE_INT, check_arg, nullable, string
 from nfields.core.errors import DataError
+from nfields.data.grid import GridDataModule
+from nfields.tasks.base import Task
 
 EXPECTED = "(D, H, W) or (D, H, W, C)"
 
@@ -79,3 +81,28 @@ def sphere_volume(n: int = 32) -> torch.Tensor:
     outer = (x - 0.5) ** 2 + (y - 0.5) ** 2 + (z - 0.5) ** 2 < 0.4**2
     cavity = (x - 0.6) ** 2 + (y - 0.5) ** 2 + (z - 0.5) ** 2 < 0.2**2
     return torch.from_numpy((outer & ~cavity).astype(np.uint8)[..., None])  # (n, n, n, 1)
+
+
+class VolumeDataModule(GridDataModule):
+    """data=volume: one volume (D, H, W, C) in [0, 1]: occupancy as uint8 levels 0 and 255 (exactly 0 and 1),
+    a numeric volume min-max scaled to [0, 1] (a constant one: 0). `path: null` is the generated sphere_volume."""
+
+    domain = "volume"
+    axis_names = ("depth", "row", "column")
+
+    def __init__(self, path: str | None = None, batch_size: int | None = None, task: Task | None = None) -> None:
+        super().__init__(batch_size, task)
+        check_arg("data.path", path, nullable(string()))
+        self.path = path
+
+    def load(self) -> torch.Tensor:
+        volume = sphere_volume() if self.path is None else read_volume(self.path)
+        if volume.dtype == torch.uint8:  # occupancy 0/1
+            return volume * 255
+        lo, hi = volume.min(), volume.max()
+        return (volume - lo) / (hi - lo) if hi > lo else torch.zeros_like(volume)
+
+    def write(self, values: torch.Tensor, stem: Path) -> Path:
+        path = stem.with_suffix(".npy")
+        np.save(path, values.float().cpu().numpy())  # (D, H, W, C) in [0, 1]: occupancy's 0.5 is the surface
+        return path

@@ -24,9 +24,10 @@ def n_params(module: nn.Module) -> int:
 
 
 class Field(nn.Module):
-    """f(coords) -> colours in the pixel-centre coordinates (0, 1)^2 of nfields/core/coords.py."""
+    """f(coords) -> values at the cell-centre coordinates (0, 1)^d of nfields/core/coords.py (images: d = 2)."""
 
     parts: ClassVar[tuple[str, ...]] = ()  # config groups the builder builds and passes to __init__ by name
+    in_dims: ClassVar[tuple[int, ...] | None] = None  # the coordinate widths d it is defined for; None: any
     # The constructor argument budget.params sizes (run/budget.py); None: its parts are sized instead
     # (NeuralField: the encoding's, else the network's).
     budget_key: ClassVar[str | None] = None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from nfields.core.coords import flat_pixel_coords
+from nfields.core.coords import flat_cell_coords, flat_pixel_coords
 from nfields.core.errors import ConfigError
 from nfields.fields.base import Field
 from nfields.fields.conditioning.base import Conditioning
@@ -101,7 +102,6 @@ class NeuralField(Field):
         return out[0] if single else out
 
 
-@torch.no_grad()
 def render(
     fn: Callable[[torch.Tensor], torch.Tensor],
     h: int,
@@ -111,30 +111,44 @@ def render(
     progress: bool = False,
     rows: tuple[int, int] | None = None,
 ) -> torch.Tensor:
-    """Evaluate a field on an h x w pixel grid in chunks -> (h, w, C) on the field's device.
+    """Evaluate a field on an h x w pixel grid in chunks -> (h, w, C) (rows = (lo, hi): (hi - lo, w, C))."""
+    return render_grid(fn, (h, w), chunk, device, progress, rows)
 
-    `rows` = (lo, hi) renders only the grid's rows [lo, hi) -> (hi - lo, w, C).
 
-    Coordinates are generated chunk by chunk and written into one preallocated output,
-    so memory beyond the (h, w, C) result is bounded by `chunk` coordinates: a 2048^2
-    render needs no more activation memory than a 256^2 one. `progress` shows a bar.
-    """
+@torch.no_grad()
+def render_grid(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    shape: Sequence[int],
+    chunk: int = 65536,
+    device: torch.device | None = None,
+    progress: bool = False,
+    rows: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Evaluate a field on the cell centres of a grid of `shape` (n_1, ..., n_d) in chunks -> (*shape, C) on the
+    field's device. `rows` = (lo, hi) renders only the slab [lo, hi) of array axis 0 (an image's rows, a
+    video's frames, an audio clip's samples) -> (hi - lo, *shape[1:], C).
+
+    Coordinates are generated chunk by chunk and written into one preallocated output, so memory beyond the
+    result is bounded by `chunk` coordinates: a 2048^2 render needs no more activation memory than a 256^2
+    one. `progress` shows a bar."""
     if chunk < 1:
         raise ValueError(f"render chunk must be >= 1, got {chunk} (model.render_chunk / --chunk)")
-    lo, hi = rows if rows is not None else (0, h)
-    first, n = lo * w, (hi - lo) * w  # row-major: the rows are one contiguous run of pixel indices
+    shape = tuple(shape)
+    lo, hi = rows if rows is not None else (0, shape[0])
+    per = math.prod(shape[1:])  # cells in one index of axis 0
+    first, n = lo * per, (hi - lo) * per  # C-order: the slab is one contiguous run of cell indices
     starts = range(0, n, chunk)
     if progress:
-        starts = tqdm(starts, desc=f"render {h}x{w}", unit="chunk")
+        starts = tqdm(starts, desc=f"render {'x'.join(map(str, shape))}", unit="chunk")
     out = None
     for s in starts:
-        idx = torch.arange(first + s, first + min(s + chunk, n), device=device)  # (B,) row-major pixel indices
-        coords = flat_pixel_coords(idx, h, w)  # (B, 2) pixel centres (u, v)
+        idx = torch.arange(first + s, first + min(s + chunk, n), device=device)  # (B,) C-order cell indices
+        coords = flat_pixel_coords(idx, *shape) if len(shape) == 2 else flat_cell_coords(idx, shape)  # (B, d)
         y = fn(coords)  # (B, C)
         if out is None:
             out = torch.empty(n, y.shape[-1], dtype=y.dtype, device=y.device)
         out[s : s + y.shape[0]] = y
-    return out.reshape(hi - lo, w, -1)
+    return out.reshape(hi - lo, *shape[1:], -1)
 
 
 def conditioned(field: Field, codes: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:

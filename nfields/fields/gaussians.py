@@ -44,6 +44,7 @@ class GaussianField(Field):
     vectorizable = False  # tile culling reads the positions (data-dependent shapes): model=many runs members one by one
 
     parts: ClassVar[tuple[str, ...]] = ("cond",)  # only to refuse one: encoding, network, latent are not used
+    in_dims = (2,)  # 2-D Gaussians splatted on the image plane
 
     def __init__(
         self,

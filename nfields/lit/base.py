@@ -9,6 +9,7 @@ frames) and the datamodule type it trains on, so nothing is told apart by `hasat
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
@@ -117,6 +118,11 @@ class BaseModule(pl.LightningModule):
     def progress_metrics(self) -> dict[str, float]:
         """Values for the progress bar that were not logged through self.log (none by default)."""
         return {}
+
+    def write_media(self, stem: Path) -> Path | None:
+        """Write the last test render in the data's own format (audio, video, ...) at `stem` + suffix -> the
+        path; None when the panel's prediction.png is all there is (images, the default)."""
+        return None
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The current field rendered for progress.gif -> (h, w, C) in [0, 1]."""

@@ -1,4 +1,6 @@
-"""PixelStore: one image's Observation (tasks/base.py) kept on the device as compactly as it allows.
+"""PixelStore: one signal's Observation (tasks/base.py) kept on the device as compactly as it allows.
+
+An image's pixels are the example below; any grid (audio samples, video and volume cells) is stored the same.
 
 Full-batch training reads every observed pixel at every step, so it keeps float32 coordinates
 (N, 2) and colours (N, C), ready to use. Random batches read a few of them per step, so with
@@ -15,10 +17,13 @@ model measures them as it measures the whole observation.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from nfields.core.coords import flat_pixel_coords
+from nfields.core.coords import flat_cell_coords, flat_pixel_coords
 from nfields.tasks.base import Observation, Task
 
 
@@ -54,9 +59,9 @@ class PixelStore(nn.Module):
     """Device-side storage of one image's observed pixels: values (uint8 levels or float), pixel indices or
     coordinates, and the footprint; hands out training batches as Observations."""
 
-    def __init__(self, obs: Observation, height: int, width: int, compact: bool) -> None:
+    def __init__(self, obs: Observation, shape: Sequence[int], compact: bool) -> None:
         super().__init__()
-        self.height, self.width = height, width
+        self.shape = tuple(shape)  # the grid (n_1, ..., n_d); an image's (H, W)
         self.n = obs.values.shape[0]
         if obs.coords is None and obs.train_mask is not None and int(obs.train_mask.sum()) != self.n:
             raise ValueError(
@@ -65,23 +70,25 @@ class PixelStore(nn.Module):
         u8 = as_uint8(obs.values) if compact else None
         self.register_buffer("values", as_float(obs.values) if u8 is None else u8, persistent=False)  # (N, C)
         on_grid = compact and obs.coords is None
-        self.all_pixels = on_grid and self.n == height * width
+        self.all_pixels = on_grid and self.n == math.prod(self.shape)
         index = None
         if on_grid and not self.all_pixels:
             index = obs.train_mask.flatten().nonzero().squeeze(1)  # (N,) row-major, the order of the values
-            index = index.to(torch.int32 if height * width < 2**31 else torch.int64)
+            index = index.to(torch.int32 if math.prod(self.shape) < 2**31 else torch.int64)
         self.register_buffer("index", index, persistent=False)  # (N,) or None
         self.register_buffer("coords", None if on_grid else obs.points(), persistent=False)  # (N, 2) or None
         self.register_buffer("footprint", obs.footprint, persistent=False)  # (K, 2) or None
 
     def take(self, idx: torch.Tensor) -> Observation:
-        """Observed pixels idx (B,) -> their Observation: coords (B, 2), colours (B, C) as float32."""
+        """Observed cells idx (B,) -> their Observation: coords (B, d), values (B, C) as float32."""
         values = self.values[idx]
         values = values.float() / 255 if values.dtype == torch.uint8 else values
         if self.coords is not None:
             coords = self.coords[idx]
         else:
-            coords = flat_pixel_coords(idx if self.index is None else self.index[idx], self.height, self.width)
+            flat = idx if self.index is None else self.index[idx]  # (B,) C-order cell indices
+            shape = self.shape
+            coords = flat_pixel_coords(flat, *shape) if len(shape) == 2 else flat_cell_coords(flat, shape)
         return Observation(values, coords=coords, footprint=self.footprint)
 
     def every(self, start: int = 0, step: int = 1) -> Observation:

@@ -1,4 +1,5 @@
-"""ImageSamples: one image's training data on the device, and each step's batch of it.
+"""GridSamples: one signal's training data on the device, and each step's batch of it (an image's pixels,
+audio samples, video or volume cells: the image words below stand for any grid).
 
 A training step samples pixel indices on the device (or takes every observed pixel when
 data.batch_size is null): no DataLoader over single pixels, so a step costs one randint and one
@@ -18,16 +19,16 @@ from nfields.lit.pixels import PixelStore, as_float, as_uint8, observe
 from nfields.tasks.base import Observation, Task
 
 
-class ImageSamples(nn.Module):
-    """The observed pixels and the clean image (H, W, C) of one image, as non-persistent buffers (data is rebuilt
-    from the config, not stored in checkpoints), and the batches of a fit."""
+class GridSamples(nn.Module):
+    """The observed cells and the clean signal (*shape, C) (an image's (H, W, C)), as non-persistent buffers
+    (data is rebuilt from the config, not stored in checkpoints), and the batches of a fit."""
 
     def __init__(self, task: Task, image: torch.Tensor, batch_size: int | None, compact: bool) -> None:
         super().__init__()
         obs = observe(task, image)  # uint8 levels only to a task that accepts them; else floats in [0, 1]
         compact = compact and batch_size is not None  # a full batch is read whole every step: kept as float
         self.shape, self.batch_size = tuple(image.shape), batch_size  # (H, W, C)
-        self.pixels = PixelStore(obs, image.shape[0], image.shape[1], compact)
+        self.pixels = PixelStore(obs, image.shape[:-1], compact)
         stored = as_uint8(image) if compact else None
         stored = as_float(image) if stored is None else stored
         px = self.pixels

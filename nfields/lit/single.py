@@ -1,4 +1,4 @@
-"""FieldModule: fits one image (model=single).
+"""FieldModule: fits one signal on a grid (model=single): an image, audio, a video, a volume.
 
 Its parts say what they are: the image's observed pixels and each step's batch (lit/samples.py),
 k optimiser steps per Lightning call (lit/stepped.py), evaluation band by band (lit/bands.py).
@@ -7,34 +7,36 @@ k optimiser steps per Lightning call (lit/stepped.py), evaluation band by band (
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from nfields.core.checks import POSITIVE_INT, boolean, check_arg
 from nfields.core.metrics import BAND_PIXELS, baseline_psnrs
-from nfields.data.image import ImageDataModule
+from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
-from nfields.fields.field import render
+from nfields.fields.field import render, render_grid
 from nfields.lit.bands import evaluate_in_bands, rendered_bands
 from nfields.lit.base import Optimizer
-from nfields.lit.samples import ImageSamples
+from nfields.lit.pixels import as_float
+from nfields.lit.samples import GridSamples
 from nfields.lit.stepped import SteppedModule, compiled_update
 from nfields.tasks.base import Observation, Task
 
 
 class FieldModule(SteppedModule):
-    """model=single: one field fitted to one image (data=image|text)."""
+    """model=single: one field fitted to one signal (data=image|text|audio|video|volume)."""
 
-    data_type = ImageDataModule
-    data_kind = "one image (data=image|text)"
+    data_type = GridDataModule
+    data_kind = "one signal (data=image|text|audio|video|volume)"
     compile_modes = (False, True, "field", "step")  # step: forward, loss, backward and the update compiled
 
     def __init__(
         self,
         field: Field,
         task: Task,
-        data: ImageDataModule,
+        data: GridDataModule,
         optimizer: Optimizer,
         lr: float = 1e-3,
         scheduler: Callable[..., Any] | None = None,
@@ -54,8 +56,10 @@ class FieldModule(SteppedModule):
         check_arg("model.keep_features", keep_features, boolean())
         self.keep_features = keep_features  # a full batch's fixed features computed once per fit (Field.keep_input)
         self.render_chunk = render_chunk
-        self.samples = ImageSamples(task, data.image, data.batch_size, compact_pixels)
-        self.image_shape, self.obs = self.samples.shape, self.samples.obs  # (H, W, C); masks, baselines, display
+        self.samples = GridSamples(task, data.signal, data.batch_size, compact_pixels)
+        self.image_shape, self.obs = self.samples.shape, self.samples.obs  # (*grid, C); masks, baselines, display
+        self.grid = self.image_shape[:-1]  # an image's (H, W), a video's (T, H, W), ...
+        self.picture, self.write_signal = data.picture, data.write  # the domain's picture and file format
         self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
         self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
@@ -171,13 +175,18 @@ class FieldModule(SteppedModule):
 
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
-        """The field rendered at (h, w), default the image's resolution -> (h, w, C) in [0, 1]."""
-        H, W = self.image_shape[:2]
+        """The field rendered on its grid -> (*grid, C) in [0, 1]; an image at another (h, w) if given."""
+        if len(self.grid) != 2:
+            return render_grid(self.field, self.grid, self.render_chunk, self.device).float().clamp_(0, 1)
+        H, W = self.grid
         return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp_(0, 1)
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
-        """The field rendered at most `max_size` pixels high/wide, for progress.gif -> (h, w, C)."""
-        h, w = self.image_shape[:2]
+        """The field rendered for progress.gif -> (h, w, C): an image at most `max_size` pixels high/wide, any
+        other signal as its picture (data.picture: a waveform, frames, slices)."""
+        if len(self.grid) != 2:
+            return self.picture(self.render())
+        h, w = self.grid
         s = min(1.0, max_size / max(h, w))
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
 
@@ -203,10 +212,18 @@ class FieldModule(SteppedModule):
         self.evaluate("test")
 
     def panel_images(self) -> dict[str, torch.Tensor]:
-        """Named (H, W, C) images for the side-by-side panel, left to right."""
+        """Named (H, W, C) images for the side-by-side panel, left to right (other domains: their pictures)."""
         clean, display = self.image_store.cpu(), self.obs.display  # uint8 or float: the panel quantises
         same = display.numel() == 0 or (display.shape == clean.shape and torch.equal(display, clean))  # task=fit
-        return {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
+        images = {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
+        if len(self.grid) == 2:
+            return images
+        return {name: self.picture(as_float(x)) for name, x in images.items()}
+
+    def write_media(self, stem: Path) -> Path | None:
+        """The last evaluation's render in the domain's own format at `stem` + suffix (audio .wav, video .mp4,
+        volume .npy) -> its path; an image's is prediction.png already (None)."""
+        return None if len(self.grid) == 2 else self.write_signal(as_float(self.last_render), stem)
 
     def panel_captions(self) -> dict[str, str]:
         """The prediction's PSNR from the evaluation the panel shows (the stage's epoch metrics), with the task's

@@ -49,26 +49,35 @@ def field_class(cfg: DictConfig) -> type[Field]:
     return cls
 
 
-def build_parts(cfg: DictConfig, names: Sequence[str]) -> dict[str, Any]:
+def build_parts(cfg: DictConfig, names: Sequence[str], in_dim: int = 2) -> dict[str, Any]:
     """The config groups a field class is made of (its `parts`), each built by its `_target_`, in order; a group
-    set to none (cond=none) or absent is None, and so is one whose PART_NEEDS is None (latent without cond)."""
+    set to none (cond=none) or absent is None, and so is one whose PART_NEEDS is None (latent without cond).
+    The encoding takes the data's coordinate width `in_dim`."""
     built: dict[str, Any] = {}
     for name in names:
         need = PART_NEEDS.get(name)
         wanted = bool(cfg.get(name)) and (need is None or built.get(need) is not None)
-        built[name] = instantiate(cfg[name]) if wanted else None
+        extra = {"in_dim": in_dim} if name == "encoding" else {}
+        built[name] = instantiate(cfg[name], **extra) if wanted else None
     return built
 
 
-def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True) -> Field:
-    """field=<name> for `out_dim` colour channels: its class from `field._target_`, its own options from the
-    field node, and the groups it lists in `parts` (field=neural: encoding + network, in_dim from
-    encoding.out_dim; cond and latent). `own_code` gives a conditional field (cond != none) one code of its
-    own (a single image); collections pass codes instead. A config without a field node builds field=neural.
-    """
+def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True, in_dim: int = 2) -> Field:
+    """field=<name> for data of `out_dim` channels on a grid of `in_dim` axes (images: 2): its class from
+    `field._target_`, its own options from the field node, and the groups it lists in `parts` (field=neural:
+    encoding + network, the network's in_dim from encoding.out_dim; cond and latent). `own_code` gives a
+    conditional field (cond != none) one code of its own (a single image); collections pass codes instead. A
+    config without a field node builds field=neural. Both widths come from the data, never from the config."""
     cls = field_class(cfg)
+    typed = OmegaConf.select(cfg, "encoding.in_dim") if "encoding" in cls.parts else None
+    if typed is not None and typed != in_dim:
+        raise ConfigError("encoding.in_dim", typed, f"must be {in_dim}, the data's axes (leave it out: it is derived)")
+    if cls.in_dims is not None and in_dim not in cls.in_dims:
+        name = hydra_choice(cfg, "field") or cfg.field._target_
+        dims = " or ".join(map(str, cls.in_dims))
+        raise ConfigError("field", name, f"is defined on {dims}-D coordinates, the data has {in_dim}: use field=neural")
     make = instantiate(cfg.field, _partial_=True) if cfg.get("field") else cls
-    return make(out_dim=out_dim, own_code=own_code, **build_parts(cfg, cls.parts))
+    return make(out_dim=out_dim, own_code=own_code, **build_parts(cfg, cls.parts, in_dim))
 
 
 def build_task(cfg: DictConfig) -> Task:
@@ -102,7 +111,7 @@ def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> BaseModule:
     if cls.many_fields:  # model=many: every member's field, stacked (nfields/run/members.py)
         fields, members, images = build_members(cfg, dm, build_field, cls.own_code)
         return make(field=fields, task=dm.task, data=dm, members=members, images=images, run_config=config)
-    field = build_field(cfg, out_dim=dm.channels, own_code=cls.own_code)
+    field = build_field(cfg, out_dim=dm.channels, own_code=cls.own_code, in_dim=dm.dims)
     return make(field=field, task=dm.task, data=dm, run_config=config)
 
 
@@ -154,10 +163,10 @@ def load_field(
     if shape is None:  # older checkpoints: rebuild the module, which reads the image again
         module = load_checkpoint(path, map_location, searchpath)
         return module.field, module.image_shape
-    if not (isinstance(shape, list | tuple) and len(shape) == 3 and all(is_int(n) and n > 0 for n in shape)):
-        raise CheckpointError(f"checkpoint {path}: nfields_image_shape={shape} is not an image's (H, W, C)")
+    if not (isinstance(shape, list | tuple) and len(shape) >= 2 and all(is_int(n) and n > 0 for n in shape)):
+        raise CheckpointError(f"checkpoint {path}: nfields_image_shape={shape} is not a signal's (*grid, C)")
     with building(f"checkpoint {path}: "):  # an allowed target's bad argument: its constructor's one line
-        field = build_field(cfg, out_dim=int(shape[-1]))
+        field = build_field(cfg, out_dim=int(shape[-1]), in_dim=len(shape) - 1)
     prefix = "field."
     field.load_state_dict({k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
     return field.eval(), tuple(shape)

@@ -15,6 +15,8 @@ from omegaconf import DictConfig
 
 from nfields.core.metrics import baseline_psnrs
 from nfields.data.collection import CollectionDataModule
+from nfields.data.grid import GridDataModule
+from nfields.data.image import ImageDataModule
 from nfields.fields.field import NeuralField
 from nfields.lit.base import BaseModule
 from nfields.lit.many import ManyFieldsModule
@@ -67,7 +69,11 @@ def model_description(cfg: DictConfig, module: BaseModule) -> str:
 
 
 def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: BaseModule) -> str:
-    """'astronaut 128x128' or '60k fashion_mnist images 28x28' (the training images)."""
+    """'astronaut 128x128', '60k fashion_mnist images 28x28' (the training images), 'audio 2000 samples at 4000 Hz',
+    'video 16x32x32 at 25 fps', 'volume 32x32x32'."""
+    if isinstance(dm, GridDataModule) and not isinstance(dm, ImageDataModule):
+        name = Path(str(cfg.data.get("path"))).name if cfg.data.get("path") else choice(cfg, "data")
+        return f"{name} {dm.describe()}"
     h, w = module.image_shape[:2]
     if isinstance(module, ManyFieldsModule):
         images = len({m.image for m in module.members})

@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 import warnings
+from functools import partial
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
@@ -62,7 +63,7 @@ def _train(cfg: DictConfig, ranks: list[subprocess.Popen]) -> float | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     with building():
         dm = build_datamodule(cfg)
-        cfg = sized(cfg, dm.channels, build_field)  # budget.params: the sizing key derived, stored with the run
+        cfg = sized(cfg, dm.channels, partial(build_field, in_dim=dm.dims))  # budget.params: the sizing key derived
         module = build_module(cfg, dm)
         check_resume_weights(cfg, module)
         steps_per_call = choose_steps_per_call(cfg, module)  # model=single|many, auto: a short probe of the step

@@ -22,7 +22,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.media import caption, panel, to_uint8
 from nfields.lit.base import BaseModule
-from nfields.lit.callbacks.media_log import log_image, log_video
+from nfields.lit.callbacks.media_log import log_image, log_media, log_video
 from nfields.lit.callbacks.perf import untimed
 
 
@@ -61,6 +61,9 @@ class ReconstructionPanels(Callback):
         # The raw render at full resolution, for reports that compare runs (scripts/compare.py).
         iio.imwrite(self.run_dir / "prediction.png", to_uint8(images["prediction"]))
         log_image(trainer, "test/reconstruction", img)
+        media = pl_module.write_media(self.run_dir / "prediction")  # audio .wav, video .mp4, volume .npy
+        if media is not None:
+            log_media(trainer, "test/prediction", media)
 
 
 def encode_png(frame: np.ndarray) -> bytes:

@@ -1,0 +1,66 @@
+"""Pictures of signals that are not images, for panels and the progress GIF: each -> (h, w, C) in [0, 1].
+
+    audio  (T, C)          the waveform: per pixel column, the range of the samples it covers (channel 0)
+    video  (T, H, W, C)    up to `frames` frames evenly spaced in time, side by side
+    volume (D, H, W, C)    the middle slice across each axis (along depth, rows, columns), side by side
+
+An image (H, W, C) is its own picture.
+"""
+
+from __future__ import annotations
+
+import torch
+
+GAP = 2  # pixels between the tiles of a strip
+
+
+def strip(tiles: list[torch.Tensor]) -> torch.Tensor:
+    """(h_i, w_i, C) tiles side by side, top-aligned, on white -> (max h, sum w + gaps, C)."""
+    h, c = max(t.shape[0] for t in tiles), tiles[0].shape[-1]
+    w = sum(t.shape[1] for t in tiles) + GAP * (len(tiles) - 1)
+    out = torch.ones(h, w, c)
+    x = 0
+    for t in tiles:
+        out[: t.shape[0], x : x + t.shape[1]] = t.float()
+        x += t.shape[1] + GAP
+    return out
+
+
+def waveform(samples: torch.Tensor, width: int = 512, height: int = 128) -> torch.Tensor:
+    """(T, C) in [0, 1] -> (height, width, 1): dark where the samples of each column's time span lie (channel 0),
+    value 1 at the top; a mid-grey line marks 0.5 (silence of [-1, 1] audio)."""
+    x = samples[:, 0].float().clamp(0, 1)
+    t = x.shape[0]
+    width = max(1, min(width, t))
+    edges = torch.linspace(0, t, width + 1).long()  # (width + 1,) sample boundaries of each column
+    img = torch.ones(height, width, 1)
+    img[round((height - 1) * 0.5), :, 0] = 0.75
+    for col in range(width):
+        part = x[edges[col] : max(edges[col + 1], edges[col] + 1)]
+        top, bottom = (round((height - 1) * (1 - float(v))) for v in (part.max(), part.min()))
+        img[top : bottom + 1, col, 0] = 0.0
+    return img
+
+
+def frames_strip(video: torch.Tensor, frames: int = 4) -> torch.Tensor:
+    """(T, H, W, C) -> up to `frames` frames at evenly spaced times, side by side."""
+    t = video.shape[0]
+    picks = sorted({round(i * (t - 1) / max(1, frames - 1)) for i in range(min(frames, t))})
+    return strip([video[i].float() for i in picks])
+
+
+def middle_slices(volume: torch.Tensor) -> torch.Tensor:
+    """(D, H, W, C) -> the middle slice across depth (H, W), rows (D, W) and columns (D, H), side by side."""
+    d, h, w = volume.shape[:3]
+    return strip([volume[d // 2].float(), volume[:, h // 2].float(), volume[:, :, w // 2].float()])
+
+
+def view(signal: torch.Tensor, domain: str) -> torch.Tensor:
+    """A picture of `signal` (*shape, C) in [0, 1] of `domain` (audio, image, video, volume) -> (h, w, C)."""
+    if domain == "audio":
+        return waveform(signal)
+    if domain == "video":
+        return frames_strip(signal)
+    if domain == "volume":
+        return middle_slices(signal)
+    return signal

@@ -1,0 +1,108 @@
+"""GridDataModule: one signal on a regular grid, fitted by a device-resident field (model=single).
+
+A signal is values on d axes with C channels, `signal` (*shape, C): audio (T, C), an image (H, W, C), a
+video (T, H, W, C), a volume (D, H, W, C) (nfields/core/coords.py gives its cell-centre coordinates).
+Every domain is fitted in [0, 1], the range of an image's colours, so that every task, metric and
+network output means the same everywhere: a domain whose units are others maps them (`to_units`,
+audio's [-1, 1]). Values are uint8 levels where they are exact 8-bit levels (images, video,
+occupancy), else float32.
+
+The DataModule only loads and prepares the signal; the LightningModule keeps it on the device. Its
+loaders yield no values, just one tick per step (training) or one item (validation/test renders the
+whole signal), so Lightning drives the loop without ever collating single cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import imageio.v3 as iio
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from nfields.core.checks import POSITIVE_INT, check_arg, nullable
+from nfields.core.media import to_uint8
+from nfields.core.views import view
+from nfields.tasks.base import Task
+from nfields.tasks.fit import Fit
+
+
+class Ticks(IterableDataset):
+    """An endless stream of step numbers; trainer.max_steps ends training."""
+
+    def __iter__(self) -> Iterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+
+class GridDataModule(pl.LightningDataModule):
+    """One signal (*shape, C) and the task that observes it; subclasses load it (`load`)."""
+
+    domain: ClassVar[str] = "grid"  # audio | image | video | volume: how panels and media show it
+    axis_names: ClassVar[tuple[str, ...]] = ()  # the array axes' names, for messages and plots
+
+    def __init__(self, batch_size: int | None = None, task: Task | None = None) -> None:
+        super().__init__()
+        check_arg("data.batch_size", batch_size, nullable(POSITIVE_INT))  # null: every observed cell
+        self.batch_size = batch_size
+        self.task = task if task is not None else Fit()  # what the module observes of the signal (task=)
+        self.signal: torch.Tensor | None = None
+        self.rate: float | None = None  # cells per second along axis 0 (audio's sample rate, video's fps)
+
+    def load(self) -> torch.Tensor:
+        """The signal (*shape, C): uint8 levels, or float in [0, 1]."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.signal is None:
+            self.signal = self.load()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The grid's shape (n_1, ..., n_d), without the channels."""
+        self.setup()
+        return tuple(self.signal.shape[:-1])
+
+    @property
+    def dims(self) -> int:
+        """d, the field's coordinate width."""
+        return len(self.shape)
+
+    @property
+    def channels(self) -> int:
+        self.setup()
+        return int(self.signal.shape[-1])
+
+    def describe(self) -> str:
+        """The signal's size for the start line: '32x32x32' (audio and video say more)."""
+        return "x".join(map(str, self.shape))
+
+    def to_units(self, values: torch.Tensor) -> torch.Tensor:
+        """Values in [0, 1] (a render) -> the signal's own units (audio: [-1, 1]); the identity by default."""
+        return values
+
+    def picture(self, values: torch.Tensor) -> torch.Tensor:
+        """A picture of values (*shape, C) in [0, 1] (a render, or the signal as float) for panels and the
+        progress GIF -> (h, w, C) in [0, 1] (core/views.py: a waveform, frames, slices; an image itself)."""
+        return view(values, self.domain)
+
+    def write(self, values: torch.Tensor, stem: Path) -> Path:
+        """Write values (*shape, C) in [0, 1] in the domain's own format at `stem` + its suffix -> the path
+        (an image: .png; audio, video, volumes override it)."""
+        path = stem.with_suffix(".png")
+        iio.imwrite(path, to_uint8(values))
+        return path
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(Ticks(), batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
