@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,8 @@ def test_the_largest_size_within_the_budget_is_chosen(make_cfg, over: list[str],
 def test_a_grid_is_sized_by_its_vertices_in_its_own_dimension(make_cfg, d: int) -> None:
     """A grid of resolution r holds r^d vertices x 4 features (+ the linear head's 4 x 3 + 3): the largest r whose
     count fits, in 1-D (audio), 2-D (images) and 3-D (video, volumes)."""
-    cfg = make_cfg("debug=fast", "budget.params=30000", "encoding=grid", "network=linear", f"encoding.in_dim={d}")
-    r = OmegaConf.select(sized(cfg, 3, build_field), "encoding.resolution")
+    cfg = make_cfg("debug=fast", "budget.params=30000", "encoding=grid", "network=linear")
+    r = OmegaConf.select(sized(cfg, 3, partial(build_field, in_dim=d)), "encoding.resolution")
     assert 4 * r**d + 15 <= 30000 < 4 * (r + 1) ** d + 15
 
 

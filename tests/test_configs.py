@@ -176,7 +176,7 @@ def test_a_linear_head_typed_alone_gets_a_grid_to_read(make_cfg) -> None:
 @pytest.mark.parametrize(
     "over, message",
     [
-        (["data=synthetic", "model=single"], "model=single: trains on one image (data=image|text)"),
+        (["data=synthetic", "model=single"], "model=single: trains on one signal (data=image|text|audio|video|volume)"),
         (["model=collection"], "model=collection: trains on a collection of images"),
     ],
 )

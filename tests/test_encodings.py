@@ -239,7 +239,7 @@ SMALL_ND["hashgrid"] = ["encoding.n_levels=4", "encoding.log2_hashmap_size=10", 
 def test_every_encoding_keeps_its_contract_in_1d_and_3d(make_cfg, name: str, d: int) -> None:
     """Each option of configs/encoding/ built with in_dim = d (audio; video and volumes): tests/contracts.py's
     encoding contract (shapes, gradients, fp32 phases, the wrong width refused, one line per bad argument)."""
-    cfg = make_cfg(*overrides("encoding", name), f"encoding.in_dim={d}", *SMALL_ND.get(name, []))
+    cfg = make_cfg(*overrides("encoding", name), f"+encoding.in_dim={d}", *SMALL_ND.get(name, []))
     check_encoding(cfg, own_keys("encoding", name))
     assert instantiate(cfg.encoding).in_dim == d
 

@@ -105,7 +105,6 @@ class Checkerboard(Task):
 _target_: throwaway_encoding.Waves
 n_features: 32
 sigma: 3.0
-in_dim: 2
 seed: ${seed}
 """,
     "configs/network/throwaway.yaml": """

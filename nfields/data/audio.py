@@ -25,7 +25,7 @@ from scipy.io import wavfile
 from nfields.core.audio_io import write_wav
 from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg, is_number, nullable, string
 from nfields.core.errors import DataError
-from nfields.data.grid import GridDataModule
+from nfields.data.grid import GridDataModule, resample
 from nfields.tasks.base import Task
 
 # The divisor that maps each integer sample type onto [-1, 1] (the type's full scale); uint8 is offset by 128.
@@ -140,12 +140,14 @@ class AudioDataModule(GridDataModule):
         path: str | None = None,
         offset: float = 0.0,
         duration: float | None = None,
+        size: int | None = None,
         batch_size: int | None = None,
         task: Task | None = None,
     ) -> None:
         super().__init__(batch_size, task)
         check_arg("data.path", path, nullable(string()))
-        self.path, self.offset, self.duration = path, offset, duration
+        check_arg("data.size", size, nullable(POSITIVE_INT))
+        self.path, self.offset, self.duration, self.size = path, offset, duration, size
 
     def load(self) -> torch.Tensor:
         if self.path is None:
@@ -157,6 +159,9 @@ class AudioDataModule(GridDataModule):
                 raise DataError(f"data.offset={self.offset}: past the end of the generated {DEFAULT_SECONDS} s chirp")
         else:
             samples, self.rate = read_wav(self.path, self.offset, self.duration)
+        if self.size is not None:  # resampled to data.size samples over the same time: the rate follows
+            t = samples.shape[0]
+            samples, self.rate = resample(samples, self.size, "the clip"), self.rate * self.size / t
         return ((samples + 1) / 2).clamp_(0, 1)  # (T, C) in [0, 1]
 
     def to_units(self, values: torch.Tensor) -> torch.Tensor:

@@ -21,9 +21,11 @@ from typing import ClassVar
 import imageio.v3 as iio
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from nfields.core.checks import POSITIVE_INT, check_arg, nullable
+from nfields.core.errors import DataError
 from nfields.core.media import to_uint8
 from nfields.core.views import view
 from nfields.tasks.base import Task
@@ -38,6 +40,22 @@ class Ticks(IterableDataset):
         while True:
             yield i
             i += 1
+
+
+POOLS = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+
+
+def resample(signal: torch.Tensor, size: int | None, what: str) -> torch.Tensor:
+    """A signal (*shape, C) averaged down to `size` cells along every axis (area: each new cell is the mean of
+    the cells it covers) -> float (size, ..., size, C); None: as it is. Upsampling is refused in one line."""
+    if size is None:
+        return signal
+    shape = signal.shape[:-1]
+    if size > min(shape):
+        cells = "x".join(map(str, shape))
+        raise DataError(f"data.size={size}: above the {cells} cells of {what}; use a smaller size or null")
+    x = signal.float().movedim(-1, 0)[None]  # (1, C, *shape)
+    return POOLS[len(shape)](x, (size,) * len(shape))[0].movedim(0, -1)
 
 
 class GridDataModule(pl.LightningDataModule):

@@ -20,7 +20,7 @@ import torch
 
 from nfields.core.checks import POSITIVE_INT, check_arg, nullable, string
 from nfields.core.errors import DataError
-from nfields.data.grid import GridDataModule
+from nfields.data.grid import GridDataModule, resample
 from nfields.tasks.base import Task
 
 EXPECTED = "(D, H, W) or (D, H, W, C)"
@@ -90,15 +90,20 @@ class VolumeDataModule(GridDataModule):
     domain = "volume"
     axis_names = ("depth", "row", "column")
 
-    def __init__(self, path: str | None = None, batch_size: int | None = None, task: Task | None = None) -> None:
+    def __init__(
+        self, path: str | None = None, size: int | None = None, batch_size: int | None = None, task: Task | None = None
+    ) -> None:
         super().__init__(batch_size, task)
         check_arg("data.path", path, nullable(string()))
-        self.path = path
+        check_arg("data.size", size, nullable(POSITIVE_INT))
+        self.path, self.size = path, size
 
     def load(self) -> torch.Tensor:
         volume = sphere_volume() if self.path is None else read_volume(self.path)
-        if volume.dtype == torch.uint8:  # occupancy 0/1
+        if volume.dtype == torch.uint8:  # occupancy 0/1, resampled: occupied where most of a new cell is
+            volume = volume if self.size is None else (resample(volume, self.size, "the volume") >= 0.5).to(torch.uint8)
             return volume * 255
+        volume = resample(volume, self.size, "the volume")
         lo, hi = volume.min(), volume.max()
         return (volume - lo) / (hi - lo) if hi > lo else torch.zeros_like(volume)
 

@@ -8,6 +8,9 @@ from nfields.core.checks import NON_NEGATIVE, Check, check_arg, is_int
 from nfields.fields.encodings.base import ProjectionEncoding, check_in_dim
 
 
+PER_AXIS = 128  # frequencies per axis when n_features is null
+
+
 def per_axis(in_dim: int) -> Check:
     """n_features is split evenly over the axes: a positive multiple of in_dim."""
     allowed = {1: "an integer >= 1", 2: "an even integer >= 2 (half per axis)"}
@@ -22,12 +25,14 @@ class Positional(ProjectionEncoding):
     `2.**linspace(0, scale, k) - 1`): j = 0 is frequency 0, a constant feature, and the top is 2^scale - 1.
 
     `n_features` is the number of rows of B, as for fourier, so both give
-    out_dim = 2 * n_features at equal n_features: k = n_features // in_dim per axis.
+    out_dim = 2 * n_features at equal n_features: k = n_features // in_dim per axis. None: k = PER_AXIS on
+    every axis (an image's 256 rows, the paper's).
     `scale` is log2(1 + the highest frequency), in cycles over the unit square.
     """
 
-    def __init__(self, n_features: int = 256, scale: float = 6.0, in_dim: int = 2) -> None:
+    def __init__(self, n_features: int | None = None, scale: float = 6.0, in_dim: int = 2) -> None:
         check_in_dim(in_dim)
+        n_features = PER_AXIS * in_dim if n_features is None else n_features
         check_arg("encoding.n_features", n_features, per_axis(in_dim))
         check_arg("encoding.scale", scale, NON_NEGATIVE)
         k = n_features // in_dim
