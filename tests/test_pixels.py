@@ -10,7 +10,8 @@ import imageio.v3 as iio
 import pytest
 import torch
 
-from nfields.lit.pixels import PixelStore, as_uint8, observe
+from nfields.core.media import as_uint8
+from nfields.lit.pixels import PixelStore, observe
 from nfields.run.build import build_datamodule, build_module
 from nfields.run.train import train
 from nfields.tasks.base import Observation, Task

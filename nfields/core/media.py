@@ -1,4 +1,5 @@
-"""Image helpers: conversion to uint8, captions, panels, montages and tiles (no logger: lit/callbacks/media_log.py)."""
+"""Values and images: 8-bit levels <-> floats, conversion to uint8, captions, panels, montages and tiles (no
+logger: lit/callbacks/media_log.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,28 @@ from functools import lru_cache
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+
+def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:
+    """values in [0, 1] -> uint8 levels, or None when they are not exact multiples of 1/255.
+
+    Converted `chunk` entries at a time: float temporaries of the whole image would cost more
+    memory than the uint8 copy saves (2.4 GB for an 8192^2 RGB image)."""
+    if values.dtype == torch.uint8:
+        return values
+    flat, out = values.reshape(-1), torch.empty(values.numel(), dtype=torch.uint8, device=values.device)
+    for s in range(0, flat.numel(), chunk):
+        part = flat[s : s + chunk]
+        levels = (part * 255).round_()
+        if not torch.equal(levels / 255, part):
+            return None
+        out[s : s + chunk] = levels.to(torch.uint8)
+    return out.view(values.shape)
+
+
+def as_float(values: torch.Tensor) -> torch.Tensor:
+    """uint8 levels -> float in [0, 1]; float input is returned as it is."""
+    return values.float().div_(255) if values.dtype == torch.uint8 else values
 
 
 def quantize(img: torch.Tensor) -> torch.Tensor:

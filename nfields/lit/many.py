@@ -21,13 +21,13 @@ from torch import nn
 
 from nfields.core.checks import POSITIVE_INT, Check, check_arg
 from nfields.core.errors import ConfigError
-from nfields.core.media import quantize, tile
+from nfields.core.media import as_float, quantize, tile
 from nfields.data.image import ImageDataModule
 from nfields.fields.field import render
 from nfields.lit.base import Optimizer
 from nfields.lit.member import Member, MemberDraws, member_loss, summarize
 from nfields.lit.member_adam import MemberAdam, as_real
-from nfields.lit.pixels import as_float, observe
+from nfields.lit.pixels import observe
 from nfields.lit.stepped import SteppedModule
 from nfields.tasks.base import Observation, Task
 

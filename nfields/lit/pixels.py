@@ -24,29 +24,8 @@ import torch
 from torch import nn
 
 from nfields.core.coords import flat_cell_coords, flat_pixel_coords
+from nfields.core.media import as_float, as_uint8
 from nfields.tasks.base import Observation, Task
-
-
-def as_uint8(values: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor | None:
-    """values in [0, 1] -> uint8 levels, or None when they are not exact multiples of 1/255.
-
-    Converted `chunk` entries at a time: float temporaries of the whole image would cost more
-    memory than the uint8 copy saves (2.4 GB for an 8192^2 RGB image)."""
-    if values.dtype == torch.uint8:
-        return values
-    flat, out = values.reshape(-1), torch.empty(values.numel(), dtype=torch.uint8, device=values.device)
-    for s in range(0, flat.numel(), chunk):
-        part = flat[s : s + chunk]
-        levels = (part * 255).round_()
-        if not torch.equal(levels / 255, part):
-            return None
-        out[s : s + chunk] = levels.to(torch.uint8)
-    return out.view(values.shape)
-
-
-def as_float(values: torch.Tensor) -> torch.Tensor:
-    """uint8 levels -> float in [0, 1]; float input is returned as it is."""
-    return values.float().div_(255) if values.dtype == torch.uint8 else values
 
 
 def observe(task: Task, image: torch.Tensor, key: int = 0) -> Observation:

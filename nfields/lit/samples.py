@@ -15,7 +15,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from nfields.lit.pixels import PixelStore, as_float, as_uint8, observe
+from nfields.core.media import as_float, as_uint8
+from nfields.lit.pixels import PixelStore, observe
 from nfields.tasks.base import Observation, Task
 
 

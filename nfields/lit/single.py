@@ -13,13 +13,13 @@ from typing import Any
 import torch
 
 from nfields.core.checks import POSITIVE_INT, boolean, check_arg
+from nfields.core.media import as_float
 from nfields.core.metrics import BAND_PIXELS, baseline_psnrs
 from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
 from nfields.fields.field import render, render_grid
 from nfields.lit.bands import evaluate_in_bands, rendered_bands
 from nfields.lit.base import Optimizer
-from nfields.lit.pixels import as_float
 from nfields.lit.samples import GridSamples
 from nfields.lit.stepped import SteppedModule, compiled_update
 from nfields.tasks.base import Observation, Task

@@ -27,11 +27,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nfields.core.checks import is_int, is_number
 from nfields.core.errors import ConfigError
+from nfields.core.media import as_float
 from nfields.data.image import ImageDataModule
 from nfields.fields.base import Field
 from nfields.fields.stack import FieldStack
 from nfields.lit.member import Member
-from nfields.lit.pixels import as_float
 from nfields.tasks.base import Task
 
 BUILT_PER_MEMBER = ("encoding.", "network.", "cond.", "latent.", "field.")  # what a member's field is built from

@@ -7,7 +7,6 @@ import torch
 from nfields.core.checks import NON_NEGATIVE, Check, check_arg, is_int
 from nfields.fields.encodings.base import ProjectionEncoding, check_in_dim
 
-
 PER_AXIS = 128  # frequencies per axis when n_features is null
 
 
