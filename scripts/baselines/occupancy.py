@@ -25,7 +25,7 @@ The protocol, read from voilalab/INR-benchmark (commit 0463b3f):
 
 --size s averages the volume down to s^3 cells and keeps a cell occupied where at least half of it is (nfields'
 data.size for occupancy). `--grid cells` feeds nfields' cell centres c = 2 (i + 0.5) / n - 1, ordered
-(along W, along H, along D), instead of the benchmark's corners.
+(along W, along H, along D), instead of the benchmark's corners; `--head linear` ends SIREN on nfields' linear head.
 
     python scripts/baselines/occupancy.py ../shared/data/volume/dragon.npy                  # 1e4, 3e4, 1e5 (GPU)
     python scripts/baselines/occupancy.py ../shared/data/volume/dragon.npy --reduced        # CPU: 32^3, 300 steps
@@ -110,12 +110,12 @@ class Grid(nn.Module):
         return out.reshape(-1, 1)  # (N, 1)
 
 
-MODELS: dict[str, Callable[[float], nn.Module]] = {
-    "grid": Grid,
-    "siren": lambda p: Siren(3, calc_layer_width(3, 3, 1, p), 4, 1, 90.0, 90.0, sine_head=True),
-    "fourfeat": FourFeat,
-    "wire": Wire,
-}
+def siren(budget: float, head: str = "sine") -> nn.Module:
+    """siren.py: 4 sine layers, omega 90 on every one, and a sine output layer (`head` linear: nfields' head)."""
+    return Siren(3, calc_layer_width(3, 3, 1, budget), 4, 1, 90.0, 90.0, sine_head=head == "sine")
+
+
+MODELS: dict[str, Callable[[float], nn.Module]] = {"grid": Grid, "siren": siren, "fourfeat": FourFeat, "wire": Wire}
 
 
 def read_volume(path: str, size: int | None) -> torch.Tensor:
@@ -179,6 +179,7 @@ def main() -> None:
     ap.add_argument("--budgets", type=float, nargs="+", default=None, help="parameter budgets (default 1e4 3e4 1e5)")
     ap.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     ap.add_argument("--grid", choices=("paper", "cells"), default="paper")
+    ap.add_argument("--head", choices=("sine", "linear"), default="sine", help="siren's output layer")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
     a = ap.parse_args()
@@ -194,7 +195,7 @@ def main() -> None:
     for budget in budgets:
         for name in a.models:
             torch.manual_seed(a.seed)
-            model = MODELS[name](budget).to(device)
+            model = (siren(budget, a.head) if name == "siren" else MODELS[name](budget)).to(device)
             n = sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters())
             r = fit(model, x, y, steps, LR[name])
             print(f"budget {budget:.0e} {name:8s} {n:7d} params  " + "  ".join(f"{k} {v:.4f}" for k, v in r.items()))
