@@ -51,10 +51,11 @@ class Inpaint(Task):
             noun, unit = signal_noun(shape)
             what = f"no {unit} is observed" if n_seen == 0 else f"no {unit} is missing"
             box = "null" if self.box is None else self.box
+            where = f"a {size(shape)} image" if noun == "image" else f"a signal of shape {size(shape)}"
             raise ConfigError(
                 "task.keep",
                 self.keep,
-                f"{what} with task.box={box} on a {size(shape)} {noun}; choose 0 < keep < 1, or a box",
+                f"{what} with task.box={box} on {where}; choose 0 < keep < 1, or a box",
             )
         val, test = split_mask(~seen, gen)
         return Observation(

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from nfields.core.checks import check_arg, integer
 from nfields.core.errors import ConfigError
-from nfields.tasks.base import AXES, FieldFn, Observation, Task, grid_axes, signal_noun, size, split_mask
+from nfields.tasks.base import AXES, FieldFn, Observation, Task, grid_axes, size, split_mask
 from nfields.tasks.interpolate import nearest_up
 
 POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}  # d -> the block mean over (1, C, *shape)
@@ -66,8 +66,10 @@ class SuperRes(Task):
         kernel = [f if a in axes else 1 for a in range(d)]
         low = [n // k for n, k in zip(shape, kernel, strict=True)]  # the low-res shape
         if min(low) < 1:
-            noun = signal_noun(shape)[0]
-            raise ConfigError("task.factor", f, f"is larger than the {noun} ({size(shape)}); use a smaller factor")
+            where = f"the image ({size(shape)})"
+            if d != 2:
+                where = f"the signal along axis {low.index(0)} (shape {size(shape)})"
+            raise ConfigError("task.factor", f, f"is larger than {where}; use a smaller factor")
         cover = [m * k for m, k in zip(low, kernel, strict=True)]  # the cells under whole blocks, per axis
         x = signal[tuple(slice(0, n) for n in cover)].movedim(-1, 0)[None]  # (1, C, *cover): whole blocks only
         small = block_means(x, kernel)  # (1, C, *low)
