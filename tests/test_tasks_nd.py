@@ -127,6 +127,20 @@ def test_a_batch_is_the_field_measured_at_its_points(d: int, name: str) -> None:
     assert torch.allclose(task.forward_model(field, stacked)[1], expected, atol=1e-5)
 
 
+def test_for_scoring_and_clone_keep_a_volumes_masks_and_baselines() -> None:
+    obs = SuperRes(factor=2).observe(signal(3))
+    light = obs.for_scoring()  # what evaluate() reads, without the observed values
+    assert light.values.shape == (0, 1) and light.coords is None
+    assert torch.equal(light.mask("test"), obs.mask("test")) and light.baselines.keys() == {"trilinear"}
+    twin = obs.clone()
+    twin.eval_mask[0, 0, 0] = ~twin.eval_mask[0, 0, 0]
+    twin.baselines["trilinear"][0] = 7
+    assert torch.equal(twin.values, obs.values) and twin.footprint.shape == (8, 3)
+    assert twin.eval_mask[0, 0, 0] != obs.eval_mask[0, 0, 0] and obs.baselines["trilinear"].max() <= 1
+    with pytest.raises(ValueError, match="share one size"):
+        Observation.stack([obs, SuperRes(factor=2).observe(torch.rand(4, 4, 4, 1))])
+
+
 def chirp(n: int) -> torch.Tensor:
     """(n, 1) a 1-D chirp in [0, 1]: audio as the data layer gives it."""
     t = torch.linspace(0, 1, n)

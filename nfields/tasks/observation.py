@@ -86,7 +86,7 @@ class Observation:
         for o in each[1:]:
             same = (o.footprint is None) == (first is None) and (first is None or torch.equal(o.footprint, first))
             if not same:
-                raise ValueError("observations of different footprints do not stack: the images must share one size")
+                raise ValueError("observations of different footprints do not stack: the signals must share one size")
         display = torch.stack([o.display for o in each]) if each[0].display is not None else None
         return Observation(
             torch.stack([o.values for o in each]),
