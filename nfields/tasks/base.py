@@ -31,10 +31,11 @@ import torch
 
 from nfields.core.checks import Check, check_arg, integer, is_int, nullable
 from nfields.core.errors import ConfigError
+from nfields.core.media import as_float
 from nfields.core.metrics import GridScore
 from nfields.tasks.observation import Index, Observation, split_mask
 
-__all__ = ["AXES", "Band", "FieldFn", "Index", "Observation", "Task", "as_unit", "grid_axes", "size", "split_mask"]
+__all__ = ["AXES", "Band", "FieldFn", "Index", "Observation", "Task", "grid_axes", "size", "split_mask"]
 
 FieldFn = Callable[[torch.Tensor], torch.Tensor]  # coords (..., M, d) -> values (..., M, C)
 Band = tuple[int, int, int]  # (r0, r1, lo): cells [r0, r1) along axis 0, given as cells from lo (with context)
@@ -78,11 +79,6 @@ def size(shape: Sequence[int]) -> str:
 def signal_noun(shape: Sequence[int]) -> tuple[str, str]:
     """What messages call the signal and its cells: ('image', 'pixel') in 2-D, ('signal', 'cell') otherwise."""
     return ("image", "pixel") if len(shape) == 2 else ("signal", "cell")
-
-
-def as_unit(x: torch.Tensor) -> torch.Tensor:
-    """Values as floats in [0, 1]: uint8 levels (a task that accepts_uint8 keeps a baseline as levels) / 255."""
-    return x.float() / 255 if x.dtype == torch.uint8 else x
 
 
 class Task:
@@ -162,4 +158,4 @@ class Task:
         if mask is not None:
             score.add_psnr("psnr_all", p, c)
         for name, img in obs.baselines.items():
-            score.add_psnr(f"psnr_{name}", scored(as_unit(img[r0:r1].to(pred.device))), scored(c))
+            score.add_psnr(f"psnr_{name}", scored(as_float(img[r0:r1].to(pred.device))), scored(c))

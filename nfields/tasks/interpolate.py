@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from nfields.core.checks import check_arg, integer
 from nfields.core.errors import ConfigError
-from nfields.tasks.base import AXES, Observation, Task, as_unit, grid_axes, size, split_mask
+from nfields.core.media import as_float, quantize
+from nfields.tasks.base import AXES, Observation, Task, grid_axes, size, split_mask
 
 LINEAR = {1: "linear", 3: "trilinear"}  # d -> the baseline's interpolation mode (its name in the metrics)
 
@@ -40,12 +41,12 @@ def linear_up(small: torch.Tensor, factor: int, shape: Sequence[int], axes: Sequ
     mode = LINEAR.get(len(shape))
     if mode is None:
         return None
-    x = as_unit(small).movedim(-1, 0)[None]  # (1, C, *small)
+    x = as_float(small).movedim(-1, 0)[None]  # (1, C, *small)
     spans = [(m - 1) * factor + 1 if a in axes else m for a, m in enumerate(small.shape[:-1])]  # sample to sample
     up = F.interpolate(x, size=spans, mode=mode, align_corners=True)  # sample i lands exactly on cell i * f
     pad = [p for a in reversed(range(len(shape))) for p in (0, shape[a] - spans[a])]  # F.pad: last axis first
     up = F.pad(up, pad, mode="replicate")[0].movedim(0, -1)  # (*shape, C)
-    return (up * 255).round().to(torch.uint8) if small.dtype == torch.uint8 else up
+    return quantize(up) if small.dtype == torch.uint8 else up
 
 
 class Interpolate(Task):
