@@ -209,6 +209,8 @@ class VideoDataModule(GridDataModule):
 
     domain = "video"
     axis_names = ("frame", "row", "column")
+    ssim_frames = True
+    default_axes = {"interpolate": [0], "superres": [1, 2]}  # frame-rate up-conversion; spatial super-resolution
 
     def __init__(
         self,
