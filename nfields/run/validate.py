@@ -26,6 +26,7 @@ from nfields.core.checks import (
     POSITIVE_INT,
     Check,
     boolean,
+    check_arg,
     closest,
     integer,
     is_int,
@@ -65,12 +66,6 @@ RULES: dict[str, Check] = {
     "validate.max_size": POSITIVE_INT,
     "validate.allow_large": boolean(),
 }
-
-
-def check_key(cfg: DictConfig, key: str, check: Check) -> None:
-    present, value = select(cfg, key)
-    if present and not check.ok(value):
-        raise ConfigError(key, value, f"must be {check.allowed}")
 
 
 def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
@@ -145,7 +140,9 @@ def validate_config(cfg: DictConfig) -> None:
     choices, overrides = hydra_context(cfg)
     typed = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
     for key in sorted(RULES, key=lambda k: k not in typed):  # what the user typed is reported first
-        check_key(cfg, key, RULES[key])
+        present, value = select(cfg, key)
+        if present:
+            check_arg(key, value, RULES[key])
     check_targets(cfg)
     for fn in COMBINATIONS:
         fn(cfg, choices, overrides)
