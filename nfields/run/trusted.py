@@ -60,18 +60,16 @@ def package_of(path: Path, configs: Path) -> str:
     return group
 
 
-def target_paths(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key path, value) of every `_target_` key in a plain config tree, depth first."""
+def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+    """(dotted path, mapping) of every mapping with a `_target_` key in a plain config tree, depth first."""
     if isinstance(node, dict):
+        if "_target_" in node:
+            yield path, node
         for k, v in node.items():
-            sub = f"{path}.{k}" if path else str(k)
-            if k == "_target_":
-                yield sub, v
-            else:
-                yield from target_paths(v, sub)
+            yield from target_nodes(v, f"{path}.{k}" if path else str(k))
     elif isinstance(node, list | tuple):
         for i, v in enumerate(node):
-            yield from target_paths(v, f"{path}[{i}]")
+            yield from target_nodes(v, f"{path}[{i}]")
 
 
 @lru_cache(maxsize=4)
@@ -81,9 +79,9 @@ def config_targets(configs: Path = CONFIGS) -> dict[str, frozenset[str]]:
     for path in sorted(configs.rglob("*.yaml")):
         content = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
         package = package_of(path, configs)
-        for key, target in target_paths(content, package):
-            if isinstance(target, str):
-                found.setdefault(top_key(key), set()).add(target)
+        for path, node in target_nodes(content, package):
+            if isinstance(node["_target_"], str):
+                found.setdefault(top_key(path), set()).add(node["_target_"])
     return {k: frozenset(v) for k, v in found.items()}
 
 
@@ -162,13 +160,13 @@ def check_stored_config(
         raise CheckpointError(f"{where}: the stored config is a {type(config).__name__}, not a mapping")
     check_plain(config, where)
     allowed = allowed_targets(search_dirs(searchpath))
-    for key, target in target_paths({k: v for k, v in config.items() if k in keys}):
-        slot = top_key(key)
+    for path, node in target_nodes({k: v for k, v in config.items() if k in keys}):
+        slot, target = top_key(path), node["_target_"]
         ok = allowed.get(slot, frozenset())
         if not isinstance(target, str) or target not in ok:
             known = ", ".join(sorted(ok)) or "none"
             raise CheckpointError(
-                f"{where}: {key}={target} is not a target nfields' configs define for {slot} "
+                f"{where}: {path}._target_={target} is not a target nfields' configs define for {slot} "
                 f"(allowed: {known}); refusing to build it (to allow your own class, add a YAML for it under "
                 "configs/, or name the config dir that defines it: scripts/render.py --searchpath file://DIR)"
             )
