@@ -35,29 +35,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from nfields.core.errors import CheckpointError, ConfigError
 from nfields.run.compose import CONFIGS
+from nfields.run.options import config_files
 
-PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
 PLAIN = (str, int, float, bool, type(None))
 FIELD_KEYS = ("field", "encoding", "network", "cond", "latent")  # what build_field instantiates (load_field)
 MODULE_KEYS = (*FIELD_KEYS, "model", "data", "task")  # and build_module / build_datamodule (load_checkpoint)
-
-
-def package_of(path: Path, configs: Path) -> str:
-    """The package (dotted config path) a YAML file's content lands at: `# @package` or its group."""
-    group = ".".join(path.relative_to(configs).parent.parts)
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        m = PACKAGE_HEADER.match(line)
-        if m:
-            parts = m.group(1).split(".")
-            head = {"_global_": [], "_group_": group.split(".") if group else []}.get(parts[0], parts[:1])
-            return ".".join(head + parts[1:])
-    return group
 
 
 def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
@@ -76,9 +60,7 @@ def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
 def config_targets(configs: Path = CONFIGS) -> dict[str, frozenset[str]]:
     """{top-level key: the `_target_` strings configs/**/*.yaml define under it}."""
     found: dict[str, set[str]] = {}
-    for path in sorted(configs.rglob("*.yaml")):
-        content = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        package = package_of(path, configs)
+    for package, content in config_files(configs):
         for path, node in target_nodes(content, package):
             if isinstance(node["_target_"], str):
                 found.setdefault(top_key(path), set()).add(node["_target_"])
