@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -54,17 +53,6 @@ def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
     elif isinstance(node, list | tuple):
         for i, v in enumerate(node):
             yield from target_nodes(v, f"{path}[{i}]")
-
-
-@lru_cache(maxsize=4)
-def config_targets(configs: Path = CONFIGS) -> dict[str, frozenset[str]]:
-    """{top-level key: the `_target_` strings configs/**/*.yaml define under it}."""
-    found: dict[str, set[str]] = {}
-    for package, content in config_files(configs):
-        for path, node in target_nodes(content, package):
-            if isinstance(node["_target_"], str):
-                found.setdefault(top_key(path), set()).add(node["_target_"])
-    return {k: frozenset(v) for k, v in found.items()}
 
 
 def package_folders(name: str) -> list[str]:
@@ -92,12 +80,15 @@ def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
     return tuple(dirs)
 
 
-def allowed_targets(dirs: Sequence[Path] = ()) -> dict[str, frozenset[str]]:
-    """{top-level key: targets} that configs/ and the config dirs `dirs` define."""
-    allowed: dict[str, frozenset[str]] = {}
+def allowed_targets(dirs: Sequence[Path] = ()) -> dict[str, set[str]]:
+    """{top-level key: the `_target_` strings the YAML files of configs/ and of the config dirs `dirs` define
+    under it}."""
+    allowed: dict[str, set[str]] = {}
     for configs in (CONFIGS, *dirs):
-        for key, targets in config_targets(configs).items():
-            allowed[key] = allowed.get(key, frozenset()) | targets
+        for package, content in config_files(configs):  # read once per dir (cached)
+            for path, node in target_nodes(content, package):
+                if isinstance(node["_target_"], str):
+                    allowed.setdefault(top_key(path), set()).add(node["_target_"])
     return allowed
 
 
@@ -144,7 +135,7 @@ def check_stored_config(
     allowed = allowed_targets(search_dirs(searchpath))
     for path, node in target_nodes({k: v for k, v in config.items() if k in keys}):
         slot, target = top_key(path), node["_target_"]
-        ok = allowed.get(slot, frozenset())
+        ok = allowed.get(slot, set())
         if not isinstance(target, str) or target not in ok:
             known = ", ".join(sorted(ok)) or "none"
             raise CheckpointError(
