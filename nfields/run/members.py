@@ -32,6 +32,7 @@ from nfields.fields.base import Field
 from nfields.fields.stack import FieldStack
 from nfields.lit.member import Member
 from nfields.lit.pixels import as_float
+from nfields.run.resume import flatten
 from nfields.tasks.base import Task
 
 BUILT_PER_MEMBER = ("encoding.", "network.", "cond.", "latent.", "field.")  # what a member's field is built from
@@ -41,18 +42,9 @@ ALLOWED = "sweep encoding.*, network.* or model.lr (or use a Hydra multirun)"
 
 def sweep_axes(cfg: DictConfig) -> list[tuple[str, list[float]]]:
     """The swept keys (dotted) and their values, in the config's order; each checked in one line."""
-    axes: list[tuple[str, list[float]]] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        for k, v in node.items():
-            key = f"{prefix}{k}"
-            if isinstance(v, DictConfig):
-                walk(v, f"{key}.")
-            elif v is not None:
-                axes.append((key, check_axis(cfg, key, v)))
-
-    walk(cfg.members.get("sweep") or {}, "")
-    return axes
+    sweep = cfg.members.get("sweep")
+    values = flatten(OmegaConf.to_container(sweep, resolve=True), "") if sweep else {}  # {".network.w0": [..]}
+    return [(key[1:], check_axis(cfg, key[1:], v)) for key, v in values.items() if v is not None]
 
 
 def check_axis(cfg: DictConfig, key: str, values: Any) -> list[float]:
