@@ -37,14 +37,9 @@ T = TypeVar("T")
 
 @contextmanager
 def building(what: str = "") -> Iterator[None]:
-    """Turn bad-parameter errors raised while constructing run objects into UserErrors.
-
-    nfields' components raise ConfigError naming the key (check_arg), which passes through unchanged;
-    third-party constructors raise ValueError (torch.optim) or MisconfigurationException (Lightning's
-    callbacks), and Hydra wraps them all in InstantiationException. Inside this block the third-party
-    ones become a UserError with their own message, so the user sees one line (HYDRA_FULL_ERROR=1 still
-    shows where a ValueError came from).
-    """
+    """Errors of constructors called inside the block as one line: nfields' own (ConfigError) unchanged, also
+    out of Hydra's InstantiationException; a third party's ValueError, TypeError (through Hydra) or Lightning's
+    MisconfigurationException as a UserError with its message (HYDRA_FULL_ERROR=1 still shows where)."""
     try:
         yield
     except user_error_types():

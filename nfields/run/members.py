@@ -1,15 +1,10 @@
-"""model=many: the members of a many-fields run, built from the config (`members.*`).
+"""model=many: the members of a many-fields run, built from the config (`members.*`, docs/many_fields.md).
 
-Members are every combination of
-  members.images   the images of data=image_set (null: all of them, data.limit first), or data=image's one;
-  members.seeds    N (seeds seed, seed+1, ..., seed+N-1) or a list of seeds;
-  members.sweep    lists of values for keys that only change tensors: encoding.*, network.* (e.g.
-                   encoding.sigma, network.w0: each member's field is built with its value) and model.lr
-                   (MemberAdam's per-member rate).
-Each member's field is built exactly as a single run with its seed and values would build it
-(same global seed, same encoding draw), then members are stacked in chunks (fields/stack.py).
-A swept key that changes the fields' tensor shapes, or that the field keeps outside its tensors
-(so stacked members could not differ in it), is refused in one line before training.
+Members are every combination of members.images, members.seeds and the members.sweep lists. Each member's
+field is built exactly as a single run with its seed and values would build it (same global seed, same
+encoding draw), then members are stacked in chunks (fields/stack.py). A swept key that changes the fields'
+tensor shapes, or that the field keeps outside its tensors (so stacked members could not differ in it), is
+refused in one line before training.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
-"""Run-level config checks before any work, each a one-line ConfigError.
-
-One source of truth per key: nfields's own components (encodings, networks, conditionings,
-latents, tasks, datamodules, modules) check their arguments in their constructors
-(nfields/core/checks.py check_arg), when they are built, before any training. What is
-left here is what no nfields constructor owns:
-
-* RULES: run-level keys (seed, ckpt_path, log.val_every_n_steps, validate.*) and keys of third-party
-  components that accept bad values without a clear line (Lightning's Trainer, torch.optim);
-* unknown keys under any `_target_` node, found from the constructor's signature;
-* COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys;
-* a resumed checkpoint (ckpt_path), by nfields/run/resume.py.
+"""Run-level config checks before any work, each a one-line ConfigError: what no nfields constructor owns
+(components check their own arguments; docs/reliability.md, "How it works"). RULES: run-level keys and keys of
+third-party components that accept bad values without a clear line (Lightning's Trainer, torch.optim); unknown
+keys under any `_target_` node, from the constructor's signature; COMBINATIONS (combinations.py) across keys;
+a resumed checkpoint (resume.py).
 """
 
 from __future__ import annotations
