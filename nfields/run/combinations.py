@@ -15,6 +15,7 @@ from nfields.run.options import option_names
 
 Combination = Callable[[DictConfig, dict[str, Any], list[str]], None]
 COMBINATIONS: list[Combination] = []
+ABSENT = object()
 
 
 def combination(fn: Combination) -> Combination:
@@ -24,15 +25,11 @@ def combination(fn: Combination) -> Combination:
 
 
 def select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
-    """(present, value) of a dotted key, unresolved interpolations resolved."""
-    parent_key, _, leaf = key.rpartition(".")
-    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
-    if not isinstance(parent, DictConfig) or leaf not in parent:
-        return False, None
-    value = parent[leaf]
+    """(present, value) of a dotted key, interpolations resolved; a `???` value is absent."""
+    value = OmegaConf.select(cfg, key, default=ABSENT)
     if isinstance(value, DictConfig | ListConfig):
         value = OmegaConf.to_container(value, resolve=True)
-    return True, value
+    return (False, None) if value is ABSENT else (True, value)
 
 
 @combination
