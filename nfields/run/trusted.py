@@ -55,14 +55,6 @@ def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
             yield from target_nodes(v, f"{path}[{i}]")
 
 
-def package_folders(name: str) -> list[str]:
-    try:
-        spec = find_spec(name)
-    except ImportError:  # a parent package is missing
-        return []
-    return list(spec.submodule_search_locations or []) if spec else []
-
-
 def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
     """Config dirs from Hydra search-path entries: `file://DIR`, `pkg://package.configs` or a plain DIR; a
     `[a,b]` list or `a,b` is split. One line for an entry that is not a folder."""
@@ -70,7 +62,11 @@ def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
     dirs = []
     for entry in entries:
         if entry.startswith("pkg://"):  # a package's folder (its parent packages are imported to find it)
-            folders = package_folders(entry[len("pkg://") :].replace("/", "."))
+            try:
+                spec = find_spec(entry[len("pkg://") :].replace("/", "."))
+            except ImportError:  # a parent package is missing
+                spec = None
+            folders = list(spec.submodule_search_locations or []) if spec else []
             path = Path(folders[0]) if folders else Path(entry)
         else:
             path = Path(entry.removeprefix("file://")).expanduser()
