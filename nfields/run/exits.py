@@ -37,14 +37,9 @@ T = TypeVar("T")
 
 @contextmanager
 def building(what: str = "") -> Iterator[None]:
-    """Turn bad-parameter errors raised while constructing run objects into UserErrors.
-
-    nfields' components raise ConfigError naming the key (check_arg), which passes through unchanged;
-    third-party constructors raise ValueError (torch.optim) or MisconfigurationException (Lightning's
-    callbacks), and Hydra wraps them all in InstantiationException. Inside this block the third-party
-    ones become a UserError with their own message, so the user sees one line (HYDRA_FULL_ERROR=1 still
-    shows where a ValueError came from).
-    """
+    """Errors of constructors called inside the block as one line: nfields' own (ConfigError) unchanged, also
+    out of Hydra's InstantiationException; a third party's ValueError, TypeError (through Hydra) or Lightning's
+    MisconfigurationException as a UserError with its message (HYDRA_FULL_ERROR=1 still shows where)."""
     try:
         yield
     except user_error_types():
@@ -58,16 +53,6 @@ def building(what: str = "") -> Iterator[None]:
         raise
     except (ValueError, MisconfigurationException) as e:
         raise UserError(f"{what}{e}") from e
-
-
-def out_of_memory_message(e: BaseException, batch_size: Any) -> str:
-    step = getattr(e, "nfields_step", None)
-    where = f" at step {step}" if step is not None else ""
-    return (
-        f"CUDA out of memory{where} with data.batch_size={format_value(batch_size)}: "
-        "try a smaller data.batch_size (e.g. data.batch_size=4096), a smaller data.size or network.n_neurons, "
-        "or trainer.precision=bf16-mixed"
-    )
 
 
 def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kwargs: Any) -> T | float:
@@ -97,7 +82,12 @@ def classify(e: BaseException, batch_size: Any) -> tuple[int | None, str]:
     if isinstance(e, user_error_types()):
         return getattr(e, "exit_code", EXIT_USER_ERROR), str(e).replace("\n", " ")
     if isinstance(e, torch.cuda.OutOfMemoryError):
-        return EXIT_TRAINING_STOPPED, out_of_memory_message(e, batch_size)
+        step = getattr(e, "nfields_step", None)  # set by the fault guard when it happened in a training step
+        return EXIT_TRAINING_STOPPED, (
+            f"CUDA out of memory{f' at step {step}' if step is not None else ''} with data.batch_size="
+            f"{format_value(batch_size)}: try a smaller data.batch_size (e.g. data.batch_size=4096), a smaller "
+            "data.size or network.n_neurons, or trainer.precision=bf16-mixed"
+        )
     # Lightning answers Ctrl+C with sys.exit(1) inside its `except KeyboardInterrupt`: the interrupt is the context
     if isinstance(e, SystemExit) and isinstance(e.__context__, KeyboardInterrupt):
         e = e.__context__
