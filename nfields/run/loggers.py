@@ -58,13 +58,6 @@ class ResilientWandbLogger(WandbLogger):
 
     w_and_b_failed = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Lightning passes anonymous=None to wandb.init, which W&B (>= 0.19) answers with a deprecation
-        # warning on every run ("The anonymous setting has no effect"); an unset key is the same request.
-        if self._wandb_init.get("anonymous") is None:
-            self._wandb_init.pop("anonymous", None)
-
 
 def _never_raises(name: str) -> Any:
     def method(self: ResilientWandbLogger, *args: Any, **kwargs: Any) -> Any:
