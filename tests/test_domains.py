@@ -78,3 +78,18 @@ def test_video_tasks_default_to_their_usual_axes(make_cfg) -> None:
     assert build_datamodule(make_cfg("debug=fast", "data=video", "task=superres")).task.axes == [1, 2]
     typed = build_datamodule(make_cfg("debug=fast", "data=video", "task=interpolate", "task.axes=[0,1,2]"))
     assert typed.task.axes == [0, 1, 2]  # what the user types wins
+
+
+def test_a_bug_in_nfields_keeps_its_traceback_while_a_library_s_value_error_is_one_line() -> None:
+    """exits.building: a ValueError raised in nfields' own code is a bug, not a user's mistake."""
+    import torch.optim
+
+    from nfields.core.coords import check_shape
+    from nfields.core.errors import UserError
+    from nfields.run.exits import building
+
+    with pytest.raises(ValueError, match="a grid shape is one or more positive sizes") as e, building():
+        check_shape(())  # a caller's bug inside nfields: raised as it is, with its traceback
+    assert not isinstance(e.value, UserError)
+    with pytest.raises(UserError, match="Invalid learning rate"), building():
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=-1)

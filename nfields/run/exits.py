@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -35,11 +36,23 @@ from nfields.lit.callbacks.guards import interrupt_message
 T = TypeVar("T")
 
 
+PACKAGE = Path(__file__).resolve().parents[1]  # nfields/
+
+
+def raised_in_nfields(e: BaseException) -> bool:
+    """True when the innermost frame of `e` is nfields' own code: a bug there is no user's mistake."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
 @contextmanager
 def building(what: str = "") -> Iterator[None]:
     """Errors of constructors called inside the block as one line: nfields' own (ConfigError) unchanged, also
-    out of Hydra's InstantiationException; a third party's ValueError, TypeError (through Hydra) or Lightning's
-    MisconfigurationException as a UserError with its message (HYDRA_FULL_ERROR=1 still shows where)."""
+    out of Hydra's InstantiationException; a third party's ValueError, TypeError (through Hydra: a keyword its
+    signature lacks) or Lightning's MisconfigurationException as a UserError with its message. Any other error
+    raised in nfields' own code is a bug and keeps its traceback (HYDRA_FULL_ERROR=1 shows every one's)."""
     try:
         yield
     except user_error_types():
@@ -48,10 +61,12 @@ def building(what: str = "") -> Iterator[None]:
         cause = e.__cause__
         if isinstance(cause, user_error_types()):
             raise cause from None
-        if isinstance(cause, ValueError | TypeError | MisconfigurationException):
+        if isinstance(cause, ValueError | TypeError | MisconfigurationException) and not raised_in_nfields(cause):
             raise UserError(f"{what}{cause}") from e
         raise
     except (ValueError, MisconfigurationException) as e:
+        if raised_in_nfields(e):
+            raise
         raise UserError(f"{what}{e}") from e
 
 
