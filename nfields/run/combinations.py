@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from nfields.core.checks import is_int
 from nfields.core.errors import ConfigError
 from nfields.run.compose import CONFIGS
 from nfields.run.options import option_names
@@ -69,16 +68,3 @@ def gpu_is_there(cfg: DictConfig, choices: dict[str, Any], overrides: list[str])
     if select(cfg, "trainer.accelerator")[1] in ("gpu", "cuda") and not torch.cuda.is_available():
         fix = "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
         raise ConfigError("trainer.accelerator", "gpu", fix)
-
-
-@combination
-def steps_per_call_divides_the_schedule(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
-    """model.steps_per_call=k: Lightning sees one call per k optimiser steps, so every step count it acts
-    on (the end, validations, snapshots, checkpoints) must be a multiple of k; single images only."""
-    k = select(cfg, "model.steps_per_call")[1] or 1
-    if not is_int(k) or k <= 1:
-        return  # auto chooses a divisor itself (nfields/run/speed.py); a bad value is the module's to refuse
-    for key in ("trainer.max_steps", "log.val_every_n_steps", "log.gif_every_n_steps"):
-        value = select(cfg, key)[1]
-        if isinstance(value, int) and value > 0 and value % k:
-            raise ConfigError(key, value, f"must be a multiple of model.steps_per_call={k}")
