@@ -3,6 +3,8 @@ automatically (no prompt, no hang) and the run stays syncable with `wandb sync`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import netrc
 import os
 from collections.abc import Mapping
@@ -106,6 +108,10 @@ def wandb_logger(
             kwargs.update(id=runs[-1].name.rsplit("-", 1)[-1], resume="allow")
     kwargs["name"] = name or (run_name(choices) if choices else None)
     settings = wandb.Settings(init_timeout=init_timeout, silent=True)
+    # Lightning passes anonymous=None to wandb.init, and W&B (>= 0.19) answers every run with "The anonymous
+    # setting has no effect" (once per process: repeat=False). Said once here, where nobody sees it.
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        wandb.Settings(anonymous=None)
     # Online falls back to offline, offline (e.g. an unwritable or full disk) to disabled: never a failed run.
     modes = [mode] + [m for m in ("offline", "disabled") if mode != "disabled" and m != mode]
     for i, m in enumerate(modes):
