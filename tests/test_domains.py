@@ -41,6 +41,24 @@ def test_a_domain_trains_from_its_default_and_writes_its_format(make_cfg, tmp_pa
         assert np.load(path).shape == shape
     metrics = json.loads((run / "metrics.json").read_text())
     assert ("test/ssim" in metrics) == (domain == "video")  # SSIM per frame; audio and volumes have none
+    assert ("test/iou" in metrics) == (domain == "volume") and ("test/snr" in metrics) == (domain == "audio")
+    if domain == "volume":  # occupancy: intersection over union at 0.5
+        assert 0.0 <= metrics["test/iou"] <= 1.0
+
+
+def test_iou_and_snr_are_what_their_formulas_say() -> None:
+    from nfields.core.metrics import GridScore
+
+    target = torch.tensor([[1.0], [1.0], [0.0], [0.0]])
+    pred = torch.tensor([[0.9], [0.2], [0.7], [0.1]])  # occupied: {0} vs {0, 1}; predicted {0, 2}
+    score = GridScore((4,), extra=("iou", "snr"))
+    score.add_psnr("psnr", pred[:2], target[:2])  # in two slabs: the counts add up
+    score.add_psnr("psnr", pred[2:], target[2:])
+    out = score.result()
+    assert out["iou"] == pytest.approx(1 / 3)  # intersection {0}, union {0, 1, 2}
+    signal = float(((2 * target - 1) ** 2).sum())
+    noise = float(((2 * pred - 1 - (2 * target - 1)) ** 2).sum())
+    assert out["snr"] == pytest.approx(10 * np.log10(signal / noise))
 
 
 def test_grid_renders_match_the_image_render() -> None:

@@ -112,8 +112,11 @@ class GridScore:
     `add_ssim(pred, target, own)` adds the SSIM of cells `own` (along axis 0) of a slab given with its context.
     """
 
-    def __init__(self, shape: Sequence[int], frames: bool = False) -> None:
+    def __init__(self, shape: Sequence[int], frames: bool = False, extra: Sequence[str] = ()) -> None:
         self.shape, self.frames = tuple(int(n) for n in shape), bool(frames)
+        # Scores of a domain beside PSNR, on the same cells as "psnr": "iou" (occupancy: both sides thresholded at
+        # 0.5), "snr" (audio: signal over error in dB, with the [0, 1] values taken back to [-1, 1]).
+        self.extra = {k: [0.0, 0.0] for k in extra}
         frame = self.shape[1:] if self.frames else self.shape  # what one SSIM is computed over
         self.has_ssim = len(frame) == 2
         self.window = ssim_window(*frame) if self.has_ssim else None
@@ -123,8 +126,18 @@ class GridScore:
 
     def add_psnr(self, name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         acc = self.sse.setdefault(name, [0.0, 0])
-        acc[0] += float(((pred.float() - target.float()) ** 2).sum(dtype=torch.float64))
+        err = float(((pred.float() - target.float()) ** 2).sum(dtype=torch.float64))
+        acc[0] += err
         acc[1] += pred.numel()
+        if name != "psnr":
+            return
+        if "iou" in self.extra:  # [intersection, union] of the occupied cells
+            p, t = pred >= 0.5, target >= 0.5
+            self.extra["iou"][0] += float((p & t).sum())
+            self.extra["iou"][1] += float((p | t).sum())
+        if "snr" in self.extra:  # [signal energy, error energy] in [-1, 1] units: x -> 2x - 1, errors x 2
+            self.extra["snr"][0] += float(((2 * target.double() - 1) ** 2).sum())
+            self.extra["snr"][1] += 4 * err
 
     def add_ssim(self, pred: torch.Tensor, target: torch.Tensor, own: slice) -> None:
         """pred, target (cells, *shape[1:], C): a slab's cells along axis 0 and their context; `own` selects the
@@ -151,6 +164,12 @@ class GridScore:
             out["ssim"] = self.ssim_sum / self.ssim_n if self.window is not None and self.ssim_n else float("nan")
         for name, (sse, n) in self.sse.items():
             out[name] = float("nan") if n == 0 else 10 * math.log10(n / sse) if sse > 0 else float("inf")
+        if "iou" in self.extra:
+            inter, union = self.extra["iou"]
+            out["iou"] = inter / union if union else 1.0  # nothing occupied on either side: a perfect match
+        if "snr" in self.extra:
+            signal, noise = self.extra["snr"]
+            out["snr"] = 10 * math.log10(signal / noise) if noise > 0 and signal > 0 else float("inf")
         return out
 
 

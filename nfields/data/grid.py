@@ -64,6 +64,7 @@ class GridDataModule(pl.LightningDataModule):
     domain: ClassVar[str] = "grid"  # audio | image | video | volume: how panels and media show it
     axis_names: ClassVar[tuple[str, ...]] = ()  # the array axes' names, for messages and plots
     ssim_frames: ClassVar[bool] = False  # axis 0 is time over 2-D frames (video): scored with SSIM per frame
+    scores: tuple[str, ...] = ()  # the domain's scores beside PSNR and SSIM (core/metrics.GridScore: iou, snr)
     # task.axes when the config leaves it null, per task (video: interpolate in time); absent: every axis
     default_axes: ClassVar[dict[str, list[int]]] = {}
 

@@ -61,6 +61,7 @@ class FieldModule(SteppedModule):
         self.grid = self.image_shape[:-1]  # an image's (H, W), a video's (T, H, W), ...
         self.picture, self.write_signal = data.picture, data.write  # the domain's picture and file format
         self.ssim_frames = data.ssim_frames  # axis 0 is time over 2-D frames (video): SSIM per frame
+        self.scores = data.scores  # the domain's scores beside PSNR (occupancy: iou; audio: snr)
         self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
         self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
@@ -194,7 +195,7 @@ class FieldModule(SteppedModule):
     def evaluate(self, stage: str) -> dict[str, float]:
         """Render, score and keep the signal slab by slab (lit/bands.py); the render is kept on the host as uint8
         (`last_render`) for the panels and prediction files, the metrics use the float render."""
-        score = GridScore(self.grid, frames=self.ssim_frames)
+        score = GridScore(self.grid, frames=self.ssim_frames, extra=self.scores)
         bands = rendered_bands(
             self.field, self.image_shape, self.eval_band_pixels, self.render_chunk, self.device, score.pad
         )
