@@ -27,6 +27,21 @@ def private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
 
+def own_names(tree: ast.AST) -> set[str]:
+    """The private names a file defines itself: `self._x = ...`, class attributes and methods named _x."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and private(node.attr):
+            names.add(node.attr)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and private(node.name):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and private(node.id):
+            names.add(node.id)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and private(node.target.id):
+            names.add(node.target.id)
+    return names
+
+
 def findings(source: str, rel: str) -> list[str]:
     """Every private access, private import and module-attribute assignment in `source` (the file `rel`)
     -> 'file:line: what'."""
@@ -39,11 +54,12 @@ def findings(source: str, rel: str) -> list[str]:
         for a in n.names
         if n.module and a.name.islower() and not a.name.startswith("_")
     }
+    own = own_names(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and private(node.attr):
             owner = node.value
-            if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
-                continue  # the class's own state
+            if isinstance(owner, ast.Name) and owner.id in ("self", "cls") and node.attr in own:
+                continue  # the class's own state (an inherited private one, a base library's, is not)
             if node.attr in ALLOWED_ATTRIBUTES or any(node.attr.startswith(p) for p in ALLOWED_PREFIXES):
                 continue
             out.append(f"{rel}:{node.lineno}: .{node.attr} of {ast.unparse(owner)}")
@@ -73,6 +89,7 @@ def test_no_private_attribute_import_or_monkey_patch() -> None:
         "from hydra._internal.utils import _locate",
         "import pytorch_lightning\npytorch_lightning.seed_everything = print",
         "from pytorch_lightning.strategies.launchers import subprocess_script\nsubprocess_script.x = 1",
+        "class L(WandbLogger):\n    def f(self):\n        return self._wandb_init",  # a base class's private state
     ],
 )
 def test_the_scan_finds_what_it_forbids(code: str) -> None:

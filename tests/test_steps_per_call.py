@@ -257,3 +257,12 @@ def test_adam_is_fused_unless_the_update_is_compiled_or_the_user_says(make_cfg, 
     opt = module.configure_optimizers()
     opt = opt["optimizer"] if isinstance(opt, dict) else opt  # with the default schedule: {optimizer, lr_scheduler}
     assert bool(opt.defaults["fused"]) is fused
+
+
+def test_an_explicit_k_must_divide_every_interval(make_cfg, tmp_path: Path) -> None:
+    """Lightning schedules in calls: k = 7 does not divide the run's 30 steps, nor the guard's interval."""
+    with pytest.raises(ConfigError, match=r"trainer.max_steps=30: must be a multiple of model.steps_per_call=7"):
+        train(make_cfg(*TINY, "model.steps_per_call=7", run_dir=tmp_path / "k7"))
+    guard = ["model.steps_per_call=5", "callbacks.guard.every_n_steps=7"]
+    with pytest.raises(ConfigError, match=r"callbacks.guard.every_n_steps=7: must be a multiple of model.steps_per"):
+        train(make_cfg(*TINY, *guard, run_dir=tmp_path / "guard"))

@@ -11,7 +11,7 @@ import torch
 
 from nfields.core.media import quantize
 from nfields.core.metrics import ImageScore, psnr, row_bands, ssim, ssim_pad
-from nfields.fields.field import render
+from nfields.fields.field import render, render_grid
 from nfields.run.build import build_datamodule, build_module
 from nfields.tasks.base import Task
 from nfields.tasks.denoise import Denoise
@@ -86,9 +86,9 @@ def test_field_module_evaluates_the_same_in_small_bands(make_cfg, tmp_path: Path
 
     def counting_render(*args, rows, **kw):  # noqa: ANN002, ANN003, ANN202
         rendered.append(rows)
-        return render(*args, rows=rows, **kw)
+        return render_grid(*args, rows=rows, **kw)
 
-    monkeypatch.setattr("nfields.lit.bands.render", counting_render)
+    monkeypatch.setattr("nfields.lit.bands.render_grid", counting_render)
     banded = module.evaluate("test")
     assert (
         sum(hi - lo for lo, hi in rendered) == 40 and len(rendered) > 5

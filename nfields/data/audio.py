@@ -134,6 +134,7 @@ class AudioDataModule(GridDataModule):
 
     domain = "audio"
     axis_names = ("time",)
+    scores = ("snr",)
 
     def __init__(
         self,

@@ -63,12 +63,18 @@ class GridDataModule(pl.LightningDataModule):
 
     domain: ClassVar[str] = "grid"  # audio | image | video | volume: how panels and media show it
     axis_names: ClassVar[tuple[str, ...]] = ()  # the array axes' names, for messages and plots
+    ssim_frames: ClassVar[bool] = False  # axis 0 is time over 2-D frames (video): scored with SSIM per frame
+    scores: tuple[str, ...] = ()  # the domain's scores beside PSNR and SSIM (core/metrics.GridScore: iou, snr)
+    # task.axes when the config leaves it null, per task (video: interpolate in time); absent: every axis
+    default_axes: ClassVar[dict[str, list[int]]] = {}
 
     def __init__(self, batch_size: int | None = None, task: Task | None = None) -> None:
         super().__init__()
         check_arg("data.batch_size", batch_size, nullable(POSITIVE_INT))  # null: every observed cell
         self.batch_size = batch_size
         self.task = task if task is not None else Fit()  # what the module observes of the signal (task=)
+        if self.task.name in self.default_axes and self.task.axes is None:  # interpolate, superres
+            self.task.axes = list(self.default_axes[self.task.name])  # the domain's usual axes for this task
         self.signal: torch.Tensor | None = None
         self.rate: float | None = None  # cells per second along axis 0 (audio's sample rate, video's fps)
 

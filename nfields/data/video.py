@@ -209,6 +209,8 @@ class VideoDataModule(GridDataModule):
 
     domain = "video"
     axis_names = ("frame", "row", "column")
+    ssim_frames = True
+    default_axes = {"interpolate": [0], "superres": [1, 2]}  # frame-rate up-conversion; spatial super-resolution
 
     def __init__(
         self,
@@ -225,8 +227,13 @@ class VideoDataModule(GridDataModule):
 
     def load(self) -> torch.Tensor:
         if self.path is None:
-            clip = moving_shapes()[:: self.stride][: self.frames]  # (T, H, W, C) at FOLDER_FPS
+            check_count("data.frames", self.frames, ", or null for every frame")
+            check_count("data.stride", self.stride, " (1 keeps every frame)")
+            clip = moving_shapes()
+            n = kept_count("the generated clip", clip.shape[0], self.frames, self.stride)
+            clip = clip[:: self.stride][:n]  # (T, H, W, C) at FOLDER_FPS / stride
             self.rate = FOLDER_FPS / self.stride
+            check_size("the generated clip", self.size, *clip.shape[1:3])
             return clip if self.size is None else torch.stack([prepare(f, self.size) for f in clip])
         clip, self.rate = read_video(self.path, self.frames, self.stride, self.size)
         return clip

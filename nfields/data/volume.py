@@ -101,6 +101,7 @@ class VolumeDataModule(GridDataModule):
     def load(self) -> torch.Tensor:
         volume = sphere_volume() if self.path is None else read_volume(self.path)
         if volume.dtype == torch.uint8:  # occupancy 0/1, resampled: occupied where most of a new cell is
+            self.scores = ("iou",)  # intersection over union of the occupied cells (the INR benchmark's)
             volume = volume if self.size is None else (resample(volume, self.size, "the volume") >= 0.5).to(torch.uint8)
             return volume * 255
         volume = resample(volume, self.size, "the volume")

@@ -14,7 +14,7 @@ import torch
 
 from nfields.core.checks import POSITIVE_INT, boolean, check_arg
 from nfields.core.media import as_float
-from nfields.core.metrics import BAND_PIXELS, baseline_psnrs
+from nfields.core.metrics import BAND_PIXELS, GridScore, baseline_psnrs
 from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
 from nfields.fields.field import render, render_grid
@@ -60,6 +60,8 @@ class FieldModule(SteppedModule):
         self.image_shape, self.obs = self.samples.shape, self.samples.obs  # (*grid, C); masks, baselines, display
         self.grid = self.image_shape[:-1]  # an image's (H, W), a video's (T, H, W), ...
         self.picture, self.write_signal = data.picture, data.write  # the domain's picture and file format
+        self.ssim_frames = data.ssim_frames  # axis 0 is time over 2-D frames (video): SSIM per frame
+        self.scores = data.scores  # the domain's scores beside PSNR (occupancy: iou; audio: snr)
         self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
         self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
@@ -191,14 +193,19 @@ class FieldModule(SteppedModule):
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
 
     def evaluate(self, stage: str) -> dict[str, float]:
-        """Render, score and keep the image band by band (lit/bands.py); the render is kept on the host as uint8
-        (`last_render`) for the panels and prediction.png, the metrics use the float render."""
-        bands = rendered_bands(self.field, self.image_shape, self.eval_band_pixels, self.render_chunk, self.device)
+        """Render, score and keep the signal slab by slab (lit/bands.py); the render is kept on the host as uint8
+        (`last_render`) for the panels and prediction files, the metrics use the float render."""
+        score = GridScore(self.grid, frames=self.ssim_frames, extra=self.scores)
+        bands = rendered_bands(
+            self.field, self.image_shape, self.eval_band_pixels, self.render_chunk, self.device, score.pad
+        )
 
-        def score_rows(score: Any, pred: torch.Tensor, clean: torch.Tensor, band: Any) -> None:
+        def score_rows(score: GridScore, pred: torch.Tensor, clean: torch.Tensor, band: Any) -> None:
             self.task.score_rows(score, pred, clean, self.obs, stage, band)
 
-        metrics, self.last_render = evaluate_in_bands(bands, self.image_shape, self.samples.clean_rows, score_rows)
+        metrics, self.last_render = evaluate_in_bands(
+            bands, self.image_shape, score, self.samples.clean_rows, score_rows
+        )
         # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
         logged = {f"{stage}/{k}": v for k, v in metrics.items()}
         logged["step"] = float(self.global_step)  # loggers plot against optimiser steps, not Lightning's calls

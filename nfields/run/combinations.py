@@ -14,6 +14,7 @@ from nfields.run.options import option_names
 
 Combination = Callable[[DictConfig, dict[str, Any], list[str]], None]
 COMBINATIONS: list[Combination] = []
+ABSENT = object()
 
 
 def combination(fn: Combination) -> Combination:
@@ -23,26 +24,19 @@ def combination(fn: Combination) -> Combination:
 
 
 def select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
-    """(present, value) of a dotted key, unresolved interpolations resolved."""
-    parent_key, _, leaf = key.rpartition(".")
-    parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
-    if not isinstance(parent, DictConfig) or leaf not in parent:
-        return False, None
-    value = parent[leaf]
+    """(present, value) of a dotted key, interpolations resolved; a `???` value is absent."""
+    value = OmegaConf.select(cfg, key, default=ABSENT)
     if isinstance(value, DictConfig | ListConfig):
         value = OmegaConf.to_container(value, resolve=True)
-    return True, value
-
-
-def chosen_on_command_line(group: str, overrides: list[str]) -> bool:
-    return any(o.lstrip("+~").split("=", 1)[0] == group for o in overrides)
+    return (False, None) if value is ABSENT else (True, value)
 
 
 @combination
 def latent_needs_conditioning(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
     """latent=... does nothing with cond=none: an explicit choice of both is a mistake."""
     latent, cond = choices.get("latent"), choices.get("cond", "none")
-    if latent not in (None, "null") and cond in (None, "none") and chosen_on_command_line("latent", overrides):
+    typed = any(o.lstrip("+~").split("=", 1)[0] == "latent" for o in overrides)  # not the default's latent
+    if latent not in (None, "null") and cond in (None, "none") and typed:
         conds = "|".join(n for n in option_names(CONFIGS, "cond") if n != "none")  # configs/cond/, not typed
         raise ConfigError(
             "latent", latent, f"a latent code needs a conditioning method: add cond={conds}, or drop latent="
@@ -71,21 +65,6 @@ def training_ends(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]
 @combination
 def gpu_is_there(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
     """trainer=gpu on a machine without CUDA fails late inside Lightning; say so now."""
-    if select(cfg, "trainer.accelerator")[1] in ("gpu", "cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "trainer.accelerator", "gpu", "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
-            )
-
-
-@combination
-def steps_per_call_divides_the_schedule(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
-    """model.steps_per_call=k: Lightning sees one call per k optimiser steps, so every step count it acts
-    on (the end, validations, snapshots, checkpoints) must be a multiple of k; single images only."""
-    k = select(cfg, "model.steps_per_call")[1] or 1
-    if not isinstance(k, int) or isinstance(k, bool) or k <= 1:
-        return  # auto chooses a divisor itself (nfields/run/speed.py); a bad value is the module's to refuse
-    for key in ("trainer.max_steps", "log.val_every_n_steps", "log.gif_every_n_steps"):
-        value = select(cfg, key)[1]
-        if isinstance(value, int) and value > 0 and value % k:
-            raise ConfigError(key, value, f"must be a multiple of model.steps_per_call={k}")
+    if select(cfg, "trainer.accelerator")[1] in ("gpu", "cuda") and not torch.cuda.is_available():
+        fix = "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
+        raise ConfigError("trainer.accelerator", "gpu", fix)

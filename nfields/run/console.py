@@ -37,8 +37,7 @@ def count(n: float) -> str:
     """133000 -> '133k', 1.2e6 -> '1.2M'."""
     for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if n >= div:
-            v = n / div
-            return f"{v:.3g}{unit}"
+            return f"{n / div:.3g}{unit}"
     return str(int(n))
 
 

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -35,16 +36,23 @@ from nfields.lit.callbacks.guards import interrupt_message
 T = TypeVar("T")
 
 
+PACKAGE = Path(__file__).resolve().parents[1]  # nfields/
+
+
+def raised_in_nfields(e: BaseException) -> bool:
+    """True when the innermost frame of `e` is nfields' own code: a bug there is no user's mistake."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
 @contextmanager
 def building(what: str = "") -> Iterator[None]:
-    """Turn bad-parameter errors raised while constructing run objects into UserErrors.
-
-    nfields' components raise ConfigError naming the key (check_arg), which passes through unchanged;
-    third-party constructors raise ValueError (torch.optim) or MisconfigurationException (Lightning's
-    callbacks), and Hydra wraps them all in InstantiationException. Inside this block the third-party
-    ones become a UserError with their own message, so the user sees one line (HYDRA_FULL_ERROR=1 still
-    shows where a ValueError came from).
-    """
+    """Errors of constructors called inside the block as one line: nfields' own (ConfigError) unchanged, also
+    out of Hydra's InstantiationException; a third party's ValueError, TypeError (through Hydra: a keyword its
+    signature lacks) or Lightning's MisconfigurationException as a UserError with its message. Any other error
+    raised in nfields' own code is a bug and keeps its traceback (HYDRA_FULL_ERROR=1 shows every one's)."""
     try:
         yield
     except user_error_types():
@@ -53,21 +61,13 @@ def building(what: str = "") -> Iterator[None]:
         cause = e.__cause__
         if isinstance(cause, user_error_types()):
             raise cause from None
-        if isinstance(cause, ValueError | TypeError | MisconfigurationException):
+        if isinstance(cause, ValueError | TypeError | MisconfigurationException) and not raised_in_nfields(cause):
             raise UserError(f"{what}{cause}") from e
         raise
     except (ValueError, MisconfigurationException) as e:
+        if raised_in_nfields(e):
+            raise
         raise UserError(f"{what}{e}") from e
-
-
-def out_of_memory_message(e: BaseException, batch_size: Any) -> str:
-    step = getattr(e, "nfields_step", None)
-    where = f" at step {step}" if step is not None else ""
-    return (
-        f"CUDA out of memory{where} with data.batch_size={format_value(batch_size)}: "
-        "try a smaller data.batch_size (e.g. data.batch_size=4096), a smaller data.size or network.n_neurons, "
-        "or trainer.precision=bf16-mixed"
-    )
 
 
 def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kwargs: Any) -> T | float:
@@ -97,7 +97,12 @@ def classify(e: BaseException, batch_size: Any) -> tuple[int | None, str]:
     if isinstance(e, user_error_types()):
         return getattr(e, "exit_code", EXIT_USER_ERROR), str(e).replace("\n", " ")
     if isinstance(e, torch.cuda.OutOfMemoryError):
-        return EXIT_TRAINING_STOPPED, out_of_memory_message(e, batch_size)
+        step = getattr(e, "nfields_step", None)  # set by the fault guard when it happened in a training step
+        return EXIT_TRAINING_STOPPED, (
+            f"CUDA out of memory{f' at step {step}' if step is not None else ''} with data.batch_size="
+            f"{format_value(batch_size)}: try a smaller data.batch_size (e.g. data.batch_size=4096), a smaller "
+            "data.size or network.n_neurons, or trainer.precision=bf16-mixed"
+        )
     # Lightning answers Ctrl+C with sys.exit(1) inside its `except KeyboardInterrupt`: the interrupt is the context
     if isinstance(e, SystemExit) and isinstance(e.__context__, KeyboardInterrupt):
         e = e.__context__

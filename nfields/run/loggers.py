@@ -3,6 +3,8 @@ automatically (no prompt, no hang) and the run stays syncable with `wandb sync`.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import netrc
 import os
 from collections.abc import Mapping
@@ -52,24 +54,11 @@ def run_name(choices: Mapping[str, str | None]) -> str:
     return "-".join(str(p) for p in (*parts, choices.get("task")) if p)
 
 
-def previous_wandb_run_id(ckpt_path: str | Path) -> str | None:
-    """The W&B run id of the run whose checkpoint this is (<run dir>/checkpoints/x.ckpt -> <run dir>/wandb)."""
-    runs = sorted((Path(ckpt_path).resolve().parent.parent / "wandb").glob("*run-*-*"))
-    return runs[-1].name.rsplit("-", 1)[-1] if runs else None
-
-
 class ResilientWandbLogger(WandbLogger):
     """A WandbLogger whose logging calls never raise: the first W&B failure (disk full, server gone)
     becomes one warning and W&B logging stops; training, metrics.json and the images go on."""
 
     w_and_b_failed = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Lightning passes anonymous=None to wandb.init, which W&B (>= 0.19) answers with a deprecation
-        # warning on every run ("The anonymous setting has no effect"); an unset key is the same request.
-        if self._wandb_init.get("anonymous") is None:
-            self._wandb_init.pop("anonymous", None)
 
 
 def _never_raises(name: str) -> Any:
@@ -113,12 +102,16 @@ def wandb_logger(
     os.environ.setdefault("WANDB_CONSOLE", "off")  # keep the progress bar out of W&B's console capture
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     mode = resolve_wandb_mode(mode)
-    if resume_from and not kwargs.get("id"):  # resuming a checkpoint continues its W&B run
-        run_id = previous_wandb_run_id(resume_from)
-        if run_id:
-            kwargs.update(id=run_id, resume="allow")
+    if resume_from and not kwargs.get("id"):  # resuming <run dir>/checkpoints/x.ckpt continues <run dir>/wandb's run
+        runs = sorted((Path(resume_from).resolve().parent.parent / "wandb").glob("*run-*-*"))
+        if runs:
+            kwargs.update(id=runs[-1].name.rsplit("-", 1)[-1], resume="allow")
     kwargs["name"] = name or (run_name(choices) if choices else None)
     settings = wandb.Settings(init_timeout=init_timeout, silent=True)
+    # Lightning passes anonymous=None to wandb.init, and W&B (>= 0.19) answers every run with "The anonymous
+    # setting has no effect" (once per process: repeat=False). Said once here, where nobody sees it.
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        wandb.Settings(anonymous=None)
     # Online falls back to offline, offline (e.g. an unwritable or full disk) to disabled: never a failed run.
     modes = [mode] + [m for m in ("offline", "disabled") if mode != "disabled" and m != mode]
     for i, m in enumerate(modes):

@@ -1,15 +1,10 @@
-"""model=many: the members of a many-fields run, built from the config (`members.*`).
+"""model=many: the members of a many-fields run, built from the config (`members.*`, docs/many_fields.md).
 
-Members are every combination of
-  members.images   the images of data=image_set (null: all of them, data.limit first), or data=image's one;
-  members.seeds    N (seeds seed, seed+1, ..., seed+N-1) or a list of seeds;
-  members.sweep    lists of values for keys that only change tensors: encoding.*, network.* (e.g.
-                   encoding.sigma, network.w0: each member's field is built with its value) and model.lr
-                   (MemberAdam's per-member rate).
-Each member's field is built exactly as a single run with its seed and values would build it
-(same global seed, same encoding draw), then members are stacked in chunks (fields/stack.py).
-A swept key that changes the fields' tensor shapes, or that the field keeps outside its tensors
-(so stacked members could not differ in it), is refused in one line before training.
+Members are every combination of members.images, members.seeds and the members.sweep lists. Each member's
+field is built exactly as a single run with its seed and values would build it (same global seed, same
+encoding draw), then members are stacked in chunks (fields/stack.py). A swept key that changes the fields'
+tensor shapes, or that the field keeps outside its tensors (so stacked members could not differ in it), is
+refused in one line before training.
 """
 
 from __future__ import annotations
@@ -32,6 +27,7 @@ from nfields.data.image import ImageDataModule
 from nfields.fields.base import Field
 from nfields.fields.stack import FieldStack
 from nfields.lit.member import Member
+from nfields.run.resume import flatten
 from nfields.tasks.base import Task
 
 BUILT_PER_MEMBER = ("encoding.", "network.", "cond.", "latent.", "field.")  # what a member's field is built from
@@ -41,18 +37,9 @@ ALLOWED = "sweep encoding.*, network.* or model.lr (or use a Hydra multirun)"
 
 def sweep_axes(cfg: DictConfig) -> list[tuple[str, list[float]]]:
     """The swept keys (dotted) and their values, in the config's order; each checked in one line."""
-    axes: list[tuple[str, list[float]]] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        for k, v in node.items():
-            key = f"{prefix}{k}"
-            if isinstance(v, DictConfig):
-                walk(v, f"{key}.")
-            elif v is not None:
-                axes.append((key, check_axis(cfg, key, v)))
-
-    walk(cfg.members.get("sweep") or {}, "")
-    return axes
+    sweep = cfg.members.get("sweep")
+    values = flatten(OmegaConf.to_container(sweep, resolve=True), "") if sweep else {}  # {".network.w0": [..]}
+    return [(key[1:], check_axis(cfg, key[1:], v)) for key, v in values.items() if v is not None]
 
 
 def check_axis(cfg: DictConfig, key: str, values: Any) -> list[float]:

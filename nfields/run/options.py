@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -20,6 +21,7 @@ from nfields.core.errors import ConfigError
 from nfields.run.compose import OPEN_NODE
 
 NAME = re.compile(r"[A-Za-z0-9_\-]+")
+PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
 
 
 def option_names(configs: Path, group: str) -> list[str]:
@@ -46,6 +48,26 @@ def unknown_option(arg: str, configs: Path) -> ConfigError | None:
     return None
 
 
+def package_of(path: Path, configs: Path) -> str:
+    """The package (dotted config path) a YAML file's content lands at: `# @package` or its group."""
+    group = ".".join(path.relative_to(configs).parent.parts)
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        m = PACKAGE_HEADER.match(line)
+        if m:
+            parts = m.group(1).split(".")
+            head = {"_global_": [], "_group_": group.split(".") if group else []}.get(parts[0], parts[:1])
+            return ".".join(head + parts[1:])
+    return group
+
+
+@lru_cache(maxsize=8)
+def config_files(configs: Path) -> tuple[tuple[str, Any], ...]:
+    """(package, content) of every YAML file under `configs`, sorted: where its keys land and what it holds."""
+    return tuple((package_of(p, configs), yaml.safe_load(p.read_text())) for p in sorted(configs.rglob("*.yaml")))
+
+
 @lru_cache(maxsize=4)
 def config_keys(configs: Path) -> dict[str, set[str]]:
     """{dotted node: its child keys} over every YAML file under `configs` ('' is the top level): the union over
@@ -62,24 +84,19 @@ def config_keys(configs: Path) -> dict[str, set[str]]:
                 children.add(k)
                 add(v, f"{path}.{k}" if path else k)
 
-    for file in sorted(configs.rglob("*.yaml")):
-        text = file.read_text()
-        group = ".".join(file.relative_to(configs).parts[:-1])
-        package = "" if "@package _global_" in text.split("\n", 1)[0] or not group else group
+    for package, content in config_files(configs):
         if package:
             for i, part in enumerate(package.split(".")):  # the group's own node exists under its parent
                 tree.setdefault(".".join(package.split(".")[:i]), set()).add(part)
-        add(yaml.safe_load(text) or {}, package)
+        add(content or {}, package)
     return tree
 
 
-@lru_cache(maxsize=4)
 def open_nodes(configs: Path) -> frozenset[str]:
     """The dotted keys a config opens with `/nfields/open@<key>` in its defaults: any key below them is valid."""
     found = set()
-    for file in configs.rglob("*.yaml"):
-        defaults = (yaml.safe_load(file.read_text()) or {}).get("defaults") or []
-        for entry in defaults:
+    for _, content in config_files(configs):
+        for entry in (content or {}).get("defaults") or []:
             if isinstance(entry, str) and entry.startswith(f"{OPEN_NODE}@"):
                 found.add(entry.split("@", 1)[1])
     return frozenset(found)

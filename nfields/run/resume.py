@@ -78,17 +78,6 @@ def model_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if k.rsplit(".", 1)[-1] not in IGNORED_LEAVES}
 
 
-def compare_configs(saved: dict[str, Any], current: dict[str, Any], path: str | Path) -> None:
-    """Raise CheckpointError naming the first model setting that differs."""
-    a, b = model_settings(saved), model_settings(current)
-    for key in sorted(a.keys() | b.keys()):
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
-            raise CheckpointError(
-                f"ckpt_path={path}: incompatible checkpoint: it was trained with {key}={a.get(key, '<absent>')}, "
-                f"this run has {key}={b.get(key, '<absent>')}; use the checkpoint's settings or start a new run"
-            )
-
-
 def check_resume_config(cfg: DictConfig, path: str | Path) -> None:
     """Before any work: the checkpoint exists, reads with weights_only, and its model config matches."""
     ckpt = read_checkpoint(path)
@@ -100,7 +89,13 @@ def check_resume_config(cfg: DictConfig, path: str | Path) -> None:
     check_plain(saved, f"ckpt_path={path}")  # only compared, never built or resolved: plain values suffice
     roots = {key.split(".")[0] for key in MODEL_KEYS}
     current = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in roots if isinstance(cfg.get(k), DictConfig)}
-    compare_configs(saved, current, path)
+    a, b = model_settings(saved), model_settings(current)
+    for key in sorted(a.keys() | b.keys()):  # the first model setting that differs, by name
+        if a.get(key, "<absent>") != b.get(key, "<absent>"):
+            raise CheckpointError(
+                f"ckpt_path={path}: incompatible checkpoint: it was trained with {key}={a.get(key, '<absent>')}, "
+                f"this run has {key}={b.get(key, '<absent>')}; use the checkpoint's settings or start a new run"
+            )
 
 
 def check_state_dict(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path) -> None:

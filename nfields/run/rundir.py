@@ -24,10 +24,11 @@ from nfields.run.resume import read_checkpoint, requeued
 RESULTS = ("metrics.json", "checkpoints/last.ckpt")
 
 
-def existing_results(run_dir: Path) -> list[Path]:
+def existing_results(run_dir: Path, jobs: str = "") -> list[Path]:
+    """What another run left: run_dir itself when it is a file, else its RESULTS (jobs="*/": a sweep's jobs')."""
     if run_dir.exists() and not run_dir.is_dir():
         return [run_dir]
-    return [run_dir / name for name in RESULTS if (run_dir / name).exists()]
+    return [p for name in RESULTS for p in sorted(run_dir.glob(jobs + name))]
 
 
 def refuse(key: str, run_dir: Path, found: Path) -> NoReturn:
@@ -74,17 +75,10 @@ class ProtectRunDir(Callback):
                 print(message, flush=True)
                 sys.exit(0)  # what was asked for (a run of trainer.max_steps steps) is there
             return
-        found = existing_results(run_dir)
-        if found:
+        if found := existing_results(run_dir):
             refuse("hydra.run.dir", run_dir, found[0])
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        if resuming_inside(config, sweep_dir):
-            return
-        if sweep_dir.exists() and not sweep_dir.is_dir():
-            refuse("hydra.sweep.dir", sweep_dir, sweep_dir)
-        for name in RESULTS:
-            found = sorted(sweep_dir.glob(f"*/{name}"))
-            if found:
-                refuse("hydra.sweep.dir", sweep_dir, found[0])
+        if not resuming_inside(config, sweep_dir) and (found := existing_results(sweep_dir, jobs="*/")):
+            refuse("hydra.sweep.dir", sweep_dir, found[0])

@@ -46,6 +46,14 @@ def schedule_gcd(cfg: DictConfig) -> int:
     return math.gcd(*counts) if counts else 0
 
 
+def check_divides(cfg: DictConfig, k: int, what: str) -> None:
+    """One line for the first positive step count in SCHEDULE_KEYS that k does not divide."""
+    for key in SCHEDULE_KEYS:
+        value = select(cfg, key)[1]
+        if isinstance(value, int) and value > 0 and value % k:
+            raise ConfigError(key, value, f"must be a multiple of {what}")
+
+
 def one_process(cfg: DictConfig) -> bool:
     """True unless the trainer runs several processes (DDP, several devices or nodes)."""
     devices, nodes, strategy = (select(cfg, f"trainer.{k}")[1] for k in ("devices", "num_nodes", "strategy"))
@@ -88,12 +96,10 @@ def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
     if resumed is not None:
         if k not in ("auto", resumed):
             raise ConfigError("model.steps_per_call", k, f"must be {resumed} (or auto) to resume this checkpoint")
-        for key in SCHEDULE_KEYS:
-            value = select(cfg, key)[1]
-            if isinstance(value, int) and value > 0 and value % resumed:
-                raise ConfigError(key, value, f"must be a multiple of {resumed}, the resumed run's steps per call")
+        check_divides(cfg, resumed, f"{resumed}, the resumed run's steps per call")
         return resumed
     if k != "auto":
+        check_divides(cfg, int(k), f"model.steps_per_call={k}")
         return int(k)
     n = schedule_gcd(cfg)
     if n <= 1 or not one_process(cfg):

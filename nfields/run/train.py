@@ -35,7 +35,6 @@ drop_needless_nvml_check()  # after Lightning's import has set it: no per-step N
 
 # Third-party noise that says nothing about the run.
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-warnings.filterwarnings("ignore", message=".*anonymous setting has no effect.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 # model.steps_per_call > 1: checkpoints hold the state after the last optimiser step, which is what resuming needs
 warnings.filterwarnings("ignore", message=".*manual optimization and every_n_train_steps.*")

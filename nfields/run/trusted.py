@@ -30,69 +30,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from nfields.core.errors import CheckpointError, ConfigError
 from nfields.run.compose import CONFIGS
+from nfields.run.options import config_files
 
-PACKAGE_HEADER = re.compile(r"#\s*@package\s+(\S+)")
 PLAIN = (str, int, float, bool, type(None))
 FIELD_KEYS = ("field", "encoding", "network", "cond", "latent")  # what build_field instantiates (load_field)
 MODULE_KEYS = (*FIELD_KEYS, "model", "data", "task")  # and build_module / build_datamodule (load_checkpoint)
 
 
-def package_of(path: Path, configs: Path) -> str:
-    """The package (dotted config path) a YAML file's content lands at: `# @package` or its group."""
-    group = ".".join(path.relative_to(configs).parent.parts)
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        m = PACKAGE_HEADER.match(line)
-        if m:
-            parts = m.group(1).split(".")
-            head = {"_global_": [], "_group_": group.split(".") if group else []}.get(parts[0], parts[:1])
-            return ".".join(head + parts[1:])
-    return group
-
-
-def target_paths(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """(dotted key path, value) of every `_target_` key in a plain config tree, depth first."""
+def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, dict]]:
+    """(dotted path, mapping) of every mapping with a `_target_` key in a plain config tree, depth first."""
     if isinstance(node, dict):
+        if "_target_" in node:
+            yield path, node
         for k, v in node.items():
-            sub = f"{path}.{k}" if path else str(k)
-            if k == "_target_":
-                yield sub, v
-            else:
-                yield from target_paths(v, sub)
+            yield from target_nodes(v, f"{path}.{k}" if path else str(k))
     elif isinstance(node, list | tuple):
         for i, v in enumerate(node):
-            yield from target_paths(v, f"{path}[{i}]")
-
-
-@lru_cache(maxsize=4)
-def config_targets(configs: Path = CONFIGS) -> dict[str, frozenset[str]]:
-    """{top-level key: the `_target_` strings configs/**/*.yaml define under it}."""
-    found: dict[str, set[str]] = {}
-    for path in sorted(configs.rglob("*.yaml")):
-        content = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        package = package_of(path, configs)
-        for key, target in target_paths(content, package):
-            if isinstance(target, str):
-                found.setdefault(top_key(key), set()).add(target)
-    return {k: frozenset(v) for k, v in found.items()}
-
-
-def package_folders(name: str) -> list[str]:
-    try:
-        spec = find_spec(name)
-    except ImportError:  # a parent package is missing
-        return []
-    return list(spec.submodule_search_locations or []) if spec else []
+            yield from target_nodes(v, f"{path}[{i}]")
 
 
 def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
@@ -102,7 +62,11 @@ def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
     dirs = []
     for entry in entries:
         if entry.startswith("pkg://"):  # a package's folder (its parent packages are imported to find it)
-            folders = package_folders(entry[len("pkg://") :].replace("/", "."))
+            try:
+                spec = find_spec(entry[len("pkg://") :].replace("/", "."))
+            except ImportError:  # a parent package is missing
+                spec = None
+            folders = list(spec.submodule_search_locations or []) if spec else []
             path = Path(folders[0]) if folders else Path(entry)
         else:
             path = Path(entry.removeprefix("file://")).expanduser()
@@ -112,12 +76,15 @@ def search_dirs(searchpath: Sequence[str | Path]) -> tuple[Path, ...]:
     return tuple(dirs)
 
 
-def allowed_targets(dirs: Sequence[Path] = ()) -> dict[str, frozenset[str]]:
-    """{top-level key: targets} that configs/ and the config dirs `dirs` define."""
-    allowed: dict[str, frozenset[str]] = {}
+def allowed_targets(dirs: Sequence[Path] = ()) -> dict[str, set[str]]:
+    """{top-level key: the `_target_` strings the YAML files of configs/ and of the config dirs `dirs` define
+    under it}."""
+    allowed: dict[str, set[str]] = {}
     for configs in (CONFIGS, *dirs):
-        for key, targets in config_targets(configs).items():
-            allowed[key] = allowed.get(key, frozenset()) | targets
+        for package, content in config_files(configs):  # read once per dir (cached)
+            for path, node in target_nodes(content, package):
+                if isinstance(node["_target_"], str):
+                    allowed.setdefault(top_key(path), set()).add(node["_target_"])
     return allowed
 
 
@@ -162,13 +129,13 @@ def check_stored_config(
         raise CheckpointError(f"{where}: the stored config is a {type(config).__name__}, not a mapping")
     check_plain(config, where)
     allowed = allowed_targets(search_dirs(searchpath))
-    for key, target in target_paths({k: v for k, v in config.items() if k in keys}):
-        slot = top_key(key)
-        ok = allowed.get(slot, frozenset())
+    for path, node in target_nodes({k: v for k, v in config.items() if k in keys}):
+        slot, target = top_key(path), node["_target_"]
+        ok = allowed.get(slot, set())
         if not isinstance(target, str) or target not in ok:
             known = ", ".join(sorted(ok)) or "none"
             raise CheckpointError(
-                f"{where}: {key}={target} is not a target nfields' configs define for {slot} "
+                f"{where}: {path}._target_={target} is not a target nfields' configs define for {slot} "
                 f"(allowed: {known}); refusing to build it (to allow your own class, add a YAML for it under "
                 "configs/, or name the config dir that defines it: scripts/render.py --searchpath file://DIR)"
             )

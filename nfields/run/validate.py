@@ -1,15 +1,8 @@
-"""Run-level config checks before any work, each a one-line ConfigError.
-
-One source of truth per key: nfields's own components (encodings, networks, conditionings,
-latents, tasks, datamodules, modules) check their arguments in their constructors
-(nfields/core/checks.py check_arg), when they are built, before any training. What is
-left here is what no nfields constructor owns:
-
-* RULES: run-level keys (seed, ckpt_path, log.val_every_n_steps, validate.*) and keys of third-party
-  components that accept bad values without a clear line (Lightning's Trainer, torch.optim);
-* unknown keys under any `_target_` node, found from the constructor's signature;
-* COMBINATIONS (nfields/run/combinations.py): incompatible choices across keys;
-* a resumed checkpoint (ckpt_path), by nfields/run/resume.py.
+"""Run-level config checks before any work, each a one-line ConfigError: what no nfields constructor owns
+(components check their own arguments; docs/reliability.md, "How it works"). RULES: run-level keys and keys of
+third-party components that accept bad values without a clear line (Lightning's Trainer, torch.optim); unknown
+keys under any `_target_` node, from the constructor's signature; COMBINATIONS (combinations.py) across keys;
+a resumed checkpoint (resume.py).
 """
 
 from __future__ import annotations
@@ -17,15 +10,15 @@ from __future__ import annotations
 import inspect
 import pydoc
 import re
-from collections.abc import Iterator
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from nfields.core.checks import (
     POSITIVE_INT,
     Check,
     boolean,
+    check_arg,
     closest,
     integer,
     is_int,
@@ -37,6 +30,7 @@ from nfields.core.checks import (
 from nfields.core.errors import ConfigError
 from nfields.run.combinations import COMBINATIONS, select
 from nfields.run.resume import check_resume_config
+from nfields.run.trusted import target_nodes
 
 PRECISIONS = ("64-true", "32-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed", "64", "32", "16", "bf16")
 PRECISIONS += (64, 32, 16, "transformer-engine", "transformer-engine-float16")
@@ -67,25 +61,6 @@ RULES: dict[str, Check] = {
 }
 
 
-def check_key(cfg: DictConfig, key: str, check: Check) -> None:
-    present, value = select(cfg, key)
-    if present and not check.ok(value):
-        raise ConfigError(key, value, f"must be {check.allowed}")
-
-
-def target_nodes(node: Any, path: str = "") -> Iterator[tuple[str, DictConfig]]:
-    """(dotted path, node) for every config node with a `_target_`, depth first."""
-    if isinstance(node, DictConfig):
-        if isinstance(node.get("_target_"), str):
-            yield path, node
-        for k, child in node.items_ex(resolve=False):
-            if isinstance(k, str) and not (path == "" and k == "hydra"):
-                yield from target_nodes(child, f"{path}.{k}" if path else k)
-    elif isinstance(node, ListConfig):
-        for i, v in enumerate(node):
-            yield from target_nodes(v, f"{path}[{i}]")
-
-
 BUILT_BY_NFIELDS = {"field", "task", "data", "run_config"}  # constructor arguments the builder passes, never typed
 
 
@@ -106,25 +81,29 @@ def accepted_keywords(target: Any) -> set[str] | None:
 
 def check_targets(cfg: DictConfig) -> None:
     """Unknown keys under a `_target_` node (a typo would otherwise be a Hydra traceback)."""
-    for path, node in target_nodes(cfg):
+    plain = {k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"}
+    for path, node in target_nodes(plain):  # values unresolved (reported as typed); the target resolved
+        name = OmegaConf.select(cfg, f"{path}._target_")
+        if not isinstance(name, str):
+            continue
         try:  # pydoc.locate: None for a missing name, an error for a module that fails while importing; no logging
-            target = pydoc.locate(node._target_)
+            target = pydoc.locate(name)
         except pydoc.ErrorDuringImport as e:
             reason = f"{e.exc.__name__}: {str(e.value).splitlines()[0] if str(e.value) else ''}"
-            raise ConfigError(f"{path}._target_", node._target_, f"cannot be imported ({reason})") from None
+            raise ConfigError(f"{path}._target_", name, f"cannot be imported ({reason})") from None
         if target is None:
-            raise ConfigError(f"{path}._target_", node._target_, "cannot be imported: no such module or name")
+            raise ConfigError(f"{path}._target_", name, "cannot be imported: no such module or name")
         known = accepted_keywords(target)
         if known is None:
             continue
-        for key, value in node.items_ex(resolve=False):
+        for key, value in node.items():
             if isinstance(key, str) and not (key.startswith("_") and key.endswith("_")) and key not in known:
                 close = closest(key, known)
                 hint = f" (did you mean {path}.{close}?)" if close else ""
                 raise ConfigError(
                     f"{path}.{key}",
                     value,
-                    f"unknown key for {node._target_}; known keys: {', '.join(sorted(known))}{hint}",
+                    f"unknown key for {name}; known keys: {', '.join(sorted(known))}{hint}",
                 )
 
 
@@ -145,7 +124,9 @@ def validate_config(cfg: DictConfig) -> None:
     choices, overrides = hydra_context(cfg)
     typed = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
     for key in sorted(RULES, key=lambda k: k not in typed):  # what the user typed is reported first
-        check_key(cfg, key, RULES[key])
+        present, value = select(cfg, key)
+        if present:
+            check_arg(key, value, RULES[key])
     check_targets(cfg)
     for fn in COMBINATIONS:
         fn(cfg, choices, overrides)

@@ -1,1 +1,1 @@
-"""Tasks decide what is observed (training pixels) and what is evaluated."""
+"""Tasks decide what is observed of a grid signal of any dimension (the training cells) and what is evaluated."""

@@ -1,142 +1,94 @@
-"""Task interface: observe(image) -> Observation; loss(field_fn, obs); evaluate(pred, clean, obs, stage) -> metrics.
+"""Task interface: observe(signal) -> Observation; loss(field_fn, obs); evaluate(pred, clean, obs, stage) -> metrics.
 
-A task sees the clean image (H, W, C) and returns what the model may train on: an
-`Observation`, the one type for observed pixels. It carries each observation's value, where
-it was taken and what the field is measured over (the footprint), so the task's forward model
-reads everything it needs from the observation it is given, never from state of an earlier call;
-plus an image of the observation for display and the masks scored at validation and test.
-Evaluation compares a full-resolution render against the clean image on the pixels the task
-scores (all pixels when nothing is held out).
+A task sees a clean grid signal (*shape, C) of any dimension d (audio (T, C), image (H, W, C), video
+(T, H, W, C), volume (D, H, W, C)) and returns what the model may train on: an `Observation`
+(tasks/observation.py), the one type for observed values. It carries each observation's value, where it was
+taken and what the field is measured over (the footprint), so the task's forward model reads everything it
+needs from the observation it is given, never from state of an earlier call; plus the observation as a signal
+for display and the masks scored at validation and test. Evaluation compares a full-resolution render against
+the clean signal on the cells the task scores (all cells when nothing is held out).
 
-Validation and test are scored on *disjoint* pixel sets (`val_mask`, `eval_mask`)
-whenever the task has a target the model never sees, so sweeps that select on
-val/* never look at the test pixels. See docs/tasks.md.
+Validation and test are scored on *disjoint* cell sets (`val_mask`, `eval_mask`) whenever the task has a
+target the model never sees, so sweeps that select on val/* never look at the test cells. See docs/tasks.md.
 
-The API is per image: a collection module calls `task.observe(image, key=i)` for
-image i (key seeds its private noise/mask) and `task.evaluate(pred, clean, obs, stage)`
-on each rendered image. For a given image size, N (observed pixels) is the same for
-every image and key, so observations of a collection stack (`Observation.stack`: (B, N, 2) / (B, N, C)).
+The API is per signal: a collection module calls `task.observe(signal, key=i)` for signal i (key seeds its
+private noise/mask) and `task.evaluate(pred, clean, obs, stage)` on each rendered signal. For a given shape,
+N (observed cells) is the same for every signal and key, so observations of a collection stack
+(`Observation.stack`: (B, N, d) / (B, N, C)).
+
+`task.axes` (interpolate, superres): the array axes a task acts on, a list of distinct integers in 0..d-1, or
+null for every axis (the image behaviour). Defaults for the data configs: audio [0] (samples), video [0] for
+interpolate (time only: train on the even frames, score the odd ones, i.e. frame-rate up-conversion), volume
+null (every axis); superres on video: [1, 2] for spatial super-resolution, null for space and time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
-from nfields.core.checks import check_arg, integer
-from nfields.core.coords import flat_pixel_coords
-from nfields.core.metrics import ImageScore
+from nfields.core.checks import Check, check_arg, integer, is_int, nullable
+from nfields.core.errors import ConfigError
+from nfields.core.media import as_float
+from nfields.core.metrics import GridScore
+from nfields.tasks.observation import Index, Observation, split_mask
 
-FieldFn = Callable[[torch.Tensor], torch.Tensor]  # coords (..., M, 2) -> colours (..., M, C)
-Band = tuple[int, int, int]  # (r0, r1, lo): image rows [r0, r1), given as rows from lo (with context)
-Index = torch.Tensor | slice  # which observations: (B,) indices, or a slice
+__all__ = ["AXES", "Band", "FieldFn", "Index", "Observation", "Task", "grid_axes", "size", "split_mask"]
+
+FieldFn = Callable[[torch.Tensor], torch.Tensor]  # coords (..., M, d) -> values (..., M, C)
+Band = tuple[int, int, int]  # (r0, r1, lo): cells [r0, r1) along axis 0, given as cells from lo (with context)
 
 
-@dataclass
-class Observation:
-    """N observations of an image (or, stacked, of B images: a leading (B,) dim on values, coords, display).
+def _axes_ok(v: Any) -> bool:
+    return (
+        isinstance(v, Sequence)
+        and not isinstance(v, str)
+        and len(v) > 0
+        and all(is_int(a) and a >= 0 for a in v)
+        and len(set(v)) == len(v)
+    )
 
-    Observation i has the value values[i] and was taken at a point, in this order:
-      coords[i]                          when coords is given (any point: superres's block centres), else
-      the i-th True pixel of train_mask  in row-major order (the order of `image[train_mask]`): the
-                                         observations are pixels of the grid and their coordinates are
-                                         implied (`points()`), so storage may keep pixel indices or nothing.
-    The field is measured at each point plus each offset of `footprint` (K, 2), combined by the task's
-    forward model (superres: the mean over the f^2 full-resolution pixel centres of a block); no footprint:
-    at the point itself. A subset (`take`: a training batch) is measured exactly as the whole.
-    """
 
-    values: torch.Tensor  # (..., N, C) observed values: float, or uint8 levels for a task that accepts_uint8
-    coords: torch.Tensor | None = None  # (..., N, 2) where each was taken; None: implied by train_mask
-    train_mask: torch.Tensor | None = None  # (H, W) bool: the observed pixels, when they lie on the pixel grid
-    footprint: torch.Tensor | None = None  # (K, 2) offsets from a point that its observation sees; None: the point
-    display: torch.Tensor | None = None  # (..., H, W, C) the observation as an image: panels, the encoder's input
-    eval_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `test/*`; None = all
-    val_mask: torch.Tensor | None = None  # (H, W) bool: pixels scored by `val/*`; None = same as eval_mask
-    baselines: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> (H, W, C): `<stage>/psnr_<name>`
+# task.axes: which array axes a task acts on; null = every axis
+AXES = nullable(Check(_axes_ok, "a non-empty list of distinct array axes (integers >= 0)"))
 
-    def points(self) -> torch.Tensor:
-        """(..., N, 2) coordinates of the observations, rebuilt from train_mask (row-major) when not stored:
-        task=fit does not build the float grid of every pixel (0.5 GB at 8192^2) unless it is used."""
-        if self.coords is not None:
-            return self.coords
-        if self.train_mask is None:
-            raise ValueError("this Observation has no points: give coords (N, 2) or train_mask (H, W)")
-        h, w = self.train_mask.shape
-        return flat_pixel_coords(self.train_mask.flatten().nonzero().squeeze(1), h, w)
 
-    def take(self, idx: Index) -> Observation:
-        """A subset, measured with the same footprint (a training batch; coords stored, values float):
-        observations idx (P,) (or a slice) of one image, or idx (B, P) of each of B stacked images."""
-        values, coords = self.values, self.points()
-        if values.dim() == 3 and isinstance(idx, torch.Tensor):  # stacked: P of each image's own N
-            pick = idx.unsqueeze(-1)  # (B, P, 1)
-            coords = torch.gather(coords.expand(values.shape[0], -1, -1), 1, pick.expand(-1, -1, 2))
-            values = torch.gather(values, 1, pick.expand(-1, -1, values.shape[-1]))
-        else:
-            values, coords = values[..., idx, :], coords[..., idx, :]
-        values = values.float() / 255 if values.dtype == torch.uint8 else values
-        return Observation(values, coords=coords, footprint=self.footprint)
-
-    def for_scoring(self) -> Observation:
-        """A copy without the observations themselves (values, coords): what evaluate() reads (masks,
-        baselines) and the display, for a module whose storage holds the observed values on its device."""
-        return replace(self, values=self.values[..., :0, :], coords=None)
-
-    def clone(self) -> Observation:
-        """A copy whose tensors are clones (under inference mode: normal tensors that autograd may save)."""
-        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        fields = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in fields.items()}
-        fields["baselines"] = {k: v.clone() for k, v in self.baselines.items()}
-        return Observation(**fields)
-
-    def mask(self, stage: str) -> torch.Tensor | None:
-        """The (H, W) bool mask scored at `stage` ('val' or 'test'); None = every pixel."""
-        return self.val_mask if stage == "val" and self.val_mask is not None else self.eval_mask
-
-    @staticmethod
-    def stack(each: list[Observation]) -> Observation:
-        """The observations of B images of one size -> one of (B, N, ...): values, coords, display.
-        Masks and baselines stay with each image's own Observation (evaluate reads them per image)."""
-        first = each[0].footprint
-        for o in each[1:]:
-            same = (o.footprint is None) == (first is None) and (first is None or torch.equal(o.footprint, first))
-            if not same:
-                raise ValueError("observations of different footprints do not stack: the images must share one size")
-        display = torch.stack([o.display for o in each]) if each[0].display is not None else None
-        return Observation(
-            torch.stack([o.values for o in each]),
-            coords=torch.stack([o.points() for o in each]),
-            footprint=first,
-            display=display,
+def grid_axes(axes: Sequence[int] | None, shape: Sequence[int]) -> tuple[int, ...]:
+    """task.axes for a grid of `shape` -> the sorted array axes (None: every axis); one-line ConfigError when an
+    axis is not one of the grid's (the check of the key itself is AXES, when the task is built)."""
+    d = len(shape)
+    if axes is None:
+        return tuple(range(d))
+    bad = [a for a in axes if a >= d]
+    if bad:
+        raise ConfigError(
+            "task.axes",
+            list(axes),
+            f"axis {bad[0]} is not an axis of a {d}-D signal of shape {size(shape)}; use axes in 0..{d - 1}, or null",
         )
+    return tuple(sorted(int(a) for a in axes))
 
 
-def split_mask(mask: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split the True pixels of an (H, W) mask into two disjoint random halves -> (val, test).
+def size(shape: Sequence[int]) -> str:
+    """(20, 18) -> '20x18', as messages write a grid's shape."""
+    return "x".join(str(int(n)) for n in shape)
 
-    With fewer than two pixels both halves are the whole mask (nothing to split).
-    """
-    idx = mask.flatten().nonzero().squeeze(1)  # (M,)
-    if idx.numel() < 2:
-        return mask.clone(), mask.clone()
-    idx = idx[torch.randperm(idx.numel(), generator=gen)]
-    val, test = torch.zeros_like(mask).flatten(), torch.zeros_like(mask).flatten()
-    val[idx[: idx.numel() // 2]] = True
-    test[idx[idx.numel() // 2 :]] = True
-    return val.view_as(mask), test.view_as(mask)
+
+def signal_noun(shape: Sequence[int]) -> tuple[str, str]:
+    """What messages call the signal and its cells: ('image', 'pixel') in 2-D, ('signal', 'cell') otherwise."""
+    return ("image", "pixel") if len(shape) == 2 else ("signal", "cell")
 
 
 class Task:
-    """What is observed of an image (observe), how the field is measured against it (forward_model, loss)
+    """What is observed of a grid signal (observe), how the field is measured against it (forward_model, loss)
     and what is scored (evaluate). Subclasses: fit, interpolate, superres, denoise, inpaint."""
 
     name = "task"
-    # True: observe() only selects pixels, so an 8-bit image may be passed as uint8 levels (values and display
-    # stay uint8: nothing image-sized in float; the modules store them compactly). False, the default: the
-    # task gets floats in [0, 1], as a task that computes with colours (noise, block means) must.
+    # True: observe() only selects cells, so an 8-bit signal may be passed as uint8 levels (values and display
+    # stay uint8: nothing signal-sized in float; the modules store them compactly). False, the default: the
+    # task gets floats in [0, 1], as a task that computes with values (noise, block means) must.
     accepts_uint8 = False
 
     def __init__(self, seed: int = 0) -> None:
@@ -144,20 +96,20 @@ class Task:
         self.seed = seed
 
     def generator(self, key: int = 0) -> torch.Generator:
-        """A private, seeded RNG (per image `key`) so observations do not depend on global RNG state."""
+        """A private, seeded RNG (per signal `key`) so observations do not depend on global RNG state."""
         return torch.Generator().manual_seed(int(self.seed) * 1_000_003 + int(key))
 
-    def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
-        """The clean image (H, W, C) -> what the model may train on; `key` seeds per-image randomness."""
+    def observe(self, signal: torch.Tensor, key: int = 0) -> Observation:
+        """The clean signal (*shape, C) -> what the model may train on; `key` seeds per-signal randomness."""
         raise NotImplementedError
 
-    # ---- the training objective: what single-image training, collection training and TTO all call ----
+    # ---- the training objective: what single-signal training, collection training and TTO all call ----
     def forward_model(self, field_fn: FieldFn, obs: Observation) -> torch.Tensor:
         """What the field predicts for the observations `obs` (values (..., N, C)) -> (..., N, C).
 
-        The identity here: an observation is the field at its point (obs.points() (..., N, 2)). A task
+        The identity here: an observation is the field at its point (obs.points() (..., N, d)). A task
         whose observations see a footprint overrides this (superres averages the field over each
-        low-resolution pixel's block). `field_fn` maps coordinates (..., M, 2) to colours (..., M, C)."""
+        low-resolution cell's block). `field_fn` maps coordinates (..., M, d) to values (..., M, C)."""
         if obs.footprint is not None:
             raise ValueError(f"task={self.name}: the observations have a footprint; override forward_model to use it")
         return field_fn(obs.points())
@@ -172,30 +124,33 @@ class Task:
             return err.sum() / (count * err.shape[-1])
         return err.mean()
 
-    def evaluate(self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test") -> dict:
-        """pred, clean (H, W, C) -> {'ssim', 'psnr', ...} for `stage` ('val' or 'test').
+    def evaluate(
+        self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test", frames: bool = False
+    ) -> dict:
+        """pred, clean (*shape, C) -> {'psnr', 'ssim', ...} for `stage` ('val' or 'test').
 
-        psnr: on the stage's scored pixels (all when the task holds none out); ssim: whole image;
-        psnr_all: whole image (tasks that score a subset); psnr_<baseline>: the task's baselines
-        on the same pixels as psnr.
+        psnr: on the stage's scored cells (all when the task holds none out); ssim (2-D grids, and videos:
+        `frames=True` says axis 0 is time, GridScore): whole signal; psnr_all: whole signal (tasks that score a
+        subset); psnr_<baseline>: the task's baselines on the same cells as psnr.
         """
-        score = ImageScore(*pred.shape[:2])
+        score = GridScore(pred.shape[:-1], frames=frames)
         self.score_rows(score, pred.clamp(0, 1), clean, obs, stage, (0, pred.shape[0], 0))
         return score.result()
 
     def score_rows(
-        self, score: ImageScore, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str, band: Band
+        self, score: GridScore, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str, band: Band
     ) -> None:
-        """Add a band of rows to `score`. band = (r0, r1, lo): pred, clean (rows, W, C) in [0, 1] hold the
-        image's rows from `lo`, i.e. rows [r0, r1) plus the context rows SSIM reads around them
-        (FieldModule.evaluate streams a large image through this, band by band)."""
+        """Add a slab along array axis 0 to `score` (image: a band of rows; video: frames; audio: samples;
+        volume: slices). band = (r0, r1, lo): pred, clean (cells, *shape[1:], C) in [0, 1] hold the signal's cells
+        from `lo` along axis 0, i.e. [r0, r1) plus the context SSIM reads around them (score.pad each side:
+        2-D only). The lit module streams a large signal through this, slab by slab."""
         r0, r1, lo = band
         own = slice(r0 - lo, r1 - lo)
         score.add_ssim(pred, clean, own)
         mask = obs.mask(stage)
         mask = mask[r0:r1].to(pred.device) if mask is not None else None
 
-        def scored(x: torch.Tensor) -> torch.Tensor:  # (rows, W, C) -> the stage's scored pixels (M, C)
+        def scored(x: torch.Tensor) -> torch.Tensor:  # (cells, *shape[1:], C) -> the stage's scored cells (M, C)
             return x if mask is None else x[mask]
 
         p, c = pred[own], clean[own]
@@ -203,4 +158,4 @@ class Task:
         if mask is not None:
             score.add_psnr("psnr_all", p, c)
         for name, img in obs.baselines.items():
-            score.add_psnr(f"psnr_{name}", scored(img[r0:r1].to(pred.device)), scored(c))
+            score.add_psnr(f"psnr_{name}", scored(as_float(img[r0:r1].to(pred.device))), scored(c))

@@ -1,4 +1,4 @@
-"""task=fit: represent the image itself (train and evaluate on every pixel)."""
+"""task=fit: represent the signal itself (train and evaluate on every cell), on a grid of any dimension."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from nfields.tasks.base import Observation, Task
 
 class Fit(Task):
     name = "fit"
-    accepts_uint8 = True  # the values are the image's own pixels, taken as they are
+    accepts_uint8 = True  # the values are the signal's own cells, taken as they are
 
-    def observe(self, image: torch.Tensor, key: int = 0) -> Observation:
-        h, w, c = image.shape
-        every = torch.ones(h, w, dtype=torch.bool)  # on the grid, all of it: coords are implied (points())
-        return Observation(image.reshape(-1, c), train_mask=every, display=image)
+    def observe(self, signal: torch.Tensor, key: int = 0) -> Observation:
+        """signal (*shape, C) -> every cell, values (N, C) in C order (train_mask all True: coords implied)."""
+        c = signal.shape[-1]
+        every = torch.ones(signal.shape[:-1], dtype=torch.bool)  # on the grid, all of it: coords implied (points())
+        return Observation(signal.reshape(-1, c), train_mask=every, display=signal)

@@ -43,6 +43,7 @@ class StepProgress(TQDMProgressBar):
         self._every = 1  # steps between plain lines at validations
         self._t0 = self._t_line = 0.0
         self.tto_bar: Tqdm | None = None  # the test pass's test-time optimisation (TTO_DESC)
+        self.training = False  # the training bar exists (validations before it, the sanity check, have none)
         self._tto_done = self._tto_total = 0
         self._tto_t0 = 0.0
 
@@ -100,6 +101,7 @@ class StepProgress(TQDMProgressBar):
         self._every = max(1, -(-self._total // LINES_PER_RUN))
         self._shown = self._val_shown = trainer.global_step  # a resumed run starts where it stopped
         self.train_progress_bar = self.init_train_tqdm()
+        self.training = True
 
     def on_train_epoch_start(self, trainer: Trainer, *_: Any) -> None:
         pass  # one bar for the whole fit: no reset, no "Epoch N"
@@ -137,7 +139,7 @@ class StepProgress(TQDMProgressBar):
         pass
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or trainer.state.fn != "fit" or self._train_progress_bar is None:
+        if trainer.sanity_checking or trainer.state.fn != "fit" or not self.training:
             return
         if not self.train_progress_bar.disable:
             self.train_progress_bar.set_postfix_str(self.postfix(trainer))
