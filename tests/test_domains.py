@@ -151,3 +151,17 @@ def test_a_volume_s_surface_is_where_its_occupancy_changes(tmp_path: Path) -> No
     assert body == 12 * len(verts) + 13 * len(faces)  # float32 x 3; uchar + int32 x 3
     with pytest.raises(ValueError, match="does not cross level 0.5"):
         surface(np.zeros((4, 4, 4), np.float32), level=0.5)
+
+
+def test_an_occupancy_prediction_is_written_with_its_surface(tmp_path: Path) -> None:
+    """prediction.npy always; prediction.obj (what W&B's Object3D shows) when the render crosses 0.5."""
+    from nfields.data.volume import VolumeDataModule
+
+    dm = VolumeDataModule(size=16)
+    dm.setup()
+    ball = dm.signal.float() / 255  # (16, 16, 16, 1) occupancy in [0, 1]
+    path = dm.write(ball, tmp_path / "prediction")
+    lines = path.read_text().splitlines()
+    assert path.suffix == ".obj" and np.load(tmp_path / "prediction.npy").shape == (16, 16, 16, 1)
+    assert sum(x.startswith("v ") for x in lines) > 0 and sum(x.startswith("f ") for x in lines) > 0
+    assert dm.write(torch.full_like(ball, 0.2), tmp_path / "flat").suffix == ".npy"  # no surface: the array alone
