@@ -1,6 +1,13 @@
-"""Render a trained field at any resolution from its checkpoint alone.
+"""Render a trained field at any resolution, sample rate or frame rate from its checkpoint alone.
 
-    python scripts/render.py outputs/<run>/checkpoints/last.ckpt --size 2048 [--out big.png]
+    python scripts/render.py outputs/<run>/checkpoints/last.ckpt --size 2048 [--out big.png]    # an image
+    python scripts/render.py <audio run>/checkpoints/last.ckpt --sample-rate 16000             # -> .wav
+    python scripts/render.py <video run>/checkpoints/last.ckpt --fps 50 --size 256 [--out x.gif]  # -> .mp4
+    python scripts/render.py <volume run>/checkpoints/last.ckpt --size 256                     # -> a .ply mesh
+
+Audio, video and volumes are rendered on the denser (or coarser) grid of the same field: --sample-rate and
+--fps default to the training signal's, --size to its own frame or volume size (the longer side); a volume's
+surface is the 0.5 level of the render (marching cubes), written as a binary PLY.
 
 The field is rebuilt from the config stored in the checkpoint (nfields.run.build.load_field; the
 training image is not needed) and evaluated in chunks of --chunk coordinates, each band of rows
@@ -20,22 +27,35 @@ is built or written (HYDRA_FULL_ERROR=1: traceback). An option kept outside the 
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import imageio.v3 as iio
 import torch
 from tqdm import tqdm
 
+from nfields.core.audio_io import write_wav
+from nfields.core.errors import UserError
 from nfields.core.media import quantize, to_uint8
-from nfields.fields.field import render
+from nfields.core.mesh_io import surface, write_ply
+from nfields.core.video_io import write_video
+from nfields.fields.field import render, render_grid
 from nfields.run.build import load_field
 from nfields.run.exits import report_errors
+from nfields.run.resume import read_checkpoint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", type=Path, help="a .ckpt written by train.py (e.g. <run dir>/checkpoints/last.ckpt)")
-    p.add_argument("--size", type=int, default=2048, help="longer side of the output in pixels (default 2048)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="longer side of an image (default 2048), a video's frames or a volume (default: the training signal's)",
+    )
+    p.add_argument("--sample-rate", type=float, default=None, help="audio: samples per second (default the clip's)")
+    p.add_argument("--fps", type=float, default=None, help="video: frames per second (default the clip's)")
     p.add_argument("--out", type=Path, default=None, help="output PNG (default <run dir>/render_<h>x<w>.png)")
     p.add_argument("--chunk", type=int, default=65536, help="coordinates per forward pass (bounds the memory)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
@@ -47,8 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "YAML files name may be built; repeat for several",
     )
     a = p.parse_args(argv)
-    if a.size < 1:
-        p.error(f"--size must be >= 1, got {a.size}")
+    for key in ("size", "sample_rate", "fps"):
+        value = getattr(a, key)
+        if value is not None and value <= 0:
+            p.error(f"--{key.replace('_', '-')} must be > 0, got {value}")
     if a.chunk < 1:
         p.error(f"--chunk must be >= 1, got {a.chunk}")
     if not a.checkpoint.is_file():
@@ -67,11 +89,61 @@ def default_out(ckpt: Path, h: int, w: int) -> Path:
     return run_dir / f"render_{h}x{w}.png"
 
 
+def render_slabs(field: torch.nn.Module, grid: tuple[int, ...], chunk: int, device: torch.device) -> torch.Tensor:
+    """The field on a grid (n_1, ..., n_d), slab by slab along axis 0, each quantised into a uint8 (*grid, C)
+    tensor on the host: no float copy of the whole output."""
+    out = torch.empty(*grid, field.out_dim, dtype=torch.uint8)
+    step = max(1, chunk // max(1, math.prod(grid[1:])))
+    slabs = range(0, grid[0], step)
+    for r0 in tqdm(slabs, desc=f"render {'x'.join(map(str, grid))}", unit="slab", disable=len(slabs) == 1):
+        r1 = min(grid[0], r0 + step)
+        out[r0:r1] = quantize(render_grid(field, grid, chunk=chunk, device=device, rows=(r0, r1))).cpu()
+    return out
+
+
+def scaled(shape: tuple[int, ...], size: int | None) -> tuple[int, ...]:
+    """`shape` scaled so that its longer side is `size` (None: as it is)."""
+    s = 1.0 if size is None else size / max(shape)
+    return tuple(max(1, round(n * s)) for n in shape)
+
+
+def render_other(a: argparse.Namespace, field: torch.nn.Module, shape: tuple[int, ...], device: torch.device) -> Path:
+    """Audio, video or a volume: rendered on its grid at the asked density and written in its format."""
+    meta = read_checkpoint(a.checkpoint)  # weights_only; the domain and rate train.py stored
+    domain, rate = meta.get("nfields_domain"), meta.get("nfields_rate")
+    run_dir = a.checkpoint.parent.parent if a.checkpoint.parent.name == "checkpoints" else a.checkpoint.parent
+    grid = shape[:-1]
+    if domain == "audio":
+        out_rate = a.sample_rate or rate
+        n = max(1, round(grid[0] * out_rate / rate))
+        samples = render_slabs(field, (n,), a.chunk, device).float() / 255 * 2 - 1  # (n, C) in [-1, 1]
+        path = write_wav(a.out or run_dir / f"render_{out_rate:g}Hz.wav", samples, round(out_rate))
+        print(f"rendered {n} samples at {out_rate:g} Hz -> {path}")
+    elif domain == "video":
+        out_fps = a.fps or rate
+        h, w = scaled(grid[1:], a.size)
+        frames = render_slabs(field, (max(1, round(grid[0] * out_fps / rate)), h, w), a.chunk, device)
+        path = write_video(a.out or run_dir / f"render_{h}x{w}_{out_fps:g}fps.mp4", frames, out_fps)
+        print(f"rendered {frames.shape[0]} frames of {h}x{w} at {out_fps:g} fps -> {path}")
+    else:  # a volume: its 0.5 level as a mesh
+        size = scaled(grid, a.size)
+        volume = render_slabs(field, size, a.chunk, device)[..., 0].numpy()  # (D, H, W) uint8
+        try:
+            verts, faces = surface(volume, level=127.5)
+        except ValueError as e:  # a field that never reaches 0.5 (or is 0.5 everywhere): no surface to write
+            raise UserError(f"checkpoint {a.checkpoint}: {e}; train longer or check the data") from None
+        path = write_ply(a.out or run_dir / f"render_{'x'.join(map(str, size))}.ply", verts, faces)
+        print(f"rendered {'x'.join(map(str, size))}: {len(verts)} vertices, {len(faces)} triangles -> {path}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> Path:
     a = parse_args(argv)
     device = torch.device(a.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     field, shape = load_field(a.checkpoint, map_location=device, searchpath=a.searchpath)  # no training data needed
-    h, w = output_size(*shape[:2], a.size)
+    if len(shape) != 3:  # audio (T, C), video (T, H, W, C), a volume (D, H, W, C)
+        return render_other(a, field.to(device), tuple(shape), device)
+    h, w = output_size(*shape[:2], a.size or 2048)
     field = field.to(device)
     # Bands of rows, each quantised into a uint8 image on the host: no float image of the whole output.
     img = torch.empty(h, w, field.out_dim, dtype=torch.uint8)  # (h, w, C)

@@ -115,3 +115,53 @@ def test_a_bug_in_nfields_keeps_its_traceback_while_a_library_s_value_error_is_o
     assert not isinstance(e.value, UserError)
     with pytest.raises(UserError, match="Invalid learning rate"), building():
         torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=-1)
+
+
+def test_a_checkpoint_alone_renders_audio_at_another_rate_and_video_at_another_fps(make_cfg, tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render_script", Path(__file__).parents[1] / "scripts/render.py")
+    render_script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render_script)
+    for domain in ("audio", "video"):
+        train(
+            make_cfg("debug=fast", "logger=none", f"data={domain}", "trainer.max_steps=10", run_dir=tmp_path / domain)
+        )
+    ckpt = tmp_path / "audio/checkpoints/last.ckpt"
+    samples, rate = read_wav(render_script.main([str(ckpt), "--sample-rate", "96"]))  # the clip: 24 at 48 Hz
+    assert samples.shape == (48, 1) and rate == 96 and samples.abs().max() <= 1
+    frames, fps = read_video(render_script.main([str(tmp_path / "video/checkpoints/last.ckpt"), "--fps", "50"]))
+    assert frames.shape == (32, 24, 24, 3) and fps == pytest.approx(50)  # 16 frames at 25 fps, twice as dense
+
+
+def test_a_volume_s_surface_is_where_its_occupancy_changes(tmp_path: Path) -> None:
+    from nfields.core.mesh_io import surface, write_ply
+    from nfields.data.volume import sphere_volume
+
+    ball = sphere_volume(32)[..., 0].numpy().astype(np.float32)  # a ball of radius 0.4, a cavity of 0.2 at x = 0.6
+    verts, faces = surface(ball, level=0.5)
+    outer = np.linalg.norm(verts - 0.5, axis=1)
+    inner = np.linalg.norm(verts - [0.6, 0.5, 0.5], axis=1)  # (x, y, z): the cavity is off-centre along x
+    near = np.minimum(np.abs(outer - 0.4), np.abs(inner - 0.2))
+    assert near.max() < 1.5 / 32 and faces.max() < len(verts)  # on one of the two spheres, within a cell or so
+    path = write_ply(tmp_path / "ball.ply", verts, faces)
+    header = path.read_bytes().split(b"end_header\n")[0].decode()
+    assert f"element vertex {len(verts)}" in header and f"element face {len(faces)}" in header
+    body = len(path.read_bytes()) - len(header) - len("end_header\n")
+    assert body == 12 * len(verts) + 13 * len(faces)  # float32 x 3; uchar + int32 x 3
+    with pytest.raises(ValueError, match="does not cross level 0.5"):
+        surface(np.zeros((4, 4, 4), np.float32), level=0.5)
+
+
+def test_an_occupancy_prediction_is_written_with_its_surface(tmp_path: Path) -> None:
+    """prediction.npy always; prediction.obj (what W&B's Object3D shows) when the render crosses 0.5."""
+    from nfields.data.volume import VolumeDataModule
+
+    dm = VolumeDataModule(size=16)
+    dm.setup()
+    ball = dm.signal.float() / 255  # (16, 16, 16, 1) occupancy in [0, 1]
+    path = dm.write(ball, tmp_path / "prediction")
+    lines = path.read_text().splitlines()
+    assert path.suffix == ".obj" and np.load(tmp_path / "prediction.npy").shape == (16, 16, 16, 1)
+    assert sum(x.startswith("v ") for x in lines) > 0 and sum(x.startswith("f ") for x in lines) > 0
+    assert dm.write(torch.full_like(ball, 0.2), tmp_path / "flat").suffix == ".npy"  # no surface: the array alone

@@ -20,6 +20,7 @@ import torch
 
 from nfields.core.checks import POSITIVE_INT, check_arg, nullable, string
 from nfields.core.errors import DataError
+from nfields.core.mesh_io import surface, write_obj
 from nfields.data.grid import GridDataModule, resample
 from nfields.tasks.base import Task
 
@@ -109,6 +110,15 @@ class VolumeDataModule(GridDataModule):
         return (volume - lo) / (hi - lo) if hi > lo else torch.zeros_like(volume)
 
     def write(self, values: torch.Tensor, stem: Path) -> Path:
+        """prediction.npy (D, H, W, C) in [0, 1], and for occupancy its 0.5 surface as prediction.obj (returned,
+        for W&B's Object3D) when the render has one."""
         path = stem.with_suffix(".npy")
-        np.save(path, values.float().cpu().numpy())  # (D, H, W, C) in [0, 1]: occupancy's 0.5 is the surface
-        return path
+        volume = values.float().cpu().numpy()
+        np.save(path, volume)
+        if "iou" not in self.scores:
+            return path
+        try:
+            verts, faces = surface(volume[..., 0], level=0.5)
+        except ValueError:  # no cell crosses 0.5: no surface yet
+            return path
+        return write_obj(stem.with_suffix(".obj"), verts, faces)

@@ -62,6 +62,7 @@ class FieldModule(SteppedModule):
         self.picture, self.write_signal = data.picture, data.write  # the domain's picture and file format
         self.ssim_frames = data.ssim_frames  # axis 0 is time over 2-D frames (video): SSIM per frame
         self.scores = data.scores  # the domain's scores beside PSNR (occupancy: iou; audio: snr)
+        self.domain, self.rate = data.domain, data.rate  # stored in checkpoints for scripts/render.py
         self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
         self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
@@ -242,4 +243,5 @@ class FieldModule(SteppedModule):
         return {} if psnr is None else {"prediction": f"{float(psnr):.2f} dB{extra}"}
 
     def checkpoint_extra(self) -> dict[str, Any]:
-        return {"nfields_image_shape": list(self.image_shape)}  # (H, W, C): render without the data
+        # The signal's (*grid, C), its domain and rate (audio's sample rate, video's fps): render without the data
+        return {"nfields_image_shape": list(self.image_shape), "nfields_domain": self.domain, "nfields_rate": self.rate}

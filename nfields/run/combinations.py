@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from nfields.core.checks import is_int
 from nfields.core.errors import ConfigError
 from nfields.run.compose import CONFIGS
 from nfields.run.options import option_names
@@ -68,3 +69,30 @@ def gpu_is_there(cfg: DictConfig, choices: dict[str, Any], overrides: list[str])
     if select(cfg, "trainer.accelerator")[1] in ("gpu", "cuda") and not torch.cuda.is_available():
         fix = "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
         raise ConfigError("trainer.accelerator", "gpu", fix)
+
+
+# Every step count Lightning acts on, in calls: with k optimiser steps per call, each must be a multiple of k.
+SCHEDULE_KEYS = (
+    "trainer.max_steps",
+    "log.val_every_n_steps",
+    "log.gif_every_n_steps",
+    "callbacks.checkpoint.every_n_train_steps",
+    "callbacks.guard.every_n_steps",
+    "callbacks.progress_gif.every_n_steps",
+)
+
+
+def check_divides(cfg: DictConfig, k: int, what: str) -> None:
+    """One line for the first positive step count in SCHEDULE_KEYS that k does not divide."""
+    for key in SCHEDULE_KEYS:
+        value = select(cfg, key)[1]
+        if isinstance(value, int) and value > 0 and value % k:
+            raise ConfigError(key, value, f"must be a multiple of {what}")
+
+
+@combination
+def steps_per_call_divides_the_schedule(cfg: DictConfig, choices: dict[str, Any], overrides: list[str]) -> None:
+    """model.steps_per_call=k: Lightning counts calls of k optimiser steps (run/speed.py)."""
+    k = select(cfg, "model.steps_per_call")[1]
+    if is_int(k) and k > 1:  # auto chooses a divisor itself; a bad value is the module's to refuse
+        check_divides(cfg, k, f"model.steps_per_call={k}")

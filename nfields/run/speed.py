@@ -25,33 +25,17 @@ from omegaconf import DictConfig
 from nfields.core.errors import ConfigError
 from nfields.lit.base import BaseModule
 from nfields.lit.stepped import SteppedModule
-from nfields.run.combinations import select
+from nfields.run.combinations import SCHEDULE_KEYS, check_divides, select
 from nfields.run.resume import read_checkpoint
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 TARGET_CALL_S = 0.1  # a call of about 0.1 s: Lightning's ~0.5-0.7 ms per call (measured) is then under 1 %
-SCHEDULE_KEYS = (
-    "trainer.max_steps",
-    "log.val_every_n_steps",
-    "log.gif_every_n_steps",
-    "callbacks.checkpoint.every_n_train_steps",
-    "callbacks.guard.every_n_steps",
-    "callbacks.progress_gif.every_n_steps",
-)
 
 
 def schedule_gcd(cfg: DictConfig) -> int:
     """The largest k dividing every positive step count in SCHEDULE_KEYS (0 when there is none)."""
     counts = [v for v in (select(cfg, key)[1] for key in SCHEDULE_KEYS) if isinstance(v, int) and v > 0]
     return math.gcd(*counts) if counts else 0
-
-
-def check_divides(cfg: DictConfig, k: int, what: str) -> None:
-    """One line for the first positive step count in SCHEDULE_KEYS that k does not divide."""
-    for key in SCHEDULE_KEYS:
-        value = select(cfg, key)[1]
-        if isinstance(value, int) and value > 0 and value % k:
-            raise ConfigError(key, value, f"must be a multiple of {what}")
 
 
 def one_process(cfg: DictConfig) -> bool:
@@ -98,8 +82,7 @@ def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
             raise ConfigError("model.steps_per_call", k, f"must be {resumed} (or auto) to resume this checkpoint")
         check_divides(cfg, resumed, f"{resumed}, the resumed run's steps per call")
         return resumed
-    if k != "auto":
-        check_divides(cfg, int(k), f"model.steps_per_call={k}")
+    if k != "auto":  # it divides the schedule (run/combinations.py, before any work)
         return int(k)
     n = schedule_gcd(cfg)
     if n <= 1 or not one_process(cfg):

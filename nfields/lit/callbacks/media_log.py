@@ -33,14 +33,15 @@ def log_video(trainer: Trainer, key: str, gif: Path, fps: int) -> None:
 
 
 def log_media(trainer: Trainer, key: str, path: Path) -> None:
-    """Send a prediction file to W&B as what it is: .wav as Audio, .mp4 as Video, .npy (a volume) as nothing
-    more than the panel's slices; the file itself stays in the run dir."""
+    """Send a prediction file to W&B as what it is: .wav as Audio, .mp4 as Video, .obj (a volume's surface) as
+    Object3D; the file itself stays in the run dir."""
     for lg in trainer.loggers:
-        if isinstance(lg, WandbLogger) and path.suffix in (".wav", ".mp4"):
+        if isinstance(lg, WandbLogger) and path.suffix in (".wav", ".mp4", ".obj"):
             import wandb
 
+            kinds = {".wav": wandb.Audio, ".mp4": lambda p: wandb.Video(p, format="mp4"), ".obj": wandb.Object3D}
             try:  # W&B problems never fail a run
-                media = wandb.Audio(str(path)) if path.suffix == ".wav" else wandb.Video(str(path), format="mp4")
+                media = kinds[path.suffix](str(path))
                 lg.experiment.log({key: media, "trainer/global_step": trainer.global_step})
             except Exception as e:  # noqa: BLE001
                 rank_zero_warn(f"W&B could not log {key} ({type(e).__name__}: {e}); it is in {path}")
