@@ -1,7 +1,7 @@
 """The papers' non-image experiments against their hand-written references (scripts/baselines/siren_audio.py,
 siren_video.py, occupancy.py): the references' own conventions on generated signals (fast), and, when
 ../shared/data holds the papers' files, nfields' presets in reduced mode against the references run with the same
-settings (slow): the mean test PSNR over SEEDS within 0.3 dB (IoU at 0.5 within 0.01).
+settings (slow): the mean test PSNR over SEEDS within 0.3 dB (occupancy: the mean IoU at 0.5 within 0.01).
 
 NFIELDS_SHARED_DATA points at another copy of the data folder (default: ../shared/data beside the checkout)."""
 
@@ -162,6 +162,6 @@ def test_occupancy_reduced_matches_reference(make_cfg, tmp_path: Path) -> None:
                     "trainer.max_steps=300", f"seed={s}")
         for s in SEEDS
     ]  # fmt: skip
-    ours, ious = [m["test/psnr"] for m in runs], [m["test/iou"] for m in runs]  # IoU at 0.5 (docs/domains.md)
-    assert abs(np.mean(ours) - np.mean([r["psnr"] for r in ref])) <= PSNR_TOL, (ours, ref)
+    # Occupancy's score is the IoU at 0.5: its PSNR falls 4 dB apart from seed to seed here, on both sides
+    ious = [m["test/iou"] for m in runs]
     assert abs(np.mean(ious) - np.mean([r["iou_0.5"] for r in ref])) <= IOU_TOL, (ious, ref)
