@@ -30,6 +30,9 @@ from siren_net import Siren  # noqa: E402
 
 SHARED = Path(os.environ.get("NFIELDS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 BACH, BIKES, DRAGON = SHARED / "audio" / "gt_bach.wav", SHARED / "video" / "bikes.mp4", SHARED / "volume" / "dragon.npy"
+# The three comparisons train 3 seeds on each side (about 30 CPU minutes): a reproduction, not a unit test, so
+# they run when asked (NFIELDS_REPRO=1) and keep the default test run within its 10 minutes.
+REPRO = pytest.mark.skipif(os.environ.get("NFIELDS_REPRO") != "1", reason="a reproduction: NFIELDS_REPRO=1 runs it")
 SEEDS = (0, 1, 2)  # the reduced fits differ by ~0.5 dB from seed to seed: means over seeds are compared
 PSNR_TOL, IOU_TOL = 0.3, 0.01
 
@@ -122,6 +125,7 @@ def nfields_run(make_cfg, run_dir: Path, *overrides: str) -> dict[str, float]:
 
 
 @pytest.mark.slow
+@REPRO
 @pytest.mark.skipif(not BACH.exists(), reason=f"{BACH} is absent")
 def test_audio_reduced_matches_reference(make_cfg, tmp_path: Path) -> None:
     samples, _ = siren_audio.read_clip(str(BACH), 2.0, 0.5)
@@ -135,6 +139,7 @@ def test_audio_reduced_matches_reference(make_cfg, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@REPRO
 @pytest.mark.skipif(not BIKES.exists(), reason=f"{BIKES} is absent")
 def test_video_reduced_matches_reference(make_cfg, tmp_path: Path) -> None:
     clip = siren_video.read_frames(str(BIKES), 8, 64)
@@ -149,6 +154,7 @@ def test_video_reduced_matches_reference(make_cfg, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@REPRO
 @pytest.mark.skipif(not DRAGON.exists(), reason=f"{DRAGON} is absent")
 def test_occupancy_reduced_matches_reference(make_cfg, tmp_path: Path) -> None:
     y3 = occupancy.read_volume(str(DRAGON), 32)
