@@ -82,6 +82,8 @@ def test_the_field_s_input_width_is_the_data_s(make_cfg) -> None:
         (["data=audio", "field=gaussians"], "field=gaussians: is defined on 2-D coordinates, the data has 1"),
         (["data=volume", "+encoding.in_dim=2"], "encoding.in_dim=2: must be 3, the data's axes"),
         (["data=volume", "data.size=40"], "data.size=40: above the 32x32x32 cells of the volume"),
+        (["data=audio", "data.offset=-1"], "data.offset=-1: the crop's start in seconds must be a number >= 0"),
+        (["data=audio", "data.offset=0.6"], "data.offset=0.6: past the end of the generated chirp (0.500 s long"),
         (["data=video", "data.frames=40"], "data.frames=40 with data.stride=1: the generated clip has 16 frames"),
         (["data=video", "data.size=64"], "data.size=64 is larger than the frames of the generated clip (32x32)"),
     ],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,10 +58,7 @@ def read_wav(path: str | Path, offset: float = 0.0, duration: float | None = Non
     `offset` and `duration` (seconds) crop it to samples [s, s + n), s = round(offset * rate) and
     n = round(duration * rate): exactly n samples, fewer only where the clip ends first (None: to the end).
     Only the crop is converted to float32."""
-    if not is_number(offset) or offset < 0:
-        raise DataError(f"data.offset={offset}: the crop's start in seconds must be a number >= 0")
-    if duration is not None and (not is_number(duration) or duration <= 0):
-        raise DataError(f"data.duration={duration}: the crop's length in seconds must be a number > 0 (or null)")
+    check_crop(offset, duration)  # before the file is opened
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"audio file not found: {path} (set data.path to a .wav file)")
@@ -78,10 +76,25 @@ def read_wav(path: str | Path, offset: float = 0.0, duration: float | None = Non
     t = a.shape[0]
     if t == 0 or a.shape[1] == 0:
         raise DataError(f"{path}: the WAV file holds no samples (shape {a.shape})")
+    return to_float(crop(a, rate, offset, duration, path), path), rate
+
+
+def check_crop(offset: float, duration: float | None) -> None:
+    """data.offset >= 0 and data.duration > 0 (or null), in seconds; one line otherwise."""
+    if not is_number(offset) or offset < 0:
+        raise DataError(f"data.offset={offset}: the crop's start in seconds must be a number >= 0")
+    if duration is not None and (not is_number(duration) or duration <= 0):
+        raise DataError(f"data.duration={duration}: the crop's length in seconds must be a number > 0 (or null)")
+
+
+def crop(a: np.ndarray | torch.Tensor, rate: int, offset: float, duration: float | None, name: object) -> Any:
+    """Samples (T, C) of `name` at `rate` Hz -> samples [s, s + n), s = round(offset * rate), n = round(duration *
+    rate), fewer only where the clip ends first (None: to the end); one line when the crop holds no sample."""
+    t = a.shape[0]
     start = sample_index(offset, rate)
     if start >= t:
         raise DataError(
-            f"data.offset={offset}: past the end of {path} ({t / rate:.3f} s long, {t} samples at {rate} Hz); "
+            f"data.offset={offset}: past the end of {name} ({t / rate:.3f} s long, {t} samples at {rate} Hz); "
             "use a smaller data.offset"
         )
     stop = t if duration is None else min(t, start + sample_index(duration, rate))
@@ -90,7 +103,7 @@ def read_wav(path: str | Path, offset: float = 0.0, duration: float | None = Non
             f"data.duration={duration}: the crop holds no sample at {rate} Hz (one sample is {1 / rate:.3g} s); "
             f"use a duration of at least {1 / rate:.3g}"
         )
-    return to_float(a[start:stop], path), rate
+    return a[start:stop]
 
 
 def to_float(a: np.ndarray, path: Path) -> torch.Tensor:
@@ -151,13 +164,10 @@ class AudioDataModule(GridDataModule):
         self.path, self.offset, self.duration, self.size = path, offset, duration, size
 
     def load(self) -> torch.Tensor:
-        if self.path is None:
+        if self.path is None:  # the generated chirp, cropped as a file would be
+            check_crop(self.offset, self.duration)
             samples, self.rate = chirp(DEFAULT_RATE, DEFAULT_SECONDS), DEFAULT_RATE
-            start = sample_index(self.offset, DEFAULT_RATE)
-            stop = None if self.duration is None else start + sample_index(self.duration, DEFAULT_RATE)
-            samples = samples[start:stop]
-            if samples.shape[0] == 0:
-                raise DataError(f"data.offset={self.offset}: past the end of the generated {DEFAULT_SECONDS} s chirp")
+            samples = crop(samples, DEFAULT_RATE, self.offset, self.duration, "the generated chirp")
         else:
             samples, self.rate = read_wav(self.path, self.offset, self.duration)
         if self.size is not None:  # resampled to data.size samples over the same time: the rate follows
@@ -169,7 +179,7 @@ class AudioDataModule(GridDataModule):
         return values * 2 - 1
 
     def write(self, values: torch.Tensor, stem: Path) -> Path:
-        return write_wav(stem.with_suffix(".wav"), self.to_units(values.float()).cpu(), int(self.rate))
+        return write_wav(stem.with_suffix(".wav"), self.to_units(values.float()).cpu(), round(self.rate))
 
     def describe(self) -> str:
         return f"{self.shape[0]} samples at {self.rate:g} Hz" + (
