@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from nfields.core.coords import flat_cell_coords, flat_pixel_coords
+from nfields.core.coords import flat_cell_coords
 from nfields.core.errors import ConfigError
 from nfields.fields.base import Field
 from nfields.fields.conditioning.base import Conditioning
@@ -143,7 +143,7 @@ def render_grid(
     out = None
     for s in starts:
         idx = torch.arange(first + s, first + min(s + chunk, n), device=device)  # (B,) C-order cell indices
-        coords = flat_pixel_coords(idx, *shape) if len(shape) == 2 else flat_cell_coords(idx, shape)  # (B, d)
+        coords = flat_cell_coords(idx, shape)  # (B, d) cell centres
         y = fn(coords)  # (B, C)
         if out is None:
             out = torch.empty(n, y.shape[-1], dtype=y.dtype, device=y.device)

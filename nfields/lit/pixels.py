@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from nfields.core.coords import flat_cell_coords, flat_pixel_coords
+from nfields.core.coords import flat_cell_coords
 from nfields.core.media import as_float, as_uint8
 from nfields.tasks.base import Observation, Task
 
@@ -60,14 +60,12 @@ class PixelStore(nn.Module):
 
     def take(self, idx: torch.Tensor) -> Observation:
         """Observed cells idx (B,) -> their Observation: coords (B, d), values (B, C) as float32."""
-        values = self.values[idx]
-        values = values.float() / 255 if values.dtype == torch.uint8 else values
+        values = as_float(self.values[idx])  # (B, C) float32
         if self.coords is not None:
             coords = self.coords[idx]
         else:
             flat = idx if self.index is None else self.index[idx]  # (B,) C-order cell indices
-            shape = self.shape
-            coords = flat_pixel_coords(flat, *shape) if len(shape) == 2 else flat_cell_coords(flat, shape)
+            coords = flat_cell_coords(flat, self.shape)
         return Observation(values, coords=coords, footprint=self.footprint)
 
     def every(self, start: int = 0, step: int = 1) -> Observation:
