@@ -59,10 +59,7 @@ class FieldModule(SteppedModule):
         self.samples = GridSamples(task, data.signal, data.batch_size, compact_pixels)
         self.image_shape, self.obs = self.samples.shape, self.samples.obs  # (*grid, C); masks, baselines, display
         self.grid = self.image_shape[:-1]  # an image's (H, W), a video's (T, H, W), ...
-        self.picture, self.write_signal = data.picture, data.write  # the domain's picture and file format
-        self.ssim_frames = data.ssim_frames  # axis 0 is time over 2-D frames (video): SSIM per frame
-        self.scores = data.scores  # the domain's scores beside PSNR (occupancy: iou; audio: snr)
-        self.domain, self.rate = data.domain, data.rate  # stored in checkpoints for scripts/render.py
+        self.data = data  # the domain: its picture, file format, scores and rate (data/grid.py)
         self.batch_loss = task.loss  # model.compile=step replaces it with its compiled version
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
         self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
@@ -188,7 +185,7 @@ class FieldModule(SteppedModule):
         """The field rendered for progress.gif -> (h, w, C): an image at most `max_size` pixels high/wide, any
         other signal as its picture (data.picture: a waveform, frames, slices)."""
         if len(self.grid) != 2:
-            return self.picture(self.render())
+            return self.data.picture(self.render())
         h, w = self.grid
         s = min(1.0, max_size / max(h, w))
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
@@ -196,7 +193,7 @@ class FieldModule(SteppedModule):
     def evaluate(self, stage: str) -> dict[str, float]:
         """Render, score and keep the signal slab by slab (lit/bands.py); the render is kept on the host as uint8
         (`last_render`) for the panels and prediction files, the metrics use the float render."""
-        score = GridScore(self.grid, frames=self.ssim_frames, extra=self.scores)
+        score = GridScore(self.grid, frames=self.data.ssim_frames, extra=self.data.scores)
         bands = rendered_bands(
             self.field, self.image_shape, self.eval_band_pixels, self.render_chunk, self.device, score.pad
         )
@@ -226,12 +223,12 @@ class FieldModule(SteppedModule):
         images = {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
         if len(self.grid) == 2:
             return images
-        return {name: self.picture(as_float(x)) for name, x in images.items()}
+        return {name: self.data.picture(as_float(x)) for name, x in images.items()}
 
     def write_media(self, stem: Path) -> Path | None:
         """The last evaluation's render in the domain's own format at `stem` + suffix (audio .wav, video .mp4,
         volume .npy) -> its path; an image's is prediction.png already (None)."""
-        return None if len(self.grid) == 2 else self.write_signal(as_float(self.last_render), stem)
+        return None if len(self.grid) == 2 else self.data.write(as_float(self.last_render), stem)
 
     def panel_captions(self) -> dict[str, str]:
         """The prediction's PSNR from the evaluation the panel shows (the stage's epoch metrics), with the task's
@@ -244,4 +241,5 @@ class FieldModule(SteppedModule):
 
     def checkpoint_extra(self) -> dict[str, Any]:
         # The signal's (*grid, C), its domain and rate (audio's sample rate, video's fps): render without the data
-        return {"nfields_image_shape": list(self.image_shape), "nfields_domain": self.domain, "nfields_rate": self.rate}
+        shape, data = list(self.image_shape), self.data
+        return {"nfields_image_shape": shape, "nfields_domain": data.domain, "nfields_rate": data.rate}
