@@ -39,7 +39,7 @@ from nfields.core.errors import UserError
 from nfields.core.media import quantize, to_uint8
 from nfields.core.mesh_io import surface, write_ply
 from nfields.core.video_io import write_video
-from nfields.fields.field import render, render_grid
+from nfields.fields.field import render_grid
 from nfields.run.build import load_field
 from nfields.run.exits import report_errors
 from nfields.run.resume import read_checkpoint
@@ -144,13 +144,7 @@ def main(argv: list[str] | None = None) -> Path:
     if len(shape) != 3:  # audio (T, C), video (T, H, W, C), a volume (D, H, W, C)
         return render_other(a, field.to(device), tuple(shape), device)
     h, w = output_size(*shape[:2], a.size or 2048)
-    field = field.to(device)
-    # Bands of rows, each quantised into a uint8 image on the host: no float image of the whole output.
-    img = torch.empty(h, w, field.out_dim, dtype=torch.uint8)  # (h, w, C)
-    bands = range(0, h, max(1, a.chunk // w))
-    for r0 in tqdm(bands, desc=f"render {h}x{w}", unit="band", disable=len(bands) == 1):
-        r1 = min(h, r0 + bands.step)
-        img[r0:r1] = quantize(render(field, h, w, chunk=a.chunk, device=device, rows=(r0, r1))).cpu()
+    img = render_slabs(field.to(device), (h, w), a.chunk, device)  # (h, w, C) uint8: bands of rows
     out = a.out or default_out(a.checkpoint, h, w)
     out.parent.mkdir(parents=True, exist_ok=True)
     iio.imwrite(out, to_uint8(img))
