@@ -43,6 +43,7 @@ from nfields.fields.field import render_grid
 from nfields.run.build import load_field
 from nfields.run.exits import report_errors
 from nfields.run.resume import read_checkpoint
+from nfields.tasks.base import size as grid_size
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,7 +96,7 @@ def render_slabs(field: torch.nn.Module, grid: tuple[int, ...], chunk: int, devi
     out = torch.empty(*grid, field.out_dim, dtype=torch.uint8)
     step = max(1, chunk // max(1, math.prod(grid[1:])))
     slabs = range(0, grid[0], step)
-    for r0 in tqdm(slabs, desc=f"render {'x'.join(map(str, grid))}", unit="slab", disable=len(slabs) == 1):
+    for r0 in tqdm(slabs, desc=f"render {grid_size(grid)}", unit="slab", disable=len(slabs) == 1):
         r1 = min(grid[0], r0 + step)
         out[r0:r1] = quantize(render_grid(field, grid, chunk=chunk, device=device, rows=(r0, r1))).cpu()
     return out
@@ -132,8 +133,8 @@ def render_other(a: argparse.Namespace, field: torch.nn.Module, shape: tuple[int
             verts, faces = surface(volume, level=127.5)
         except ValueError as e:  # a field that never reaches 0.5 (or is 0.5 everywhere): no surface to write
             raise UserError(f"checkpoint {a.checkpoint}: {e}; train longer or check the data") from None
-        path = write_ply(a.out or run_dir / f"render_{'x'.join(map(str, size))}.ply", verts, faces)
-        print(f"rendered {'x'.join(map(str, size))}: {len(verts)} vertices, {len(faces)} triangles -> {path}")
+        path = write_ply(a.out or run_dir / f"render_{grid_size(size)}.ply", verts, faces)
+        print(f"rendered {grid_size(size)}: {len(verts)} vertices, {len(faces)} triangles -> {path}")
     return path
 
 

@@ -29,6 +29,7 @@ from nfields.core.errors import DataError
 from nfields.core.media import to_uint8
 from nfields.core.views import view
 from nfields.tasks.base import Task
+from nfields.tasks.base import size as grid_size
 from nfields.tasks.fit import Fit
 
 
@@ -52,8 +53,7 @@ def resample(signal: torch.Tensor, size: int | None, what: str) -> torch.Tensor:
         return signal
     shape = signal.shape[:-1]
     if size > min(shape):
-        cells = "x".join(map(str, shape))
-        raise DataError(f"data.size={size}: above the {cells} cells of {what}; use a smaller size or null")
+        raise DataError(f"data.size={size}: above the {grid_size(shape)} cells of {what}; use a smaller size or null")
     x = signal.float().movedim(-1, 0)[None]  # (1, C, *shape)
     return POOLS[len(shape)](x, (size,) * len(shape))[0].movedim(0, -1)
 
@@ -104,7 +104,7 @@ class GridDataModule(pl.LightningDataModule):
 
     def describe(self) -> str:
         """The signal's size for the start line: '32x32x32' (audio and video say more)."""
-        return "x".join(map(str, self.shape))
+        return grid_size(self.shape)
 
     def to_units(self, values: torch.Tensor) -> torch.Tensor:
         """Values in [0, 1] (a render) -> the signal's own units (audio: [-1, 1]); the identity by default."""
