@@ -106,7 +106,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, mon
     def fail(src: str, dst: str) -> None:  # the move into place fails after a complete encode
         raise OSError("disk full")
 
-    monkeypatch.setattr("nfields.core.video_io.os.replace", fail)
+    monkeypatch.setattr("nfields.core.files.os.replace", fail)  # the one atomic rename
     with pytest.raises(OSError, match="disk full"):
         write_video(path, moving_shapes(frames=2, size=8), fps=25)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]

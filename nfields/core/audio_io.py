@@ -7,12 +7,13 @@ samples by at most half a quantisation step (2**-16), one step at exactly +1.
 
 from __future__ import annotations
 
-import os
 import wave
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from nfields.core.files import atomic_path
 
 PCM16_SCALE = 2.0**15
 
@@ -38,17 +39,9 @@ def write_wav(path: str | Path, samples: torch.Tensor | np.ndarray, rate: int) -
     if isinstance(rate, bool) or not isinstance(rate, int | np.integer) or rate < 1:
         raise ValueError(f"a sample rate is a positive integer in Hz, got {rate!r}")
     pcm = to_pcm16(samples)  # (T, C) int16
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")  # same folder: os.replace is then an atomic rename
-    try:
-        with open(tmp, "wb") as f, wave.open(f, "wb") as w:
-            w.setnchannels(pcm.shape[1])
-            w.setsampwidth(2)
-            w.setframerate(int(rate))
-            w.writeframes(pcm.astype("<i2").tobytes())  # C-order (T, C): frames of interleaved channels
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path) as tmp, open(tmp, "wb") as f, wave.open(f, "wb") as w:
+        w.setnchannels(pcm.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(int(rate))
+        w.writeframes(pcm.astype("<i2").tobytes())  # C-order (T, C): frames of interleaved channels
+    return Path(path)

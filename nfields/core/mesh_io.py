@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 from skimage.measure import marching_cubes
+
+from nfields.core.files import atomic_path
 
 
 def surface(volume: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -31,22 +32,17 @@ def write_ply(path: str | Path, verts: np.ndarray, faces: np.ndarray) -> Path:
     )
     tris = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
     tris["n"], tris["v"] = 3, faces
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(header.encode("ascii"))
         f.write(np.asarray(verts, dtype="<f4").tobytes())
         f.write(tris.tobytes())
-    os.replace(tmp, path)
     return path
 
 
 def write_obj(path: str | Path, verts: np.ndarray, faces: np.ndarray) -> Path:
     """A Wavefront OBJ (text) of vertices (V, 3) and triangles (F, 3), written atomically: what W&B's Object3D
     shows (it takes no PLY)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         np.savetxt(f, verts, fmt="v %.6f %.6f %.6f")
         np.savetxt(f, faces + 1, fmt="f %d %d %d")  # OBJ counts vertices from 1
-    os.replace(tmp, path)
-    return path
+    return Path(path)

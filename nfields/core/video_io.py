@@ -18,8 +18,6 @@ Grayscale frames (C = 1) are written as RGB with three equal channels.
 from __future__ import annotations
 
 import numbers
-import os
-import uuid
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +26,8 @@ import av
 import numpy as np
 import torch
 from PIL import Image
+
+from nfields.core.files import atomic_path
 
 MP4_CODECS = ("libx264", "mpeg4")  # preferred first; PyPI's av wheels have shipped libx264, not libopenh264
 # High quality rather than the encoders' small defaults: CRF 18; a constant quantiser 2 (ffmpeg's -q:v 2)
@@ -60,9 +60,8 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
             f"cannot write video {path}: expected (T, H, W, C) uint8 with C 1 or 3, got {a.dtype} {a.shape}"
         )
     rate = Fraction(fps).limit_denominator(1001 * 1000)  # 30000/1001 (NTSC) stays exact
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}{suffix}"))  # same folder: os.replace is atomic
-    try:
+    with atomic_path(path) as tmp_path:
+        tmp = str(tmp_path)  # with the suffix: PyAV picks the container from it
         if suffix == ".gif":
             encode(tmp, gif_frames(a), "gif", rate, a.shape[2], a.shape[1], "pal8", {}, GIF_TIME_BASE)
         else:
@@ -74,10 +73,6 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
                 )
             h, w = a.shape[1] + a.shape[1] % 2, a.shape[2] + a.shape[2] % 2
             encode(tmp, rgb_frames(a, h, w), name, rate, w, h, "yuv420p", MP4_OPTIONS.get(name, {}), None)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
