@@ -20,6 +20,7 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
 
+from nfields.core.files import atomic_path
 from nfields.core.media import to_uint8
 from nfields.lit.many import ManyFieldsModule
 
@@ -27,12 +28,10 @@ from nfields.lit.many import ManyFieldsModule
 def write_members_csv(path: Path, rows: list[dict[str, Any]]) -> list[str]:
     """rows -> a CSV with the union of their keys as columns (spec columns first); returns the columns."""
     columns = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         w.writerows(rows)
-    tmp.replace(path)
     return columns
 
 

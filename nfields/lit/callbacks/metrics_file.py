@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
+from nfields.core.files import atomic_path
 from nfields.fields.base import n_params
 from nfields.lit.base import BaseModule
 from nfields.lit.callbacks.perf import find_timer
@@ -19,9 +19,8 @@ from nfields.lit.stepped import SteppedModule
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write to a temporary file and rename: a reader never sees a half-written file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 class MetricsFile(Callback):
