@@ -28,7 +28,7 @@ class GridSamples(nn.Module):
         super().__init__()
         obs = observe(task, image)  # uint8 levels only to a task that accepts them; else floats in [0, 1]
         compact = compact and batch_size is not None  # a full batch is read whole every step: kept as float
-        self.shape, self.batch_size = tuple(image.shape), batch_size  # (H, W, C)
+        self.shape, self.batch_size = tuple(image.shape), batch_size  # (*grid, C): an image's (H, W, C)
         self.pixels = PixelStore(obs, image.shape[:-1], compact)
         stored = as_uint8(image) if compact else None
         stored = as_float(image) if stored is None else stored
@@ -68,7 +68,7 @@ class GridSamples(nn.Module):
         return self.batch_size is None or self.batch_size >= self.pixels.n
 
     def sample(self) -> tuple[Observation, float | None]:
-        """This rank's share of the step's pixels -> their Observation (coords (B, 2), colours (B, C), the
+        """This rank's share of the step's cells -> their Observation (coords (B, d), values (B, C), the
         footprint), and the count the squared errors are divided by. A random batch has data.batch_size /
         world pixels (with replacement; its own mean: None). A full batch is every world-th observed pixel, and
         each rank divides its sum by N / world, so that DDP's mean over ranks is exactly the mean over all N
