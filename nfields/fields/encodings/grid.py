@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from nfields.core.checks import NON_NEGATIVE, POSITIVE_INT, check_arg, integer, number
-from nfields.fields.encodings.base import Encoding, check_in_dim
+from nfields.fields.encodings.base import Encoding, check_in_dim, precise
 
 TV_EPS = 1e-3  # sqrt(clamp(., min=1e-6)) as the benchmark's TV_Reg
 MAX_DIM = 3  # audio, images, video and volumes; 2^d corners and res^d vertices grow fast beyond
@@ -100,7 +100,7 @@ class Grid(Encoding):
         self.check_input(x)
         lead = x.shape[:-1]
         with torch.autocast(device_type=x.device.type, enabled=False):
-            xs = x.reshape(-1, self.in_dim).float()  # (N, d)
+            xs = x.reshape(-1, self.in_dim).to(precise(self.table))  # (N, d): fp32 (float64 after .double())
             out = self.bilinear(xs) if self.in_dim == 2 else self.multilinear(xs)  # (L, N, F)
         return out.permute(1, 0, 2).reshape(*lead, self.out_dim)  # (..., L * F), level-major
 
