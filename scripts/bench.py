@@ -10,6 +10,7 @@
     python scripts/bench.py --case many --device cpu                      # model=many against loops of single fits
     python scripts/bench.py --case many_protocol --device cuda --root <ffn>/div2k/test --size 512 --loop-images 4
     python scripts/bench.py --case eikonal --device cpu --threads 1 --repeat 3    # a double backward a step
+    python scripts/bench.py --case grid_paths --device cpu --threads 1           # encoding=grid: grid_sample, gathers
 
 Each case prints its rates beside its hand-written baseline's (scripts/baselines/, plain PyTorch) and their ratio.
 Trailing arguments are Hydra overrides for every nfields run of the case. The cases live in scripts/benchcases/:
@@ -46,6 +47,7 @@ fits also in lock-step with the many run.
 
 eikonal (eikonal.py): steps/s of an eikonal step (f and grad f with create_graph, a loss on |grad f|, backward,
 Adam) of a 3x256 SIREN on 3-D points through nfields' field against a hand-written SIREN with the same weights.
+grid_paths (eikonal.py): encoding=grid's plain step through F.grid_sample and through its gathers (milliseconds).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ CASES = {
     **dict.fromkeys([f"many_{name}" for name in many.PRESETS], many.run),
     "many": many.run,
     "eikonal": eikonal.run,
+    "grid_paths": eikonal.grid_paths,
 }
 
 

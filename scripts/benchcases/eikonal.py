@@ -1,5 +1,5 @@
-"""Case `eikonal` of scripts/bench.py: an eikonal step (a double backward) through nfields' field against a
-hand-written SIREN doing the same work.
+"""Cases `eikonal` and `grid_paths` of scripts/bench.py: an eikonal step (a double backward) through nfields' field
+against a hand-written SIREN doing the same work; encoding=grid's two interpolations.
 
     python scripts/bench.py --case eikonal --device cpu --threads 1 --repeat 3   # 1,024 points a step, 60 steps
     python scripts/bench.py --case eikonal --device cuda                         # 10,000 points a step, 200 steps
@@ -12,11 +12,16 @@ scripts/baselines/siren_net.py's SIREN (plain PyTorch) on c = 2u - 1, given the 
 compute the same numbers (checked before timing). The two loops alternate in --repeat blocks, so both see the
 same seconds of a machine whose speed drifts; each block starts with untimed warm-up steps. `--repeat N` runs the
 comparison N times and prints every ratio.
+
+`grid_paths`: encoding=grid's plain step (forward, backward to the table) through F.grid_sample (Grid.sample, what
+the plain case runs) and through the gathers of the 2^d corners (what runs when a gradient in x is asked for),
+medians of 15 interleaved repetitions, on 2-D and 3-D grids of 1 and 4 levels, --points points (default 32,768).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,6 +29,7 @@ from collections.abc import Callable
 import torch
 from baselines.siren_net import Siren
 
+from nfields.fields.encodings.grid import Grid
 from nfields.fields.gradients import value_and_input_gradient
 from nfields.run.build import build_field
 from nfields.run.compose import compose_run_config
@@ -134,3 +140,25 @@ def run(a: argparse.Namespace) -> None:
         print(f"\nratio nfields / hand-written steps/s: {ratios[-1]:.3f}")
     if len(ratios) > 1:
         print(f"ratios: {', '.join(f'{r:.3f}' for r in ratios)}")
+
+
+def grid_paths(a: argparse.Namespace) -> None:
+    """Case grid_paths: ms per plain step of encoding=grid by F.grid_sample and by the gathers, and their ratio."""
+    n, device = a.points or 2**15, a.device
+    print(f"# grid_paths: {n} points, device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        "| d | resolution | levels | grid_sample ms | gathers ms | gathers / grid_sample |\n|---|---|---|---|---|---|"
+    )
+    for d, res, levels in ((2, 256, 1), (2, 256, 4), (3, 64, 1), (3, 64, 4)):
+        enc = Grid(resolution=res, n_levels=levels, in_dim=d).to(device)
+        x = torch.rand(n, d, device=device)
+        gathers = enc.bilinear if d == 2 else enc.multilinear
+        times: dict[str, list[float]] = {"sample": [], "gathers": []}
+        for i in range(17):  # the first two rounds warm up
+            for name, fn in (("sample", enc.sample), ("gathers", gathers)):
+                enc.table.grad = None
+                t = timed(lambda fn=fn, x=x: fn(x).square().sum().backward(), 1, device, warmup=0)
+                times[name] += [t] if i >= 2 else []
+        ms = {k: statistics.median(v) * 1e3 for k, v in times.items()}
+        ratio = ms["gathers"] / ms["sample"]
+        print(f"| {d} | {res} | {levels} | {ms['sample']:.2f} | {ms['gathers']:.2f} | {ratio:.2f} |")
