@@ -146,23 +146,43 @@ def test_eikonal_loss_gradient_in_the_parameters_is_finite_nonzero_and_right(mak
     assert numeric == pytest.approx(analytic.item(), rel=1e-4, abs=1e-6)
 
 
+@pytest.mark.parametrize("latent", options("latent"))
 @pytest.mark.parametrize("cond", [c for c in options("cond") if c != "none"])
-def test_conditional_fields_have_a_double_backward(make_cfg, cond: str) -> None:
-    """cond=concat|film|hypernet with a global code: the input gradient of the field conditioned on codes
-    (B, N, 3), and the eikonal loss's gradient reaches what the codes go through."""
-    cfg = make_cfg("debug=fast", "network=siren", f"cond={cond}", "latent=global", "model.latent_dim=4")
+def test_conditional_fields_have_a_double_backward(make_cfg, cond: str, latent: str) -> None:
+    """Every conditioning with every latent layout (3-D with a global code; local codes are a 2-D grid, so 2-D
+    there): the input gradient of the field conditioned on codes (B, N, d), and the eikonal loss's gradient
+    reaches what the codes go through."""
+    cfg = make_cfg("debug=fast", "network=siren", f"cond={cond}", f"latent={latent}", "model.latent_dim=4")
     OmegaConf.update(cfg, "network.n_neurons", 8)
     torch.manual_seed(0)
-    field = build_field(cfg, out_dim=1, in_dim=3, own_code=False)
+    d = 3 if latent == "global" else 2
+    field = build_field(cfg, out_dim=1, in_dim=d, own_code=False)
     codes = torch.randn(2, field.code_dim, requires_grad=True)  # (B, code_dim)
-    x = torch.rand(2, 5, 3)  # (B, N, 3)
+    x = torch.rand(2, 5, d)  # (B, N, d)
     grad = input_gradient(conditioned(field, codes), x)
-    assert grad.shape == (2, 5, 3)
+    assert grad.shape == (2, 5, d) and torch.isfinite(grad).all()
     (grad.norm(dim=-1) - 1).abs().mean().backward()
     # the path from the codes: the codes themselves, or the conditioning's map from them (FiLM's starts at zero)
     via_codes = [codes.grad, *(p.grad for p in field.cond.parameters() if p.grad is not None)]
     assert sum(g.abs().sum() for g in via_codes) > 0
     assert all(torch.isfinite(p.grad).all() for p in [codes, *field.parameters()] if p.grad is not None)
+
+
+@pytest.mark.parametrize("latent", options("latent"))
+@pytest.mark.parametrize("cond", [c for c in options("cond") if c != "none"])
+def test_conditional_input_gradients_are_right(make_cfg, cond: str, latent: str) -> None:
+    """float64, 2-D: the conditioned field's input gradient against central differences and its double backward
+    against gradgradcheck, at points away from the faces of the 4 x 4 local code grids (pos = 4u - 0.5)."""
+    cfg = make_cfg("debug=fast", "network=siren", f"cond={cond}", f"latent={latent}", "model.latent_dim=3")
+    OmegaConf.update(cfg, "network.n_neurons", 8)
+    torch.manual_seed(0)
+    field = double(build_field(cfg, out_dim=1, in_dim=2, own_code=False))
+    codes = torch.randn(1, field.code_dim, dtype=torch.float64)  # (1, code_dim)
+    fn = conditioned(field, codes)
+    x = torch.tensor([[[0.2, 0.4], [0.7, 0.55], [0.4, 0.7]]], dtype=torch.float64)  # (1, 3, 2): fractions 0.1-0.7
+    central = central_differences(lambda t: fn(t[None])[0], x[0])  # (3, 2)
+    torch.testing.assert_close(input_gradient(fn, x)[0], central, **FD_TOL)
+    assert torch.autograd.gradgradcheck(fn, (x.requires_grad_(),), eps=H, atol=1e-5, rtol=1e-4)
 
 
 def test_eikonal_training_lowers_the_loss(make_cfg) -> None:
