@@ -14,6 +14,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nfields.core.errors import ConfigError
 from nfields.fields.encodings.grid import Grid
 from nfields.fields.encodings.hashgrid import HashGrid
 from nfields.fields.field import conditioned
@@ -183,6 +184,13 @@ def test_conditional_input_gradients_are_right(make_cfg, cond: str, latent: str)
     central = central_differences(lambda t: fn(t[None])[0], x[0])  # (3, 2)
     torch.testing.assert_close(input_gradient(fn, x)[0], central, **FD_TOL)
     assert torch.autograd.gradgradcheck(fn, (x.requires_grad_(),), eps=H, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("latent", [n for n in options("latent") if n != "global"])
+def test_local_codes_refuse_other_than_2d_coordinates(make_cfg, latent: str) -> None:
+    cfg = make_cfg("debug=fast", "cond=concat", f"latent={latent}", "model.latent_dim=4")
+    with pytest.raises(ConfigError, match=r"^latent.grid_size=4: local codes are a 2-D grid .* 3-D .*latent=global$"):
+        build_field(cfg, out_dim=1, in_dim=3)
 
 
 def test_eikonal_training_lowers_the_loss(make_cfg) -> None:
