@@ -4,8 +4,10 @@
     eikonal = (grad.norm(dim=-1) - 1).abs().mean()       # trains by loss.backward(): a double backward
 
 Every encoding and network of nfields is differentiable twice in its input (tests/test_input_gradients.py),
-the grids too: their multilinear interpolation is gathers and products of the fractional weights (piecewise
-multilinear: the gradient jumps across cell faces, and its own derivative along an axis is zero inside a cell).
+the grids too: given coordinates that require grad they gather their cells' corners and blend them by products
+of the fractional weights (piecewise multilinear: the gradient jumps across cell faces, and its own derivative
+along an axis is zero inside a cell). network=finer with scale_req_grad=false treats |x| + 1 as a constant, as
+its paper's code does, so its input gradient is then not the derivative of the field.
 """
 
 from __future__ import annotations
