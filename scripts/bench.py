@@ -9,6 +9,8 @@
     python scripts/bench.py --case memory --sizes 2048,8192 --steps 20    # peak memory on very large images
     python scripts/bench.py --case many --device cpu                      # model=many against loops of single fits
     python scripts/bench.py --case many_protocol --device cuda --root <ffn>/div2k/test --size 512 --loop-images 4
+    python scripts/bench.py --case eikonal --device cpu --threads 1 --repeat 3    # a double backward a step
+    python scripts/bench.py --case grid_paths --device cpu --threads 1           # encoding=grid: grid_sample, gathers
 
 Each case prints its rates beside its hand-written baseline's (scripts/baselines/, plain PyTorch) and their ratio.
 Trailing arguments are Hydra overrides for every nfields run of the case. The cases live in scripts/benchcases/:
@@ -42,6 +44,10 @@ memory (memory.py): peak memory of `python train.py` (each in its own process) o
 many_tiny, many_small, many_protocol; many: all three (many.py). M images fitted three ways, images x steps per
 second: one model=many run, a loop of single-image runs, and a hand-written loop over the images; the hand-written
 fits also in lock-step with the many run.
+
+eikonal (eikonal.py): steps/s of an eikonal step (f and grad f with create_graph, a loss on |grad f|, backward,
+Adam) of a 3x256 SIREN on 3-D points through nfields' field against a hand-written SIREN with the same weights.
+grid_paths (eikonal.py): encoding=grid's plain step through F.grid_sample and through its gathers (milliseconds).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from benchcases import collection, many, memory, protocol
+from benchcases import collection, eikonal, many, memory, protocol
 
 CASES = {
     **dict.fromkeys(protocol.PRESETS, protocol.run),
@@ -58,6 +64,8 @@ CASES = {
     "memory": memory.run,
     **dict.fromkeys([f"many_{name}" for name in many.PRESETS], many.run),
     "many": many.run,
+    "eikonal": eikonal.run,
+    "grid_paths": eikonal.grid_paths,
 }
 
 
@@ -83,6 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--members", type=int, default=None, help="images (members); default: the case's")
     g.add_argument("--loop-images", type=int, default=4, help="single-image nfields runs timed (a rate per image)")
     g.add_argument("--root", default=None, help="a folder (or .npz) of images instead of skimage crops")
+    eikonal.add_arguments(ap)
     return ap.parse_args(argv)
 
 

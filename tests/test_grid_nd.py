@@ -133,3 +133,20 @@ def test_2d_total_variation_is_the_written_out_formula() -> None:
     g = enc.level(0).detach()
     du, dv = g[:-1, 1:] - g[:-1, :-1], g[1:, :-1] - g[:-1, :-1]
     assert torch.equal(enc.total_variation().detach(), ((du**2 + dv**2).clamp(min=TV_EPS**2).sqrt() - TV_EPS).mean())
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_grid_sample_and_the_gathers_agree(d: int) -> None:
+    """The plain case (no gradient in x) runs F.grid_sample; a gradient in x the gathers (differentiable twice):
+    the same values and the same gradients in the table, to float rounding, on every level."""
+    enc = Grid(resolution=6, n_levels=3, n_features_per_level=2, in_dim=d)
+    x = points(d, 500)
+    assert enc.sampled(x) and not enc.sampled(x.clone().requires_grad_())
+    weights = torch.randn(x.shape[0], enc.out_dim, generator=torch.Generator().manual_seed(5))
+    sampled = enc(x)
+    (sampled * weights).sum().backward()
+    grad_sampled, enc.table.grad = enc.table.grad, None
+    gathered = enc(x.clone().requires_grad_())
+    (gathered * weights).sum().backward()
+    torch.testing.assert_close(sampled, gathered, atol=1e-6, rtol=0)
+    torch.testing.assert_close(grad_sampled, enc.table.grad, atol=1e-5, rtol=1e-5)

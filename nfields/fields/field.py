@@ -57,6 +57,13 @@ class NeuralField(Field):
                 None,
                 "a conditional field (cond != none) needs a latent layout: choose one in configs/latent/",
             )
+        if latent.local_dim and encoding.in_dim != 2:  # before grid_sample fails on the first batch
+            raise ConfigError(
+                "latent.grid_size",
+                latent.grid_size,
+                f"local codes are a 2-D grid (latent=local|hybrid) and the data has {encoding.in_dim}-D coordinates: "
+                "use latent=global",
+            )
         self.latent = latent
         self.cond = cond(latent=latent)
         in_dim = encoding.out_dim + self.cond.extra_in_dim  # [encoded coords, code] for concat

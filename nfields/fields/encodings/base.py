@@ -23,6 +23,12 @@ def check_in_dim(in_dim: int, check: Check = POSITIVE_INT) -> int:
     return in_dim
 
 
+def precise(t: torch.Tensor) -> torch.dtype:
+    """The dtype to compute phases and cell positions in for a module whose parameters are like `t`: theirs,
+    never below fp32 (fp32 under mixed precision or bf16 weights; float64 after .double(), for gradient checks)."""
+    return torch.promote_types(t.dtype, torch.float32)
+
+
 NO_PENALTY = torch.zeros(())  # (): what an encoding without a penalty adds to the loss
 
 
@@ -140,15 +146,15 @@ class ProjectionEncoding(Encoding):
         return self.phase_features(x)
 
     def phase_features(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., in_dim) -> (..., 2 n_features), in fp32 whatever the autocast."""
+        """x (..., in_dim) -> (..., 2 n_features) in fp32 whatever the autocast (float64 after .double())."""
         self.check_input(x)
         if torch.is_autocast_enabled(x.device.type):  # phases in fp32 under mixed precision
             with torch.autocast(device_type=x.device.type, enabled=False):
-                return self.features(x.float())
-        return self.features(x.float())
+                return self.features(x.to(precise(self.B)))
+        return self.features(x.to(precise(self.B)))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., in_dim) fp32 -> (..., 2 n_features). 2 pi scales B (n_features x in_dim numbers), not the
-        phases (N x n_features): the same values to rounding, without a pass over every phase."""
-        phase = x @ (self.B * (2 * math.pi)).t()  # (..., n_features)
+        """x (..., in_dim) fp32 (or float64) -> (..., 2 n_features). 2 pi scales B (n_features x in_dim numbers),
+        not the phases (N x n_features): the same values to rounding, without a pass over every phase."""
+        phase = x @ (self.B.to(x.dtype) * (2 * math.pi)).t()  # (..., n_features)
         return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)

@@ -15,6 +15,11 @@ counterpart. So a grid of resolution = the image side holding the image reproduc
 and a render at any other resolution is the bilinear resampling of that image. (The benchmark uses
 align_corners=True on [-1, 1] and bicubic sampling in 2-D; this grid is bilinear.)
 
+Interpolation. The plain case (no gradient in x asked for) runs F.grid_sample per level in 2-D and 3-D, faster
+than gathering the corners (`scripts/bench.py --case grid_paths`); when x requires grad (normals, eikonal terms)
+the corners are gathered and blended by products of the fractional weights, differentiable twice in x in any
+torch (grid_sample's double backward is recent) and deterministic on CUDA. Both give the same numbers to rounding.
+
 Levels. n_levels = 1 is a single grid of `resolution`. With n_levels = L, level l (0 = coarsest) has
 res_l = max(2, round(resolution / per_level_scale^(L - 1 - l))) vertices per axis: the finest is `resolution`,
 each coarser one per_level_scale (default 2, an image pyramid) times coarser. The features of all levels
@@ -37,10 +42,11 @@ from __future__ import annotations
 import itertools
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nfields.core.checks import NON_NEGATIVE, POSITIVE_INT, check_arg, integer, number
-from nfields.fields.encodings.base import Encoding, check_in_dim
+from nfields.fields.encodings.base import Encoding, check_in_dim, precise
 
 TV_EPS = 1e-3  # sqrt(clamp(., min=1e-6)) as the benchmark's TV_Reg
 MAX_DIM = 3  # audio, images, video and volumes; 2^d corners and res^d vertices grow fast beyond
@@ -100,9 +106,31 @@ class Grid(Encoding):
         self.check_input(x)
         lead = x.shape[:-1]
         with torch.autocast(device_type=x.device.type, enabled=False):
-            xs = x.reshape(-1, self.in_dim).float()  # (N, d)
-            out = self.bilinear(xs) if self.in_dim == 2 else self.multilinear(xs)  # (L, N, F)
+            xs = x.reshape(-1, self.in_dim).to(precise(self.table))  # (N, d): fp32 (float64 after .double())
+            if self.sampled(x):
+                out = self.sample(xs)  # (L, N, F)
+            else:
+                out = self.bilinear(xs) if self.in_dim == 2 else self.multilinear(xs)  # (L, N, F)
         return out.permute(1, 0, 2).reshape(*lead, self.out_dim)  # (..., L * F), level-major
+
+    def sampled(self, x: torch.Tensor) -> bool:
+        """Whether F.grid_sample computes this forward: in 2-D and 3-D when no gradient in x is asked for (the plain
+        case, where its kernels are faster than the gathers: BENCHMARKS.md). The gathers are differentiable twice
+        in any torch (an eikonal term differentiates the gradient in x; grid_sample's double backward is recent)
+        and deterministic on CUDA, where grid_sample's backward is not."""
+        deterministic = x.is_cuda and torch.are_deterministic_algorithms_enabled()
+        return self.in_dim > 1 and not x.requires_grad and not deterministic
+
+    def sample(self, xs: torch.Tensor) -> torch.Tensor:
+        """(N, d) -> (L, N, F) by F.grid_sample per level: the same geometry as multilinear (module docstring)."""
+        d = self.in_dim
+        grid = (2 * xs - 1).view(1, *(1,) * (d - 1), -1, d)  # (1, [1,] 1, N, d) in [-1, 1], coordinate 0 first
+        outs = []
+        for lvl in range(self.n_levels):  # L is small
+            g = self.level(lvl).to(xs.dtype).permute(d, *range(d)).unsqueeze(0)  # (1, F) + (r,) * d
+            out = F.grid_sample(g, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            outs.append(out.reshape(g.shape[1], -1).t())  # (N, F)
+        return torch.stack(outs)  # (L, N, F)
 
     def multilinear(self, xs: torch.Tensor) -> torch.Tensor:
         """(N, d) fp32 -> (L, N, F), any d: the 2^d corners of each point's cell, weights prod_k (1 - f_k or f_k)."""

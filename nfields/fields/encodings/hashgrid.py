@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from nfields.core.checks import NON_NEGATIVE, POSITIVE_INT, check_arg, integer, number
-from nfields.fields.encodings.base import Encoding, check_in_dim
+from nfields.fields.encodings.base import Encoding, check_in_dim, precise
 
 PRIMES = (1, 2654435761, 805459861)  # tiny-cuda-nn's per-axis hash primes
 # 2^30 rows x 2 fp32 features is already 8 GiB per hashed level; 31 overflows tcnn's 32-bit parameter
@@ -85,7 +85,8 @@ class HashGrid(Encoding):
         self.check_input(x)
         lead = x.shape[:-1]
         with torch.autocast(device_type=x.device.type, enabled=False):
-            xs = x.reshape(-1, self.in_dim).float().clamp(0, 1)  # (N, d)
+            # (N, d) in fp32 (float64 after .double())
+            xs = x.reshape(-1, self.in_dim).to(precise(self.table)).clamp(0, 1)
             pos = xs[None] * self.scale[:, None, None] + 0.5  # (L, N, d) in vertex units, half-cell offset
             cell = pos.floor()  # (L, N, d)
             frac = pos - cell  # (L, N, d) in [0, 1)

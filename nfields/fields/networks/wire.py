@@ -34,6 +34,7 @@ from torch import nn
 
 from nfields.core.checks import POSITIVE, boolean, check_arg
 from nfields.core.errors import ConfigError
+from nfields.fields.encodings.base import precise
 from nfields.fields.networks.base import Activation, FieldNetwork, init_first_layer_linear_default_
 
 
@@ -74,9 +75,9 @@ class Gabor(Activation):
 
     def forward(self, h: torch.Tensor, i: int) -> torch.Tensor:
         if not self.complex:
-            f, g = h.float().chunk(2, dim=-1)  # (..., N, n_neurons) each
+            f, g = h.to(precise(self.s_0)).chunk(2, dim=-1)  # (..., N, n_neurons) each, fp32 under autocast
             return torch.cos(self.omega_0 * f) * torch.exp(-((self.s_0 * g) ** 2))
-        h = h if h.is_complex() else h.float()  # the phase in fp32 under autocast
+        h = h if h.is_complex() else h.to(precise(self.s_0))  # the phase in fp32 under autocast (or float64)
         z = torch.exp(1j * self.omega_0 * h - (self.s_0 * h).abs().square())  # (..., N, width) complex
         if i == self.last:
             return torch.cat([z.real, z.imag], dim=-1)  # (..., N, 2 width): the head takes Re(W z + b)
