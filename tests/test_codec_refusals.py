@@ -115,3 +115,17 @@ def test_the_script_exits_2_with_one_line(nfc: bytes, tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and not out.exists()
     assert proc.stderr.strip().count("\n") == 0 and "checksum mismatch" in proc.stderr
+
+
+def test_a_config_that_builds_no_field(nfc: bytes, tmp_path: Path) -> None:
+    def edit(h: dict) -> None:
+        del h["config"]["network"]  # every target still allowed, but no network to build
+
+    refused(tmp_path, crafted(nfc, edit), "the header's config does not build a field")
+
+
+def test_a_rate_that_is_not_a_number(nfc: bytes, tmp_path: Path) -> None:
+    def edit(h: dict) -> None:
+        h["domain"], h["rate"] = "audio", "fast"
+
+    refused(tmp_path, crafted(nfc, edit), "rate=fast")

@@ -26,6 +26,7 @@ import torch
 from nfields.analysis.codec import entropy
 from nfields.analysis.codec.container import CodecFileError, read_bytes, write_bytes
 from nfields.analysis.codec.quantise import check_bits, dequantise, quantise, stream_bits
+from nfields.core.errors import UserError
 from nfields.fields.base import Field
 from nfields.run.build import as_config, build_field
 from nfields.run.exits import building
@@ -148,7 +149,13 @@ def decode_field(
     header, payload = read_bytes(data, where)
     config = check_stored_config(header["config"], where, FIELD_KEYS, searchpath)
     shape = header["shape"]
-    probe = rebuild(config, shape, "meta").state_dict()  # shapes only: nothing allocated
+    try:
+        probe = rebuild(config, shape, "meta").state_dict()  # shapes only: nothing allocated
+    except UserError:
+        raise
+    except Exception as e:  # allowlisted classes given a config train.py never wrote (a key removed, a type changed)
+        first = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0]}"
+        raise CodecFileError(f"{where}: the header's config does not build a field ({first})") from None
     listed = {t["name"]: tuple(t["shape"]) for t in header["tensors"]}
     expected = {k: tuple(v.shape) for k, v in probe.items()}
     if listed != expected:

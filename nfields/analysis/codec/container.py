@@ -33,6 +33,7 @@ MAX_HEADER = 1 << 20  # bytes of header JSON once inflated: a config is a few KB
 MAX_SIDE = 1 << 16  # cells along one axis of the stored signal
 MAX_CELLS = 1 << 32  # cells of the stored signal
 MAX_VALUES = 1 << 28  # numbers in all stored tensors (a field of 268M parameters)
+DOMAINS = ("image", "audio", "video", "volume")
 
 
 class CodecFileError(UserError, ValueError):
@@ -76,6 +77,10 @@ def read_bytes(data: bytes, where: str) -> tuple[dict[str, Any], bytes]:
     return header, payload
 
 
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def is_count(v: Any, lo: int = 0) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= lo
 
@@ -92,6 +97,8 @@ def check_header(h: Any, where: str) -> None:
         raise CodecFileError(
             f"{where}: shape={shape} is absurd (at most {MAX_SIDE} cells an axis, {MAX_CELLS} in all, 64 channels)"
         )
+    if h["domain"] not in DOMAINS or not (h["rate"] is None or is_number(h["rate"]) and 0 < h["rate"] < 1e9):
+        raise CodecFileError(f"{where}: domain={h['domain']}, rate={h['rate']}: not one of {DOMAINS} with a rate > 0")
     if not is_count(h["bits"], 2) or h["bits"] > 16:
         raise CodecFileError(f"{where}: bits={h['bits']} is not in 2..16")
     tensors, total = h["tensors"], 0
