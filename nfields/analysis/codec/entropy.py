@@ -9,9 +9,10 @@ The candidates, all on the same symbols:
 * `ans-hist`: rANS under the stream's own histogram over [min, max], the counts stored before the code as
   LEB128 varints (pays off for long streams whose shape is neither Laplace nor Gaussian).
 
-`encode_all` returns every candidate; the codec keeps the smallest per stream (bytes plus its parameters'
-header text). Decoders take the expected symbol count, and refuse data that does not decode to exactly that
-many symbols inside the stream's range (a crafted file must not crash or over-allocate them).
+`encode_all` returns every candidate; the codec keeps the smallest per stream (`cost`: its bytes plus an
+estimate of its parameters' share of the compressed header). Decoders take the expected symbol count, and
+refuse data that does not decode to exactly that many symbols inside the stream's range (a crafted file
+must not crash or over-allocate them).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def ans_encode(kind: str, sym: np.ndarray) -> tuple[Params, bytes]:
         data_sym = sym - lo
     else:
         spread = sym.std() if kind == "ans-gauss" else np.abs(sym - sym.mean()).mean()
-        p |= {"mean": float(np.float32(sym.mean())), "scale": float(np.float32(max(float(spread), MIN_SCALE)))}
+        p |= {"mean": round(float(sym.mean()), 2), "scale": float(f"{max(float(spread), MIN_SCALE):.3g}")}  # short text
         model, data_sym = ans_model(kind, p), sym
     coder = constriction.stream.stack.AnsCoder()
     coder.encode_reverse(data_sym.astype(np.int32), model)
@@ -172,8 +173,9 @@ def encode_all(sym: np.ndarray, bits: int) -> dict[str, tuple[Params, bytes]]:
 
 
 def cost(params: Params, data: bytes) -> int:
-    """Bytes a choice costs: its data and (before the header's compression) its parameters' text."""
-    return len(data) + len(json.dumps(params, separators=(",", ":")))
+    """Bytes a choice is estimated to cost: its data, and its parameters' JSON text at half its length (the
+    header is zlib-compressed; digits take about 4 bits each there)."""
+    return len(data) + len(json.dumps(params, separators=(",", ":"))) // 2
 
 
 def decode(coder: str, params: Params, data: bytes, n: int, bits: int) -> np.ndarray:
