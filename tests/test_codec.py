@@ -8,9 +8,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from scipy.io import wavfile
 
 from nfields.analysis.codec import entropy
+from nfields.analysis.codec.codec import decode_field, encode_field, field_config, rebuild
 from nfields.analysis.codec.qat import fake_quantise
 from nfields.analysis.codec.quantise import dequantise, quantise
 from nfields.core.errors import UserError
@@ -138,3 +140,25 @@ def test_qat_raises_the_psnr_at_few_bits(run_dir: Path, tmp_path: Path) -> None:
     qat = script.main([str(run_dir), "--out", str(tmp_path / "b.nfc"), "--bits", "4", "--qat-steps", "30"])
     assert qat["psnr"] > ptq["psnr"] + 0.5 and qat["qat_steps"] == 30
     assert abs(qat["psnr_float"] - ptq["psnr_float"]) < 1e-6  # both report the trained weights' PSNR beside
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["network=wire"], ["field=gaussians", "field.n_gaussians=50"], ["encoding=hashgrid"], ["encoding=fourier"]],
+    ids=["wire", "gaussians", "hashgrid", "fourier"],
+)
+def test_every_representation_round_trips(make_cfg, overrides: list[str], one_thread) -> None:
+    """Complex weights, buffers rebuilt from the config and large tables all come back from the bytes."""
+    cfg = make_cfg("debug=fast", *overrides)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    field = rebuild(field_config(config), (6, 5, 3))
+    enc = encode_field(field, config, (6, 5, 3), 16)
+    decoded, header = decode_field(enc.data, "memory")
+    assert header["shape"] == [6, 5, 3]
+    want, got = field.state_dict(), decoded.state_dict()
+    assert want.keys() == got.keys()
+    for name, t in want.items():
+        assert got[name].dtype == t.dtype and torch.allclose(got[name], t, rtol=2**-10, atol=1e-7), name
+    coords = torch.rand(7, 2)
+    with torch.no_grad():
+        assert torch.allclose(decoded(coords), field(coords), atol=0.05)
