@@ -17,7 +17,7 @@ from nfields.core.media import as_float
 from nfields.core.metrics import BAND_PIXELS, GridScore, baseline_psnrs
 from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
-from nfields.fields.field import render, render_grid
+from nfields.fields.field import render_grid
 from nfields.lit.bands import evaluate_in_bands, rendered_bands
 from nfields.lit.base import Optimizer
 from nfields.lit.samples import GridSamples
@@ -144,9 +144,8 @@ class FieldModule(SteppedModule):
         return loss.detach()
 
     def log_training(self, loss: torch.Tensor) -> None:
-        """train/loss, train/psnr, train/lr (and train/reg) at this optimiser step, straight to the loggers:
-        self.log costs ~0.5 ms of Python a key (Lightning's result collection), as much as a small step.
-        train/loss also goes to the progress bar (progress_metrics)."""
+        """train/loss, train/psnr, train/lr (and train/reg) at this optimiser step, straight to the loggers (self.log's
+        result collection costs as much Python as a small step); train/loss also goes to the progress bar."""
         metrics = {
             "train/loss": float(loss),
             "train/psnr": float(-10 * torch.log10(loss if self.penalised is False else self.last_data_loss)),
@@ -176,10 +175,8 @@ class FieldModule(SteppedModule):
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
         """The field rendered on its grid -> (*grid, C) in [0, 1]; an image at another (h, w) if given."""
-        if len(self.grid) != 2:
-            return render_grid(self.field, self.grid, self.render_chunk, self.device).float().clamp_(0, 1)
-        H, W = self.grid
-        return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp_(0, 1)
+        grid = self.grid if h is None and w is None else (h or self.grid[0], w or self.grid[1])
+        return render_grid(self.field, grid, self.render_chunk, self.device).float().clamp_(0, 1)
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The field rendered for progress.gif -> (h, w, C): an image at most `max_size` pixels high/wide, any
