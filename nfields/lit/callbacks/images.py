@@ -66,11 +66,6 @@ class ReconstructionPanels(Callback):
             log_media(trainer, "test/prediction", media)
 
 
-def encode_png(frame: np.ndarray) -> bytes:
-    """(h, w, C) uint8 -> PNG bytes (lossless: the frame reads back exactly)."""
-    return iio.imwrite("<bytes>", frame, extension=".png")
-
-
 class ProgressGif(Callback):
     """Snapshots every `every_n_steps` (and at step 1), rendered at most `max_size` pixels high."""
 
@@ -96,7 +91,8 @@ class ProgressGif(Callback):
     def snapshot(self, pl_module: LightningModule) -> None:
         frame = to_uint8(pl_module.progress_frame(self.max_size))  # (h, w, C): single image or a grid of images
         self.frames.append(frame)
-        self.encoded.append(torch.frombuffer(bytearray(encode_png(frame)), dtype=torch.uint8))
+        png = iio.imwrite("<bytes>", frame, extension=".png")  # lossless: the frame reads back exactly
+        self.encoded.append(torch.frombuffer(bytearray(png), dtype=torch.uint8))
         self.steps.append(pl_module.global_step)
 
     @rank_zero_only
