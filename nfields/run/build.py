@@ -148,9 +148,7 @@ def _read_nfields_checkpoint(
     targets that nfields' configs or the user's config dirs (`searchpath`, Hydra's entries: file://DIR)
     define (nfields/run/trusted.py): checked before any import, build or write."""
     ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
-    if ckpt.get("nfields_config") is None:
-        raise CheckpointError(f"checkpoint {path}: holds no nfields config; was it written by nfields' train.py?")
-    return ckpt, as_config(check_stored_config(ckpt["nfields_config"], f"checkpoint {path}", keys, searchpath))
+    return ckpt, as_config(check_stored_config(ckpt.get("nfields_config"), f"checkpoint {path}", keys, searchpath))
 
 
 def load_field(
