@@ -27,7 +27,6 @@ from nfields.run.resume import check_state_dict, read_checkpoint
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 from nfields.run.validate import hydra_context
 from nfields.tasks.base import Task
-from nfields.tasks.fit import Fit
 
 
 def as_config(cfg: DictConfig | dict) -> DictConfig:
@@ -80,15 +79,10 @@ def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True, in_dim: in
     return make(out_dim=out_dim, own_code=own_code, **build_parts(cfg, cls.parts, in_dim))
 
 
-def build_task(cfg: DictConfig) -> Task:
-    """task=<name>; a config without a task group (an older run's) is task=fit."""
-    return instantiate(cfg.task) if "task" in cfg else Fit()
-
-
 def build_datamodule(cfg: DictConfig, task: Task | None = None) -> pl.LightningDataModule:
     """The datamodule, observing its images through `task` (default: the config's); set up before any training,
     so bad data fails early."""
-    dm = instantiate(cfg.data, task=task if task is not None else build_task(cfg))
+    dm = instantiate(cfg.data, task=task if task is not None else instantiate(cfg.task))
     dm.setup("fit")
     return dm
 
