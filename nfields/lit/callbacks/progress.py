@@ -23,7 +23,6 @@ from pytorch_lightning.callbacks import ProgressBar
 from tqdm import tqdm
 
 from nfields.core.echo import echo
-from nfields.lit.base import BaseModule
 
 TTO_DESC = "test-time optimisation"
 LINES_PER_RUN = 10  # without a terminal: at most about this many lines at validations over a run...
@@ -94,9 +93,7 @@ class StepProgress(ProgressBar):
     # ---- what is shown ----------------------------------------------------------------------------
     def postfix(self, trainer: Trainer) -> str:
         """'loss 0.00123  val/psnr 23.41 dB' from the latest progress-bar metrics."""
-        module = trainer.lightning_module
-        extra = module.progress_metrics() if isinstance(module, BaseModule) else {}
-        shown, parts = {**trainer.progress_bar_metrics, **extra}, []
+        shown, parts = {**trainer.progress_bar_metrics, **trainer.lightning_module.progress_metrics()}, []
         for key in self.metrics:
             if key in shown:
                 v = float(shown[key])
