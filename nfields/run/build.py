@@ -87,16 +87,11 @@ def build_datamodule(cfg: DictConfig, task: Task | None = None) -> pl.LightningD
     return dm
 
 
-def module_class(cfg: DictConfig) -> type[BaseModule]:
+def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> BaseModule:
+    """model=<name>: its class (by `_target_`) trains on the datamodule type it declares; one line otherwise."""
     cls = get_class(cfg.model._target_)
     if not (isinstance(cls, type) and issubclass(cls, BaseModule)):
         raise ConfigError("model._target_", cfg.model._target_, "must name an nfields LightningModule (BaseModule)")
-    return cls
-
-
-def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> BaseModule:
-    """model=<name>: its class (by `_target_`) trains on the datamodule type it declares; one line otherwise."""
-    cls = module_class(cfg)
     if not isinstance(dm, cls.data_type):
         choice = hydra_choice(cfg, "model") or cfg.model._target_
         raise ConfigError("model", choice, f"trains on {cls.data_kind}; data={hydra_choice(cfg, 'data')} is not that")
