@@ -22,7 +22,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.media import caption, panel, to_uint8
 from nfields.lit.base import BaseModule
-from nfields.lit.callbacks.media_log import log_image, log_media, log_video
+from nfields.lit.callbacks.media_log import log_image, log_media
 from nfields.lit.callbacks.perf import untimed
 
 
@@ -113,4 +113,4 @@ class ProgressGif(Callback):
         # Hold the last frame a little so the final result is visible when the GIF loops.
         frames = frames + [frames[-1]] * (self.fps // 2)
         iio.imwrite(path, np.stack(frames), duration=1000 / self.fps, loop=0)
-        log_video(trainer, "train/progress", path, self.fps)
+        log_media(trainer, "train/progress", path, self.fps)
