@@ -104,10 +104,11 @@ def optimize_codes(
         codes = source.init_codes(obs.display).detach().clone().requires_grad_(True)  # (B, code_dim)
         opt = torch.optim.Adam([codes], lr=lr)
         for step in range(steps + 1):
-            if step in at:
+            if step in at:  # the last (step == steps) is the result: the final codes, decoded once
                 with torch.no_grad():
                     pred = decode(field, codes, b, h, w)
-                    curve.append((step, float(per_image_psnr(pred, images, score_mask).mean())))
+                    psnr = per_image_psnr(pred, images, score_mask)
+                curve.append((step, float(psnr.mean())))
             if step == steps:
                 break
             batch = obs
@@ -119,7 +120,4 @@ def optimize_codes(
             opt.step()
             if on_step is not None:
                 on_step()
-        codes = codes.detach()
-        with torch.no_grad():
-            pred = decode(field, codes, b, h, w)
-    return TTOResult(codes, pred, per_image_psnr(pred, images, score_mask), curve)
+    return TTOResult(codes.detach(), pred, psnr, curve)
