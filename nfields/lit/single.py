@@ -19,7 +19,6 @@ from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
 from nfields.fields.field import render_grid
 from nfields.lit.bands import evaluate_in_bands, rendered_bands
-from nfields.lit.base import Optimizer
 from nfields.lit.samples import GridSamples
 from nfields.lit.stepped import SteppedModule, compiled_update
 from nfields.tasks.base import Observation, Task
@@ -37,20 +36,13 @@ class FieldModule(SteppedModule):
         field: Field,
         task: Task,
         data: GridDataModule,
-        optimizer: Optimizer,
-        lr: float = 1e-3,
-        scheduler: Callable[..., Any] | None = None,
-        compile: bool | str = False,
-        latent_dim: int | None = None,
         render_chunk: int = 65536,
         steps_per_call: int | str = "auto",
         compact_pixels: bool = True,
         keep_features: bool = True,
-        run_config: dict | None = None,
+        **base: Any,  # BaseModule's: optimizer, lr, scheduler, compile, latent_dim, run_config
     ) -> None:
-        super().__init__(
-            field, task, optimizer, lr, scheduler, compile, latent_dim, run_config, steps_per_call=steps_per_call
-        )
+        super().__init__(field, task, steps_per_call=steps_per_call, **base)
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.compact_pixels", compact_pixels, boolean())
         check_arg("model.keep_features", keep_features, boolean())
