@@ -113,10 +113,7 @@ class FaultGuard(Callback):
 
     # ---- interruptions ----------------------------------------------------------------------
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        try:
-            exception.nfields_step = trainer.global_step  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
+        exception.nfields_step = trainer.global_step  # type: ignore[attr-defined]  (BaseException has a __dict__)
         if not isinstance(exception, SIGTERMException | KeyboardInterrupt) or trainer.global_step == 0:
             return
         if self.bad is not None and bool(self.bad):
