@@ -83,9 +83,13 @@ def report_errors(fn: Callable[..., T], *args: Any, batch_size: Any = None, **kw
             fail(e)  # a mistake in the config, data or checkpoint: the same line as before Hydra composes
         prefix = "" if code == EXIT_SIGINT else "Error: "  # Ctrl+C is the user's choice, not an error
         echo(f"\n{prefix}{message}", file=sys.stderr)  # training stopped: end the progress bar's line first
-        if code == EXIT_TRAINING_STOPPED and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        if code == EXIT_TRAINING_STOPPED and in_multirun():
             return float("nan")  # one diverged trial must not end a sweep (Optuna marks a NaN trial failed)
         sys.exit(code)
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def classify(e: BaseException, batch_size: Any) -> tuple[int | None, str]:
