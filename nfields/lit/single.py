@@ -17,9 +17,8 @@ from nfields.core.media import as_float
 from nfields.core.metrics import BAND_PIXELS, GridScore, baseline_psnrs
 from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
-from nfields.fields.field import render, render_grid
+from nfields.fields.field import render_grid
 from nfields.lit.bands import evaluate_in_bands, rendered_bands
-from nfields.lit.base import Optimizer
 from nfields.lit.samples import GridSamples
 from nfields.lit.stepped import SteppedModule, compiled_update
 from nfields.tasks.base import Observation, Task
@@ -37,20 +36,13 @@ class FieldModule(SteppedModule):
         field: Field,
         task: Task,
         data: GridDataModule,
-        optimizer: Optimizer,
-        lr: float = 1e-3,
-        scheduler: Callable[..., Any] | None = None,
-        compile: bool | str = False,
-        latent_dim: int | None = None,
         render_chunk: int = 65536,
         steps_per_call: int | str = "auto",
         compact_pixels: bool = True,
         keep_features: bool = True,
-        run_config: dict | None = None,
+        **base: Any,  # BaseModule's: optimizer, lr, scheduler, compile, latent_dim, run_config
     ) -> None:
-        super().__init__(
-            field, task, optimizer, lr, scheduler, compile, latent_dim, run_config, steps_per_call=steps_per_call
-        )
+        super().__init__(field, task, steps_per_call=steps_per_call, **base)
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.compact_pixels", compact_pixels, boolean())
         check_arg("model.keep_features", keep_features, boolean())
@@ -144,9 +136,8 @@ class FieldModule(SteppedModule):
         return loss.detach()
 
     def log_training(self, loss: torch.Tensor) -> None:
-        """train/loss, train/psnr, train/lr (and train/reg) at this optimiser step, straight to the loggers:
-        self.log costs ~0.5 ms of Python a key (Lightning's result collection), as much as a small step.
-        train/loss also goes to the progress bar (progress_metrics)."""
+        """train/loss, train/psnr, train/lr (and train/reg) at this optimiser step, straight to the loggers (self.log's
+        result collection costs as much Python as a small step); train/loss also goes to the progress bar."""
         metrics = {
             "train/loss": float(loss),
             "train/psnr": float(-10 * torch.log10(loss if self.penalised is False else self.last_data_loss)),
@@ -176,10 +167,8 @@ class FieldModule(SteppedModule):
     # ---- evaluation -----------------------------------------------------------------------
     def render(self, h: int | None = None, w: int | None = None) -> torch.Tensor:
         """The field rendered on its grid -> (*grid, C) in [0, 1]; an image at another (h, w) if given."""
-        if len(self.grid) != 2:
-            return render_grid(self.field, self.grid, self.render_chunk, self.device).float().clamp_(0, 1)
-        H, W = self.grid
-        return render(self.field, h or H, w or W, self.render_chunk, self.device).float().clamp_(0, 1)
+        grid = self.grid if h is None and w is None else (h or self.grid[0], w or self.grid[1])
+        return render_grid(self.field, grid, self.render_chunk, self.device).float().clamp_(0, 1)
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The field rendered for progress.gif -> (h, w, C): an image at most `max_size` pixels high/wide, any

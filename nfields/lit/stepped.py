@@ -1,13 +1,11 @@
 """SteppedModule: k optimiser steps per Lightning call, through Lightning's public manual optimisation.
 
-Lightning's training loop costs about 0.5-0.7 ms of Python per call (fetching a batch, hooks, progress,
-result collection), as much as a whole small step: at one step per call a 32^2 fit ran at 0.62-0.66x a hand
-loop doing the same work. model=single and model=many therefore take `model.steps_per_call` optimiser steps
-inside one training_step (nfields/run/speed.py chooses k for "auto"). Each step goes through the documented
-manual-optimisation path, `manual_backward` and the LightningOptimizer's `step`, so Lightning itself counts
-every step in trainer.global_step, runs every callback's backward and optimiser hooks (the NaN guard's
-on_before_backward), and DDP all-reduces the gradients: measured at 0.97x a hand loop (scripts/bench.py
---case tiny), the same as bypassing those wrappers.
+Lightning's training loop costs a fixed amount of Python per call (fetching a batch, hooks, progress, result
+collection), as much as a whole small step. model=single and model=many therefore take `model.steps_per_call`
+optimiser steps inside one training_step (nfields/run/speed.py chooses k for "auto"). Each step goes through
+`manual_backward` and the LightningOptimizer's `step`, so Lightning counts every step in trainer.global_step,
+runs every callback's backward and optimiser hooks (the NaN guard's on_before_backward), and DDP all-reduces
+the gradients (scripts/bench.py --case tiny measures it against a hand loop).
 """
 
 from __future__ import annotations

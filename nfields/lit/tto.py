@@ -65,11 +65,6 @@ def per_image_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor 
     return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
-def eval_steps(steps: int, n_points: int = 20) -> set[int]:
-    """Steps at which the curve is measured: 0, about n_points evenly spaced, and the last."""
-    return {0, steps, *range(0, steps + 1, max(1, steps // n_points))}
-
-
 def decode(field: Field, codes: torch.Tensor | None, b: int, h: int, w: int) -> torch.Tensor:
     """codes (B, code_dim) (None: unconditioned) -> images (B, h, w, C) rendered on the pixel grid."""
     coords = pixel_grid(h, w, device=next(field.parameters()).device).reshape(-1, 2)  # (h*w, 2)
@@ -104,15 +99,16 @@ def optimize_codes(
         return TTOResult(None, pred, psnr, [(0, float(psnr.mean()))])
     obs = observed if observed is not None else every_pixel(images)
     n = obs.values.shape[1]
-    curve, at = [], eval_steps(steps)
+    curve, at = [], {0, steps, *range(0, steps + 1, max(1, steps // 20))}  # the curve at about 20 steps and the last
     with frozen(field), frozen(source):
         codes = source.init_codes(obs.display).detach().clone().requires_grad_(True)  # (B, code_dim)
         opt = torch.optim.Adam([codes], lr=lr)
         for step in range(steps + 1):
-            if step in at:
+            if step in at:  # the last (step == steps) is the result: the final codes, decoded once
                 with torch.no_grad():
                     pred = decode(field, codes, b, h, w)
-                    curve.append((step, float(per_image_psnr(pred, images, score_mask).mean())))
+                    psnr = per_image_psnr(pred, images, score_mask)
+                curve.append((step, float(psnr.mean())))
             if step == steps:
                 break
             batch = obs
@@ -124,7 +120,4 @@ def optimize_codes(
             opt.step()
             if on_step is not None:
                 on_step()
-        codes = codes.detach()
-        with torch.no_grad():
-            pred = decode(field, codes, b, h, w)
-    return TTOResult(codes, pred, per_image_psnr(pred, images, score_mask), curve)
+    return TTOResult(codes.detach(), pred, psnr, curve)

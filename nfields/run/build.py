@@ -27,7 +27,6 @@ from nfields.run.resume import check_state_dict, read_checkpoint
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 from nfields.run.validate import hydra_context
 from nfields.tasks.base import Task
-from nfields.tasks.fit import Fit
 
 
 def as_config(cfg: DictConfig | dict) -> DictConfig:
@@ -80,29 +79,19 @@ def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True, in_dim: in
     return make(out_dim=out_dim, own_code=own_code, **build_parts(cfg, cls.parts, in_dim))
 
 
-def build_task(cfg: DictConfig) -> Task:
-    """task=<name>; a config without a task group (an older run's) is task=fit."""
-    return instantiate(cfg.task) if "task" in cfg else Fit()
-
-
 def build_datamodule(cfg: DictConfig, task: Task | None = None) -> pl.LightningDataModule:
     """The datamodule, observing its images through `task` (default: the config's); set up before any training,
     so bad data fails early."""
-    dm = instantiate(cfg.data, task=task if task is not None else build_task(cfg))
+    dm = instantiate(cfg.data, task=task if task is not None else instantiate(cfg.task))
     dm.setup("fit")
     return dm
 
 
-def module_class(cfg: DictConfig) -> type[BaseModule]:
+def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> BaseModule:
+    """model=<name>: its class (by `_target_`) trains on the datamodule type it declares; one line otherwise."""
     cls = get_class(cfg.model._target_)
     if not (isinstance(cls, type) and issubclass(cls, BaseModule)):
         raise ConfigError("model._target_", cfg.model._target_, "must name an nfields LightningModule (BaseModule)")
-    return cls
-
-
-def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> BaseModule:
-    """model=<name>: its class (by `_target_`) trains on the datamodule type it declares; one line otherwise."""
-    cls = module_class(cfg)
     if not isinstance(dm, cls.data_type):
         choice = hydra_choice(cfg, "model") or cfg.model._target_
         raise ConfigError("model", choice, f"trains on {cls.data_kind}; data={hydra_choice(cfg, 'data')} is not that")
@@ -148,9 +137,7 @@ def _read_nfields_checkpoint(
     targets that nfields' configs or the user's config dirs (`searchpath`, Hydra's entries: file://DIR)
     define (nfields/run/trusted.py): checked before any import, build or write."""
     ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
-    if ckpt.get("nfields_config") is None:
-        raise CheckpointError(f"checkpoint {path}: holds no nfields config; was it written by nfields' train.py?")
-    return ckpt, as_config(check_stored_config(ckpt["nfields_config"], f"checkpoint {path}", keys, searchpath))
+    return ckpt, as_config(check_stored_config(ckpt.get("nfields_config"), f"checkpoint {path}", keys, searchpath))
 
 
 def load_field(

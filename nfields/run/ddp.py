@@ -23,27 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
 from pytorch_lightning.strategies import DDPStrategy, StrategyRegistry
-
-
-def job_subprocess_cmd(local_rank: int) -> tuple[list[str], str]:
-    """The command that starts DDP rank `local_rank` for the current Hydra job, and its cwd."""
-    from hydra.core.hydra_config import HydraConfig
-
-    hc = HydraConfig.get()
-    cwd = hc.runtime.cwd
-    script = Path(sys.argv[0])
-    script = script if script.is_absolute() else Path(cwd) / script
-    command = [
-        sys.executable,
-        str(script),
-        *hc.overrides.task,
-        f"hydra.run.dir={hc.runtime.output_dir}",
-        "hydra.output_subdir=null",  # rank zero alone writes .hydra/
-        f"hydra.job.name=train_ddp_rank_{local_rank}",
-        "hydra.mode=RUN",
-    ]
-    return command, cwd
 
 
 def starts_by_script(spec: Any) -> bool:
@@ -70,10 +51,14 @@ def launch_ranks(trainer: pl.Trainer, strategy_spec: Any) -> list[subprocess.Pop
         LOCAL_RANK="0",
         WORLD_SIZE=str(local * trainer.num_nodes),
     )
-    procs = []
+    hc, procs = HydraConfig.get(), []
+    script = Path(sys.argv[0])
+    script = script if script.is_absolute() else Path(hc.runtime.cwd) / script
+    # the job's overrides in the job's run dir (rank zero alone writes .hydra/), never the multirun's sweep
+    job = [sys.executable, str(script), *hc.overrides.task, f"hydra.run.dir={hc.runtime.output_dir}"]
     for rank in range(1, local):
-        command, cwd = job_subprocess_cmd(rank)
-        procs.append(subprocess.Popen(command, env={**os.environ, "LOCAL_RANK": str(rank)}, cwd=cwd))
+        command = [*job, "hydra.output_subdir=null", f"hydra.job.name=train_ddp_rank_{rank}", "hydra.mode=RUN"]
+        procs.append(subprocess.Popen(command, env={**os.environ, "LOCAL_RANK": str(rank)}, cwd=hc.runtime.cwd))
     threading.Thread(target=watch, args=(procs,), daemon=True).start()
     return procs
 

@@ -6,7 +6,7 @@ model's parameters agree; otherwise Lightning fails deep inside load_state_dict
 with a page of size mismatches. These checks say which key differs instead.
 
 Resuming never builds the stored config: the run is built from its own config, and the stored
-one is only compared (plain values, checked by trusted.check_plain). Loading a checkpoint alone
+one is only compared (plain values, checked by trusted.plain_config). Loading a checkpoint alone
 (build.load_field, load_checkpoint) builds it, so there trusted.check_stored_config allows only
 the targets nfields' configs define.
 """
@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nfields.core.errors import CheckpointError
 from nfields.fields.field import NeuralField
-from nfields.run.trusted import check_plain
+from nfields.run.trusted import plain_config
 
 log = logging.getLogger("nfields")
 
@@ -80,13 +80,8 @@ def model_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def check_resume_config(cfg: DictConfig, path: str | Path) -> None:
     """Before any work: the checkpoint exists, reads with weights_only, and its model config matches."""
-    ckpt = read_checkpoint(path)
-    saved = ckpt.get("nfields_config")
-    if saved is None:
-        raise CheckpointError(f"ckpt_path={path}: holds no nfields config; was it written by nfields' train.py?")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"ckpt_path={path}: the stored config is a {type(saved).__name__}, not a mapping")
-    check_plain(saved, f"ckpt_path={path}")  # only compared, never built or resolved: plain values suffice
+    # only compared, never built or resolved: plain values suffice
+    saved = plain_config(read_checkpoint(path).get("nfields_config"), f"ckpt_path={path}")
     roots = {key.split(".")[0] for key in MODEL_KEYS}
     current = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in roots if isinstance(cfg.get(k), DictConfig)}
     a, b = model_settings(saved), model_settings(current)

@@ -29,7 +29,7 @@ from nfields.run.combinations import SCHEDULE_KEYS, check_divides, select
 from nfields.run.resume import read_checkpoint
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-TARGET_CALL_S = 0.1  # a call of about 0.1 s: Lightning's ~0.5-0.7 ms per call (measured) is then under 1 %
+TARGET_CALL_S = 0.1  # a call of about 0.1 s: Lightning's fixed Python per call is then under 1 %
 
 
 def schedule_gcd(cfg: DictConfig) -> int:
@@ -95,10 +95,9 @@ def drop_needless_nvml_check() -> bool:
     """Unset PYTORCH_NVML_BASED_CUDA_CHECK on a machine without an NVIDIA driver -> True if it was dropped.
 
     Lightning sets it when imported, so that torch.cuda.is_available() asks NVML instead of initialising CUDA
-    before a fork. torch's Adam calls is_available() on every step, and with the variable set each call tries
-    to dlopen libnvidia-ml (nothing is cached until CUDA is initialised): ~0.1 ms a step, 12 % of a 1 ms step
-    on a CPU (scripts/bench.py --case tiny). Without the driver there is no CUDA to initialise, so the variable
-    protects nothing and torch's own check (cudaGetDeviceCount, cached) answers the same. With a driver it stays."""
+    before a fork; torch's Adam calls is_available() every step, and each call then tries to dlopen
+    libnvidia-ml (a measurable share of a tiny CPU step: scripts/bench.py --case tiny). Without the driver the
+    variable protects nothing and torch's own cached check answers the same. With a driver it stays."""
     if os.environ.get(NVML_CHECK) != "1":
         return False
     try:

@@ -113,6 +113,16 @@ def check_plain(node: Any, where: str, path: str = "") -> None:
         raise CheckpointError(f"{where}: stored config {path or '<root>'} holds a {kind}, not a plain value")
 
 
+def plain_config(config: Any, where: str) -> dict[str, Any]:
+    """`config` (a checkpoint's "nfields_config") if it is a mapping of plain values; else one line."""
+    if config is None:
+        raise CheckpointError(f"{where}: holds no nfields config; was it written by nfields' train.py?")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{where}: the stored config is a {type(config).__name__}, not a mapping")
+    check_plain(config, where)
+    return config
+
+
 def check_stored_config(
     config: Any, where: str, keys: Sequence[str], searchpath: Sequence[str | Path] = ()
 ) -> dict[str, Any]:
@@ -125,9 +135,7 @@ def check_stored_config(
     (search_dirs), whose targets are allowed as configs/' are. Nothing the checkpoint names is imported or
     resolved here.
     """
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{where}: the stored config is a {type(config).__name__}, not a mapping")
-    check_plain(config, where)
+    plain_config(config, where)
     allowed = allowed_targets(search_dirs(searchpath))
     for path, node in target_nodes({k: v for k, v in config.items() if k in keys}):
         slot, target = top_key(path), node["_target_"]

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.errors import TrainingStopped
@@ -34,8 +35,6 @@ def interrupt_message(e: BaseException) -> str | None:
 
     FaultGuard.on_exception stored the step and the checkpoint on the exception; a KeyboardInterrupt
     without a step came before Lightning trained (imports, data, the speed probe)."""
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
-
     if isinstance(e, SIGTERMException):
         step, saved = getattr(e, "nfields_step", "?"), getattr(e, "nfields_checkpoint", None)
         where = f"checkpoint saved: {saved}; resume with ckpt_path={saved}" if saved else "no checkpoint could be saved"
@@ -114,12 +113,7 @@ class FaultGuard(Callback):
 
     # ---- interruptions ----------------------------------------------------------------------
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-        try:
-            exception.nfields_step = trainer.global_step  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
+        exception.nfields_step = trainer.global_step  # type: ignore[attr-defined]  (BaseException has a __dict__)
         if not isinstance(exception, SIGTERMException | KeyboardInterrupt) or trainer.global_step == 0:
             return
         if self.bad is not None and bool(self.bad):

@@ -22,7 +22,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.media import caption, panel, to_uint8
 from nfields.lit.base import BaseModule
-from nfields.lit.callbacks.media_log import log_image, log_media, log_video
+from nfields.lit.callbacks.media_log import log_image, log_media
 from nfields.lit.callbacks.perf import untimed
 
 
@@ -32,14 +32,14 @@ def captioned(images: dict[str, Any], captions: dict[str, str]) -> dict[str, Any
 
 
 class ReconstructionPanels(Callback):
-    """Needs a BaseModule (panel_images, panel_captions); other modules get no panels."""
+    """The panels of a BaseModule (panel_images, panel_captions): every nfields module is one (run/build.py)."""
 
     def __init__(self, run_dir: str, height: int = 256) -> None:
         check_arg("log.panel_height", height, POSITIVE_INT)
         self.run_dir, self.height = Path(run_dir), height
 
-    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or not isinstance(pl_module, BaseModule):
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: BaseModule) -> None:
+        if trainer.sanity_checking:
             return
         with untimed(trainer):
             # Every rank reads the captions (the epoch's metrics are synchronised across ranks); rank zero draws.
@@ -48,9 +48,7 @@ class ReconstructionPanels(Callback):
                 img = panel(captioned(pl_module.panel_images(), captions), self.height)
                 log_image(trainer, "val/reconstruction", img)
 
-    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not isinstance(pl_module, BaseModule):
-            return
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: BaseModule) -> None:
         captions = pl_module.panel_captions()
         if not trainer.is_global_zero:
             return
@@ -64,11 +62,6 @@ class ReconstructionPanels(Callback):
         media = pl_module.write_media(self.run_dir / "prediction")  # audio .wav, video .mp4, volume .npy
         if media is not None:
             log_media(trainer, "test/prediction", media)
-
-
-def encode_png(frame: np.ndarray) -> bytes:
-    """(h, w, C) uint8 -> PNG bytes (lossless: the frame reads back exactly)."""
-    return iio.imwrite("<bytes>", frame, extension=".png")
 
 
 class ProgressGif(Callback):
@@ -93,16 +86,17 @@ class ProgressGif(Callback):
         shape = tuple(state_dict.get("shape", []))  # (h, w, C): a one-channel PNG reads back as (h, w)
         self.frames = [iio.imread(t.numpy().tobytes(), extension=".png").reshape(shape) for t in self.encoded]
 
-    def snapshot(self, pl_module: LightningModule) -> None:
+    def snapshot(self, pl_module: BaseModule) -> None:
         frame = to_uint8(pl_module.progress_frame(self.max_size))  # (h, w, C): single image or a grid of images
         self.frames.append(frame)
-        self.encoded.append(torch.frombuffer(bytearray(encode_png(frame)), dtype=torch.uint8))
+        png = iio.imwrite("<bytes>", frame, extension=".png")  # lossless: the frame reads back exactly
+        self.encoded.append(torch.frombuffer(bytearray(png), dtype=torch.uint8))
         self.steps.append(pl_module.global_step)
 
     @rank_zero_only
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
+    def on_train_batch_end(self, trainer: Trainer, pl_module: BaseModule, *args: Any) -> None:
         step = trainer.global_step
-        if not isinstance(pl_module, BaseModule) or not (step == 1 or step % self.every == 0):
+        if not (step == 1 or step % self.every == 0):
             return
         with untimed(trainer):
             self.snapshot(pl_module)
@@ -119,4 +113,4 @@ class ProgressGif(Callback):
         # Hold the last frame a little so the final result is visible when the GIF loops.
         frames = frames + [frames[-1]] * (self.fps // 2)
         iio.imwrite(path, np.stack(frames), duration=1000 / self.fps, loop=0)
-        log_video(trainer, "train/progress", path, self.fps)
+        log_media(trainer, "train/progress", path, self.fps)

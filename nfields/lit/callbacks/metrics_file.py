@@ -11,7 +11,6 @@ from pytorch_lightning import Callback, LightningModule, Trainer
 from pytorch_lightning.utilities import rank_zero_only
 
 from nfields.core.files import atomic_path
-from nfields.fields.base import n_params
 from nfields.lit.base import BaseModule
 from nfields.lit.callbacks.perf import find_timer
 from nfields.lit.stepped import SteppedModule
@@ -54,8 +53,8 @@ class MetricsFile(Callback):
         self.history = list(state_dict.get("history", []))
         self.train_history = list(state_dict.get("train_history", []))
 
-    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
-        rows = getattr(pl_module, "train_log", None)
+    def on_train_batch_end(self, trainer: Trainer, pl_module: BaseModule, *args: Any) -> None:
+        rows = pl_module.train_log
         if rows:  # before this step's validation, so the checkpoint written after it holds them
             self.train_history.extend(rows)
             rows.clear()
@@ -67,7 +66,7 @@ class MetricsFile(Callback):
         self.history.append({"step": trainer.global_step, **row})
 
     def collect(self, trainer: Trainer) -> None:
-        self.metrics["model/params"] = field_params(trainer.lightning_module)
+        self.metrics["model/params"] = trainer.lightning_module.field_params()  # BaseModule's: one member of many
         for k, v in trainer.callback_metrics.items():
             if k.startswith(self.KEEP):
                 self.metrics[k] = _finite(v)
@@ -98,13 +97,6 @@ class MetricsFile(Callback):
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.write(trainer)
-
-
-def field_params(module: LightningModule) -> int:
-    """Trainable parameters of the module's field (BaseModule.field_params: one member of model=many)."""
-    if isinstance(module, BaseModule):
-        return module.field_params()
-    return n_params(module)
 
 
 def _finite(v) -> float | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -103,12 +103,7 @@ def find_timer(trainer: Trainer) -> PerfTimer | None:
     return next((c for c in trainer.callbacks if isinstance(c, PerfTimer)), None)
 
 
-@contextmanager
-def untimed(trainer: Trainer) -> Iterator[None]:
+def untimed(trainer: Trainer) -> AbstractContextManager[None]:
     """Run a block (snapshot renders, image logging) without counting it as training time."""
     timer = find_timer(trainer)
-    if timer is None:
-        yield
-    else:
-        with timer.excluded():
-            yield
+    return nullcontext() if timer is None else timer.excluded()

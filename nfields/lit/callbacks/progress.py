@@ -15,44 +15,85 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytorch_lightning import LightningModule, Trainer
-from pytorch_lightning.callbacks import TQDMProgressBar
-from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
+from pytorch_lightning.callbacks import ProgressBar
+from tqdm import tqdm
 
 from nfields.core.echo import echo
-from nfields.lit.base import BaseModule
 
 TTO_DESC = "test-time optimisation"
 LINES_PER_RUN = 10  # without a terminal: at most about this many lines at validations over a run...
 HEARTBEAT_S = 60.0  # ...and one at least this often when validations are rare
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"  # Lightning's
 
 
-class StepProgress(TQDMProgressBar):
-    """`metrics`: progress-bar metrics shown (those logged with prog_bar=True), in this order."""
+class StepBar:
+    """Steps counted up to `total`: a tqdm bar in a terminal (drawn every `every` steps and at the total); disabled
+    without one, where the caller writes plain lines (`say`), and `due()` says when a heartbeat line is."""
+
+    def __init__(self, desc: str, total: int, initial: int, every: int, disable: bool) -> None:
+        self.total, self.every = total, every
+        self.t0 = self.t_line = time.perf_counter()
+        self.tqdm = tqdm(
+            desc=desc, total=total, initial=initial, unit="step", disable=disable, leave=True, dynamic_ncols=True,
+            file=sys.stdout, smoothing=0, bar_format=BAR_FORMAT,
+        )  # fmt: skip
+
+    def draw(self, n: int, postfix: Callable[[], str] | None = None, force: bool = False) -> None:
+        """The bar at step n, with postfix() after it (only computed when drawn)."""
+        bar = self.tqdm
+        if not bar.disable and (force or n - bar.n >= self.every or n >= self.total):
+            bar.n = n
+            if postfix is not None:
+                bar.set_postfix_str(postfix(), refresh=False)
+            bar.refresh()
+
+    def elapsed(self) -> str:
+        """'(12 s)' since the bar started ('(1.5 s)' under ten seconds)."""
+        s = time.perf_counter() - self.t0
+        return f"({s:.{1 if s < 10 else 0}f} s)"
+
+    def due(self) -> bool:
+        """Without a terminal: HEARTBEAT_S seconds have passed since the last plain line."""
+        return self.tqdm.disable and time.perf_counter() - self.t_line >= HEARTBEAT_S
+
+    def say(self, line: str) -> None:
+        self.t_line = time.perf_counter()
+        echo(line)
+
+
+class StepProgress(ProgressBar):
+    """`metrics`: progress-bar metrics shown (those logged with prog_bar=True), in this order. Subclasses Lightning's
+    base ProgressBar, which draws nothing of its own: validation and test get no bars."""
 
     def __init__(self, refresh_rate: int = 5, metrics: Sequence[str] = ("train/loss", "val/psnr")) -> None:
-        super().__init__(refresh_rate=refresh_rate)
-        self.metrics = tuple(metrics)
+        super().__init__()
+        self.refresh_rate, self.metrics = refresh_rate, tuple(metrics)
+        self.enabled = True  # off on ranks other than zero (ProgressBar.setup) and while a tuner runs
         self.interactive = True
-        self._total = 0
-        self._shown = -1  # the step of the last plain line
-        self._val_shown = -1  # the step of the last plain line after a validation
+        self.bar: StepBar | None = None  # training's (validations before it, the sanity check, have none)
+        self.tto_bar: StepBar | None = None  # the test pass's test-time optimisation (TTO_DESC)
+        self._shown = self._val_shown = -1  # the steps of the last plain line, and of the last after a validation
         self._every = 1  # steps between plain lines at validations
-        self._t0 = self._t_line = 0.0
-        self.tto_bar: Tqdm | None = None  # the test pass's test-time optimisation (TTO_DESC)
-        self.training = False  # the training bar exists (validations before it, the sanity check, have none)
-        self._tto_done = self._tto_total = 0
-        self._tto_t0 = 0.0
+        self._tto_done = 0
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.enabled and self.refresh_rate > 0
+
+    def disable(self) -> None:
+        self.enabled = False
+
+    def enable(self) -> None:
+        self.enabled = True
 
     # ---- what is shown ----------------------------------------------------------------------------
     def postfix(self, trainer: Trainer) -> str:
         """'loss 0.00123  val/psnr 23.41 dB' from the latest progress-bar metrics."""
-        module = trainer.lightning_module
-        extra = module.progress_metrics() if isinstance(module, BaseModule) else {}
-        shown, parts = {**trainer.progress_bar_metrics, **extra}, []
+        shown, parts = {**trainer.progress_bar_metrics, **trainer.lightning_module.progress_metrics()}, []
         for key in self.metrics:
             if key in shown:
                 v = float(shown[key])
@@ -60,89 +101,40 @@ class StepProgress(TQDMProgressBar):
                 parts.append(f"{name} {v:.2f} dB" if key.endswith("psnr") else f"{name} {v:.3g}")
         return "  ".join(parts)
 
-    def line(self, trainer: Trainer) -> str:
-        """'step 200/500  loss 0.00123  val/psnr 23.41 dB  (12 s)'"""
-        elapsed = time.perf_counter() - self._t0
-        parts = [f"step {trainer.global_step}/{self._total}", self.postfix(trainer)]
-        return "  ".join([*filter(None, parts), f"({elapsed:.{1 if elapsed < 10 else 0}f} s)"])
-
     def report(self, trainer: Trainer, again: bool = False) -> None:
-        """Without a terminal: one plain line for this step (once, unless `again`: a validation's new value)."""
+        """Without a terminal: 'step 200/500  loss 0.00123  val/psnr 23.41 dB  (12 s)' for this step (once, unless
+        `again`: a validation's new value)."""
         if self.is_enabled and not self.interactive and (again or trainer.global_step != self._shown):
-            self._shown, self._t_line = trainer.global_step, time.perf_counter()
-            echo(self.line(trainer))
+            self._shown = trainer.global_step
+            parts = [f"step {trainer.global_step}/{self.bar.total}", self.postfix(trainer), self.bar.elapsed()]
+            self.bar.say("  ".join(filter(None, parts)))
 
     # ---- training ---------------------------------------------------------------------------------
-    def init_train_tqdm(self) -> Tqdm:
-        """The bar over optimiser steps; without a terminal it stays silent (report() writes lines)."""
-        return Tqdm(
-            desc="train",
-            total=self._total,
-            initial=self._shown,
-            unit="step",
-            disable=self.is_disabled or not self.interactive,
-            leave=True,
-            dynamic_ncols=True,
-            file=sys.stdout,
-            smoothing=0,
-            bar_format=self.BAR_FORMAT,
-        )
-
-    def on_sanity_check_start(self, *_: Any) -> None:
-        pass
-
-    def on_sanity_check_end(self, *_: Any) -> None:
-        pass
-
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.interactive = sys.stdout.isatty()
-        self._t0 = self._t_line = time.perf_counter()
-        self._total = trainer.max_steps if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
-        self._every = max(1, -(-self._total // LINES_PER_RUN))
+        total = trainer.max_steps if trainer.max_steps > 0 else int(trainer.estimated_stepping_batches)
+        self._every = max(1, -(-total // LINES_PER_RUN))
         self._shown = self._val_shown = trainer.global_step  # a resumed run starts where it stopped
-        self.train_progress_bar = self.init_train_tqdm()
-        self.training = True
-
-    def on_train_epoch_start(self, trainer: Trainer, *_: Any) -> None:
-        pass  # one bar for the whole fit: no reset, no "Epoch N"
+        disable = not self.is_enabled or not self.interactive  # without a terminal report() writes lines
+        self.bar = StepBar("train", total, trainer.global_step, self.refresh_rate, disable)
 
     def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, *args: Any) -> None:
-        step = trainer.global_step
         if not self.interactive:
-            if time.perf_counter() - self._t_line >= HEARTBEAT_S:
+            if self.bar.due():
                 self.report(trainer)
             return
-        bar = self.train_progress_bar
-        if not bar.disable and (step - bar.n >= self.refresh_rate or step >= self._total):
-            bar.n = step
-            bar.set_postfix_str(self.postfix(trainer), refresh=False)
-            bar.refresh()
-
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        pass
+        self.bar.draw(trainer.global_step, lambda: self.postfix(trainer))
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self.train_progress_bar.disable:
-            self.train_progress_bar.n = trainer.global_step
-            self.train_progress_bar.set_postfix_str(self.postfix(trainer), refresh=False)
-        self.train_progress_bar.close()
+        self.bar.draw(trainer.global_step, lambda: self.postfix(trainer), force=True)
+        self.bar.tqdm.close()
         self.report(trainer)
 
-    # ---- validation and test: no bars -------------------------------------------------------------
-    def on_validation_start(self, *_: Any) -> None:
-        pass
-
-    def on_validation_batch_start(self, *_: Any, **__: Any) -> None:
-        pass
-
-    def on_validation_batch_end(self, *_: Any, **__: Any) -> None:
-        pass
-
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if trainer.sanity_checking or trainer.state.fn != "fit" or not self.training:
+        if trainer.sanity_checking or trainer.state.fn != "fit" or self.bar is None:
             return
-        if not self.train_progress_bar.disable:
-            self.train_progress_bar.set_postfix_str(self.postfix(trainer))
+        if not self.bar.tqdm.disable:
+            self.bar.tqdm.set_postfix_str(self.postfix(trainer))
         elif not self.interactive and trainer.global_step >= self._val_shown + self._every:
             self._val_shown = trainer.global_step
             self.report(trainer, again=True)
@@ -154,46 +146,28 @@ class StepProgress(TQDMProgressBar):
         if total <= 0 or not self.is_enabled:
             return
         self.interactive = sys.stdout.isatty()
-        self._tto_done, self._tto_total = 0, total
-        self._tto_t0 = self._t_line = time.perf_counter()
-        disable = not self.interactive
-        self.tto_bar = Tqdm(
-            desc=TTO_DESC, total=total, unit="step", disable=disable, leave=True, dynamic_ncols=True,
-            file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT,
-        )  # fmt: skip
+        self._tto_done = 0
+        self.tto_bar = StepBar(TTO_DESC, total, 0, self.refresh_rate, disable=not self.interactive)
         pl_module.on_tto_step = self.tto_step
 
     def tto_line(self) -> str:
         """'test-time optimisation 120/200 steps  (12 s)'"""
-        elapsed = time.perf_counter() - self._tto_t0
-        return f"{TTO_DESC} {self._tto_done}/{self._tto_total} steps  ({elapsed:.{1 if elapsed < 10 else 0}f} s)"
+        return f"{TTO_DESC} {self._tto_done}/{self.tto_bar.total} steps  {self.tto_bar.elapsed()}"
 
     def tto_step(self) -> None:
         """After each TTO step: the bar every refresh_rate steps, or a plain line every HEARTBEAT_S seconds."""
         self._tto_done += 1
-        bar = self.tto_bar
-        if bar is None:
+        if self.tto_bar is None:
             return
-        if not bar.disable:
-            if self._tto_done - bar.n >= self.refresh_rate or self._tto_done >= self._tto_total:
-                bar.n = self._tto_done
-                bar.refresh()
-        elif time.perf_counter() - self._t_line >= HEARTBEAT_S:
-            self._t_line = time.perf_counter()
-            echo(self.tto_line())
-
-    def on_test_batch_start(self, *_: Any, **__: Any) -> None:
-        pass
-
-    def on_test_batch_end(self, *_: Any, **__: Any) -> None:
-        pass
+        self.tto_bar.draw(self._tto_done)
+        if self.tto_bar.due():
+            self.tto_bar.say(self.tto_line())
 
     def on_test_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if self.tto_bar is None:
             return
-        if not self.tto_bar.disable:
-            self.tto_bar.n = self._tto_done
-        self.tto_bar.close()
+        self.tto_bar.draw(self._tto_done, force=True)
+        self.tto_bar.tqdm.close()
         if not self.interactive:
             echo(self.tto_line())
         self.tto_bar, pl_module.on_tto_step = None, None
