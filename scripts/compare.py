@@ -6,10 +6,13 @@
 Runs are labelled by the overrides you typed that differ between them ("encoding=fourier
 network=siren", from each job's .hydra/overrides.yaml); a run with no overrides by its directory name.
 Writes into DIR (default: the multirun directory):
-  compare.md    a markdown table: one column per override key that differs, then the final metrics
+  compare.md    a markdown table: one column per override key that differs, then the final metrics the runs
+                logged (test/psnr, test/ssim where the domain has it, the domain's own: test/snr for audio,
+                test/iou for occupancy; val/psnr, steps/s, step)
   curves.png    val/psnr against step for every run, train/psnr (every trainer.log_every_n_steps) thin beside
                 it (history.json, else the CSV logger's metrics.csv)
-  montage.png   every run's prediction, captioned with its label and test PSNR
+  montage.png   every run's prediction.png (each domain's picture: an image, a waveform, frames, slices),
+                captioned with its label and --metric
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ from nfields.analysis.report import (
     differing_keys,
     find_runs,
     markdown_table,
+    metric_columns,
     run_labels,
     run_value,
 )
 from nfields.core.media import montage
 
-METRICS = ("test/psnr", "test/ssim", "val/psnr", "perf/steps_per_s", "step")
 MONTAGE_COLS = 6  # tiles per row: a 12-run sweep is two rows, not one very wide strip
 
 
@@ -57,9 +60,10 @@ def main() -> None:
 
     keys = differing_keys(runs)
     labels = run_labels(runs)
-    rows = [[r.name, *[run_value(r, k) for k in keys], *[fmt(r.metrics.get(m)) for m in METRICS]] for r in runs]
+    metrics = metric_columns(runs)
+    rows = [[r.name, *[run_value(r, k) for k in keys], *[fmt(r.metrics.get(m)) for m in metrics]] for r in runs]
     order = sorted(range(len(runs)), key=lambda i: -(runs[i].metrics.get(a.metric) or float("-inf")))
-    table = markdown_table(["run", *keys, *METRICS], [rows[i] for i in order])
+    table = markdown_table(["run", *keys, *metrics], [rows[i] for i in order])
     (out / "compare.md").write_text(f"# {a.root}\n\n{table}\n")
     written = [out / "compare.md", out / "curves.png"]
     curves_figure(runs, labels, a.curve).savefig(out / "curves.png")

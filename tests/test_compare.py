@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 import yaml
 
-from nfields.analysis.report import captioned_predictions, curves_figure, differing_keys, find_runs, run_labels
+from nfields.analysis.report import (
+    captioned_predictions,
+    curves_figure,
+    differing_keys,
+    find_runs,
+    metric_columns,
+    run_labels,
+)
 from tests.conftest import ROOT, run_train
 
 COMPARE = ROOT / "scripts" / "compare.py"
@@ -107,6 +114,22 @@ def test_compare_table_has_override_columns_only(sweep: Path, tmp_path: Path) ->
     assert rows[0].startswith("| 3 | fourier | siren | 22.25 |")  # best first
     assert iio.imread(out / "curves.png").shape[0] > 100
     assert iio.imread(out / "montage.png").shape[1] > 4 * 256  # four tiles side by side
+
+
+def test_the_table_shows_the_metrics_each_domain_logged(tmp_path: Path) -> None:
+    """Audio runs log test/snr and no SSIM, occupancy runs test/iou: the table has their columns, not SSIM's."""
+    for domain, score, value in (("audio", "test/snr", 7.5), ("volume", "test/iou", 0.96)):
+        root = tmp_path / domain
+        for i, lr in enumerate(("1e-3", "1e-2")):
+            d = fake_run(root / str(i), {"encoding": "none", "network": "siren"}, [f"model.lr={lr}"], [20.0 + i])
+            metrics = {"test/psnr": 20.0 + i, score: value + i, "val/psnr": 20.0 + i, "perf/steps_per_s": 3.0}
+            (d / "metrics.json").write_text(json.dumps({**metrics, "step": 30}))
+        assert metric_columns(find_runs(root)) == ["test/psnr", score, "val/psnr", "perf/steps_per_s", "step"]
+    proc = subprocess.run([sys.executable, str(COMPARE), str(tmp_path / "volume")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (tmp_path / "volume" / "compare.md").read_text().splitlines()
+    assert lines[2] == "| run | model.lr | test/psnr | test/iou | val/psnr | perf/steps_per_s | step |"
+    assert lines[4] == "| 1 | 1e-2 | 21 | 1.96 | 21 | 3 | 30 |"  # best test/psnr first
 
 
 def test_montage_captions_carry_label_and_psnr(sweep: Path) -> None:

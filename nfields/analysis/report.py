@@ -153,11 +153,11 @@ def run_labels(runs: list[Run]) -> list[str]:
 
 
 def metric_text(run: Run, key: str = "test/psnr") -> str:
-    """A caption line for a metric: "test/psnr 23.48 dB" ("test/psnr -" when the run has none)."""
+    """A caption line for a metric: "test/psnr 23.48 dB" (PSNR and SNR in dB; "test/psnr -" when the run has none)."""
     v = run.metrics.get(key)
     if v is None:
         return f"{key} -"
-    return f"{key} {v:.2f} dB" if "psnr" in key else f"{key} {v:.4g}"
+    return f"{key} {v:.2f} dB" if "snr" in key else f"{key} {v:.4g}"
 
 
 def captioned_predictions(runs: list[Run], labels: list[str], key: str = "test/psnr") -> list[tuple[str, np.ndarray]]:
@@ -199,7 +199,7 @@ def curves_figure(runs: list[Run], labels: list[str], key: str = "val/psnr") -> 
     series = sorted([s for s in series if s[1]], key=lambda s: -s[1][-1][1])  # best final value first
     trains = [history(r, train_key) if train_key else [] for _, _, r in series]
     series = [(label, points) for label, points, _ in series]
-    unit = " dB" if "psnr" in key else ""
+    unit = " dB" if "snr" in key else ""
     nbsp = "\N{NO-BREAK SPACE}"  # keeps "(23.48 dB)" on one line when a label wraps
     names = [f"{label}  ({points[-1][1]:.2f}{unit})".replace(" dB)", nbsp + "dB)") for label, points in series]
     width = min(max((len(n) for n in names), default=10), 100)  # about a row of the legend at fontsize 8
@@ -226,6 +226,19 @@ def curves_figure(runs: list[Run], labels: list[str], key: str = "val/psnr") -> 
     else:
         ax.text(0.5, 0.5, f"no {key} history in these runs", ha="center", va="center", transform=ax.transAxes)
     return fig
+
+
+FIRST = ("test/psnr", "test/ssim")  # then the domain's own test scores (test/snr, test/iou, ...), then LAST
+LAST = ("val/psnr", "perf/steps_per_s", "step")
+
+
+def metric_columns(runs: list[Run]) -> list[str]:
+    """The metrics a table of these runs shows: test/psnr, then every metric any of them logged of test/ssim,
+    the other test/* scores (audio's test/snr, occupancy's test/iou, in name order), val/psnr, steps/s and step.
+    A domain without SSIM (audio, volumes) gets no SSIM column."""
+    logged = {k for r in runs for k in r.metrics}
+    tests = sorted(k for k in logged if k.startswith("test/") and k not in FIRST)
+    return ["test/psnr", *[k for k in (*FIRST[1:], *tests, *LAST) if k in logged]]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class Method:
     source: str
     depth: str  # whose depth the method runs at, and why
     stacks: bool = True  # members vectorised in chunks (members.chunk); False: one by one (field=gaussians)
+    dims: tuple[int, ...] = ()  # the coordinate widths d it is defined for (field=gaussians: 2); (): any
 
 
 LR = "model.lr"
@@ -67,7 +68,7 @@ METHODS: dict[str, Method] = {
         ["encoding=grid", "network=linear"], {LR: [0.1, 0.3, 1.0]}, "INR benchmark 2025", "no hidden layer",
     ),
     "gaussians": Method(
-        ["field=gaussians"], {LR: [1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network", stacks=False,
+        ["field=gaussians"], {LR: [1e-2, 3e-2, 1e-1]}, "Zhang 2024", "no network", stacks=False, dims=(2,),
     ),
 }  # fmt: skip
 
@@ -75,6 +76,11 @@ METHODS: dict[str, Method] = {
 def grid_overrides(method: Method) -> list[str]:
     """The method's search as model=many sweep overrides: every combination of its grid is a member of one run."""
     return [f"++members.sweep.{k}=[{','.join(f'{v:g}' for v in vs)}]" for k, vs in method.grid.items()]
+
+
+def centred(method: Method) -> Method:
+    """The method with each searched key at its grid's middle value: one point, no search (quick looks, tests)."""
+    return replace(method, grid={k: [vs[len(vs) // 2]] for k, vs in method.grid.items()})
 
 
 def best_of_grid(rows: list[dict[str, str]], method: Method, metric: str = "val/psnr") -> tuple[dict, list[dict]]:
@@ -115,9 +121,10 @@ class Result:
     ssim: list[float]
     steps_per_s: float
     curve: list[tuple[float, float]]  # (training seconds, mean val/psnr)
-    render_s: float | None = None  # seconds to render a 512^2 image
+    render_s: float | None = None  # seconds to render a 512^2 image (other domains: a reported signal's grid)
     best: dict[str, float] = field(default_factory=dict)  # the searched hyperparameters
     grid: list[dict[str, float]] = field(default_factory=list)  # every grid point's mean val PSNR on train images
+    scores: dict[str, list[float]] = field(default_factory=dict)  # the domain's own test scores per signal (snr, iou)
 
     @property
     def time_to_target(self) -> float | None:
@@ -138,23 +145,36 @@ def read_result(run_dir: Path, method: str, budget: int, task: str, params: floa
     )  # fmt: skip
 
 
-def markdown(results: list[Result]) -> str:
-    lines = [
-        "| task | budget | method | params | test PSNR (dB) | SSIM | steps/s | to 30 dB | render 512² | searched |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
+# the domains' own scores beside PSNR and SSIM (core/metrics): column name, decimals
+SCORE_NAMES = {"snr": ("SNR (dB)", 2), "iou": ("IoU", 3)}
+
+
+def markdown(results: list[Result], render: str = "render 512²") -> str:
+    """One row per (task, budget, method), best test PSNR first; an SSIM column where the domain has SSIM (images,
+    video frames) and one per domain score (audio's SNR, occupancy's IoU), each mean ± std over the signals."""
+    ssim = any(r.ssim for r in results)
+    scores = sorted({k for r in results for k in r.scores})
+    head = ["task", "budget", "method", "params", "test PSNR (dB)", *(["SSIM"] if ssim else [])]
+    head += [SCORE_NAMES.get(k, (k, 3))[0] for k in scores] + ["steps/s", "to 30 dB", render, "searched"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = sorted(results, key=lambda r: (r.task, r.budget, -float(np.mean(r.psnr))))
     for r in order:
         t = r.time_to_target
         edge = on_edge(r.best, METHODS[r.method]) if r.method in METHODS else []
         best = ", ".join(f"{k.split('.')[-1]} {v:.3g}{' (edge)' if k in edge else ''}" for k, v in r.best.items())
-        render = "-" if r.render_s is None else f"{r.render_s * 1e3:.0f} ms"
-        psnr, ssim = f"{np.mean(r.psnr):.2f} ± {np.std(r.psnr):.2f}", f"{np.mean(r.ssim):.3f} ± {np.std(r.ssim):.3f}"
-        lines.append(
-            f"| {r.task} | {r.budget:,} | {r.method} | {r.params:,.0f} | {psnr} | {ssim} | {r.steps_per_s:.1f} | "
-            f"{'not reached' if t is None else f'{t:.1f} s'} | {render} | {best} |"
-        )
+        cells = [r.task, f"{r.budget:,}", r.method, f"{r.params:,.0f}", spread(r.psnr, 2)]
+        cells += ([spread(r.ssim, 3)] if ssim else []) + [
+            spread(r.scores.get(k, []), SCORE_NAMES.get(k, (k, 3))[1]) for k in scores
+        ]
+        cells += [f"{r.steps_per_s:.1f}", "not reached" if t is None else f"{t:.1f} s"]
+        cells += ["-" if r.render_s is None else f"{r.render_s * 1e3:.0f} ms", best]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def spread(values: list[float], digits: int) -> str:
+    """'mean ± std' over signals; '-' where the domain has no such score."""
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}" if values else "-"
 
 
 def figure(results: list[Result]) -> Figure:

@@ -119,8 +119,20 @@ def hydra_context(cfg: DictConfig) -> tuple[dict[str, Any], list[str]]:
     return choices or {}, overrides
 
 
+def check_required(cfg: DictConfig) -> None:
+    """The keys a preset lists in `required` (its own files: experiment=occupancy's data.path) must be set, and no
+    value may be left '???'; one line naming the key, before any work. (A preset cannot write '???' over a data
+    option's null: OmegaConf keeps the null, and the run would fit the option's generated default instead.)"""
+    for key in map(str, cfg.get("required") or []):
+        if OmegaConf.select(cfg, key, throw_on_missing=False) is None:
+            raise ConfigError(key, None, f"required: set it on the command line ({key}=...)")
+    for key in sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra.")):
+        raise ConfigError(key, "???", f"required: set it on the command line ({key}=...)")
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError (one line: key, value, what is allowed) for the first problem found."""
+    check_required(cfg)
     choices, overrides = hydra_context(cfg)
     typed = {o.lstrip("+~").split("=", 1)[0] for o in overrides}
     for key in sorted(RULES, key=lambda k: k not in typed):  # what the user typed is reported first
