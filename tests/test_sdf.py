@@ -6,22 +6,25 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import trimesh
 from hydra.utils import instantiate
 
 from nfields.core.errors import ConfigError
 from nfields.core.geometry import sample_surface
-from nfields.core.sdf_mesh import extract_surface, mid_planes, sdf_picture
+from nfields.core.sdf_mesh import extract_surface, mid_planes, plane_points, sdf_picture
 from nfields.core.shape_metrics import iou, surface_scores
 from nfields.data.shape_analytic import Box, Sphere, Torus
 from nfields.run.build import build_field
 from nfields.tasks.sdf import SDF
 from nfields.tasks.shape import ShapeBatch, value_and_gradient
-from tests.conftest import run_train
+from tests.conftest import ROOT, run_train
 
 R = 0.3  # Sphere()'s radius, centred at 0.5
 
@@ -117,10 +120,11 @@ def test_marching_cubes_of_an_analytic_sdf_finds_the_true_surface(shape) -> None
     # outward triangles and one closed surface across the slabs: the divergence theorem's volume is positive
     a, b, c = (verts[faces[:, i]].astype(np.float64) for i in range(3))
     volume = np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6
-    whole = extract_surface(shape.signed_distance, 48, slab=64)
+    inside = np.zeros((48, 48, 48), bool)  # the cells' inside, from the same evaluation (IoU)
+    whole = extract_surface(shape.signed_distance, 48, slab=64, inside=inside)
     assert len(whole[1]) == len(faces) and volume > 0
-    inside = (shape.signed_distance(mid_planes(8).reshape(-1, 3)) < 0).mean()
-    assert 0 < inside < 1
+    cells = plane_points(48, (np.arange(48) + 0.5) / 48).reshape(-1, 3)
+    assert np.array_equal(inside.ravel(), shape.signed_distance(cells) < 0) and 0 < inside.mean() < 1
 
 
 def test_the_metrics_on_known_point_sets() -> None:
@@ -181,6 +185,16 @@ def test_a_short_fit_lowers_the_loss_and_the_chamfer_distance(tmp_path: Path) ->
     assert (tmp_path / "prediction.ply").stat().st_size > 0 and (tmp_path / "prediction.obj").stat().st_size > 0
     assert (tmp_path / "reconstruction.png").is_file() and (tmp_path / "progress.gif").is_file()
     assert list(tmp_path.glob("wandb/offline-run-*/files/media/object3D/*"))  # the mesh as W&B's Object3D
+    # the checkpoint alone extracts the surface at another resolution, in the input's units (analytic: the cube's)
+    render = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/render.py"), str(tmp_path / "checkpoints/last.ckpt"), "--size", "40"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert render.returncode == 0, render.stderr[-2000:]
+    mesh = trimesh.load(tmp_path / "render_40.ply")
+    assert len(mesh.faces) > 0 and ((mesh.vertices > 0) & (mesh.vertices < 1)).all()
 
 
 def test_the_config_options_build(make_cfg) -> None:

@@ -27,14 +27,19 @@ def plane_points(n: int, z: np.ndarray) -> np.ndarray:
     return np.stack([xx, yy, zz], -1)
 
 
-def extract_surface(fn: SdfFn, n: int, level: float = 0.0, slab: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def extract_surface(
+    fn: SdfFn, n: int, level: float = 0.0, slab: int = 16, inside: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The `level` set of fn on an n^3 grid -> vertices (V, 3) float32 in the cube and triangles (F, 3) int64,
-    counter-clockwise seen from outside (fn > level); empty arrays when fn does not cross `level`."""
+    counter-clockwise seen from outside (fn > level); empty arrays when fn does not cross `level`. `inside`, an
+    (n, n, n) bool array (z, y, x) if given, receives fn < level at every cell (IoU) from the same evaluation."""
     centres = (np.arange(n) + 0.5) / n
     verts, faces, count = [], [], 0
-    for z0 in range(0, n - 1, slab):
+    for z0 in range(0, max(n - 1, 1), slab):
         planes = np.arange(z0, min(z0 + slab + 1, n))  # slab + 1 planes: the last is the next slab's first
         values = fn(plane_points(n, centres[planes]).reshape(-1, 3)).reshape(len(planes), n, n)
+        if inside is not None:
+            inside[planes] = values < level
         if not (values.min() <= level <= values.max()) or values.min() == values.max():
             continue
         v, f, _, _ = marching_cubes(values, level=level)  # v (V, 3) in indices (z, y, x)

@@ -19,7 +19,7 @@ import torch
 from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.geometry import face_areas_normals, sample_surface
 from nfields.core.mesh_io import write_obj, write_ply
-from nfields.core.sdf_mesh import extract_surface, mid_planes, plane_points, sdf_picture, torch_fn
+from nfields.core.sdf_mesh import extract_surface, mid_planes, sdf_picture, torch_fn
 from nfields.core.shape_metrics import iou, surface_scores
 from nfields.data.shape import PANEL, ShapeDataModule
 from nfields.fields.base import Field
@@ -129,20 +129,17 @@ class ShapeModule(SteppedModule):
         """Extract the surface at data.size^3 and score it (core/shape_metrics.py); keep the mesh and slices."""
         data, fn = self.data, self.sdf_fn()
         n = data.size
-        self.mesh = extract_surface(fn, n, slab=SLAB)
+        inside = np.zeros((n, n, n), bool) if data.gt_inside is not None else None  # (z, y, x): IoU's cells
+        self.mesh = extract_surface(fn, n, slab=SLAB, inside=inside)  # one pass over the grid for both
         verts, faces = self.mesh
         rng = np.random.default_rng(0)  # the same predicted samples for the same mesh
         if len(faces) and face_areas_normals(verts.astype(np.float64), faces)[0].sum() > 0:
             pts, normals = sample_surface(verts.astype(np.float64), faces, len(data.gt_points), rng)
         else:
             pts, normals = np.zeros((0, 3)), np.zeros((0, 3))
-        unit = data.shape.longest_side()
-        metrics = surface_scores(pts, normals, data.gt_points, data.gt_normals, unit)
-        if data.gt_inside is not None:
-            centres = (np.arange(n) + 0.5) / n
-            planes = (plane_points(n, centres[z : z + SLAB]).reshape(-1, 3) for z in range(0, n, SLAB))
-            inside = np.concatenate([fn(p) < 0 for p in planes])  # (n^3,): the predicted inside, slab by slab
-            metrics["iou"] = iou(inside.reshape(n, n, n), data.gt_inside)
+        metrics = surface_scores(pts, normals, data.gt_points, data.gt_normals, data.shape.longest_side())
+        if inside is not None:
+            metrics["iou"] = iou(inside, data.gt_inside)
         self.pred_slices = fn(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
         logged = {f"{stage}/{k}": v for k, v in metrics.items()}
         logged["step"] = float(self.global_step)
@@ -179,6 +176,12 @@ class ShapeModule(SteppedModule):
         return write_obj(stem.with_suffix(".obj"), verts, faces)
 
     def checkpoint_extra(self) -> dict[str, Any]:
-        norm = self.data.norm  # the transform from the cube back to the input's units (a mesh rendered later)
-        return {"nfields_domain": "shape", "nfields_shape_centre": list(norm.centre), "nfields_shape_scale": norm.scale}
-
+        """What scripts/render.py needs without the data: the field's (n, n, n, 1) evaluation grid (its in_dim 3 and
+        out_dim 1), the domain, and the transform from the cube back to the input's units."""
+        n, norm = self.data.size, self.data.norm
+        return {
+            "nfields_image_shape": [n, n, n, 1],
+            "nfields_domain": "shape",
+            "nfields_shape_centre": list(norm.centre),
+            "nfields_shape_scale": norm.scale,
+        }
