@@ -22,8 +22,8 @@ from nfields.core.sdf_mesh import extract_surface, mid_planes, plane_points, sdf
 from nfields.core.shape_metrics import iou, surface_scores
 from nfields.data.shape_analytic import Box, Sphere, Torus
 from nfields.run.build import build_field
-from nfields.tasks.sdf import SDF
-from nfields.tasks.shape import ShapeBatch, value_and_gradient
+from nfields.tasks.sdf import SDF, value_and_gradient
+from nfields.tasks.shape import ShapeBatch
 from tests.conftest import ROOT, run_train
 
 R = 0.3  # Sphere()'s radius, centred at 0.5

@@ -72,7 +72,8 @@ class ShapeModule(SteppedModule):
 
     # ---- training -------------------------------------------------------------------------
     def on_fit_start(self) -> None:
-        self.generator = torch.Generator(device=self.surface.device).manual_seed(torch.initial_seed())
+        seed = torch.initial_seed() + 7919 * self.global_rank  # each rank its own points (DDP)
+        self.generator = torch.Generator(device=self.surface.device).manual_seed(seed)
 
     def sample(self, generator: torch.Generator | None = None) -> ShapeBatch:
         """This step's points: data.batch_size surface points, as many uniform ones, and as many near ones."""

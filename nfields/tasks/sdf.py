@@ -10,6 +10,7 @@
   deepsdf  Park et al. 2019, facebookresearch/DeepSDF train_deep_sdf.py: mean |clamp(f, -d, d) - clamp(s, -d, d)|
            over points near the surface with their signed distances s, d = task.clamp (0.1).
 
+Gradients with respect to the input: torch.autograd.grad with create_graph (fields/gradients.py).
 Units: the field's coordinates are the cube (0, 1)^3, so distances are half of those in SIREN's [-1, 1]; the
 formulas are applied as written, on these units.
 """
@@ -20,9 +21,17 @@ import torch
 import torch.nn.functional as F
 
 from nfields.core.checks import POSITIVE, check_arg, one_of
-from nfields.tasks.shape import FieldFn, ShapeBatch, ShapeTask, value_and_gradient
+from nfields.fields.gradients import value_and_input_gradient
+from nfields.tasks.shape import FieldFn, ShapeBatch, ShapeTask
 
 LOSSES = ("siren", "igr", "deepsdf")
+
+
+def value_and_gradient(field_fn: FieldFn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """f(x) (N,) in fp32 and its input gradient (N, 3), kept in the graph: a loss on it trains the field through a
+    double backward (fields/gradients.py)."""
+    f, g = value_and_input_gradient(field_fn, x)  # (N, 1), (N, 3)
+    return f[..., 0].float(), g
 
 
 class SDF(ShapeTask):

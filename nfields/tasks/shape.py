@@ -30,15 +30,6 @@ class ShapeBatch:
     near_sdf: torch.Tensor | None = None
 
 
-def value_and_gradient(field_fn: FieldFn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """f(x) (N,) and its gradient with respect to x (N, 3), kept in the graph (create_graph) so that a loss on the
-    gradient (eikonal, normals) trains the field: a double backward through every part of the field."""
-    x = x.detach().requires_grad_(True)
-    f = field_fn(x)[..., 0].float()  # (N,)
-    (g,) = torch.autograd.grad(f.sum(), x, create_graph=True)  # (N, 3): each f_i depends on x_i only
-    return f, g
-
-
 class ShapeTask:
     """A shape's objective. `needs_distances`: the loss reads near_sdf (a point cloud cannot give it)."""
 
