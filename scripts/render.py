@@ -4,10 +4,13 @@
     python scripts/render.py <audio run>/checkpoints/last.ckpt --sample-rate 16000             # -> .wav
     python scripts/render.py <video run>/checkpoints/last.ckpt --fps 50 --size 256 [--out x.gif]  # -> .mp4
     python scripts/render.py <volume run>/checkpoints/last.ckpt --size 256                     # -> a .ply mesh
+    python scripts/render.py <shape run>/checkpoints/last.ckpt --size 512                      # -> a .ply mesh
 
 Audio, video and volumes are rendered on the denser (or coarser) grid of the same field: --sample-rate and
 --fps default to the training signal's, --size to its own frame or volume size (the longer side); a volume's
-surface is the 0.5 level of the render (marching cubes), written as a binary PLY.
+surface is the 0.5 level of the render (marching cubes), written as a binary PLY; a shape's (data=shape) is the
+zero level of its signed distance at --size^3 (default data.size), extracted slab by slab (core/sdf_mesh.py) and
+written in the input file's units.
 
 The field is rebuilt from the config stored in the checkpoint (nfields.run.build.load_field; the
 training image is not needed) and evaluated in chunks of --chunk coordinates, each band of rows
@@ -38,7 +41,9 @@ from nfields.core.audio_io import write_wav
 from nfields.core.errors import UserError
 from nfields.core.media import quantize, to_uint8
 from nfields.core.mesh_io import surface, write_ply
+from nfields.core.sdf_mesh import extract_surface, torch_fn
 from nfields.core.video_io import write_video
+from nfields.data.shape_io import Normalisation
 from nfields.fields.field import render_grid
 from nfields.run.build import load_field
 from nfields.run.exits import report_errors
@@ -126,6 +131,14 @@ def render_other(a: argparse.Namespace, field: torch.nn.Module, shape: tuple[int
         frames = render_slabs(field, (max(1, round(grid[0] * out_fps / rate)), h, w), a.chunk, device)
         path = write_video(a.out or run_dir / f"render_{h}x{w}_{out_fps:g}fps.mp4", frames, out_fps)
         print(f"rendered {frames.shape[0]} frames of {h}x{w} at {out_fps:g} fps -> {path}")
+    elif domain == "shape":  # a signed distance: its zero level, slab by slab, in the input's units
+        n = a.size or grid[0]
+        verts, faces = extract_surface(torch_fn(field, device, a.chunk), n)
+        if not len(faces):
+            raise UserError(f"checkpoint {a.checkpoint}: the field has no zero level; train longer or check the data")
+        norm = Normalisation(tuple(meta["nfields_shape_centre"]), float(meta["nfields_shape_scale"]))
+        path = write_ply(a.out or run_dir / f"render_{n}.ply", norm.to_input(verts.astype("float64")), faces)
+        print(f"rendered {n}^3: {len(verts)} vertices, {len(faces)} triangles -> {path}")
     else:  # a volume: its 0.5 level as a mesh
         size = scaled(grid, a.size)
         volume = render_slabs(field, size, a.chunk, device)[..., 0].numpy()  # (D, H, W) uint8

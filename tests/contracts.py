@@ -27,6 +27,7 @@ from nfields.run.compose import CONFIGS
 from nfields.run.exits import building
 from nfields.run.options import option_names
 from nfields.tasks.base import Observation
+from nfields.tasks.shape import ShapeBatch, ShapeTask
 
 H, W, C = 20, 18, 3  # a small image, not square, so rows and columns cannot be swapped unnoticed
 BAD = "x"  # a value no argument of an encoding, network, task or field accepts: each must say so in one line
@@ -217,6 +218,35 @@ def with_field(cfg: DictConfig, node: DictConfig) -> DictConfig:
 CHECKS: dict[str, Callable[[DictConfig, Sequence[str]], None]] = {
     "encoding": check_encoding,
     "network": check_network,
-    "task": check_task,
+    "task": lambda cfg, keys: (check_shape_task if shape_task(cfg) else check_task)(cfg, keys),
     "field": check_field,
 }
+
+
+# ---- shape tasks (task=sdf): a ShapeBatch of points, not a grid ----------------------------------------------
+
+
+def shape_task(cfg: DictConfig) -> bool:
+    return isinstance(instantiate(cfg.task), ShapeTask)
+
+
+def check_shape_task(cfg: DictConfig, keys: Sequence[str]) -> None:
+    """The loss of a shape task on a sphere's points: a finite scalar whose named terms sum to it, gradients to the
+    field's parameters through the input gradient (a double backward), the same loss again for the same points."""
+    task = instantiate(cfg.task)
+    gen = torch.Generator().manual_seed(0)
+    normals = torch.nn.functional.normalize(torch.randn(64, 3, generator=gen), dim=-1)
+    near = 0.5 + 0.3 * normals + 0.02 * torch.randn(64, 3, generator=gen)
+    batch = ShapeBatch(
+        0.5 + 0.3 * normals, normals, torch.rand(64, 3, generator=gen), near, (near - 0.5).norm(dim=-1) - 0.3
+    )
+    field = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Softplus(), torch.nn.Linear(16, 1))
+    loss, terms = task.loss(field, batch)
+    assert loss.shape == () and torch.isfinite(loss) and terms
+    assert torch.isclose(sum(terms.values()), loss.detach(), rtol=1e-5)
+    loss.backward()
+    for n, p in field.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), n
+    assert field[0].weight.grad.abs().sum() > 0
+    assert torch.equal(task.loss(field, batch)[0].detach(), loss.detach())
+    check_bad_arguments(cfg, "task", [*keys, *(["seed"] if "seed" not in keys else [])], instantiate)

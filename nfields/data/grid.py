@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from nfields.core.checks import POSITIVE_INT, check_arg, nullable
-from nfields.core.errors import DataError
+from nfields.core.errors import ConfigError, DataError
 from nfields.core.media import to_uint8
 from nfields.core.views import view
 from nfields.tasks.base import Task
@@ -73,6 +73,8 @@ class GridDataModule(pl.LightningDataModule):
         check_arg("data.batch_size", batch_size, nullable(POSITIVE_INT))  # null: every observed cell
         self.batch_size = batch_size
         self.task = task if task is not None else Fit()  # what the module observes of the signal (task=)
+        if not isinstance(self.task, Task):  # a shape's task (task=sdf) has no grid to observe
+            raise ConfigError("task", self.task.name, "fits a shape: use it with data=shape")
         if self.task.name in self.default_axes and self.task.axes is None:  # interpolate, superres
             self.task.axes = list(self.default_axes[self.task.name])  # the domain's usual axes for this task
         self.signal: torch.Tensor | None = None

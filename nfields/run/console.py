@@ -17,6 +17,7 @@ from nfields.core.metrics import baseline_psnrs
 from nfields.data.collection import CollectionDataModule
 from nfields.data.grid import GridDataModule
 from nfields.data.image import ImageDataModule
+from nfields.data.shape import ShapeDataModule
 from nfields.fields.field import NeuralField
 from nfields.lit.base import BaseModule
 from nfields.lit.many import ManyFieldsModule
@@ -70,6 +71,8 @@ def model_description(cfg: DictConfig, module: BaseModule) -> str:
 def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: BaseModule) -> str:
     """'astronaut 128x128', '60k fashion_mnist images 28x28' (the training images), 'audio 2000 samples at 4000 Hz',
     'video 16x32x32 at 25 fps', 'volume 32x32x32'."""
+    if isinstance(dm, ShapeDataModule):
+        return dm.describe()
     if isinstance(dm, GridDataModule) and not isinstance(dm, ImageDataModule):
         name = Path(str(cfg.data.get("path"))).name if cfg.data.get("path") else choice(cfg, "data")
         return f"{name} {dm.describe()}"
@@ -103,11 +106,20 @@ def start_line(cfg: DictConfig, dm: pl.LightningDataModule, module: BaseModule, 
     return f"nfields: {what} {how}, {steps} on {device_description(trainer)}{resume} -> {cfg.run_dir}"
 
 
+# the closing line's scores, those a run has: (name, metric key, format); shapes have Chamfer-L1 and IoU
+CLOSING = (
+    ("PSNR", "psnr", "{:.2f} dB"),
+    ("SSIM", "ssim", "{:.3f}"),
+    ("Chamfer-L1", "chamfer_l1", "{:.4f}"),
+    ("IoU", "iou", "{:.3f}"),
+)
+
+
 def closing_line(metrics: dict[str, float], steps_per_s: float | None, run_dir: str) -> str:
     """'PSNR: test 25.31 dB, val 25.30 dB | SSIM: test 0.912, val 0.911 | 312 steps/s -> outputs/...', with the
     task's test baselines after the test PSNR: 'PSNR: test 28.31 dB (bicubic 27.10 dB), val ...'."""
     parts = []
-    for name, key, fmt in (("PSNR", "psnr", "{:.2f} dB"), ("SSIM", "ssim", "{:.3f}")):
+    for name, key, fmt in CLOSING:
         shown = [f"{s} {fmt.format(metrics[f'{s}/{key}'])}" for s in ("test", "val") if f"{s}/{key}" in metrics]
         baselines = baseline_psnrs(metrics, "test") if key == "psnr" else []
         if shown and baselines and shown[0].startswith("test "):

@@ -1,0 +1,143 @@
+"""data=shape: one shape, fitted as a signed distance field (model=shape, task=sdf).
+
+`data.path`: a mesh (.off, .obj, .ply) or an oriented point cloud (.xyz: x y z nx ny nz), normalised into the
+cube (data/shape_io.py); null: an analytic shape, `data.analytic` (sphere, torus, box: data/shape_analytic.py).
+
+Set up once, on the host (NumPy), then moved to the device by the module:
+  surface pool   `data.pool` surface points with their normals, from which each step draws `data.batch_size`;
+  near pool      as many points near the surface (Gaussian offsets of std `data.near_std`, half at each of its two
+                 scales, as DeepSDF's samples) plus a tenth uniform in the cube, with their signed distances when
+                 the shape has an inside (a mesh's sign by generalised winding numbers: core/geometry.py);
+  ground truth   `data.eval_points` surface samples with normals (the metrics), the inside of the cells of a
+                 `data.size`^3 grid (IoU; not for a point cloud, which has no inside), and the middle slices of the
+                 signed distance (the panel).
+Points whose sign the winding number cannot decide (near a hole) are dropped from the near pool; when more than a
+tenth are, the mesh is refused in one line. Each step also draws `data.batch_size` free points uniform in the cube.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, integer, nullable, number, one_of, string
+from nfields.core.errors import ConfigError, DataError
+from nfields.core.sdf_mesh import mid_planes, plane_points
+from nfields.data.grid import Ticks
+from nfields.data.shape_analytic import ANALYTIC
+from nfields.data.shape_io import CloudShape, MeshShape, Normalisation, Shape, read_shape
+from nfields.tasks.sdf import SDF
+from nfields.tasks.shape import ShapeTask
+
+PANEL = 96  # side of each slice in the panel
+MAX_UNDECIDED = 0.1  # the largest fraction of near points whose sign may be undecided
+
+TWO_STDS = Check(
+    lambda v: isinstance(v, list | tuple) and len(v) == 2 and all(POSITIVE.ok(s) for s in v), "two numbers > 0"
+)
+
+
+class ShapeDataModule(pl.LightningDataModule):
+    """One shape in the cube (0, 1)^3: its sample pools and ground truth (module docstring)."""
+
+    dims, channels = 3, 1  # the field maps (x, y, z) to one value, the signed distance
+
+    def __init__(
+        self,
+        path: str | None = None,
+        analytic: str = "torus",
+        extent: float = 0.8,
+        size: int | None = 64,
+        batch_size: int = 4096,
+        pool: int = 100_000,
+        near: int = 16_384,
+        near_std: tuple[float, float] = (0.02, 0.004),
+        eval_points: int = 20_000,
+        seed: int = 0,
+        task: ShapeTask | None = None,
+    ) -> None:
+        super().__init__()
+        check_arg("data.path", path, nullable(string()))
+        check_arg("data.analytic", analytic, one_of(*ANALYTIC))
+        check_arg("data.extent", extent, number(gt=0, le=1))
+        check_arg("data.size", size, nullable(integer(lo=2)))
+        check_arg("data.batch_size", batch_size, POSITIVE_INT)
+        check_arg("data.pool", pool, POSITIVE_INT)
+        check_arg("data.near", near, integer(lo=0))
+        check_arg("data.near_std", list(near_std) if not isinstance(near_std, str) else near_std, TWO_STDS)
+        check_arg("data.eval_points", eval_points, POSITIVE_INT)
+        check_arg("data.seed", seed, integer(lo=0))
+        task = task if task is not None else SDF()
+        if not isinstance(task, ShapeTask):
+            raise ConfigError("task", task.name, "does not fit a shape; use task=sdf with data=shape")
+        if task.needs_distances and near == 0:
+            raise ConfigError("data.near", near, f"task.loss={task.kind} trains on points near the surface: use >= 1")
+        self.path, self.analytic, self.extent, self.size = path, analytic, extent, size or 64
+        self.batch_size, self.pool, self.n_near, self.near_std = batch_size, pool, near, tuple(near_std)
+        self.eval_points, self.seed, self.task = eval_points, seed, task
+        self.shape: Shape | None = None
+        self.norm = Normalisation()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.shape is not None:
+            return
+        if self.path is None:
+            self.shape = ANALYTIC[self.analytic]()
+        else:
+            self.shape, self.norm = read_shape(self.path, self.extent)
+        if self.task.needs_distances and not self.shape.exact_sign:
+            raise DataError(
+                f"{self.shape.name}: task.loss={self.task.kind} needs signed distances, which an oriented point "
+                "cloud does not give; use task.loss=siren or igr, or a mesh"
+            )
+        rng = np.random.default_rng(self.seed)
+        self.surface, self.normals = self.shape.sample_surface(self.pool, rng)  # (P, 3) each
+        self.near, self.near_sdf = self.near_pool(rng)
+        self.gt_points, self.gt_normals = self.shape.sample_surface(self.eval_points, rng)  # (E, 3) each
+        n = self.size  # the inside of the grid's cells (IoU), plane by plane: bounded memory
+        self.gt_inside = None
+        if self.shape.exact_sign:
+            centres = (np.arange(n) + 0.5) / n
+            planes = [plane_points(n, centres[z : z + 8]).reshape(-1, 3) for z in range(0, n, 8)]
+            self.gt_inside = np.concatenate([self.shape.signed_distance(p) < 0 for p in planes]).reshape(n, n, n)
+        self.gt_slices = self.shape.signed_distance(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
+
+    def near_pool(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """Points near the surface and a tenth uniform (M, 3), with signed distances (M,) when the shape has an
+        inside (else None); undecided signs dropped (module docstring)."""
+        m = self.n_near
+        base, _ = self.shape.sample_surface(m, rng)
+        std = np.where(np.arange(m) % 2 == 0, self.near_std[0], self.near_std[1])[:, None]  # two scales
+        pts = np.concatenate([base + rng.normal(size=base.shape) * std, rng.uniform(0, 1, (m // 10, 3))])
+        pts = np.clip(pts, 0, 1)
+        if not self.shape.exact_sign:
+            return pts, None
+        if not isinstance(self.shape, MeshShape):
+            return pts, self.shape.signed_distance(pts)
+        sdf, decided = self.shape.decided(pts)
+        if len(pts) and (~decided).mean() > MAX_UNDECIDED:
+            raise DataError(
+                f"{self.shape.name}: the inside cannot be decided at {100 * (~decided).mean():.0f}% of the points "
+                "near the surface (the mesh is open or not oriented); close its holes, or fit its surface alone "
+                "with data.near=0 and task.loss=siren or igr"
+            )
+        return pts[decided], sdf[decided]
+
+    def describe(self) -> str:
+        """'torus (analytic)', 'bunny00.off: 37706 vertices, 75408 triangles', 'kitten.xyz: 5210 points'."""
+        shape = self.shape
+        if isinstance(shape, MeshShape):
+            return f"{shape.name}: {len(shape.verts)} vertices, {len(shape.faces)} triangles"
+        if isinstance(shape, CloudShape):
+            return f"{shape.name}: {len(shape.points)} points"
+        return f"{shape.name} (analytic)"
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(Ticks(), batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)

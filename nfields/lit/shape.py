@@ -1,0 +1,188 @@
+"""ShapeModule: fits one shape's signed distance field (model=shape, data=shape, task=sdf).
+
+Each step draws its points on the device from pools the datamodule sampled once (surface points with normals,
+points near the surface with their signed distances) plus fresh uniform points (lit/samples.py does the same
+for grids: no DataLoader of points). Evaluation extracts the zero level set by marching cubes on a data.size^3
+grid slab by slab (core/sdf_mesh.py) and scores it against the ground truth (core/shape_metrics.py); the panel
+shows the middle slices of the predicted and true signed distances; the mesh is written in the input's units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nfields.core.checks import POSITIVE_INT, check_arg
+from nfields.core.geometry import face_areas_normals, sample_surface
+from nfields.core.mesh_io import write_obj, write_ply
+from nfields.core.sdf_mesh import extract_surface, mid_planes, sdf_picture, torch_fn
+from nfields.core.shape_metrics import iou, surface_scores
+from nfields.data.shape import PANEL, ShapeDataModule
+from nfields.fields.base import Field
+from nfields.lit.base import Optimizer
+from nfields.lit.stepped import SteppedModule
+from nfields.tasks.shape import ShapeBatch, ShapeTask
+
+SLAB = 8  # planes of the grid evaluated at a time when extracting or scoring the inside
+
+
+class ShapeModule(SteppedModule):
+    """model=shape: one field fitted to one shape's signed distance (data=shape)."""
+
+    data_type = ShapeDataModule
+    data_kind = "one shape (data=shape)"
+
+    def __init__(
+        self,
+        field: Field,
+        task: ShapeTask,
+        data: ShapeDataModule,
+        optimizer: Optimizer,
+        lr: float = 1e-4,
+        scheduler: Callable[..., Any] | None = None,
+        compile: bool | str = False,
+        latent_dim: int | None = None,
+        render_chunk: int = 65536,
+        steps_per_call: int | str = "auto",
+        run_config: dict | None = None,
+    ) -> None:
+        super().__init__(
+            field, task, optimizer, lr, scheduler, compile, latent_dim, run_config, steps_per_call=steps_per_call
+        )
+        check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
+        self.render_chunk, self.data = render_chunk, data
+        data.setup()
+
+        def buffer(name: str, x: np.ndarray | None) -> None:  # pools on the device, not in checkpoints
+            self.register_buffer(name, None if x is None else torch.from_numpy(x).float(), persistent=False)
+
+        buffer("surface", data.surface)  # (P, 3)
+        buffer("normals", data.normals)  # (P, 3)
+        buffer("near", data.near)  # (M, 3)
+        buffer("near_sdf", data.near_sdf)  # (M,) or None
+        self.generator: torch.Generator | None = None
+        self.shown: dict[str, float] = {}
+        self.mesh: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64))
+        self.pred_slices = np.zeros((3, PANEL, PANEL), np.float32)
+        self.terms: dict[str, torch.Tensor] = {}
+
+    # ---- training -------------------------------------------------------------------------
+    def on_fit_start(self) -> None:
+        seed = torch.initial_seed() + 7919 * self.global_rank  # each rank its own points (DDP)
+        self.generator = torch.Generator(device=self.surface.device).manual_seed(seed)
+
+    def sample(self, generator: torch.Generator | None = None) -> ShapeBatch:
+        """This step's points: data.batch_size surface points, as many uniform ones, and as many near ones."""
+        g, b, dev = generator if generator is not None else self.generator, self.data.batch_size, self.surface.device
+        i = torch.randint(0, self.surface.shape[0], (b,), device=dev, generator=g)
+        m = self.near.shape[0]
+        j = torch.randint(0, m, (b if m else 0,), device=dev, generator=g)
+        free = torch.rand(b, 3, device=dev, generator=g)
+        sdf = None if self.near_sdf is None else self.near_sdf[j]
+        return ShapeBatch(self.surface[i], self.normals[i], free, self.near[j], sdf)
+
+    def loss(self) -> torch.Tensor:
+        loss, self.terms = self.task.loss(self.field, self.sample())
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        every, step = self.log_every(), self.global_step
+        for _ in range(self.steps_per_call):
+            loss = self.loss()
+            self.optimise(loss)
+            step += 1
+            if every and step % every == 0:
+                self.log_training(loss.detach())
+        return loss.detach()
+
+    def log_training(self, loss: torch.Tensor) -> None:
+        """train/loss, each weighted term (train/sdf, train/eikonal, ...) and train/lr, straight to the loggers."""
+        metrics = {"train/loss": float(loss), **{f"train/{k}": float(v) for k, v in self.terms.items()}}
+        metrics["train/lr"] = self.current_lr()
+        self.shown = {"train/loss": metrics["train/loss"]}
+        self.train_log.append({"step": self.global_step, **metrics})
+        for logger in self.trainer.loggers:
+            logger.log_metrics(metrics, step=self.global_step)
+            logger.save()
+
+    def progress_metrics(self) -> dict[str, float]:
+        return self.shown
+
+    def probe(self, device: torch.device) -> tuple[torch.nn.Module, Callable[[torch.nn.Module], None]]:
+        g = torch.Generator(device=self.surface.device).manual_seed(0)  # its own: the run's stream is untouched
+        batch = self.sample(g)
+        moved = ShapeBatch(*(None if t is None else t.to(device) for t in vars(batch).values()))
+
+        def backward(field: torch.nn.Module) -> None:
+            self.task.loss(field, moved)[0].backward()
+
+        return self.field, backward
+
+    # ---- evaluation -----------------------------------------------------------------------
+    def sdf_fn(self) -> Callable[[np.ndarray], np.ndarray]:
+        return torch_fn(self.field, self.device, self.render_chunk)
+
+    def evaluate(self, stage: str) -> dict[str, float]:
+        """Extract the surface at data.size^3 and score it (core/shape_metrics.py); keep the mesh and slices."""
+        data, fn = self.data, self.sdf_fn()
+        n = data.size
+        inside = np.zeros((n, n, n), bool) if data.gt_inside is not None else None  # (z, y, x): IoU's cells
+        self.mesh = extract_surface(fn, n, slab=SLAB, inside=inside)  # one pass over the grid for both
+        verts, faces = self.mesh
+        rng = np.random.default_rng(0)  # the same predicted samples for the same mesh
+        if len(faces) and face_areas_normals(verts.astype(np.float64), faces)[0].sum() > 0:
+            pts, normals = sample_surface(verts.astype(np.float64), faces, len(data.gt_points), rng)
+        else:
+            pts, normals = np.zeros((0, 3)), np.zeros((0, 3))
+        metrics = surface_scores(pts, normals, data.gt_points, data.gt_normals, data.shape.longest_side())
+        if inside is not None:
+            metrics["iou"] = iou(inside, data.gt_inside)
+        self.pred_slices = fn(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
+        logged = {f"{stage}/{k}": v for k, v in metrics.items()}
+        logged["step"] = float(self.global_step)
+        self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)
+        return metrics
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("test")
+
+    def panel_images(self) -> dict[str, torch.Tensor]:
+        """The middle slices (x, y, z = 0.5) of the predicted and the true signed distance."""
+        return {"prediction": sdf_picture(self.pred_slices), "ground truth": sdf_picture(self.data.gt_slices)}
+
+    def panel_captions(self) -> dict[str, str]:
+        stage = "test" if self.trainer.testing else "val"
+        chamfer = self.trainer.callback_metrics.get(f"{stage}/chamfer_l1")
+        return {} if chamfer is None else {"prediction": f"Chamfer-L1 {float(chamfer):.4f}"}
+
+    def progress_frame(self, max_size: int = 256) -> torch.Tensor:
+        n = max(8, min(PANEL, max_size // 3))
+        return sdf_picture(self.sdf_fn()(mid_planes(n).reshape(-1, 3)).reshape(3, n, n))
+
+    def write_media(self, stem: Path) -> Path | None:
+        """The last evaluation's surface in the input's units: prediction.ply, and prediction.obj (returned: W&B's
+        Object3D takes OBJ); None when the field has no zero level yet."""
+        verts, faces = self.mesh
+        if not len(faces):
+            return None
+        verts = self.data.norm.to_input(verts.astype(np.float64)).astype(np.float32)
+        write_ply(stem.with_suffix(".ply"), verts, faces)
+        return write_obj(stem.with_suffix(".obj"), verts, faces)
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """What scripts/render.py needs without the data: the field's (n, n, n, 1) evaluation grid (its in_dim 3 and
+        out_dim 1), the domain, and the transform from the cube back to the input's units."""
+        n, norm = self.data.size, self.data.norm
+        return {
+            "nfields_image_shape": [n, n, n, 1],
+            "nfields_domain": "shape",
+            "nfields_shape_centre": list(norm.centre),
+            "nfields_shape_scale": norm.scale,
+        }

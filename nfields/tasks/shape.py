@@ -1,0 +1,45 @@
+"""What a shape task trains on and the interface it keeps: a ShapeBatch of points, and ShapeTask.loss.
+
+Shapes are not grids (tasks/base.py's Task observes a grid signal): a shape is given as points on its surface with
+their normals, points anywhere in the cube, and points near the surface with their signed distance when the shape
+has an inside (a mesh, an analytic shape; not an oriented point cloud). Coordinates are in the cube (0, 1)^3 and
+distances in its units; the field is f(x) -> (..., 1), negative inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from nfields.core.checks import check_arg, integer
+
+FieldFn = Callable[[torch.Tensor], torch.Tensor]  # coords (..., M, 3) -> values (..., M, 1)
+
+
+@dataclass
+class ShapeBatch:
+    """One step's points: surface (B, 3) with unit outward normals (B, 3); free (B, 3) uniform in the cube; near
+    (M, 3) around the surface with their signed distances near_sdf (M,), or None where the sign is unknown."""
+
+    surface: torch.Tensor
+    normals: torch.Tensor
+    free: torch.Tensor
+    near: torch.Tensor
+    near_sdf: torch.Tensor | None = None
+
+
+class ShapeTask:
+    """A shape's objective. `needs_distances`: the loss reads near_sdf (a point cloud cannot give it)."""
+
+    name = "shape"
+    needs_distances = False
+
+    def __init__(self, seed: int = 0) -> None:
+        check_arg("task.seed", seed, integer(lo=0, hi=2**32 - 1))
+        self.seed = seed
+
+    def loss(self, field_fn: FieldFn, batch: ShapeBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss () and its weighted terms by name (each (), detached), which sum to it."""
+        raise NotImplementedError
