@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nfields.run.build import load_checkpoint
 from nfields.run.train import train
 
 LOGGED = ["debug=fast", "logger=csv", "trainer.log_every_n_steps=1", "~callbacks.progress_gif"]
@@ -51,6 +52,7 @@ def test_members_of_a_set_of_clips_train_exactly_as_single_runs(make_cfg, tmp_pa
     many = json.loads((many_dir / "metrics.json").read_text())
     assert set(single) & {"test/snr", "test/ssim"} <= set(many)  # the domain's own scores, as a single run's
     assert len(list((many_dir / "members").glob("*.png"))) == 4 and (many_dir / "reconstruction.png").exists()
+    assert load_checkpoint(many_dir / "checkpoints" / "last.ckpt").n_members == 4  # rebuilt from its config alone
 
 
 @pytest.mark.slow

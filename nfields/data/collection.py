@@ -80,7 +80,7 @@ class Split(Dataset):
         img = self.pool[self.indices[i]]  # (*grid, C): an image's (H, W, C); a pool of clips resizes its own
         if self.size is not None and img.shape[:2] != (self.size, self.size):
             img = square_resize(img, self.size, self.upsample, f"image {self.indices[i]}")
-        return img  # (H, W, C)
+        return img  # (*grid, C)
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor, Observation]:
         img = self.image(i)

@@ -46,8 +46,8 @@ class CollectionModule(BaseModule):
     data_type = CollectionDataModule
     own_code = False  # codes come from the latent source, one per image
     data_kind = (
-        "a collection (data=fashion_mnist|mnist|cifar10|celeba|image_folder|synthetic|audio_collection|"
-        "video_collection)"
+        "a collection of images or clips (data=fashion_mnist|mnist|cifar10|celeba|image_folder|synthetic|"
+        "audio_collection|video_collection)"
     )
 
     def __init__(
@@ -173,7 +173,7 @@ class CollectionModule(BaseModule):
     def evaluate(self, stage: str, batch: Batch, batch_idx: int, steps: int) -> TTOResult:
         images, obs = batch["image"], batch["obs"]  # clean (B, H, W, C), B Observations
         masks = [o.mask(stage) for o in obs]
-        score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, H, W)
+        score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, *grid)
         res = self.tto(images, steps, batch["observed"], score, self.on_tto_step if stage == "test" else None)
         frames = self.ssim_frames
         metrics = [
