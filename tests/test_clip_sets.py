@@ -137,8 +137,8 @@ def test_clips_of_different_shapes_are_refused_naming_the_clip_and_the_fix(tmp_p
 
 def test_a_collection_of_clips_refuses_local_codes_and_the_image_encoder_in_one_line(make_cfg) -> None:
     for over, match in [
-        (["latent=local"], r"latent=local: lays a grid of codes over 2-D coordinates .* use latent=global"),
-        (["latent=hybrid", "model=many", "data=video_set"], r"latent=hybrid: .* the data has 3-D coordinates"),
+        (["latent=local"], r"latent.grid_size=4: local codes are a 2-D grid .* 1-D coordinates: use latent=global"),
+        (["latent=hybrid", "model=many", "data=video_set"], r"local codes are a 2-D grid .* 3-D coordinates"),
         ([], r"model.latent_source=encoder: reads 2-D signals .* use model.latent_source=autodecoder"),
     ]:
         data = [] if "model=many" in over else ["data=audio_collection"]

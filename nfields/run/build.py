@@ -76,10 +76,7 @@ def build_field(cfg: DictConfig, out_dim: int, own_code: bool = True, in_dim: in
         dims = " or ".join(map(str, cls.in_dims))
         raise ConfigError("field", name, f"is defined on {dims}-D coordinates, the data has {in_dim}: use field=neural")
     make = instantiate(cfg.field, _partial_=True) if cfg.get("field") else cls
-    field = make(out_dim=out_dim, own_code=own_code, **build_parts(cfg, cls.parts, in_dim))
-    if field.cond is not None:  # a layout of local codes (latent=local|hybrid) lies on the image plane
-        field.cond.latent.check_dims(in_dim)
-    return field
+    return make(out_dim=out_dim, own_code=own_code, **build_parts(cfg, cls.parts, in_dim))
 
 
 def build_datamodule(cfg: DictConfig, task: Task | None = None) -> pl.LightningDataModule:

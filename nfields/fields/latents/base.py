@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nfields.core.checks import POSITIVE_INT, check_arg
-from nfields.core.errors import ConfigError
 
 
 class Latent(nn.Module):
@@ -24,24 +23,11 @@ class Latent(nn.Module):
     global_dim: int = 0
     local_dim: int = 0
     grid_size: int = 0
-    name = "global"  # its config option (latent=<name>), for messages
-    dims: tuple[int, ...] | None = None  # the coordinate widths d it is laid over; None: any (a global code)
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         check_arg("model.latent_dim", dim, POSITIVE_INT)  # the layout's `dim: ${model.latent_dim}`
         self.dim = dim
-
-    def check_dims(self, d: int) -> None:
-        """Refuse data of d coordinates a layout is not defined on, in one line before training."""
-        if self.dims is not None and d not in self.dims:
-            shown = " or ".join(f"{n}-D" for n in self.dims)
-            raise ConfigError(
-                "latent",
-                self.name,
-                f"lays a grid of codes over {shown} coordinates (the image plane); the data has {d}-D "
-                "coordinates: use latent=global",
-            )
 
     @property
     def code_dim(self) -> int:

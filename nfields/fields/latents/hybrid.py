@@ -6,8 +6,6 @@ from nfields.fields.latents.base import Latent, check_grid_size
 
 
 class HybridLatent(Latent):
-    name, dims = "hybrid", (2,)  # its local codes are a G x G grid over the image plane
-
     def __init__(self, dim: int = 64, grid_size: int = 4) -> None:
         super().__init__(dim)
         self.global_dim = self.local_dim = self.dim

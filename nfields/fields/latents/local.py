@@ -6,8 +6,6 @@ from nfields.fields.latents.base import Latent, check_grid_size
 
 
 class LocalLatent(Latent):
-    name, dims = "local", (2,)  # a G x G grid over the image plane
-
     def __init__(self, dim: int = 64, grid_size: int = 4) -> None:
         super().__init__(dim)
         self.local_dim, self.grid_size = self.dim, check_grid_size(grid_size)
