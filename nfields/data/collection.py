@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from nfields.core.checks import POSITIVE_INT, boolean, check_arg, integer, nullable, string
 from nfields.core.errors import ConfigError
 from nfields.core.io import square_resize
+from nfields.core.views import view
 from nfields.tasks.base import Observation, Task
 from nfields.tasks.fit import Fit
 
@@ -76,10 +77,10 @@ class Split(Dataset):
         return len(self.indices)
 
     def image(self, i: int) -> torch.Tensor:
-        img = self.pool[self.indices[i]]
+        img = self.pool[self.indices[i]]  # (*grid, C): an image's (H, W, C); a pool of clips resizes its own
         if self.size is not None and img.shape[:2] != (self.size, self.size):
             img = square_resize(img, self.size, self.upsample, f"image {self.indices[i]}")
-        return img  # (H, W, C)
+        return img  # (*grid, C)
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor, Observation]:
         img = self.image(i)
@@ -170,16 +171,26 @@ class CollectionDataModule(pl.LightningDataModule):
         train = self.splits["train"]
         return torch.stack([train.image(i) for i in range(min(n, len(train)))]).mean(0)
 
-    dims = 2  # images: the field's coordinates are (u, v)
+    domain = "image"  # how panels show a signal (core/views.py): image, audio, video
+    ssim_frames = False  # axis 0 is time over 2-D frames (video): SSIM per frame
 
     @property
     def channels(self) -> int:
         return int(self.example().shape[-1])
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        h, w = self.example().shape[:2]
-        return int(h), int(w)
+    def image_shape(self) -> tuple[int, ...]:
+        """The signals' grid (without channels): an image's (H, W), a clip's (T,) or (T, H, W)."""
+        return tuple(int(n) for n in self.example().shape[:-1])
+
+    @property
+    def dims(self) -> int:
+        """d, the field's coordinate width: an image's 2, (u, v)."""
+        return len(self.image_shape)
+
+    def picture(self, values: torch.Tensor) -> torch.Tensor:
+        """A signal (*grid, C) in [0, 1] -> its picture (h, w, C) for panels (an image is its own)."""
+        return view(values, self.domain)
 
     @property
     def n_train(self) -> int:

@@ -124,6 +124,16 @@ class GridDataModule(pl.LightningDataModule):
         iio.imwrite(path, to_uint8(values))
         return path
 
+    def member_images(self, indices: list[int] | None = None) -> list[tuple[int, str, torch.Tensor]]:
+        """The signals model=many fits, as (index, name, (*shape, C)): this one, index 0 (a set: each of its)."""
+        self.setup()
+        if indices not in (None, [0]):
+            raise DataError(
+                f"members.images={indices}: data={self.domain} holds one signal (index 0); "
+                "use a set (data=audio_set, video_set, image_set)"
+            )
+        return [(0, self.domain, self.signal)]
+
     def train_dataloader(self) -> DataLoader:
         return DataLoader(Ticks(), batch_size=None)
 

@@ -1,4 +1,6 @@
-"""CollectionModule: one conditional field for many images (cond=concat|film|hypernet, or none).
+"""CollectionModule: one conditional field for many images (cond=concat|film|hypernet, or none), or many signals
+of another grid: audio and video clips (data=audio_collection, video_collection), whose batches are (B, *grid, C)
+where an image's are (B, H, W, C); their panels show each signal's picture (a waveform, frames).
 
 A training step takes a batch of images from the DataLoader (dicts, data/collection.py),
 samples observed points of each on the device, gets each image's code from the latent
@@ -24,6 +26,7 @@ import torch
 from pytorch_lightning.utilities import move_data_to_device
 
 from nfields.core.checks import POSITIVE, check_arg, integer, one_of, string
+from nfields.core.errors import ConfigError
 from nfields.core.media import tile
 from nfields.core.metrics import baseline_psnrs
 from nfields.data.collection import CollectionDataModule, collate
@@ -38,11 +41,14 @@ Batch = dict[str, Any]  # data.collection.collate: index, image, observed (+ obs
 
 
 class CollectionModule(BaseModule):
-    """model=collection: one conditional field for many images (data=fashion_mnist|mnist|cifar10|...)."""
+    """model=collection: one conditional field for many images (data=fashion_mnist|mnist|cifar10|...) or clips."""
 
     data_type = CollectionDataModule
     own_code = False  # codes come from the latent source, one per image
-    data_kind = "a collection of images (data=fashion_mnist|mnist|cifar10|celeba|image_folder|synthetic)"
+    data_kind = (
+        "a collection of images or clips (data=fashion_mnist|mnist|cifar10|celeba|image_folder|synthetic|"
+        "audio_collection|video_collection)"
+    )
 
     def __init__(
         self,
@@ -78,7 +84,16 @@ class CollectionModule(BaseModule):
         if field.cond is not None:
             make = sources[latent_source]
             self.source = make(code_dim=field.code_dim, n_train=data.n_train, channels=data.channels)
-        self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image
+            if self.source.dims is not None and data.dims not in self.source.dims:
+                raise ConfigError(
+                    "model.latent_source",
+                    latent_source,
+                    f"reads {' or '.join(f'{n}-D' for n in self.source.dims)} signals (a CNN over images); the data "
+                    f"has {data.dims}-D signals: use model.latent_source=autodecoder",
+                )
+        self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image  # the grid
+        # how the domain shows a signal (an image: itself) and scores it (video: SSIM per frame)
+        self.picture, self.ssim_frames = data.picture, data.ssim_frames
         self.tto_steps, self.val_tto_steps, self.tto_lr, self.n_grid = tto_steps, val_tto_steps, tto_lr, n_grid
         mean_image = data.mean_image()
         self.register_buffer("mean_image", mean_image, persistent=False)
@@ -158,9 +173,12 @@ class CollectionModule(BaseModule):
     def evaluate(self, stage: str, batch: Batch, batch_idx: int, steps: int) -> TTOResult:
         images, obs = batch["image"], batch["obs"]  # clean (B, H, W, C), B Observations
         masks = [o.mask(stage) for o in obs]
-        score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, H, W)
+        score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, *grid)
         res = self.tto(images, steps, batch["observed"], score, self.on_tto_step if stage == "test" else None)
-        metrics = [self.task.evaluate(res.pred[i], images[i], self.with_mean(o), stage) for i, o in enumerate(obs)]
+        frames = self.ssim_frames
+        metrics = [
+            self.task.evaluate(res.pred[i], images[i], self.with_mean(o), stage, frames) for i, o in enumerate(obs)
+        ]
         b = images.shape[0]
         # Under DDP each rank scores its own shard of images: sync_dist averages the ranks' means.
         for key in metrics[0]:
@@ -201,17 +219,23 @@ class CollectionModule(BaseModule):
     # ---- figures ----------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, codes: torch.Tensor | None, n: int = 1) -> torch.Tensor:
-        """codes (B, code_dim) -> images (B, H, W, C) in [0, 1]; None (cond=none): the one shared image."""
-        h, w = self.image_shape
-        return decode(self.field, codes, n if codes is None else codes.shape[0], h, w).clamp(0, 1)
+        """codes (B, code_dim) -> signals (B, *grid, C) in [0, 1]; None (cond=none): the one shared signal."""
+        return decode(self.field, codes, n if codes is None else codes.shape[0], self.image_shape).clamp(0, 1)
+
+    def pictures(self, signals: torch.Tensor) -> torch.Tensor:
+        """Signals (B, *grid, C) in [0, 1] -> their pictures (B, h, w, C): images as they are, other signals as
+        their domain draws them (data.picture: a waveform, a strip of frames)."""
+        if len(self.image_shape) == 2:
+            return signals
+        return torch.stack([self.picture(x) for x in signals.float().cpu()])
 
     @torch.no_grad()
     def interpolation(self, n: int = 8) -> torch.Tensor | None:
-        """Decoded codes on the line between two test images' codes -> (n, H, W, C), or None."""
+        """Decoded codes on the line between two test signals' codes -> their pictures (n, h, w, C), or None."""
         if self.endpoints is None:
             return None
         t = torch.linspace(0, 1, n, device=self.endpoints.device).unsqueeze(1)  # (n, 1)
-        return self.decode((1 - t) * self.endpoints[0] + t * self.endpoints[1])
+        return self.pictures(self.decode((1 - t) * self.endpoints[0] + t * self.endpoints[1]))
 
     @torch.no_grad()
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
@@ -220,13 +244,13 @@ class CollectionModule(BaseModule):
             train = self.trainer.datamodule.splits["train"]
             items = [train[i] for i in range(min(self.n_grid, len(train)))]
             self.gif_batch = move_data_to_device(collate(items, keep_obs=False), self.device)
-        frame = tile(self.decode(self.codes(self.gif_batch), len(self.gif_batch["index"])), cols=4)
+        frame = tile(self.pictures(self.decode(self.codes(self.gif_batch), len(self.gif_batch["index"]))), cols=4)
         k = max(1, max_size // max(frame.shape[:2]))  # small images (28x28) enlarged, pixels kept sharp
         return frame.repeat_interleave(k, 0).repeat_interleave(k, 1)
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The fixed grid of evaluated images beside their reconstructions (ReconstructionPanels)."""
-        return {name: tile(imgs, cols=4) for name, imgs in self.grid.items()}
+        return {name: tile(self.pictures(imgs), cols=4) for name, imgs in self.grid.items()}
 
     def panel_captions(self) -> dict[str, str]:
         """The predictions' PSNR: the mean over the evaluated split (the grid shows its first images), with the

@@ -1,12 +1,13 @@
 """ManyFieldsModule: M independent fields trained at once, one vectorised model (model=many).
 
-Members are the images of a set, seeds and swept hyperparameters (nfields/run/members.py builds
-them); each has its own weights, Adam state, encoding draw and observation of its own image
-through the task. Their parameters are stacked (fields/stack.py) in chunks of at most
-`members.chunk` members: a step runs forward and backward chunk by chunk (activation memory is
-bounded by one chunk) and then one optimiser step for all of them (MemberAdam: Adam per member,
-with a learning rate per member). Members never share a gradient, so member m follows exactly
-the trajectory of the field trained alone (tests/test_many.py checks it against single runs).
+Members are the signals of a set (images, audio or video clips), seeds and swept hyperparameters
+(nfields/run/members.py builds them), on any grid domain (data/grid.py); each has its own weights,
+Adam state, encoding draw and observation of its own signal through the task. Their parameters are
+stacked (fields/stack.py) in chunks of at most `members.chunk` members: a step runs forward and
+backward chunk by chunk (activation memory is bounded by one chunk) and then one optimiser step for
+all of them (MemberAdam: Adam per member, with a learning rate per member). Members never share a
+gradient, so member m follows exactly the trajectory of the field trained alone (tests/test_many.py
+checks it against single runs).
 Under DDP each rank computes its share of every chunk and the gradients are summed across ranks.
 """
 
@@ -22,8 +23,9 @@ from torch import nn
 from nfields.core.checks import POSITIVE_INT, Check, check_arg
 from nfields.core.errors import ConfigError
 from nfields.core.media import as_float, quantize, tile
-from nfields.data.image import ImageDataModule
-from nfields.fields.field import render
+from nfields.core.metrics import GridScore
+from nfields.data.grid import GridDataModule
+from nfields.fields.field import render_grid
 from nfields.lit.base import Optimizer
 from nfields.lit.member import Member, MemberDraws, member_loss, summarize
 from nfields.lit.member_adam import MemberAdam, as_real
@@ -35,17 +37,17 @@ NOT_COMPILED = Check(lambda v: v is False, "false: model=many does not compile i
 
 
 class ManyFieldsModule(SteppedModule):
-    """model=many: independent fields of the images of data=image|image_set, seeds and a sweep."""
+    """model=many: independent fields of the signals of a set (or one signal), seeds and a sweep."""
 
-    data_type = ImageDataModule
-    data_kind = "the images of data=image or data=image_set"
+    data_type = GridDataModule
+    data_kind = "one signal or a set of them (data=image|image_set|audio|audio_set|video|video_set|volume)"
     many_fields = True
 
     def __init__(
         self,
         field: nn.ModuleList,
         task: Task,
-        data: ImageDataModule,
+        data: GridDataModule,
         optimizer: Optimizer,
         members: list[Member],
         images: list[torch.Tensor],
@@ -68,26 +70,29 @@ class ManyFieldsModule(SteppedModule):
             raise ValueError(f"{len(members)} members, {len(images)} images and stacks of {sizes} do not match")
         starts = [0, *torch.tensor(sizes).cumsum(0).tolist()[:-1]]
         self.chunks = [range(a, a + n) for a, n in zip(starts, sizes, strict=True)]  # members of each stack
-        self.image_shape = tuple(images[0].shape)  # (H, W, C), every member's
-        self.clean_images = [as_float(im) for im in images]  # (H, W, C) float, on the host, for scoring
+        self.image_shape = tuple(images[0].shape)  # (*grid, C), every member's: an image's (H, W, C)
+        self.grid = self.image_shape[:-1]
+        self.clean_images = [as_float(im) for im in images]  # (*grid, C) float, on the host, for scoring
+        # the domain's picture (panels, members/<id>.png) and scores, as a single run of the signal shows and scores it
+        self.picture, self.ssim_frames, self.scores = data.picture, data.ssim_frames, tuple(data.scores)
         self.obs: list[Observation] = []  # masks and baselines, what evaluate() reads: the values are in values_k
         values, coords = [], None
         for i, im in enumerate(images):
             obs = observe(task, im)  # uint8 levels only to a task that accepts them
             values.append(as_float(obs.values).float())  # (N, C)
             if i == 0:  # every member observes the same positions (same size and task), with the same footprint
-                coords, footprint = obs.points(), obs.footprint  # (N, 2), (K, 2) or None
+                coords, footprint = obs.points(), obs.footprint  # (N, d), (K, d) or None
             elif values[i].shape != values[0].shape or not torch.equal(obs.points(), coords):
-                raise ValueError(f"member {i} observes other pixels than member 0: images must share one size")
+                raise ValueError(f"member {i} observes other cells than member 0: signals must share one shape")
             self.obs.append(obs.for_scoring())
-        self.register_buffer("coords", coords, persistent=False)  # (N, 2)
-        self.register_buffer("footprint", footprint, persistent=False)  # (K, 2) or None
+        self.register_buffer("coords", coords, persistent=False)  # (N, d)
+        self.register_buffer("footprint", footprint, persistent=False)  # (K, d) or None
         for k, r in enumerate(self.chunks):  # (Mk, N, C) per chunk: data is rebuilt from the config
             self.register_buffer(f"values_{k}", torch.stack(values[r.start : r.stop]), persistent=False)
         self.loss_fn = member_loss(task)
         self.member_metrics: dict[str, list[dict[str, float]]] = {}  # stage -> one row of metrics per member
         self.train_history: list[dict[str, Any]] = []  # every logged step's per-member training loss
-        self.last_render: torch.Tensor | None = None  # (M, H, W, C) uint8 on the host
+        self.last_render: torch.Tensor | None = None  # (M, h, w, C) uint8 on the host: each member's picture
 
     @property
     def n_members(self) -> int:
@@ -136,7 +141,7 @@ class ManyFieldsModule(SteppedModule):
         return flat[offset:].view_as(losses)
 
     def sample(self, k: int, drawn: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, int | None]:
-        """Chunk k's pixels -> coords (N, 2) shared or (Mk, B, 2) per member, values (Mk, N|B, C), the
+        """Chunk k's cells -> coords (N, d) shared or (Mk, B, d) per member, values (Mk, N|B, C), the
         coords' member dim (None: shared). `drawn`: the step's indices per seed (MemberDraws.step); None: full batch."""
         values = getattr(self, f"values_{k}")
         if drawn is None:
@@ -188,7 +193,7 @@ class ManyFieldsModule(SteppedModule):
         return out
 
     def probe(self, device: torch.device) -> tuple[nn.Module, Callable[[nn.Module], None]]:
-        coords = self.coords.to(device)  # (N, 2): a full batch of every member
+        coords = self.coords.to(device)  # (N, d): a full batch of every member
         footprint = None if self.footprint is None else self.footprint.to(device)
         values = [getattr(self, f"values_{k}").to(device) for k in range(len(self.chunks))]  # (Mk, N, C) each
 
@@ -199,31 +204,37 @@ class ManyFieldsModule(SteppedModule):
         return self.field, backward
 
     # ---- evaluation -------------------------------------------------------------------------------
-    def render_chunk_members(self, k: int, h: int, w: int) -> torch.Tensor:
-        """Chunk k's members rendered at (h, w) -> (Mk, h, w, C) in [0, 1]; render_chunk coordinates in all."""
+    def render_chunk_members(self, k: int, shape: tuple[int, ...]) -> torch.Tensor:
+        """Chunk k's members rendered on a grid of `shape` -> (Mk, *shape, C) in [0, 1]; render_chunk coordinates
+        in all per pass."""
         stack = self.field[k]
         per = max(1, self.render_chunk // stack.n)  # coordinates per member per pass
 
-        def every_member(coords: torch.Tensor) -> torch.Tensor:  # (B, 2) -> (B, Mk * C), what render() fills
+        def every_member(coords: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, Mk * C), what render_grid fills
             return stack(coords).permute(1, 0, 2).reshape(coords.shape[0], -1)
 
-        flat = render(every_member, h, w, per, self.device)  # (h, w, Mk * C)
-        return flat.view(h, w, stack.n, -1).permute(2, 0, 1, 3).float().clamp_(0, 1)
+        flat = render_grid(every_member, shape, per, self.device)  # (*shape, Mk * C)
+        return flat.view(*shape, stack.n, -1).movedim(-2, 0).float().clamp_(0, 1)
+
+    def member_picture(self, signal: torch.Tensor) -> torch.Tensor:
+        """A member's signal (*grid, C) in [0, 1] -> its picture (h, w, C) uint8: an image itself, audio's waveform,
+        a video's frames (data/grid.py GridDataModule.picture)."""
+        return quantize(self.picture(signal.cpu()))
 
     def evaluate(self, stage: str) -> dict[str, float]:
-        """Every member rendered and scored by the task; logs the mean and std over members of each metric."""
-        h, w, c = self.image_shape
-        rows, renders = [], []
+        """Every member rendered and scored by the task, as its single run scores it (the domain's SSIM per frame,
+        SNR, IoU); logs the mean and std over members of each metric."""
+        rows, pictures = [], []
         for k, r in enumerate(self.chunks):
-            preds = self.render_chunk_members(k, h, w)  # (Mk, H, W, C)
+            preds = self.render_chunk_members(k, self.grid)  # (Mk, *grid, C)
             for j, m in enumerate(r):
                 clean = self.clean_images[m].to(self.device)
-                rows.append(
-                    {f"{stage}/{key}": v for key, v in self.task.evaluate(preds[j], clean, self.obs[m], stage).items()}
-                )
-            renders.append(quantize(preds).cpu())
+                score = GridScore(self.grid, frames=self.ssim_frames, extra=self.scores)
+                self.task.score_rows(score, preds[j], clean, self.obs[m], stage, (0, self.grid[0], 0))
+                rows.append({f"{stage}/{key}": v for key, v in score.result().items()})
+                pictures.append(self.member_picture(preds[j]))
         self.member_metrics[stage] = rows
-        self.last_render = torch.cat(renders)  # (M, H, W, C) uint8
+        self.last_render = torch.stack(pictures)  # (M, h, w, C) uint8
         summary = summarize(rows)
         psnr = summary.pop(f"{stage}/psnr")
         # Under DDP every rank evaluates every member with the same weights: sync_dist keeps them formally in step.
@@ -252,8 +263,8 @@ class ManyFieldsModule(SteppedModule):
         return max(1, math.ceil(math.sqrt(self.n_members)))
 
     def panel_images(self) -> dict[str, torch.Tensor]:
-        """The members' renders and their images, each as one grid (a montage of all reconstructions)."""
-        clean = torch.stack([quantize(im) for im in self.clean_images])  # (M, H, W, C)
+        """The members' renders and their signals, each as one grid of pictures (a montage of all reconstructions)."""
+        clean = torch.stack([self.member_picture(x) for x in self.clean_images])  # (M, h, w, C)
         pred = self.last_render if self.last_render is not None else torch.zeros_like(clean)
         return {"prediction": tile(pred, self.grid_cols()), "ground truth": tile(clean, self.grid_cols())}
 
@@ -262,11 +273,14 @@ class ManyFieldsModule(SteppedModule):
         return {} if psnr is None else {"prediction": f"mean {float(psnr):.2f} dB of {self.n_members}"}
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
-        """Every member rendered small, as one grid at most about `max_size` pixels wide -> (h, w, C)."""
-        h, w = self.image_shape[:2]
-        s = min(1.0, max_size / (self.grid_cols() * max(h, w)))
-        th, tw = max(1, round(h * s)), max(1, round(w * s))
-        frames = torch.cat([self.render_chunk_members(k, th, tw).cpu() for k in range(len(self.chunks))])
+        """Every member rendered, as one grid at most about `max_size` pixels wide -> (h, w, C): images rendered
+        small, other signals on their own grid, as their pictures."""
+        shape = self.grid
+        if len(shape) == 2:
+            s = min(1.0, max_size / (self.grid_cols() * max(shape)))
+            shape = tuple(max(1, round(n * s)) for n in shape)
+        renders = torch.cat([self.render_chunk_members(k, shape).cpu() for k in range(len(self.chunks))])
+        frames = renders if len(shape) == 2 else torch.stack([self.picture(x) for x in renders])
         return tile(frames, self.grid_cols())
 
     def checkpoint_extra(self) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Test-time optimisation (TTO): fit fresh codes to unseen images with the network frozen.
+"""Test-time optimisation (TTO): fit fresh codes to unseen signals with the network frozen.
+
+Images below stand for the signals of any grid (data/grid.py): a batch is (B, *grid, C), an image's (B, H, W, C),
+an audio clip's (B, T, C), a video's (B, T, H, W, C); pixels are its cells.
 
 Only the codes are optimised (Adam, model.tto_lr) on what is observed of each image,
 with the source's L2 prior; each step uses `pixels` random observed points per image
@@ -19,7 +22,7 @@ import torch
 from torch import nn
 
 from nfields.core.checks import check_arg, integer
-from nfields.core.coords import pixel_grid
+from nfields.core.coords import cell_grid
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
@@ -27,16 +30,16 @@ from nfields.tasks.base import Observation, Task
 
 
 def every_pixel(images: torch.Tensor) -> Observation:
-    """Every pixel of images (B, H, W, C) observed as it is -> their stacked Observation (B, H*W, ...)."""
-    b, h, w, c = images.shape
-    coords = pixel_grid(h, w, device=images.device).reshape(1, -1, 2).expand(b, -1, -1)  # (B, H*W, 2)
-    return Observation(images.reshape(b, h * w, c), coords=coords, display=images)
+    """Every cell of signals (B, *grid, C) observed as it is -> their stacked Observation (B, N, ...), N cells."""
+    b, grid, c = images.shape[0], images.shape[1:-1], images.shape[-1]
+    coords = cell_grid(grid, device=images.device).reshape(1, -1, len(grid)).expand(b, -1, -1)  # (B, N, d)
+    return Observation(images.reshape(b, -1, c), coords=coords, display=images)
 
 
 @dataclass
 class TTOResult:
     codes: torch.Tensor | None  # (B, code_dim) after optimisation; None for an unconditioned field
-    pred: torch.Tensor  # (B, H, W, C) in [0, 1], decoded from the final codes
+    pred: torch.Tensor  # (B, *grid, C) in [0, 1], decoded from the final codes
     psnr: torch.Tensor  # (B,) per-image PSNR on all pixels, final
     curve: list[tuple[int, float]]  # (step, mean PSNR over the batch)
 
@@ -55,7 +58,7 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 
 def per_image_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(B, H, W, C) pairs in [0, 1], optional (B, H, W) bool mask of scored pixels -> (B,) PSNR in dB."""
+    """(B, *grid, C) pairs in [0, 1], optional (B, *grid) bool mask of scored cells -> (B,) PSNR in dB."""
     err = (pred.clamp(0, 1) - target).pow(2)
     if mask is None:
         mse = err.flatten(1).mean(1)
@@ -65,11 +68,12 @@ def per_image_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor 
     return -10 * torch.log10(mse.clamp_min(1e-10))
 
 
-def decode(field: Field, codes: torch.Tensor | None, b: int, h: int, w: int) -> torch.Tensor:
-    """codes (B, code_dim) (None: unconditioned) -> images (B, h, w, C) rendered on the pixel grid."""
-    coords = pixel_grid(h, w, device=next(field.parameters()).device).reshape(-1, 2)  # (h*w, 2)
-    out = field(coords) if codes is None else field(coords, codes)  # (h*w, C) | (B, h*w, C)
-    return out.float().reshape(-1, h, w, out.shape[-1]).expand(b, -1, -1, -1)
+def decode(field: Field, codes: torch.Tensor | None, b: int, grid: tuple[int, ...]) -> torch.Tensor:
+    """codes (B, code_dim) (None: unconditioned) -> signals (B, *grid, C) rendered on the grid's cells (an
+    image's grid is (h, w))."""
+    coords = cell_grid(grid, device=next(field.parameters()).device).reshape(-1, len(grid))  # (N, d)
+    out = field(coords) if codes is None else field(coords, codes)  # (N, C) | (B, N, C)
+    return out.float().reshape(-1, *grid, out.shape[-1]).expand(b, *([-1] * (len(grid) + 1)))
 
 
 def optimize_codes(
@@ -84,17 +88,17 @@ def optimize_codes(
     score_mask: torch.Tensor | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> TTOResult:
-    """images (B, H, W, C) clean, in [0, 1]; fit to `observed` (B images' stacked Observation, default: every
+    """images (B, *grid, C) clean, in [0, 1]; fit to `observed` (B images' stacked Observation, default: every
     pixel of the images) through the task's objective (task.loss: its forward model, e.g. superres's block means).
 
-    `score_mask` (B, H, W) bool: the pixels the curve and the final PSNR are measured on (None = all).
+    `score_mask` (B, *grid) bool: the cells the curve and the final PSNR are measured on (None = all).
     `on_step`: called after each optimiser step (the test pass's progress bar).
     """
-    b, h, w, _ = images.shape
+    b, grid = images.shape[0], tuple(images.shape[1:-1])
     check_arg("model.tto_steps", steps, integer(lo=0))
     if source is None or field.cond is None:  # nothing to optimise: the field is the same for every image
         with torch.no_grad():
-            pred = decode(field, None, b, h, w)
+            pred = decode(field, None, b, grid)
         psnr = per_image_psnr(pred, images, score_mask)
         return TTOResult(None, pred, psnr, [(0, float(psnr.mean()))])
     obs = observed if observed is not None else every_pixel(images)
@@ -106,7 +110,7 @@ def optimize_codes(
         for step in range(steps + 1):
             if step in at:  # the last (step == steps) is the result: the final codes, decoded once
                 with torch.no_grad():
-                    pred = decode(field, codes, b, h, w)
+                    pred = decode(field, codes, b, grid)
                     psnr = per_image_psnr(pred, images, score_mask)
                 curve.append((step, float(psnr.mean())))
             if step == steps:

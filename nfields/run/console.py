@@ -22,6 +22,8 @@ from nfields.fields.field import NeuralField
 from nfields.lit.base import BaseModule
 from nfields.lit.many import ManyFieldsModule
 from nfields.run.build import hydra_choice
+from nfields.tasks.base import signal_noun
+from nfields.tasks.base import size as grid_size
 
 # Loggers whose INFO lines say nothing about the run: "GPU available: ...", "TPU available: ...", "💡 Tip: ...",
 # "`Trainer.fit` stopped: ...", "You are using a CUDA device ... Tensor Cores" (rank_zero_info), and
@@ -73,15 +75,16 @@ def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: BaseMo
     'video 16x32x32 at 25 fps', 'volume 32x32x32'."""
     if isinstance(dm, ShapeDataModule):
         return dm.describe()
+    if isinstance(module, ManyFieldsModule):
+        noun, signals = signal_noun(module.grid)[0], len({m.image for m in module.members})
+        return f"{module.n_members} members ({signals} {noun}s of {choice(cfg, 'data')} {grid_size(module.grid)})"
     if isinstance(dm, GridDataModule) and not isinstance(dm, ImageDataModule):
         name = Path(str(cfg.data.get("path"))).name if cfg.data.get("path") else choice(cfg, "data")
         return f"{name} {dm.describe()}"
-    h, w = module.image_shape[:2]
-    if isinstance(module, ManyFieldsModule):
-        images = len({m.image for m in module.members})
-        return f"{module.n_members} members ({images} images of {choice(cfg, 'data')} {h}x{w})"
     if isinstance(dm, CollectionDataModule):
-        return f"{count(dm.n_train)} {choice(cfg, 'data')} images {h}x{w}"
+        noun = signal_noun(dm.image_shape)[0]
+        return f"{count(dm.n_train)} {choice(cfg, 'data')} {noun}s {grid_size(dm.image_shape)}"
+    h, w = module.image_shape[:2]
     image = (cfg.get("data") or {}).get("image")
     return f"{Path(str(image)).name if image else choice(cfg, 'data')} {h}x{w}"
 

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from nfields.core.checks import is_int, is_number
 from nfields.core.errors import ConfigError
 from nfields.core.media import as_float
-from nfields.data.image import ImageDataModule
+from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
 from nfields.fields.stack import FieldStack
 from nfields.lit.member import Member
@@ -93,10 +93,11 @@ def member_values(cfg: DictConfig, values: dict[str, Any]) -> Iterator[DictConfi
 
 
 def build_members(
-    cfg: DictConfig, dm: ImageDataModule, build_field: Callable[..., Field], own_code: bool
+    cfg: DictConfig, dm: GridDataModule, build_field: Callable[..., Field], own_code: bool
 ) -> tuple[torch.nn.ModuleList, list[Member], list[torch.Tensor]]:
-    """The members, their stacked fields (chunks) and each member's image (H, W, C), aligned. `build_field` is
-    run/build.py's (config -> field), passed in because build.py is the module that calls this one."""
+    """The members, their stacked fields (chunks) and each member's signal (*grid, C) (an image's (H, W, C)),
+    aligned. `build_field` is run/build.py's (config -> field), passed in because build.py is the module that calls
+    this one; each field takes the signal's d coordinates."""
     axes, seeds, images = sweep_axes(cfg), member_seeds(cfg), dm.member_images(member_indices(cfg))
     members, member_images, fields = [], [], []
     for (index, name, image), seed, *values in itertools.product(images, seeds, *[v for _, v in axes]):
@@ -106,7 +107,7 @@ def build_members(
         member_images.append(image)
         with member_values(cfg, {"seed": seed, **{k: v for k, v in sweep.items() if k != LR}}) as c:
             pl.seed_everything(seed, verbose=False)  # what a single run does before building its field
-            fields.append(build_field(c, out_dim=int(image.shape[-1]), own_code=own_code))
+            fields.append(build_field(c, out_dim=int(image.shape[-1]), own_code=own_code, in_dim=image.dim() - 1))
     pl.seed_everything(cfg.seed, verbose=False)
     key, values = next(((f"members.sweep.{k}", v) for k, v in axes if k != LR), ("members", "the run's members"))
     chunk = chunk_size(cfg, fields[0], dm.task, member_images[0], len(fields))
@@ -118,16 +119,17 @@ def build_members(
             stack = FieldStack(part)
         except ValueError as e:
             raise ConfigError(key, values, f"changes the fields' tensor shapes ({e}); use a Hydra multirun") from e
-        check_stacked(stack, part, key, values)
+        check_stacked(stack, part, key, values, dims=member_images[0].dim() - 1)
         stacks.append(stack)
     return torch.nn.ModuleList(stacks), members, member_images
 
 
 @torch.no_grad()
-def check_stacked(stack: FieldStack, fields: list[Field], key: str, values: Any) -> None:
-    """The stacked members compute what each field computes alone, on a probe of coordinates: a value the field
-    keeps outside its tensors (a Python float in forward) would be member 0's for every member."""
-    probe = torch.rand(64, 2, generator=torch.Generator().manual_seed(0))  # (64, 2)
+def check_stacked(stack: FieldStack, fields: list[Field], key: str, values: Any, dims: int = 2) -> None:
+    """The stacked members compute what each field computes alone, on a probe of coordinates of the data's `dims`
+    axes (an image's 2): a value the field keeps outside its tensors (a Python float in forward) would be member
+    0's for every member."""
+    probe = torch.rand(64, dims, generator=torch.Generator().manual_seed(0))  # (64, d)
     got = stack(probe)  # (M, 64, C)
     for i, f in enumerate(fields):
         if not torch.allclose(got[i], f(probe), atol=1e-4, rtol=1e-3):

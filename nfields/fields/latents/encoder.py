@@ -15,6 +15,8 @@ from nfields.fields.latents.source import LatentSource
 
 
 class Encoder(LatentSource):
+    dims = (2,)  # a 2-D CNN: images (B, H, W, C)
+
     def __init__(self, code_dim: int, n_train: int, channels: int, width: int = 32, pool: int = 4) -> None:
         super().__init__(code_dim, n_train, channels)
         check_arg("model.sources.encoder.width", width, POSITIVE_INT)

@@ -15,6 +15,7 @@ class LatentSource(nn.Module):
 
     lr: float | None = None
     reg_weight: float = 0.0
+    dims: tuple[int, ...] | None = None  # the signals' grid widths d it reads; None: any (it never reads a signal)
 
     def __init__(self, code_dim: int, n_train: int, channels: int) -> None:
         super().__init__()
