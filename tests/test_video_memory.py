@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from nfields.core.coords import cell_grid
 from nfields.core.media import as_float, quantize
 from nfields.core.video_io import write_video, write_video_frames
 from nfields.core.views import frame_picks, frames_strip
 from nfields.data.video import read_video
 from nfields.lit.bands import render_slabs
 from nfields.run.build import build_datamodule, build_module
+from nfields.tasks.fit import Fit
 
 
 def test_the_picks_of_the_picked_frames_are_all_of_them() -> None:
@@ -78,3 +80,12 @@ def test_frames_written_one_at_a_time_are_the_clip_written_whole(tmp_path: Path)
     with pytest.raises(ValueError, match="no frames"):
         write_video_frames(tmp_path / "none.mp4", iter([]), (7, 9), 3, 10)
     assert not list(tmp_path.glob("*bad*")) and not list(tmp_path.glob("*none*"))  # nothing half-written is left
+
+
+def test_fit_s_mask_of_every_cell_takes_no_memory() -> None:
+    """task=fit observes every cell: its train_mask is one True broadcast to the grid, not a clip-sized array."""
+    clip = torch.randint(0, 256, (6, 5, 4, 3), dtype=torch.uint8)
+    obs = Fit().observe(clip)
+    assert obs.train_mask.shape == (6, 5, 4) and bool(obs.train_mask.all())
+    assert obs.train_mask.untyped_storage().nbytes() == 1
+    torch.testing.assert_close(obs.points(), cell_grid((6, 5, 4)).reshape(-1, 3))
