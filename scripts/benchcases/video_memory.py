@@ -2,6 +2,7 @@
 clip, as a multiple of the clip's own uint8 bytes.
 
     python scripts/bench.py --case video_memory --video ../shared/data/video/bigbuckbunny.mp4 --steps 4
+    python scripts/bench.py --case video_memory --video ../shared/data/video/bigbuckbunny.mp4 --frames 20   # shorter
 
 The run (its own process, memory.PROBE) decodes the clip, fits it with --batch random cells a step for --steps
 steps, validates, tests and writes its media (panel, prediction.mp4, progress.gif) with a small field (Fourier 16
@@ -55,10 +56,13 @@ def run(a: argparse.Namespace) -> None:
         raise SystemExit("--case video_memory needs --video FILE (e.g. ../shared/data/video/bigbuckbunny.mp4)")
     steps = a.steps or 4
     shape = clip_shape(a.video)
+    if a.frames:  # the first --frames frames (data.frames)
+        shape = (min(a.frames, shape[0]), *shape[1:])
     clip_mb = math.prod(shape) / 1e6
     base = baseline_mb()
     with tempfile.TemporaryDirectory() as d:
-        args = ["data=video", f"data.path={a.video}", f"data.batch_size={a.batch}", *FIELD, f"hydra.run.dir={d}/run"]
+        args = ["data=video", f"data.path={a.video}", f"data.frames={a.frames or 'null'}", f"data.batch_size={a.batch}"]
+        args += [*FIELD, f"hydra.run.dir={d}/run"]
         args += [f"trainer={trainer(a.device)}", f"trainer.max_steps={steps}", f"log.val_every_n_steps={steps}"]
         m = peak_memory([*args, *a.overrides])
     t, h, w, c = shape
