@@ -11,6 +11,8 @@
     python scripts/bench.py --case many_protocol --device cuda --root <ffn>/div2k/test --size 512 --loop-images 4
     python scripts/bench.py --case eikonal --device cpu --threads 1 --repeat 3    # a double backward a step
     python scripts/bench.py --case grid_paths --device cpu --threads 1           # encoding=grid: grid_sample, gathers
+    python scripts/bench.py --case video --device cpu --repeat 3          # a video, 2^16 random cells a step
+    python scripts/bench.py --case video_memory --video ../shared/data/video/bigbuckbunny.mp4   # host memory
 
 Each case prints its rates beside its hand-written baseline's (scripts/baselines/, plain PyTorch) and their ratio.
 Trailing arguments are Hydra overrides for every nfields run of the case. The cases live in scripts/benchcases/:
@@ -41,6 +43,14 @@ codes), nfields' train() against a plain loop over the very same field.
 memory (memory.py): peak memory of `python train.py` (each in its own process) on astronaut upscaled to each of
 --sizes, random batches of --batches coordinates, model.compact_pixels false and true.
 
+video (video.py): a video fitted with --batch random cells a step from its uint8 clip (data=video's defaults),
+nfields' train() against scripts/baselines/video_loop.py in lock-step; the clip is generated (--frames x --size^2)
+unless --video names a file (e.g. ../shared/data/video/bikes.mp4).
+
+video_memory (video_memory.py): the peak host memory of a whole `python train.py data=video` run on --video (a few
+steps of --batch random cells, validation, test and media), less an import of torch and nfields, over the clip's
+uint8 bytes.
+
 many_tiny, many_small, many_protocol; many: all three (many.py). M images fitted three ways, images x steps per
 second: one model=many run, a loop of single-image runs, and a hand-written loop over the images; the hand-written
 fits also in lock-step with the many run.
@@ -55,7 +65,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from benchcases import collection, eikonal, many, memory, protocol
+from benchcases import collection, eikonal, many, memory, protocol, video, video_memory
 
 CASES = {
     **dict.fromkeys(protocol.PRESETS, protocol.run),
@@ -66,6 +76,8 @@ CASES = {
     "many": many.run,
     "eikonal": eikonal.run,
     "grid_paths": eikonal.grid_paths,
+    "video": video.run,
+    "video_memory": video_memory.run,
 }
 
 
@@ -87,6 +99,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m = ap.add_argument_group("memory")
     m.add_argument("--sizes", default="2048,4096,8192", help="image sides (comma-separated)")
     m.add_argument("--batches", default="65536", help="coordinates per step (comma-separated)")
+    v = ap.add_argument_group("video, video_memory")
+    v.add_argument("--video", default=None, help="a video file (video: default a generated clip)")
+    v.add_argument("--frames", type=int, default=None, help="frames of the clip (generated: 32)")
+    v.add_argument("--batch", type=int, default=2**16, help="random cells per step")
     g = ap.add_argument_group("many, many_tiny, many_small, many_protocol")
     g.add_argument("--members", type=int, default=None, help="images (members); default: the case's")
     g.add_argument("--loop-images", type=int, default=4, help="single-image nfields runs timed (a rate per image)")

@@ -141,3 +141,22 @@ def test_the_hand_loops_kept_features_are_the_same_numbers() -> None:
             loop.step()
     fused, kept = (train_mse(loop) for loop in loops)
     assert kept == pytest.approx(fused, rel=1e-4) and fused < before / 2
+
+
+@pytest.mark.slow
+def test_bench_video_case_prints_each_lock_step_ratio_and_their_median() -> None:
+    args = ["--case", "video", "--device", "cpu", "--steps", "4", "--frames", "4", "--size", "16", "--width", "16"]
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), *args, "--batch", "512", "--repeat", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = re.findall(r"^\| (\d) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", out.stdout, re.M)
+    assert [r[0] for r in rows] == ["1", "2"], out.stdout
+    for _, hand, ours, ratio in rows:  # the printed ratio is nfields' rate over the hand loop's
+        assert (
+            float(hand) > 0 and float(ours) > 0 and float(ratio) == pytest.approx(float(ours) / float(hand), rel=0.01)
+        )
+    assert re.search(r"^ratio nfields / hand-written steps/s: [\d.]+, [\d.]+; median [\d.]+$", out.stdout, re.M)

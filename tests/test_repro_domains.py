@@ -33,9 +33,9 @@ from siren_net import LogLinear, NerfEncoding, ReluMLP, Siren, nerf_frequencies 
 SHARED = Path(os.environ.get("NFIELDS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 BACH, BIKES, DRAGON = SHARED / "audio" / "gt_bach.wav", SHARED / "video" / "bikes.mp4", SHARED / "volume" / "dragon.npy"
 COUNTING = SHARED / "audio" / "gt_counting.wav"
-# The comparisons train 3 seeds on each side, SIREN's audio 5 (about 75 CPU minutes; the audio's, 2 clips x 2 models,
-# are 32 fits of about 100 CPU seconds): a reproduction, not a unit test, so they run when asked (NFIELDS_REPRO=1) and keep the
-# default test run within its 10 minutes.
+# The comparisons train 3 seeds on each side, SIREN's audio 5 (about 75 CPU minutes; the audio's, 2 clips x 2
+# models, are 32 fits of about 100 CPU seconds): a reproduction, not a unit test, so they run when asked
+# (NFIELDS_REPRO=1) and keep the default test run within its 10 minutes.
 REPRO = pytest.mark.skipif(os.environ.get("NFIELDS_REPRO") != "1", reason="a reproduction: NFIELDS_REPRO=1 runs it")
 SEEDS = (0, 1, 2)  # the reduced fits differ by ~0.5 dB from seed to seed: means over seeds are compared
 SIREN_AUDIO_SEEDS = (0, 1, 2, 3, 4)  # SIREN on counting spreads 1.3 dB over seeds: 3-seed means fall 0.37 dB apart

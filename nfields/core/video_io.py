@@ -18,7 +18,7 @@ Grayscale frames (C = 1) are written as RGB with three equal channels.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -48,22 +48,37 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
     """Write (T, H, W, C) uint8 frames (C in {1, 3}) at `fps` frames per second to `path` (.mp4 or .gif).
 
     `codec` (mp4 only) names the encoder; None picks the first available of MP4_CODECS. Returns the path."""
+    a = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+    if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] not in (1, 3) or 0 in a.shape:
+        raise ValueError(
+            f"cannot write video {path}: expected (T, H, W, C) uint8 with C 1 or 3, got {a.dtype} {a.shape}"
+        )
+    return write_video_frames(path, a, a.shape[1:3], a.shape[3], fps, codec)
+
+
+def write_video_frames(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    size: Sequence[int],
+    channels: int,
+    fps: float,
+    codec: str | None = None,
+) -> Path:
+    """write_video of frames given one at a time, each (H, W, C) uint8 with (H, W) = size: a clip streamed from a
+    render is encoded as it comes, never held whole."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in VIDEO_WRITE_SUFFIXES:
         raise ValueError(f"cannot write video {path}: use a name ending in {' or '.join(VIDEO_WRITE_SUFFIXES)}")
     if not isinstance(fps, numbers.Real) or isinstance(fps, bool) or not 0 < fps < float("inf"):
         raise ValueError(f"cannot write video {path}: fps={fps!r} must be a positive number")
-    a = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
-    if a.dtype != np.uint8 or a.ndim != 4 or a.shape[-1] not in (1, 3) or 0 in a.shape:
-        raise ValueError(
-            f"cannot write video {path}: expected (T, H, W, C) uint8 with C 1 or 3, got {a.dtype} {a.shape}"
-        )
+    h, w = (int(n) for n in size)
+    frames = checked(frames, (h, w, channels), path)
     rate = Fraction(fps).limit_denominator(1001 * 1000)  # 30000/1001 (NTSC) stays exact
     with atomic_path(path) as tmp_path:
         tmp = str(tmp_path)  # with the suffix: PyAV picks the container from it
         if suffix == ".gif":
-            encode(tmp, gif_frames(a), "gif", rate, a.shape[2], a.shape[1], "pal8", {}, GIF_TIME_BASE)
+            encode(tmp, gif_frames(frames), "gif", rate, w, h, "pal8", {}, GIF_TIME_BASE)
         else:
             name = codec if codec is not None else mp4_codec()
             if name not in av.codecs_available:
@@ -71,9 +86,21 @@ def write_video(path: str | Path, frames: torch.Tensor | np.ndarray, fps: float,
                     f"cannot write video {path}: codec={name!r} is not in this PyAV build; use "
                     + " or ".join(MP4_CODECS)
                 )
-            h, w = a.shape[1] + a.shape[1] % 2, a.shape[2] + a.shape[2] % 2
-            encode(tmp, rgb_frames(a, h, w), name, rate, w, h, "yuv420p", MP4_OPTIONS.get(name, {}), None)
+            eh, ew = h + h % 2, w + w % 2
+            encode(tmp, rgb_frames(frames, eh, ew), name, rate, ew, eh, "yuv420p", MP4_OPTIONS.get(name, {}), None)
     return path
+
+
+def checked(frames: Iterable[np.ndarray], shape: tuple[int, int, int], path: Path) -> Iterator[np.ndarray]:
+    """The frames, each checked to be `shape` (H, W, C) uint8 as it comes; none at all is refused."""
+    n = 0
+    for f in frames:
+        if f.dtype != np.uint8 or f.shape != shape or shape[2] not in (1, 3) or 0 in shape:
+            raise ValueError(f"cannot write video {path}: frame {n} is {f.dtype} {f.shape}, expected uint8 {shape}")
+        n += 1
+        yield f
+    if n == 0:
+        raise ValueError(f"cannot write video {path}: no frames")
 
 
 def encode(
@@ -100,7 +127,7 @@ def encode(
         container.mux(stream.encode())  # flush the encoder's delayed frames
 
 
-def rgb_frames(a: np.ndarray, height: int, width: int) -> Iterator[av.VideoFrame]:
+def rgb_frames(a: Iterable[np.ndarray], height: int, width: int) -> Iterator[av.VideoFrame]:
     """(T, H, W, C) uint8 -> rgb24 frames of (height, width), edge-padded at the bottom/right when larger."""
     for f in a:  # (H, W, C)
         f = np.pad(f, ((0, height - f.shape[0]), (0, width - f.shape[1]), (0, 0)), mode="edge")
@@ -109,7 +136,7 @@ def rgb_frames(a: np.ndarray, height: int, width: int) -> Iterator[av.VideoFrame
         yield av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
 
 
-def gif_frames(a: np.ndarray) -> Iterator[av.VideoFrame]:
+def gif_frames(a: Iterable[np.ndarray]) -> Iterator[av.VideoFrame]:
     """(T, H, W, C) uint8 -> pal8 frames, each quantised to its own palette of up to 256 colours."""
     for f in a:  # (H, W, C)
         im = Image.fromarray(np.ascontiguousarray(np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f), "RGB")

@@ -42,11 +42,16 @@ def waveform(samples: torch.Tensor, width: int = 512, height: int = 128) -> torc
     return img
 
 
+def frame_picks(t: int, frames: int = 4) -> list[int]:
+    """The frames of a clip of t frames that frames_strip shows: min(t, frames), evenly spaced in time, first and
+    last included (so the picks of the picked frames are all of them: a picture of those frames alone is the same)."""
+    k = min(frames, t)
+    return [round(i * (t - 1) / max(1, k - 1)) for i in range(k)]
+
+
 def frames_strip(video: torch.Tensor, frames: int = 4) -> torch.Tensor:
     """(T, H, W, C) -> up to `frames` frames at evenly spaced times, side by side."""
-    t = video.shape[0]
-    picks = sorted({round(i * (t - 1) / max(1, frames - 1)) for i in range(min(frames, t))})
-    return strip([video[i].float() for i in picks])
+    return strip([video[i].float() for i in frame_picks(video.shape[0], frames)])
 
 
 def middle_slices(volume: torch.Tensor) -> torch.Tensor:
@@ -64,3 +69,9 @@ def view(signal: torch.Tensor, domain: str) -> torch.Tensor:
     if domain == "volume":
         return middle_slices(signal)
     return signal
+
+
+def picture_rows(n: int, domain: str) -> list[int] | None:
+    """The indices along array axis 0 (of n) that the picture of a `domain` signal reads: a video's shown frames
+    (its picture is view() of those frames alone); None: every one (audio, images, volumes)."""
+    return frame_picks(n) if domain == "video" else None

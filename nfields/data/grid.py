@@ -14,7 +14,7 @@ whole signal), so Lightning drives the loop without ever collating single cells.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from nfields.core.checks import POSITIVE_INT, check_arg, nullable
 from nfields.core.errors import ConfigError, DataError
-from nfields.core.media import to_uint8
-from nfields.core.views import view
+from nfields.core.media import as_float, to_uint8
+from nfields.core.views import picture_rows, view
 from nfields.tasks.base import Task
 from nfields.tasks.base import size as grid_size
 from nfields.tasks.fit import Fit
@@ -116,6 +116,16 @@ class GridDataModule(pl.LightningDataModule):
         """A picture of values (*shape, C) in [0, 1] (a render, or the signal as float) for panels and the
         progress GIF -> (h, w, C) in [0, 1] (core/views.py: a waveform, frames, slices; an image itself)."""
         return view(values, self.domain)
+
+    def picture_rows(self) -> list[int] | None:
+        """The indices along axis 0 that `picture` reads (a video's shown frames; None: all): the picture of
+        those rows alone is the signal's, so a large signal's render need not be kept whole for it."""
+        return picture_rows(self.shape[0], self.domain)
+
+    def write_slabs(self, slabs: Iterable[torch.Tensor], stem: Path) -> Path:
+        """`write` of the signal given as consecutive uint8 slabs along axis 0 (a render streamed slab by slab)
+        -> the path. Here they are joined and written whole; a domain whose files are large (video) streams them."""
+        return self.write(as_float(torch.cat(list(slabs))), stem)  # (*shape, C) in [0, 1]
 
     def write(self, values: torch.Tensor, stem: Path) -> Path:
         """Write values (*shape, C) in [0, 1] in the domain's own format at `stem` + its suffix -> the path

@@ -11,6 +11,7 @@ asked for, and each kept frame is resized on its own and written into one preall
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import av
@@ -20,7 +21,7 @@ from nfields.core.checks import check_arg, nullable, string
 from nfields.core.errors import DataError
 from nfields.core.io import read_file, square_resize, to_float_image
 from nfields.core.media import quantize
-from nfields.core.video_io import write_video
+from nfields.core.video_io import write_video, write_video_frames
 from nfields.data.grid import GridDataModule
 from nfields.tasks.base import Task
 
@@ -241,6 +242,11 @@ class VideoDataModule(GridDataModule):
     def write(self, values: torch.Tensor, stem: Path) -> Path:
         frames = values if values.dtype == torch.uint8 else quantize(values)  # (T, H, W, C) uint8
         return write_video(stem.with_suffix(".mp4"), frames.cpu(), float(self.rate))
+
+    def write_slabs(self, slabs: Iterable[torch.Tensor], stem: Path) -> Path:
+        """Encoded as the slabs come: memory is one slab of frames, not the clip."""
+        frames = (f for slab in slabs for f in slab.cpu().numpy())  # (H, W, C) uint8, one at a time
+        return write_video_frames(stem.with_suffix(".mp4"), frames, self.shape[1:], self.channels, float(self.rate))
 
     def describe(self) -> str:
         t, h, w = self.shape

@@ -4,7 +4,7 @@ slab of about BAND_PIXELS cells, not the signal (an 8192^2 fit validates in a fe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -46,11 +46,27 @@ def evaluate_in_bands(
     score: GridScore,
     clean_rows: Rows,
     score_rows: Callable[[GridScore, torch.Tensor, torch.Tensor, Band], None],
+    keep: Sequence[int] | None = None,
 ) -> tuple[dict[str, float], torch.Tensor]:
-    """Score each slab against the same cells of the clean signal -> (metrics, the render (*grid, C) as uint8 on
-    the host, for panels and the prediction files). `score_rows(score, pred, clean, band)` adds a slab's errors."""
-    kept = torch.empty(shape, dtype=torch.uint8)  # (*grid, C) host copy
+    """Score each slab against the same cells of the clean signal -> (metrics, the render as uint8 on the host:
+    (*grid, C), or only the indices `keep` of axis 0 (len(keep), *grid[1:], C): what a video's panel shows, not a
+    second copy of the clip). `score_rows(score, pred, clean, band)` adds a slab's errors."""
+    rows = torch.arange(shape[0]) if keep is None else torch.as_tensor(list(keep), dtype=torch.long)
+    kept = torch.empty((len(rows), *shape[1:]), dtype=torch.uint8)  # the host copy of the kept rows
     for (r0, r1, lo), pred in bands:
         score_rows(score, pred, clean_rows(lo, lo + pred.shape[0]), (r0, r1, lo))
-        kept[r0:r1] = quantize(pred[r0 - lo : r1 - lo]).cpu()
+        inside = ((rows >= r0) & (rows < r1)).nonzero().squeeze(1)  # which kept rows this slab holds
+        if keep is None:
+            kept[r0:r1] = quantize(pred[r0 - lo : r1 - lo]).cpu()
+        elif inside.numel():
+            kept[inside] = quantize(pred[rows[inside] - lo]).cpu()
     return score.result(), kept
+
+
+def render_slabs(
+    field: Callable[[torch.Tensor], torch.Tensor], grid: tuple[int, ...], cells: int, chunk: int, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """The field's render of a grid, slab by slab along axis 0 (about `cells` cells each) -> uint8 slabs on the
+    host: a large signal's media are written from these, never from a whole render."""
+    for r0, r1, _, _ in row_bands(grid[0], slab_cells(grid, cells), 0):
+        yield quantize(render_grid(field, grid, chunk, device, rows=(r0, r1)).float()).cpu()

@@ -42,10 +42,10 @@ class PixelStore(nn.Module):
         super().__init__()
         self.shape = tuple(shape)  # the grid (n_1, ..., n_d); an image's (H, W)
         self.n = obs.values.shape[0]
-        if obs.coords is None and obs.train_mask is not None and int(obs.train_mask.sum()) != self.n:
-            raise ValueError(
-                f"the observation has {self.n} values for {int(obs.train_mask.sum())} pixels of train_mask"
-            )
+        if obs.coords is None and obs.train_mask is not None:
+            observed = int(torch.count_nonzero(obs.train_mask))  # (sum would convert the mask to int64 first)
+            if observed != self.n:
+                raise ValueError(f"the observation has {self.n} values for {observed} pixels of train_mask")
         u8 = as_uint8(obs.values) if compact else None
         self.register_buffer("values", as_float(obs.values) if u8 is None else u8, persistent=False)  # (N, C)
         on_grid = compact and obs.coords is None

@@ -18,7 +18,7 @@ from nfields.core.metrics import BAND_PIXELS, GridScore, baseline_psnrs
 from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
 from nfields.fields.field import render_grid
-from nfields.lit.bands import evaluate_in_bands, rendered_bands
+from nfields.lit.bands import evaluate_in_bands, render_slabs, rendered_bands
 from nfields.lit.samples import GridSamples
 from nfields.lit.stepped import SteppedModule, compiled_update
 from nfields.tasks.base import Observation, Task
@@ -58,6 +58,7 @@ class FieldModule(SteppedModule):
         self.last_reg: torch.Tensor | None = None
         self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
         self.eval_band_pixels = BAND_PIXELS  # pixels rendered and scored at a time by evaluate()
+        self.kept_rows: list[int] | None = None  # the axis-0 indices last_render holds (None: all of them)
 
     # ---- the image -----------------------------------------------------------------------------
     @property
@@ -174,14 +175,23 @@ class FieldModule(SteppedModule):
         """The field rendered for progress.gif -> (h, w, C): an image at most `max_size` pixels high/wide, any
         other signal as its picture (data.picture: a waveform, frames, slices)."""
         if len(self.grid) != 2:
-            return self.data.picture(self.render())
+            rows = self.data.picture_rows()  # a video: only the frames its picture shows are rendered
+            if rows is None:
+                return self.data.picture(self.render())
+            grid, chunk = self.grid, self.render_chunk
+            return self.data.picture(
+                torch.cat([render_grid(self.field, grid, chunk, self.device, rows=(i, i + 1)) for i in rows])
+                .float()
+                .clamp_(0, 1)
+            )
         h, w = self.grid
         s = min(1.0, max_size / max(h, w))
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
 
     def evaluate(self, stage: str) -> dict[str, float]:
         """Render, score and keep the signal slab by slab (lit/bands.py); the render is kept on the host as uint8
-        (`last_render`) for the panels and prediction files, the metrics use the float render."""
+        (`last_render`) for the panels and prediction.png: an image's whole, another signal's rows its picture
+        reads (data.picture_rows: a video's shown frames); the metrics use the float render."""
         score = GridScore(self.grid, frames=self.data.ssim_frames, extra=self.data.scores)
         bands = rendered_bands(
             self.field, self.image_shape, self.eval_band_pixels, self.render_chunk, self.device, score.pad
@@ -190,8 +200,9 @@ class FieldModule(SteppedModule):
         def score_rows(score: GridScore, pred: torch.Tensor, clean: torch.Tensor, band: Any) -> None:
             self.task.score_rows(score, pred, clean, self.obs, stage, band)
 
+        self.kept_rows = None if len(self.grid) == 2 else self.data.picture_rows()
         metrics, self.last_render = evaluate_in_bands(
-            bands, self.image_shape, score, self.samples.clean_rows, score_rows
+            bands, self.image_shape, score, self.samples.clean_rows, score_rows, self.kept_rows
         )
         # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
         logged = {f"{stage}/{k}": v for k, v in metrics.items()}
@@ -212,12 +223,19 @@ class FieldModule(SteppedModule):
         images = {**({} if same else {"observed": display}), "prediction": self.last_render, "ground truth": clean}
         if len(self.grid) == 2:
             return images
+        rows = self.kept_rows  # the rows the picture reads (None: all); last_render holds only those
+        if rows is not None:
+            images = {name: x if name == "prediction" else x[rows] for name, x in images.items()}
         return {name: self.data.picture(as_float(x)) for name, x in images.items()}
 
     def write_media(self, stem: Path) -> Path | None:
-        """The last evaluation's render in the domain's own format at `stem` + suffix (audio .wav, video .mp4,
-        volume .npy) -> its path; an image's is prediction.png already (None)."""
-        return None if len(self.grid) == 2 else self.data.write(as_float(self.last_render), stem)
+        """The field's render in the domain's own format at `stem` + suffix (audio .wav, video .mp4, volume .npy)
+        -> its path; an image's is prediction.png already (None). Rendered again slab by slab and written as it
+        comes (a video's frames are encoded one at a time): the evaluation kept only its picture's rows."""
+        if len(self.grid) == 2:
+            return None
+        slabs = render_slabs(self.field, self.grid, self.eval_band_pixels, self.render_chunk, self.device)
+        return self.data.write_slabs(slabs, stem)
 
     def panel_captions(self) -> dict[str, str]:
         """The prediction's PSNR from the evaluation the panel shows (the stage's epoch metrics), with the task's

@@ -14,5 +14,7 @@ class Fit(Task):
     def observe(self, signal: torch.Tensor, key: int = 0) -> Observation:
         """signal (*shape, C) -> every cell, values (N, C) in C order (train_mask all True: coords implied)."""
         c = signal.shape[-1]
-        every = torch.ones(signal.shape[:-1], dtype=torch.bool)  # on the grid, all of it: coords implied (points())
+        # On the grid, all of it: coords implied (points()). One True broadcast to the shape (stride 0): a mask as
+        # large as the signal would be a third of a uint8 RGB video's own bytes, held for the whole run.
+        every = torch.ones((1,) * (signal.dim() - 1), dtype=torch.bool).expand(signal.shape[:-1])
         return Observation(signal.reshape(-1, c), train_mask=every, display=signal)

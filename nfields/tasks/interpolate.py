@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from nfields.core.checks import check_arg, integer
 from nfields.core.errors import ConfigError
-from nfields.core.media import as_float, quantize
 from nfields.tasks.base import AXES, Observation, Task, grid_axes, size, split_mask
+from nfields.tasks.upsample import upsample
 
 LINEAR = {1: "linear", 3: "trilinear"}  # d -> the baseline's interpolation mode (its name in the metrics)
 
@@ -37,16 +36,12 @@ def nearest_up(small: torch.Tensor, factor: int, shape: Sequence[int], axes: Seq
 def linear_up(small: torch.Tensor, factor: int, shape: Sequence[int], axes: Sequence[int]) -> torch.Tensor | None:
     """(*small, C) samples at cells 0, f, 2f, ... of `axes` -> (*shape, C) interpolated linearly between them along
     those axes (the other axes as they are), the last sample repeated past it; same dtype as small (uint8 levels
-    rounded). None where there is no mode for the dimension (LINEAR)."""
+    rounded). None where there is no mode for the dimension (LINEAR). Computed in slabs (tasks/upsample.py)."""
     mode = LINEAR.get(len(shape))
     if mode is None:
         return None
-    x = as_float(small).movedim(-1, 0)[None]  # (1, C, *small)
     spans = [(m - 1) * factor + 1 if a in axes else m for a, m in enumerate(small.shape[:-1])]  # sample to sample
-    up = F.interpolate(x, size=spans, mode=mode, align_corners=True)  # sample i lands exactly on cell i * f
-    pad = [p for a in reversed(range(len(shape))) for p in (0, shape[a] - spans[a])]  # F.pad: last axis first
-    up = F.pad(up, pad, mode="replicate")[0].movedim(0, -1)  # (*shape, C)
-    return quantize(up) if small.dtype == torch.uint8 else up
+    return upsample(small, factor, spans, shape, axes, mode, align_corners=True)  # sample i lands on cell i * f
 
 
 class Interpolate(Task):

@@ -24,6 +24,7 @@ from nfields.core.checks import check_arg, integer
 from nfields.core.errors import ConfigError
 from nfields.tasks.base import AXES, FieldFn, Observation, Task, grid_axes, size, split_mask
 from nfields.tasks.interpolate import nearest_up
+from nfields.tasks.upsample import upsample
 
 POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}  # d -> the block mean over (1, C, *shape)
 UPSAMPLE = {1: "linear", 2: "bicubic", 3: "trilinear"}  # d -> the baseline's mode (its name in the metrics)
@@ -87,9 +88,9 @@ class SuperRes(Task):
         values = small[0].movedim(0, -1)  # (*low, C)
         baselines = {}
         if d in UPSAMPLE:  # the low-res signal upsampled classically, the last block repeated past the covered cells
-            up = F.interpolate(small, size=cover, mode=UPSAMPLE[d], align_corners=False).clamp(0, 1)
-            pad = [p for a in reversed(range(d)) for p in (0, shape[a] - cover[a])]  # F.pad: last axis first
-            baselines[UPSAMPLE[d]] = F.pad(up, pad, mode="replicate")[0].movedim(0, -1)  # (*shape, C)
+            kept = [a for a in range(d) if kernel[a] > 1]
+            up = upsample(values, f, cover, shape, kept, UPSAMPLE[d], align_corners=False, clamp=True)  # in slabs
+            baselines[UPSAMPLE[d]] = up  # (*shape, C)
         return Observation(
             values=values.reshape(-1, c),  # (N, C) block means, in the order of coords
             coords=coords,
