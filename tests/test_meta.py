@@ -171,3 +171,18 @@ def test_a_short_run_learns_to_fit_unseen_images_in_three_steps(make_cfg) -> Non
     assert m["test/psnr"] > before + 2, (before, m)  # 12.9 -> 15.7 dB here
     assert m["test/psnr_step3"] > m["test/psnr_step0"] + 1, m  # the steps themselves fit: 13.9 -> 15.7 dB here
     assert {"test/psnr_step1", "test/psnr_step10", "val/psnr_step3"} <= m.keys()
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        [*TINY, "model.latent_source=meta", "cond=concat"],
+        [*TINY, "model.latent_source=meta", "cond=hypernet"],
+        [*META, "latent=local"],
+        [*META, "cond.scale=false", "model.first_order=true"],
+    ],
+)
+def test_other_conditionings_and_layouts_train(make_cfg, over: list[str]) -> None:
+    """Any `cond` that takes a code works: concat, the hypernetwork, FiLM on local codes, shift-only first order."""
+    m = trained_metrics(make_cfg(*over, "trainer.max_steps=4", "log.val_every_n_steps=2"))
+    assert m["step"] == 4 and all(m[f"test/psnr_step{k}"] is not None for k in (0, 1, 3, 10))
