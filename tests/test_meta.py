@@ -3,6 +3,8 @@ unseen images kept out of training, and a short run that learns to fit unseen im
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from nfields.core.errors import ConfigError
 from nfields.fields.latents.meta import MetaSource
 from nfields.lit.collection import CollectionModule
 from nfields.lit.tto import decode, every_pixel, meta_codes, meta_tto
-from nfields.run.build import build_datamodule, build_module
+from nfields.run.build import build_datamodule, build_module, load_checkpoint
 from nfields.tasks.base import Observation
 from nfields.tasks.fit import Fit
 from tests.test_collections import TINY, batch, trained_metrics
@@ -171,6 +173,11 @@ def test_a_short_run_learns_to_fit_unseen_images_in_three_steps(make_cfg) -> Non
     assert m["test/psnr"] > before + 2, (before, m)  # 12.9 -> 15.7 dB here
     assert m["test/psnr_step3"] > m["test/psnr_step0"] + 1, m  # the steps themselves fit: 13.9 -> 15.7 dB here
     assert {"test/psnr_step1", "test/psnr_step10", "val/psnr_step3"} <= m.keys()
+    ckpt = Path(cfg.run_dir) / "checkpoints" / "last.ckpt"
+    module = load_checkpoint(ckpt)  # the checkpoint alone rebuilds it, learned step sizes included
+    stored = torch.load(ckpt, weights_only=False)["state_dict"]["source.step_sizes"]
+    assert isinstance(module.source, MetaSource) and torch.equal(module.source.step_sizes, stored)
+    assert not torch.equal(stored, torch.full_like(stored, 1e-2))  # they moved from step_init
 
 
 @pytest.mark.parametrize(
