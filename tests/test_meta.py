@@ -193,3 +193,23 @@ def test_other_conditionings_and_layouts_train(make_cfg, over: list[str]) -> Non
     """Any `cond` that takes a code works: concat, the hypernetwork, FiLM on local codes, shift-only first order."""
     m = trained_metrics(make_cfg(*over, "trainer.max_steps=4", "log.val_every_n_steps=2"))
     assert m["step"] == 4 and all(m[f"test/psnr_step{k}"] is not None for k in (0, 1, 3, 10))
+
+
+@pytest.mark.parametrize("over", [["cond=film"], ["cond=hypernet", "cond.hidden=0"]])
+def test_a_conditioning_whose_code_map_starts_at_zero_is_refused(make_cfg, over: list[str]) -> None:
+    cfg = make_cfg(*TINY, "model.latent_source=meta", *over)
+    with pytest.raises(ConfigError, match="model.latent_source=meta: codes start at zero .* cond.identity_init=false"):
+        build_module(cfg, build_datamodule(cfg))
+
+
+def test_why_zero_film_maps_are_refused(make_cfg) -> None:
+    """FiLM's linear maps set to zero (what cond.identity_init=true draws): from zero codes a meta step gives the
+    maps' weights exactly no gradient, second order included, so they would stay zero for ever."""
+    module = tiny_module(make_cfg).float()
+    with torch.no_grad():
+        for m in module.field.cond.maps:
+            m[-1].weight.zero_()
+            m[-1].bias.zero_()
+    module.training_step(batch(build_datamodule(make_cfg(*META))), 0).backward()
+    assert all(m[-1].weight.grad.abs().sum() == 0 for m in module.field.cond.maps)
+    assert module.source.step_sizes.grad.abs().sum() == 0

@@ -98,6 +98,13 @@ class CollectionModule(BaseModule):
                     f"reads {' or '.join(f'{n}-D' for n in self.source.dims)} signals (a CNN over images); the data "
                     f"has {data.dims}-D signals: use model.latent_source=autodecoder",
                 )
+            if self.source.inner_loop and field.cond.stuck_at_zero:  # before training that would learn no code
+                raise ConfigError(
+                    "model.latent_source",
+                    latent_source,
+                    "codes start at zero and this conditioning's map from the code is linear and starts at zero, so "
+                    "neither ever gets a gradient: use cond.identity_init=false (film) or cond.hidden > 0",
+                )
         self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image  # the grid
         # how the domain shows a signal (an image: itself) and scores it (video: SSIM per frame)
         self.picture, self.ssim_frames = data.picture, data.ssim_frames
