@@ -96,7 +96,7 @@ def test_codes_start_at_zero(make_cfg) -> None:
     # before any step every image is the same field: the unseen images' step-0 render is the zero code's
     res = meta_tto(module.field, module.source, Fit(), obs.display)
     with torch.no_grad():
-        zero = decode(module.field, torch.zeros(1, module.source.code_dim, dtype=torch.float64), 1, 5, 5)
+        zero = decode(module.field, torch.zeros(1, module.source.code_dim, dtype=torch.float64), 1, (5, 5))
     assert res.curve[0][0] == 0
     psnr0 = -10 * torch.log10((zero - obs.display).pow(2).mean((1, 2, 3)))  # (B,)
     assert res.curve[0][1] == pytest.approx(float(psnr0.mean()))
