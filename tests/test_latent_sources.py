@@ -38,7 +38,7 @@ def test_encoder_maps_images_to_codes() -> None:
 
 def test_an_unknown_latent_source_is_one_line(make_cfg) -> None:
     cfg = make_cfg(*TINY, "cond=concat", "model.latent_source=nope")
-    with pytest.raises(ValueError, match="model.latent_source=nope: must be one of autodecoder, encoder"):
+    with pytest.raises(ValueError, match="model.latent_source=nope: must be one of autodecoder, encoder, meta"):
         build_module(cfg, build_datamodule(cfg))
 
 

@@ -14,6 +14,10 @@ images are never trained on: their codes come from test-time optimisation (netwo
 scored by `task.evaluate` per image, on the pixels the task scores, beside its baselines
 and the mean training image (`<stage>/psnr_mean_image`). The test pass also records the
 PSNR-vs-TTO-step curve and keeps codes for the latent interpolation figure.
+
+model.latent_source=meta: every code, training or unseen, is fitted by the source's inner steps from zero on
+the task's loss (lit/tto.py: meta_codes), and training backpropagates through them (docs/meta.md); unseen
+images get the same steps instead of TTO, and `<stage>/psnr_step<k>` records the PSNR after k of them.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
 from nfields.lit.base import BaseModule, Optimizer
-from nfields.lit.tto import TTOResult, decode, optimize_codes
+from nfields.lit.tto import META_STEPS, TTOResult, decode, meta_codes, meta_tto, optimize_codes
 from nfields.tasks.base import Observation, Task
 
 Batch = dict[str, Any]  # data.collection.collate: index, image, observed (+ obs)
@@ -67,12 +71,15 @@ class CollectionModule(BaseModule):
         tto_steps: int = 100,
         val_tto_steps: int = 20,
         tto_lr: float = 1e-2,
+        inner_steps: int = 3,
+        first_order: bool = False,
         n_grid: int = 8,
         run_config: dict | None = None,
     ) -> None:
         super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
-        # latent_lr and code_reg are the model's keys for the autodecoder's own rate and L2 prior: its config node
-        # (model.sources.autodecoder) reads them by interpolation, and the source checks them when it is built.
+        # latent_lr and code_reg are the model's keys for the autodecoder's own rate and L2 prior, inner_steps and
+        # first_order the meta source's: their config nodes (model.sources.<name>) read them by interpolation, and
+        # the source checks them when it is built.
         sources = sources or {}
         check_arg("model.latent_source", latent_source, one_of(*sources) if sources else string())
         for key, val in (("tto_steps", tto_steps), ("val_tto_steps", val_tto_steps)):
@@ -91,6 +98,13 @@ class CollectionModule(BaseModule):
                     f"reads {' or '.join(f'{n}-D' for n in self.source.dims)} signals (a CNN over images); the data "
                     f"has {data.dims}-D signals: use model.latent_source=autodecoder",
                 )
+            if self.source.inner_loop and field.cond.stuck_at_zero:  # before training that would learn no code
+                raise ConfigError(
+                    "model.latent_source",
+                    latent_source,
+                    "codes start at zero and this conditioning's map from the code is linear and starts at zero, so "
+                    "neither ever gets a gradient: use cond.identity_init=false (film) or cond.hidden > 0",
+                )
         self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image  # the grid
         # how the domain shows a signal (an image: itself) and scores it (video: SSIM per frame)
         self.picture, self.ssim_frames = data.picture, data.ssim_frames
@@ -107,7 +121,9 @@ class CollectionModule(BaseModule):
 
     def tto_total(self, n_batches: int) -> int:
         """Test-time optimisation steps of a test pass over n_batches batches (0: no codes to optimise)."""
-        return 0 if self.source is None or self.field.cond is None else n_batches * self.tto_steps
+        if self.source is None or self.field.cond is None or self.source.inner_loop:  # meta: a few inner steps
+            return 0
+        return n_batches * self.tto_steps
 
     # ---- training -------------------------------------------------------------------------
     def sample(self, observed: Observation) -> Observation:
@@ -117,13 +133,19 @@ class CollectionModule(BaseModule):
             return observed
         return observed.take(torch.randint(0, n, (b, self.pixels_per_image), device=observed.values.device))
 
-    def codes(self, batch: Batch) -> torch.Tensor | None:
-        """Training images' codes (B, code_dim): the encoder sees the observation, never the clean image."""
-        return None if self.source is None else self.source(batch["index"], batch["observed"].display)
+    def codes(self, batch: Batch, observed: Observation | None = None) -> torch.Tensor | None:
+        """Training images' codes (B, code_dim): the encoder sees the observation, never the clean image; meta
+        takes its inner steps on `observed` (the step's sampled points; None: all of batch["observed"])."""
+        if self.source is None:
+            return None
+        if self.source.inner_loop:
+            seen = observed if observed is not None else batch["observed"]
+            return meta_codes(self.field, self.source, self.task, seen)[0]
+        return self.source(batch["index"], batch["observed"].display)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         observed = self.sample(batch["observed"])  # (B, P, ...)
-        codes = self.codes(batch)
+        codes = self.codes(batch, observed)
         field_fn = conditioned(self.field, codes)  # cond=none (codes None): one field for every image
         values = observed.values  # (B, P, C)
         reg = values.new_zeros(()) if codes is None else self.source.regularization(codes)
@@ -165,6 +187,8 @@ class CollectionModule(BaseModule):
             # clones turn inference tensors into normal ones that autograd may save
             images, score = images.clone(), None if score is None else score.clone()
             observed = None if observed is None else observed.clone()  # every tensor of the Observation
+            if self.source is not None and self.field.cond is not None and self.source.inner_loop:
+                return meta_tto(self.field, self.source, self.task, images, observed, score)
             return optimize_codes(
                 self.field, self.source, self.task, images, steps, self.tto_lr, self.pixels_per_image,
                 observed=observed, score_mask=score, on_step=on_step,
@@ -185,6 +209,10 @@ class CollectionModule(BaseModule):
             value = sum(m[key] for m in metrics) / b
             self.log(f"{stage}/{key}", value, prog_bar=stage == "val" and key == "psnr", batch_size=b, sync_dist=True)
         self.log(f"{stage}/psnr_tto0", res.curve[0][1], batch_size=b, sync_dist=True)  # before optimising the codes
+        if self.source is not None and self.source.inner_loop:  # meta: PSNR after k inner steps from zero codes
+            for step, psnr in res.curve:
+                if step in META_STEPS:
+                    self.log(f"{stage}/psnr_step{step}", psnr, batch_size=b, sync_dist=True)
         if batch_idx == 0:
             n = min(self.n_grid, b)
             display = batch["observed"].display[:n].float()

@@ -10,6 +10,10 @@ with the source's L2 prior; each step uses `pixels` random observed points per i
 the loss is the task's own (task.loss), so superres fits block means through its box forward model.
 PSNR against the clean images is measured along the way (on `score_mask`, default all
 pixels), giving the PSNR-vs-step curve.
+
+A source with its own inner loop (model.latent_source=meta) is not optimised with Adam: `meta_codes` runs its
+meta-SGD steps from zero codes on the same task loss, per signal (`signal_loss`), in training and for unseen
+images (`meta_tto`, which measures the curve at META_STEPS).
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from nfields.core.checks import check_arg, integer
 from nfields.core.coords import cell_grid
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
+from nfields.fields.latents.meta import MetaSource, SignalLoss
 from nfields.fields.latents.source import LatentSource
 from nfields.tasks.base import Observation, Task
 
@@ -125,3 +131,59 @@ def optimize_codes(
             if on_step is not None:
                 on_step()
     return TTOResult(codes.detach(), pred, psnr, curve)
+
+
+META_STEPS = (0, 1, 3, 10)  # inner steps at which meta evaluation reports PSNR (`<stage>/psnr_step<k>`)
+
+
+def signal_loss(field: Field, task: Task, footprint: torch.Tensor | None) -> SignalLoss:
+    """The task's loss on one signal as a function of the field's parameters and that signal's code, for
+    torch.func: (params, code (code_dim,), values (N, C), coords (N, d)) -> (). The same task.loss that training
+    and TTO call, on a batch of one (superres's footprint: the observations' own)."""
+
+    def loss(params: dict[str, torch.Tensor], code: torch.Tensor, values: torch.Tensor, coords: torch.Tensor):
+        obs = Observation(values.unsqueeze(0), coords=coords.unsqueeze(0), footprint=footprint)  # (1, N, ...)
+        return task.loss(lambda c: functional_call(field, params, (c, code.unsqueeze(0))), obs)
+
+    return loss
+
+
+def meta_codes(
+    field: Field,
+    source: MetaSource,
+    task: Task,
+    obs: Observation,
+    steps: int | None = None,
+    keep: tuple[int, ...] = (),
+    first_order: bool | None = None,
+) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    """Codes (B, code_dim) of B signals after the source's inner steps on their observations `obs` (B, N, ...):
+    training keeps the graph to the field and the step sizes (second order unless model.first_order)."""
+    data = (obs.values.float() / 255 if obs.values.dtype == torch.uint8 else obs.values.float(), obs.points())
+    params = dict(field.named_parameters())
+    return source.adapt(signal_loss(field, task, obs.footprint), params, data, steps, first_order, keep)
+
+
+def meta_tto(
+    field: Field,
+    source: MetaSource,
+    task: Task,
+    images: torch.Tensor,
+    observed: Observation | None = None,
+    score_mask: torch.Tensor | None = None,
+) -> TTOResult:
+    """Unseen signals (B, *grid, C): codes from zero by the source's inner steps on every observed point, first
+    order (nothing is trained here; the network and step sizes are frozen), scored after inner_steps; the curve
+    holds the PSNR after each of META_STEPS and inner_steps."""
+    b, grid = images.shape[0], tuple(images.shape[1:-1])
+    obs = observed if observed is not None else every_pixel(images)
+    keep = sorted({*META_STEPS, source.inner_steps})
+    with frozen(field), frozen(source):
+        codes, kept = meta_codes(field, source, task, obs, keep[-1], tuple(keep), first_order=True)
+        curve = []
+        with torch.no_grad():
+            for s in keep:
+                curve.append((s, float(per_image_psnr(decode(field, kept[s], b, grid), images, score_mask).mean())))
+            codes = kept[source.inner_steps]
+            pred = decode(field, codes, b, grid)
+    return TTOResult(codes, pred, per_image_psnr(pred, images, score_mask), curve)

@@ -32,6 +32,13 @@ class Conditioning(nn.Module):
     def build(self, network: FieldNetwork) -> None:
         """Create the layers that depend on the network's widths."""
 
+    @property
+    def stuck_at_zero(self) -> bool:
+        """Whether codes that start at zero never move (model.latent_source=meta refuses it): the map from the
+        code is linear (cond.hidden=0) and starts at zero, so at a zero code neither the code nor the map gets
+        a gradient, at any order."""
+        return False
+
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:

@@ -42,6 +42,10 @@ class FiLM(Conditioning):
             for m in self.maps:
                 m[-1].reset_parameters()  # torch's default Linear init instead of zeros
 
+    @property
+    def stuck_at_zero(self) -> bool:
+        return self.hidden == 0 and self.identity_init
+
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:

@@ -40,6 +40,10 @@ class HyperNet(Conditioning):
         n_out = sum(math.prod(w) + math.prod(b) for w, b in self.shapes)
         self.net = small_mlp(self.latent.image_dim, n_out, self.hidden)  # z -> every (dW, db), flat
 
+    @property
+    def stuck_at_zero(self) -> bool:
+        return self.hidden == 0  # small_mlp's last layer always starts at zero
+
     def params(self, network: FieldNetwork, codes: torch.Tensor) -> Params:
         """codes (B, code_dim) -> per-image [(W (B, out, in), b (B, out)), ...] for every layer."""
         flat = self.net(self.latent.image_code(codes))  # (B, n_out)

@@ -1,1 +1,1 @@
-"""Latent codes for conditional fields: layouts (global, local, hybrid) and sources (autodecoder, encoder)."""
+"""Latent codes for conditional fields: layouts (global, local, hybrid) and sources (autodecoder, encoder, meta)."""

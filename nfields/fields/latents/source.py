@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -11,11 +13,15 @@ class LatentSource(nn.Module):
 
     `lr` is the source's own learning rate (None: model.lr); `reg_weight` scales the L2
     prior on codes, added to the loss in training and in test-time optimisation.
+    A source with an inner loop (`inner_loop`, model.latent_source=meta) fits codes to each batch itself.
     """
 
     lr: float | None = None
     reg_weight: float = 0.0
     dims: tuple[int, ...] | None = None  # the signals' grid widths d it reads; None: any (it never reads a signal)
+    # True: codes come from the source's own inner loop on the task's loss, in training and for unseen signals
+    # (model.latent_source=meta: `adapt`), not from forward and test-time optimisation
+    inner_loop: ClassVar[bool] = False
 
     def __init__(self, code_dim: int, n_train: int, channels: int) -> None:
         super().__init__()
