@@ -147,7 +147,17 @@ def test_the_hand_loops_kept_features_are_the_same_numbers() -> None:
 def test_bench_video_case_prints_each_lock_step_ratio_and_their_median() -> None:
     args = ["--case", "video", "--device", "cpu", "--steps", "4", "--frames", "4", "--size", "16", "--width", "16"]
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), *args, "--batch", "512", "--repeat", "2"],
+        # one step a call: a 4-step run whose auto steps_per_call took all 4 in one call would time no step
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench.py"),
+            *args,
+            "--batch",
+            "512",
+            "--repeat",
+            "2",
+            "model.steps_per_call=1",
+        ],
         capture_output=True,
         text=True,
         timeout=600,

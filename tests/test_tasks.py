@@ -15,6 +15,7 @@ from nfields.tasks.denoise import Denoise
 from nfields.tasks.fit import Fit
 from nfields.tasks.inpaint import Inpaint
 from nfields.tasks.interpolate import Interpolate
+from nfields.tasks.shape import ShapeTask
 from nfields.tasks.superres import SuperRes
 from tests.contracts import options
 
@@ -246,4 +247,4 @@ def test_fit_scores_everything(image: torch.Tensor) -> None:
 @pytest.mark.parametrize("name", options("task"))
 def test_task_configs_build_the_task(make_cfg, name: str) -> None:
     task = instantiate(make_cfg("debug=fast", f"task={name}").task)
-    assert task.name == name and isinstance(task, Task)
+    assert task.name == name and isinstance(task, (Task, ShapeTask))  # a grid's task or a shape's
