@@ -102,6 +102,24 @@ class BaseModule(pl.LightningModule):
         except RuntimeError:  # Lightning: "... is not attached to a `Trainer`"
             return 0
 
+    # ---- evaluation: val and test score held-out cells the same way ---------------------------------
+    def evaluate(self, stage: str) -> dict[str, float]:
+        """Render and score `stage` ('val' | 'test'), log the metrics (log_scores) and return them."""
+        raise NotImplementedError
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate("test")
+
+    def log_scores(self, stage: str, metrics: dict[str, float]) -> None:
+        """Log `metrics` as `<stage>/<name>`, with `step` (loggers plot against optimiser steps, not Lightning's
+        calls). Every rank scores the same render with the same weights: sync_dist keeps them formally in step."""
+        logged = {f"{stage}/{k}": v for k, v in metrics.items()}
+        logged["step"] = float(self.global_step)
+        self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)
+
     # ---- what the callbacks use -------------------------------------------------------------------
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the reconstruction panel, left to right (after an evaluation)."""

@@ -242,12 +242,6 @@ class ManyFieldsModule(SteppedModule):
         self.log_dict(summary, batch_size=1, sync_dist=True)
         return {f"{stage}/psnr": psnr, **summary}
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("test")
-
     def member_rows(self) -> list[dict[str, Any]]:
         """One row per member: its spec (id, image, seed, lr, swept values) and every metric it was scored on."""
         out = []

@@ -142,16 +142,8 @@ class ShapeModule(SteppedModule):
         if inside is not None:
             metrics["iou"] = iou(inside, data.gt_inside)
         self.pred_slices = fn(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
-        logged = {f"{stage}/{k}": v for k, v in metrics.items()}
-        logged["step"] = float(self.global_step)
-        self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)
+        self.log_scores(stage, metrics)
         return metrics
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("test")
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The middle slices (x, y, z = 0.5) of the predicted and the true signed distance."""

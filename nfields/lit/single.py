@@ -204,17 +204,8 @@ class FieldModule(SteppedModule):
         metrics, self.last_render = evaluate_in_bands(
             bands, self.image_shape, score, self.samples.clean_rows, score_rows, self.kept_rows
         )
-        # Every rank renders the same image with the same weights; sync_dist keeps them formally in step.
-        logged = {f"{stage}/{k}": v for k, v in metrics.items()}
-        logged["step"] = float(self.global_step)  # loggers plot against optimiser steps, not Lightning's calls
-        self.log_dict(logged, prog_bar=stage == "val", batch_size=1, sync_dist=True)
+        self.log_scores(stage, metrics)
         return metrics
-
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("val")
-
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        self.evaluate("test")
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Named (H, W, C) images for the side-by-side panel, left to right (other domains: their pictures)."""
