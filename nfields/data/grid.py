@@ -43,6 +43,20 @@ class Ticks(IterableDataset):
             i += 1
 
 
+class OnDevice(pl.LightningDataModule):
+    """A datamodule whose data the module holds on the device: the loaders only tick (a step number per training
+    step, one val and one test call), so no DataLoader moves data."""
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(Ticks(), batch_size=None)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)
+
+
 POOLS = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
 
 
@@ -58,7 +72,7 @@ def resample(signal: torch.Tensor, size: int | None, what: str) -> torch.Tensor:
     return POOLS[len(shape)](x, (size,) * len(shape))[0].movedim(0, -1)
 
 
-class GridDataModule(pl.LightningDataModule):
+class GridDataModule(OnDevice):
     """One signal (*shape, C) and the task that observes it; subclasses load it (`load`)."""
 
     domain: ClassVar[str] = "grid"  # audio | image | video | volume: how panels and media show it
@@ -143,12 +157,3 @@ class GridDataModule(pl.LightningDataModule):
                 "use a set (data=audio_set, video_set, image_set)"
             )
         return [(0, self.domain, self.signal)]
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(Ticks(), batch_size=None)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader([0], batch_size=None)
-
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader([0], batch_size=None)

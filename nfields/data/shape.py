@@ -18,13 +18,11 @@ tenth are, the mesh is refused in one line. Each step also draws `data.batch_siz
 from __future__ import annotations
 
 import numpy as np
-import pytorch_lightning as pl
-from torch.utils.data import DataLoader
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, integer, nullable, number, one_of, string
 from nfields.core.errors import ConfigError, DataError
 from nfields.core.sdf_mesh import mid_planes, plane_points
-from nfields.data.grid import Ticks
+from nfields.data.grid import OnDevice
 from nfields.data.shape_analytic import ANALYTIC
 from nfields.data.shape_io import CloudShape, MeshShape, Normalisation, Shape, read_shape
 from nfields.tasks.sdf import SDF
@@ -38,7 +36,7 @@ TWO_STDS = Check(
 )
 
 
-class ShapeDataModule(pl.LightningDataModule):
+class ShapeDataModule(OnDevice):
     """One shape in the cube (0, 1)^3: its sample pools and ground truth (module docstring)."""
 
     dims, channels = 3, 1  # the field maps (x, y, z) to one value, the signed distance
@@ -132,12 +130,3 @@ class ShapeDataModule(pl.LightningDataModule):
         if isinstance(shape, CloudShape):
             return f"{shape.name}: {len(shape.points)} points"
         return f"{shape.name} (analytic)"
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(Ticks(), batch_size=None)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader([0], batch_size=None)
-
-    def test_dataloader(self) -> DataLoader:
-        return DataLoader([0], batch_size=None)
