@@ -32,7 +32,25 @@ def set_members(clips: Clips, index: int, signal: torch.Tensor, indices: list[in
     return [(i, clips.names[i], read[i]) for i in indices]
 
 
-class AudioSetDataModule(AudioDataModule):
+class ClipSet:
+    """What a set's datamodule adds to its single-clip one: clip `index` of `clips` is the signal, and model=many
+    fits every clip (or `indices`). Subclasses set `clips` and `index` in their constructor."""
+
+    clips: AudioClips | VideoClips
+    index: int
+
+    def load(self) -> torch.Tensor:
+        clip = self.clips.clip(self.index)  # audio (T, C) in [0, 1]; video (T, H, W, C) uint8
+        self.rate = self.clips.rate
+        return clip
+
+    def member_images(self, indices: list[int] | None = None) -> Members:
+        """The clips model=many fits, as (index, name, signal): every clip of the set, or `indices`."""
+        self.setup()
+        return set_members(self.clips, self.index, self.signal, indices)
+
+
+class AudioSetDataModule(ClipSet, AudioDataModule):
     """data=audio_set: clip `index` of a folder of WAVs (T, C), fitted in [0, 1] as data=audio fits one."""
 
     def __init__(
@@ -52,18 +70,8 @@ class AudioSetDataModule(AudioDataModule):
         check_arg("data.index", index, integer(lo=0))
         self.clips, self.index = AudioClips(root, split, limit, offset, duration, size, generated), index
 
-    def load(self) -> torch.Tensor:
-        clip = self.clips.clip(self.index)  # (T, C) in [0, 1]
-        self.rate = self.clips.rate
-        return clip
 
-    def member_images(self, indices: list[int] | None = None) -> Members:
-        """The clips model=many fits, as (index, name, (T, C)): every clip of the set, or `indices`."""
-        self.setup()
-        return set_members(self.clips, self.index, self.signal, indices)
-
-
-class VideoSetDataModule(VideoDataModule):
+class VideoSetDataModule(ClipSet, VideoDataModule):
     """data=video_set: clip `index` of a folder of videos (T, H, W, C) uint8, as data=video holds one."""
 
     def __init__(
@@ -82,13 +90,3 @@ class VideoSetDataModule(VideoDataModule):
         super().__init__(None, frames, stride, size, batch_size, task)
         check_arg("data.index", index, integer(lo=0))
         self.clips, self.index = VideoClips(root, split, limit, frames, stride, size, generated), index
-
-    def load(self) -> torch.Tensor:
-        clip = self.clips.clip(self.index)  # (T, H, W, C) uint8
-        self.rate = self.clips.rate
-        return clip
-
-    def member_images(self, indices: list[int] | None = None) -> Members:
-        """The clips model=many fits, as (index, name, (T, H, W, C)): every clip of the set, or `indices`."""
-        self.setup()
-        return set_members(self.clips, self.index, self.signal, indices)
