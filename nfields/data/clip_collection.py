@@ -55,6 +55,7 @@ class AudioCollectionDataModule(CollectionDataModule):
     data=audio does one; batches of clips, data.pixels_per_image samples of each per step."""
 
     domain = "audio"
+    scores = ("snr",)  # as data=audio: the [-1, 1] samples' energy over the error's, in dB
 
     def __init__(
         self,

@@ -173,6 +173,7 @@ class CollectionDataModule(pl.LightningDataModule):
 
     domain = "image"  # how panels show a signal (core/views.py): image, audio, video
     ssim_frames = False  # axis 0 is time over 2-D frames (video): SSIM per frame
+    scores: tuple[str, ...] = ()  # the domain's scores beside PSNR and SSIM (audio: snr), as GridDataModule's
 
     @property
     def channels(self) -> int:

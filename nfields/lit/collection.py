@@ -107,7 +107,7 @@ class CollectionModule(BaseModule):
                 )
         self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image  # the grid
         # how the domain shows a signal (an image: itself) and scores it (video: SSIM per frame)
-        self.picture, self.ssim_frames = data.picture, data.ssim_frames
+        self.picture, self.ssim_frames, self.scores = data.picture, data.ssim_frames, tuple(data.scores)
         self.tto_steps, self.val_tto_steps, self.tto_lr, self.n_grid = tto_steps, val_tto_steps, tto_lr, n_grid
         mean_image = data.mean_image()
         self.register_buffer("mean_image", mean_image, persistent=False)
@@ -201,7 +201,8 @@ class CollectionModule(BaseModule):
         res = self.tto(images, steps, batch["observed"], score, self.on_tto_step if stage == "test" else None)
         frames = self.ssim_frames
         metrics = [
-            self.task.evaluate(res.pred[i], images[i], self.with_mean(o), stage, frames) for i, o in enumerate(obs)
+            self.task.evaluate(res.pred[i], images[i], self.with_mean(o), stage, frames, self.scores)
+            for i, o in enumerate(obs)
         ]
         b = images.shape[0]
         # Under DDP each rank scores its own shard of images: sync_dist averages the ranks' means.

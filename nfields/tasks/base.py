@@ -125,15 +125,22 @@ class Task:
         return err.mean()
 
     def evaluate(
-        self, pred: torch.Tensor, clean: torch.Tensor, obs: Observation, stage: str = "test", frames: bool = False
+        self,
+        pred: torch.Tensor,
+        clean: torch.Tensor,
+        obs: Observation,
+        stage: str = "test",
+        frames: bool = False,
+        extra: tuple[str, ...] = (),
     ) -> dict:
         """pred, clean (*shape, C) -> {'psnr', 'ssim', ...} for `stage` ('val' or 'test').
 
         psnr: on the stage's scored cells (all when the task holds none out); ssim (2-D grids, and videos:
         `frames=True` says axis 0 is time, GridScore): whole signal; psnr_all: whole signal (tasks that score a
-        subset); psnr_<baseline>: the task's baselines on the same cells as psnr.
+        subset); psnr_<baseline>: the task's baselines on the same cells as psnr; `extra`: the domain's scores
+        on the whole signal (GridScore's snr, iou).
         """
-        score = GridScore(pred.shape[:-1], frames=frames)
+        score = GridScore(pred.shape[:-1], frames=frames, extra=extra)
         self.score_rows(score, pred.clamp(0, 1), clean, obs, stage, (0, pred.shape[0], 0))
         return score.result()
 
