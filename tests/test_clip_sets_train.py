@@ -70,6 +70,6 @@ def test_a_film_field_trains_on_a_collection_of_audio_clips(make_cfg, tmp_path: 
     assert len(losses) == 40 and np.mean(losses[-5:]) < 0.1 * np.mean(losses[:5])
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["test/psnr"] > metrics["test/psnr_tto0"] + 0.5
-    # audio's SNR as data=audio reports it: samples in [-1, 1] have energy <= 1 a sample, peak-to-peak 2 -> <= PSNR - 6 dB
+    # SNR as data=audio reports it: [-1, 1] samples have energy <= 1 each, peak-to-peak 2, so SNR <= PSNR - 6 dB
     assert np.isfinite(metrics["test/snr"]) and metrics["test/snr"] <= metrics["test/psnr"] - 6.02
     assert (run / "reconstruction.png").exists() and (run / "interpolation.png").exists()
