@@ -95,15 +95,19 @@ def default_out(ckpt: Path, h: int, w: int) -> Path:
     return run_dir / f"render_{h}x{w}.png"
 
 
-def render_slabs(field: torch.nn.Module, grid: tuple[int, ...], chunk: int, device: torch.device) -> torch.Tensor:
+def render_slabs(
+    field: torch.nn.Module, grid: tuple[int, ...], chunk: int, device: torch.device, dtype: torch.dtype = torch.uint8
+) -> torch.Tensor:
     """The field on a grid (n_1, ..., n_d), slab by slab along axis 0, each quantised into a uint8 (*grid, C)
-    tensor on the host: no float copy of the whole output."""
-    out = torch.empty(*grid, field.out_dim, dtype=torch.uint8)
+    tensor on the host: no float copy of the whole output. dtype=torch.float32: values in [0, 1] (audio, whose
+    samples 8 bits would coarsen)."""
+    out = torch.empty(*grid, field.out_dim, dtype=dtype)
     step = max(1, chunk // max(1, math.prod(grid[1:])))
     slabs = range(0, grid[0], step)
     for r0 in tqdm(slabs, desc=f"render {grid_size(grid)}", unit="slab", disable=len(slabs) == 1):
         r1 = min(grid[0], r0 + step)
-        out[r0:r1] = quantize(render_grid(field, grid, chunk=chunk, device=device, rows=(r0, r1))).cpu()
+        values = render_grid(field, grid, chunk=chunk, device=device, rows=(r0, r1))
+        out[r0:r1] = (quantize(values) if dtype == torch.uint8 else values.float().clamp(0, 1)).cpu()
     return out
 
 
@@ -122,7 +126,7 @@ def render_other(a: argparse.Namespace, field: torch.nn.Module, shape: tuple[int
     if domain == "audio":
         out_rate = a.sample_rate or rate
         n = max(1, round(grid[0] * out_rate / rate))
-        samples = render_slabs(field, (n,), a.chunk, device).float() / 255 * 2 - 1  # (n, C) in [-1, 1]
+        samples = render_slabs(field, (n,), a.chunk, device, torch.float32) * 2 - 1  # (n, C) in [-1, 1]
         path = write_wav(a.out or run_dir / f"render_{out_rate:g}Hz.wav", samples, round(out_rate))
         print(f"rendered {n} samples at {out_rate:g} Hz -> {path}")
     elif domain == "video":

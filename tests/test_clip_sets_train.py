@@ -16,6 +16,17 @@ from nfields.run.train import train
 LOGGED = ["debug=fast", "logger=csv", "trainer.log_every_n_steps=1", "~callbacks.progress_gif"]
 
 
+def read_signal(path: Path) -> np.ndarray:
+    """A written .wav's samples (T, C) int16, or an .mp4's frames (T, H, W, 3) uint8."""
+    if path.suffix == ".wav":
+        from scipy.io import wavfile
+
+        return wavfile.read(path)[1]
+    import imageio.v3 as iio
+
+    return iio.imread(path, plugin="pyav")
+
+
 def csv_losses(run_dir: Path) -> list[float]:
     with (run_dir / "csv" / "metrics.csv").open(newline="") as f:
         return [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
@@ -52,6 +63,12 @@ def test_members_of_a_set_of_clips_train_exactly_as_single_runs(make_cfg, tmp_pa
     many = json.loads((many_dir / "metrics.json").read_text())
     assert set(single) & {"test/snr", "test/ssim"} <= set(many)  # the domain's own scores, as a single run's
     assert len(list((many_dir / "members").glob("*.png"))) == 4 and (many_dir / "reconstruction.png").exists()
+    # each member's render in the domain's format, as the single run's prediction.*: member 3 is that run's field
+    suffix = (one / "prediction.wav") if (one / "prediction.wav").exists() else (one / "prediction.mp4")
+    written = sorted(p.name for p in (many_dir / "members").glob(f"*{suffix.suffix}"))
+    assert written == [f"{i}{suffix.suffix}" for i in range(4)], written
+    mine, theirs = (read_signal(p) for p in (many_dir / "members" / f"3{suffix.suffix}", suffix))
+    assert mine.shape == theirs.shape and np.abs(mine.astype(int) - theirs.astype(int)).max() <= 2
     assert load_checkpoint(many_dir / "checkpoints" / "last.ckpt").n_members == 4  # rebuilt from its config alone
 
 

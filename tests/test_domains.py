@@ -21,6 +21,12 @@ from nfields.run.train import train
 DOMAINS = {"audio": ("wav", (24, 1)), "video": ("mp4", (16, 24, 24, 3)), "volume": ("npy", (24, 24, 24, 1))}
 
 
+def on_8_bit_levels(samples: torch.Tensor) -> bool:
+    """True when every [-1, 1] sample is one of 256 levels (a render quantised to uint8 on its way to the WAV)."""
+    levels = (samples.float() + 1) / 2 * 255
+    return bool(torch.allclose(levels, levels.round(), atol=0.01))
+
+
 @pytest.mark.parametrize("domain", sorted(DOMAINS))
 def test_a_domain_trains_from_its_default_and_writes_its_format(make_cfg, tmp_path: Path, domain: str) -> None:
     """debug=fast (data.size=24): validation PSNR rises over the run, and prediction.<ext> holds the render."""
@@ -34,6 +40,7 @@ def test_a_domain_trains_from_its_default_and_writes_its_format(make_cfg, tmp_pa
     if suffix == "wav":
         samples, rate = read_wav(path)
         assert samples.shape == shape and rate == pytest.approx(24 / 0.5, abs=1)  # 24 samples over 0.5 s
+        assert not on_8_bit_levels(samples)  # the float render's samples, not a uint8 picture's
     elif suffix == "mp4":
         frames, fps = read_video(path)
         assert frames.shape == shape and fps == pytest.approx(25)
@@ -131,7 +138,7 @@ def test_a_checkpoint_alone_renders_audio_at_another_rate_and_video_at_another_f
         )
     ckpt = tmp_path / "audio/checkpoints/last.ckpt"
     samples, rate = read_wav(render_script.main([str(ckpt), "--sample-rate", "96"]))  # the clip: 24 at 48 Hz
-    assert samples.shape == (48, 1) and rate == 96 and samples.abs().max() <= 1
+    assert samples.shape == (48, 1) and rate == 96 and samples.abs().max() <= 1 and not on_8_bit_levels(samples)
     frames, fps = read_video(render_script.main([str(tmp_path / "video/checkpoints/last.ckpt"), "--fps", "50"]))
     assert frames.shape == (32, 24, 24, 3) and fps == pytest.approx(50)  # 16 frames at 25 fps, twice as dense
 

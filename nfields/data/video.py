@@ -245,7 +245,7 @@ class VideoDataModule(GridDataModule):
 
     def write_slabs(self, slabs: Iterable[torch.Tensor], stem: Path) -> Path:
         """Encoded as the slabs come: memory is one slab of frames, not the clip."""
-        frames = (f for slab in slabs for f in slab.cpu().numpy())  # (H, W, C) uint8, one at a time
+        frames = (f for slab in slabs for f in quantize(slab).cpu().numpy())  # (H, W, C) uint8, one at a time
         return write_video_frames(stem.with_suffix(".mp4"), frames, self.shape[1:], self.channels, float(self.rate))
 
     def describe(self) -> str:

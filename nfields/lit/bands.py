@@ -66,7 +66,8 @@ def evaluate_in_bands(
 def render_slabs(
     field: Callable[[torch.Tensor], torch.Tensor], grid: tuple[int, ...], cells: int, chunk: int, device: torch.device
 ) -> Iterator[torch.Tensor]:
-    """The field's render of a grid, slab by slab along axis 0 (about `cells` cells each) -> uint8 slabs on the
-    host: a large signal's media are written from these, never from a whole render."""
+    """The field's render of a grid, slab by slab along axis 0 (about `cells` cells each) -> float32 slabs in
+    [0, 1] on the host: a large signal's media are written from these, never from a whole render (a writer that
+    stores 8 bits, a video's, quantises each slab; audio keeps the float samples: 8 bits would cap its SNR)."""
     for r0, r1, _, _ in row_bands(grid[0], slab_cells(grid, cells), 0):
-        yield quantize(render_grid(field, grid, chunk, device, rows=(r0, r1)).float()).cpu()
+        yield render_grid(field, grid, chunk, device, rows=(r0, r1)).float().clamp_(0, 1).cpu()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,6 +76,7 @@ class ManyFieldsModule(SteppedModule):
         self.clean_images = [as_float(im) for im in images]  # (*grid, C) float, on the host, for scoring
         # the domain's picture (panels, members/<id>.png) and scores, as a single run of the signal shows and scores it
         self.picture, self.ssim_frames, self.scores = data.picture, data.ssim_frames, tuple(data.scores)
+        self.write_signal = data.write  # (*grid, C) in [0, 1], stem -> the domain's file (.wav, .mp4, .npy)
         self.obs: list[Observation] = []  # masks and baselines, what evaluate() reads: the values are in values_k
         values, coords = [], None
         for i, im in enumerate(images):
@@ -241,6 +243,19 @@ class ManyFieldsModule(SteppedModule):
         self.log(f"{stage}/psnr", psnr, prog_bar=stage == "val", batch_size=1, sync_dist=True)
         self.log_dict(summary, batch_size=1, sync_dist=True)
         return {f"{stage}/psnr": psnr, **summary}
+
+    @torch.no_grad()
+    def write_member_media(self, folder: Path) -> list[Path]:
+        """Each member's render in its domain's own format, `folder/<id>` + suffix (audio .wav, video .mp4,
+        volume .npy), as a single run writes prediction.*; nothing for images (members/<id>.png is the render).
+        Rendered again chunk by chunk: evaluation keeps only the members' pictures."""
+        if len(self.grid) == 2:
+            return []
+        paths = []
+        for k, r in enumerate(self.chunks):
+            preds = self.render_chunk_members(k, self.grid).cpu()  # (Mk, *grid, C) in [0, 1]
+            paths += [self.write_signal(preds[j], folder / str(self.members[m].id)) for j, m in enumerate(r)]
+        return paths
 
     def member_rows(self) -> list[dict[str, Any]]:
         """One row per member: its spec (id, image, seed, lr, swept values) and every metric it was scored on."""

@@ -4,7 +4,8 @@ After testing, in the run directory:
   members.csv            one row per member: id, image, name, seed, lr, each swept key, then every metric;
   members_history.json   every validation's per-member val/* (the curves scripts/compare.py draws) and
                          every logged step's per-member training loss;
-  members/<id>.png       each member's test render.
+  members/<id>.png       each member's test render (another domain: its picture, and members/<id>.wav, .mp4
+                         or .npy: the render in the domain's own format, as a single run's prediction.*).
 W&B gets the table as `test/members` (the montage is the test/reconstruction panel).
 """
 
@@ -59,6 +60,7 @@ class MembersTable(Callback):
             folder.mkdir(exist_ok=True)
             for m, img in zip(pl_module.members, pl_module.last_render, strict=True):
                 iio.imwrite(folder / f"{m.id}.png", to_uint8(img))
+            pl_module.write_member_media(folder)
         for lg in trainer.loggers:
             if isinstance(lg, WandbLogger):
                 try:  # W&B problems never fail a run (the table is in members.csv)
