@@ -62,8 +62,8 @@ def test_matches_tiny_cuda_nn(case: str) -> None:
 
 def test_indices_stay_inside_each_level() -> None:
     enc = small()
-    vert = torch.randint(0, 33, (4, 100, 4, 2)).minimum(enc.res[:, None, None, None])  # up to one past the end
-    idx = enc.index(vert)
+    cell = torch.randint(0, 33, (4, 100, 2)).minimum(enc.res[:, None, None] - 1)  # corners up to one past the end
+    idx = enc.index(cell)  # (L, N, 4)
     lo, hi = enc.offsets[:, None, None], (enc.offsets + enc.sizes)[:, None, None]
     assert ((idx >= lo) & (idx < hi)).all()
 

@@ -90,22 +90,36 @@ class HashGrid(Encoding):
             pos = xs[None] * self.scale[:, None, None] + 0.5  # (L, N, d) in vertex units, half-cell offset
             cell = pos.floor()  # (L, N, d)
             frac = pos - cell  # (L, N, d) in [0, 1)
-            vert = cell.long()[:, :, None, :] + self.corners  # (L, N, 2^d, d)
-            # Multilinear weights: prod over axes of frac (corner bit 1) or 1 - frac (bit 0).
-            w = torch.where(self.corners.bool(), frac[:, :, None, :], 1 - frac[:, :, None, :]).prod(-1)  # (L, N, 2^d)
-            feats = self.table[self.index(vert)]  # (L, N, 2^d, F)
-            out = (w[..., None] * feats).sum(2)  # (L, N, F)
+            feats = self.table[self.index(cell.long())]  # (L, N, 2^d, F)
+            out = (self.weights(frac)[..., None] * feats).sum(2)  # (L, N, F)
         return out.permute(1, 0, 2).reshape(*lead, self.out_dim)  # (..., L * F), level-major as tcnn
 
-    def index(self, vert: torch.Tensor) -> torch.Tensor:
-        """Vertex coordinates (L, N, K, d) -> rows of the flat table (L, N, K), tcnn's grid_index per level."""
+    def corner_grid(self, lo: torch.Tensor, hi: torch.Tensor, op: str) -> torch.Tensor:
+        """Per-axis values at a cell's low and high vertex, lo, hi (L, N, d) -> their combination over the 2^d
+        corners (L, N, 2^d) by `op` ("mul": a product, "xor", "add"), in `corners`' order (axis 0 slowest).
+        Built by broadcasting one axis at a time: the (L, N, 2^d, d) tensor of corner vertices is never formed."""
+        d = self.in_dim
+        out = None
+        for axis in range(d):
+            view = [1] * d
+            view[axis] = 2
+            pair = torch.stack((lo[..., axis], hi[..., axis]), -1).view(*lo.shape[:2], *view)  # (L, N, 1.., 2, ..1)
+            out = pair if out is None else out * pair if op == "mul" else out ^ pair if op == "xor" else out + pair
+        return out.reshape(*lo.shape[:2], 2**d)
+
+    def weights(self, frac: torch.Tensor) -> torch.Tensor:
+        """Multilinear weights (L, N, 2^d): the product over axes of frac (corner bit 1) or 1 - frac (bit 0)."""
+        return self.corner_grid(1 - frac, frac, "mul")
+
+    def index(self, cell: torch.Tensor) -> torch.Tensor:
+        """A cell's low vertex (L, N, d) -> the rows of its 2^d corners in the flat table (L, N, 2^d), tcnn's
+        grid_index per level: dense row-major (axis 0 fastest) or the XOR of vertex * prime, both per axis."""
         res = self.res[:, None, None]  # (L, 1, 1)
-        dense = torch.zeros_like(vert[..., 0])  # (L, N, K)
-        for axis in reversed(range(self.in_dim)):  # row-major, axis 0 fastest (d <= 3 iterations)
-            dense = dense * res + vert[..., axis]
-        hashed = torch.zeros_like(dense)
-        for axis in range(self.in_dim):
-            hashed ^= vert[..., axis] * self.primes[axis]
+        stride = torch.ones_like(cell)  # (L, N, d): res_l^axis
+        for axis in range(1, self.in_dim):
+            stride[..., axis] = stride[..., axis - 1] * res[..., 0]
+        dense = self.corner_grid(cell * stride, (cell + 1) * stride, "add")  # (L, N, 2^d)
+        hashed = self.corner_grid(cell * self.primes, (cell + 1) * self.primes, "xor")
         hashed &= 0xFFFFFFFF  # tcnn hashes in uint32
         local = torch.where(self.dense[:, None, None], dense, hashed) % self.sizes[:, None, None]
         return local + self.offsets[:, None, None]
