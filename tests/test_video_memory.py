@@ -12,7 +12,7 @@ import torch
 from nfields.core.coords import cell_grid
 from nfields.core.media import as_float, quantize
 from nfields.core.video_io import write_video, write_video_frames
-from nfields.core.views import frame_picks, frames_strip
+from nfields.core.views import GAP, frame_picks, frames_strip
 from nfields.data.video import read_video
 from nfields.lit.bands import render_slabs
 from nfields.run.build import build_datamodule, build_module
@@ -27,6 +27,18 @@ def test_the_picks_of_the_picked_frames_are_all_of_them() -> None:
         assert len(set(picks)) == len(picks) == min(t, 4) and picks[0] == 0 and picks[-1] == t - 1
         clip = torch.rand(t, 3, 5, 3, generator=g)
         assert torch.equal(frames_strip(clip[picks]), frames_strip(clip))
+
+
+def test_wide_frames_are_shrunk_in_the_picture_by_area() -> None:
+    """A 1280x720 frame is shown 512 wide (aspect kept, each tile the mean of its 2.5x2.5 cells); narrow ones as
+    they are: a panel of four HD frames stays ~2 k pixels wide instead of 5 k."""
+    clip = torch.zeros(2, 720, 1280, 3)
+    clip[:, :, :640] = 1.0  # left half white
+    pic = frames_strip(clip)
+    assert pic.shape == (288, 2 * 512 + GAP, 3)
+    assert torch.allclose(pic[:, :256], torch.ones(1)) and torch.allclose(pic[:, 256:512], torch.zeros(1))
+    small = torch.rand(1, 6, 8, 3)
+    assert torch.equal(frames_strip(small), small[0])
 
 
 @pytest.fixture

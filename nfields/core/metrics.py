@@ -22,6 +22,9 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 # Pixels scored at a time: torchmetrics' SSIM holds about 60 float maps of its input's size
 # (0.8 GB for 1M RGB pixels), so bands of 2^18 pixels keep it near 0.2 GB at any image size.
 BAND_PIXELS = 1 << 18
+# SSIM's bands of a frame (video) or an image scored alone (ssim()): torchmetrics holds ~60 float maps of its input,
+# so 2^16 pixels x 3 channels is ~47 MB at once where 2^18 was ~190 MB (the sum over bands is the same map's).
+SSIM_BAND_PIXELS = 1 << 16
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -74,7 +77,7 @@ def ssim_rows_sum(p: torch.Tensor, t: torch.Tensor, own: slice, window: tuple[in
     return float(ssim_map[..., own, :].double().sum())
 
 
-def ssim_sum(p: torch.Tensor, t: torch.Tensor, window: tuple[int, float], band_pixels: int = BAND_PIXELS) -> float:
+def ssim_sum(p: torch.Tensor, t: torch.Tensor, window: tuple[int, float], band_pixels: int = SSIM_BAND_PIXELS) -> float:
     """The sum of the SSIM maps of images p, t (B, C, H, W), computed in bands of about `band_pixels` pixels."""
     b, _, h, w = p.shape
     rows, total = max(1, band_pixels // (b * w)), 0.0
@@ -83,7 +86,7 @@ def ssim_sum(p: torch.Tensor, t: torch.Tensor, window: tuple[int, float], band_p
     return total
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, band_pixels: int = BAND_PIXELS) -> float:
+def ssim(pred: torch.Tensor, target: torch.Tensor, band_pixels: int = SSIM_BAND_PIXELS) -> float:
     """SSIM of (H, W, C) images, or the mean SSIM of batches (B, H, W, C).
 
     Gaussian window 11, sigma 1.5; images smaller than that shrink the window. Large images
@@ -148,7 +151,7 @@ class GridScore:
             p, t = (x[own].float().permute(0, 3, 1, 2) for x in (pred, target))  # (F, C, H, W)
             self.ssim_n += p.numel()
             if self.window is not None:
-                group = slab_cells(self.shape)  # frames per call: about BAND_PIXELS pixels
+                group = slab_cells(self.shape, SSIM_BAND_PIXELS)  # frames per call: about SSIM_BAND_PIXELS pixels
                 for f0 in range(0, p.shape[0], group):
                     self.ssim_sum += ssim_sum(p[f0 : f0 + group], t[f0 : f0 + group], self.window)
             return

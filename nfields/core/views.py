@@ -1,7 +1,7 @@
 """Pictures of signals that are not images, for panels and the progress GIF: each -> (h, w, C) in [0, 1].
 
     audio  (T, C)          the waveform: per pixel column, the range of the samples it covers (channel 0)
-    video  (T, H, W, C)    up to `frames` frames evenly spaced in time, side by side
+    video  (T, H, W, C)    up to `frames` frames evenly spaced in time, side by side (each <= 512 wide)
     volume (D, H, W, C)    the middle slice across each axis (along depth, rows, columns), side by side
 
 An image (H, W, C) is its own picture.
@@ -10,8 +10,10 @@ An image (H, W, C) is its own picture.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 GAP = 2  # pixels between the tiles of a strip
+FRAME_WIDTH = 512  # a video frame's widest in a picture
 
 
 def strip(tiles: list[torch.Tensor]) -> torch.Tensor:
@@ -49,9 +51,19 @@ def frame_picks(t: int, frames: int = 4) -> list[int]:
     return [round(i * (t - 1) / max(1, k - 1)) for i in range(k)]
 
 
-def frames_strip(video: torch.Tensor, frames: int = 4) -> torch.Tensor:
-    """(T, H, W, C) -> up to `frames` frames at evenly spaced times, side by side."""
-    return strip([video[i].float() for i in frame_picks(video.shape[0], frames)])
+def shrink(frame: torch.Tensor, max_width: int) -> torch.Tensor:
+    """(H, W, C) -> the frame area-averaged to at most `max_width` columns (aspect kept); narrower ones as they are."""
+    h, w = frame.shape[:2]
+    if w <= max_width:
+        return frame.float()
+    size = (max(1, round(h * max_width / w)), max_width)
+    return F.interpolate(frame.float().permute(2, 0, 1)[None], size=size, mode="area")[0].permute(1, 2, 0)
+
+
+def frames_strip(video: torch.Tensor, frames: int = 4, max_width: int = FRAME_WIDTH) -> torch.Tensor:
+    """(T, H, W, C) -> up to `frames` frames at evenly spaced times, side by side, each at most `max_width`
+    columns wide (a panel of 1280x720 frames would otherwise be 5126 pixels wide and cost ~45 MB per picture)."""
+    return strip([shrink(video[i], max_width) for i in frame_picks(video.shape[0], frames)])
 
 
 def middle_slices(volume: torch.Tensor) -> torch.Tensor:
