@@ -190,7 +190,9 @@ class LearnitModule(BaseModule):
                 for s, psnr in curve.items():
                     self.log(f"{stage}/psnr_{name}_step{s}", psnr, batch_size=b, sync_dist=True)
                 if name == "meta":
-                    self.log(f"{stage}/psnr", curve[self.inner_steps], prog_bar=stage == "val", batch_size=b)
+                    self.log(
+                        f"{stage}/psnr", curve[self.inner_steps], prog_bar=stage == "val", batch_size=b, sync_dist=True
+                    )
         if batch_idx == 0:
             n, steps_shown = min(self.n_grid, b), self.inner_steps
             with torch.no_grad():
