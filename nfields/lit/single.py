@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from nfields.core.checks import POSITIVE_INT, boolean, check_arg
+from nfields.core.checks import POSITIVE_INT, boolean, check_arg, nullable, string
 from nfields.core.media import as_float
 from nfields.core.metrics import BAND_PIXELS, GridScore, baseline_psnrs
 from nfields.data.grid import GridDataModule
@@ -40,12 +40,14 @@ class FieldModule(SteppedModule):
         steps_per_call: int | str = "auto",
         compact_pixels: bool = True,
         keep_features: bool = True,
+        init_from: str | None = None,
         **base: Any,  # BaseModule's: optimizer, lr, scheduler, compile, latent_dim, run_config
     ) -> None:
         super().__init__(field, task, steps_per_call=steps_per_call, **base)
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.compact_pixels", compact_pixels, boolean())
         check_arg("model.keep_features", keep_features, boolean())
+        check_arg("model.init_from", init_from, nullable(string()))  # the builder loads it (run/build.py)
         self.keep_features = keep_features  # a full batch's fixed features computed once per fit (Field.keep_input)
         self.render_chunk = render_chunk
         self.samples = GridSamples(task, data.signal, data.batch_size, compact_pixels)

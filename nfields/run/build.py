@@ -101,7 +101,54 @@ def build_module(cfg: DictConfig, dm: pl.LightningDataModule) -> BaseModule:
         fields, members, images = build_members(cfg, dm, build_field, cls.own_code)
         return make(field=fields, task=dm.task, data=dm, members=members, images=images, run_config=config)
     field = build_field(cfg, out_dim=dm.channels, own_code=cls.own_code, in_dim=dm.dims)
+    if cfg.model.get("init_from"):  # model=single: start from another run's field (model=learnit's meta init)
+        init_field(field, cfg.model.init_from, dm.dims, cfg)
     return make(field=field, task=dm.task, data=dm, run_config=config)
+
+
+def init_field(field: Field, path: str | Path, dims: int, cfg: DictConfig | None = None) -> None:
+    """model.init_from: load the field part of a checkpoint (a .ckpt, or a run dir's checkpoints/last.ckpt) into
+    `field`, a field for `dims`-D data; one line for a missing file, another domain or another architecture
+    (the first parameter whose shape differs, both shapes; or, with the run's `cfg`, another field, encoding or
+    network class of the same shapes). Only weights are read (weights_only); the stored config is compared,
+    never built."""
+    key, file = "model.init_from", Path(path).expanduser()
+    file = file / "checkpoints" / "last.ckpt" if file.is_dir() else file
+    if not file.is_file():
+        raise ConfigError(key, path, f"{file} not found: give a run dir (its checkpoints/last.ckpt) or a .ckpt file")
+    try:
+        ckpt = read_checkpoint(file)
+    except CheckpointError as e:  # its message names ckpt_path; this key is init_from
+        raise ConfigError(key, path, str(e).split(": ", 1)[-1]) from None
+    shape = ckpt.get("nfields_image_shape")
+    if isinstance(shape, list | tuple) and len(shape) - 1 != dims:
+        raise ConfigError(
+            key,
+            path,
+            f"its field was trained on {len(shape) - 1}-D signals {tuple(shape)}, this run's data is {dims}-D",
+        )
+    stored = ckpt.get("nfields_config")
+    for group in ("field", "encoding", "network") if cfg is not None and isinstance(stored, dict) else ():
+        node, ours = stored.get(group), OmegaConf.select(cfg, f"{group}._target_")
+        theirs = node.get("_target_") if isinstance(node, dict) else None
+        if theirs is not None and ours is not None and theirs != ours:  # e.g. SIREN's weights in a ReLU MLP
+            raise ConfigError(key, path, f"another architecture: its {group} is {theirs}, this run's {ours}")
+    prefix = "field."
+    theirs = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    own = field.state_dict()
+    missing, extra = sorted(own.keys() - theirs.keys()), sorted(theirs.keys() - own.keys())
+    if missing or extra:
+        raise ConfigError(
+            key, path, f"another architecture: its field lacks {missing[:3]} and has {extra[:3]} that this run's has "
+            "not; use the encoding and network it was trained with",
+        )  # fmt: skip
+    for name, t in own.items():
+        if tuple(t.shape) != tuple(theirs[name].shape):
+            raise ConfigError(
+                key, path, f"another architecture: field.{name} is {tuple(theirs[name].shape)} there, "
+                f"{tuple(t.shape)} in this run; use the encoding and network it was trained with",
+            )  # fmt: skip
+    field.load_state_dict(theirs)
 
 
 def hydra_choice(cfg: DictConfig, group: str) -> str | None:
