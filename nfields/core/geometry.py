@@ -14,7 +14,6 @@ numbers, and a near one triangle by triangle: O(N (F / S + near triangles)) inst
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 FAR = 2.0  # a cluster is approximated by its dipole beyond FAR x its radius (error ~ (1 / FAR)^2 of its share)
 CLUSTER = 64  # triangles per cluster
@@ -73,6 +72,8 @@ def unsigned_distance(points: np.ndarray, verts: np.ndarray, faces: np.ndarray, 
     """Distance from each point (N, 3) to the mesh -> (N,): exact to the nearest of the k triangles whose centroids
     are nearest the point (the nearest triangle is among them unless triangle sizes vary wildly nearby)."""
     tris = verts[faces]  # (F, 3, 3)
+    from scipy.spatial import cKDTree  # imported when used (every run imports this module)
+
     tree = cKDTree(tris.mean(1))
     k = min(k, len(faces))
     out = np.empty(len(points))

@@ -14,7 +14,6 @@ spans 1 whatever its file's units; tau (F-score) is in those units too (0.01: 1 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 TAU = 0.01  # F-score threshold, in units of the shape's longest side
 
@@ -27,6 +26,8 @@ def surface_scores(
     if len(pred) == 0:
         nan = float("nan")
         return {"chamfer_l1": nan, "chamfer_l2": nan, "normal_consistency": nan, "fscore": 0.0}
+    from scipy.spatial import cKDTree  # imported when used (every run imports this module)
+
     to_gt, i_gt = cKDTree(gt).query(pred)  # (N,): each predicted point's nearest true point
     to_pred, i_pred = cKDTree(pred).query(gt)  # (M,)
     to_gt, to_pred = to_gt / unit, to_pred / unit

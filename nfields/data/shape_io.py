@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import trimesh
-from scipy.spatial import cKDTree
 
 from nfields.core.errors import DataError
 from nfields.core.geometry import sample_surface, unsigned_distance, winding_number
@@ -93,6 +91,8 @@ class CloudShape(Shape):
 
     def __init__(self, points: np.ndarray, normals: np.ndarray, name: str = "cloud") -> None:
         self.points, self.normals, self.name = points, normals, name
+        from scipy.spatial import cKDTree  # imported when used: every run imports this module
+
         self.tree = cKDTree(points)
 
     def sample_surface(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -130,6 +130,8 @@ def read_xyz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def read_mesh(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A mesh file -> vertices (V, 3) float64, triangles (F, 3) int64 (duplicate vertices merged by trimesh)."""
+    import trimesh  # imported when a mesh is read: every run imports this module, few read meshes
+
     try:
         mesh = trimesh.load(path, file_type=path.suffix[1:].lower(), force="mesh")
     except Exception as e:  # noqa: BLE001 - trimesh raises many kinds of error for a malformed file
