@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from nfields.core.media import as_float
+
 GAP = 2  # pixels between the tiles of a strip
 FRAME_WIDTH = 512  # a video frame's widest in a picture
 
@@ -51,13 +53,15 @@ def frame_picks(t: int, frames: int = 4) -> list[int]:
     return [round(i * (t - 1) / max(1, k - 1)) for i in range(k)]
 
 
-def shrink(frame: torch.Tensor, max_width: int) -> torch.Tensor:
-    """(H, W, C) -> the frame area-averaged to at most `max_width` columns (aspect kept); narrower ones as they are."""
+def shrink(frame: torch.Tensor, max_width: int = FRAME_WIDTH) -> torch.Tensor:
+    """(H, W, C) uint8 or in [0, 1] -> the frame in [0, 1], area-averaged to at most `max_width` columns (aspect
+    kept); narrower ones as they are. One frame at a time: a uint8 clip is never converted to float whole."""
     h, w = frame.shape[:2]
+    frame = as_float(frame).float()
     if w <= max_width:
-        return frame.float()
+        return frame
     size = (max(1, round(h * max_width / w)), max_width)
-    return F.interpolate(frame.float().permute(2, 0, 1)[None], size=size, mode="area")[0].permute(1, 2, 0)
+    return F.interpolate(frame.permute(2, 0, 1)[None], size=size, mode="area")[0].permute(1, 2, 0)
 
 
 def frames_strip(video: torch.Tensor, frames: int = 4, max_width: int = FRAME_WIDTH) -> torch.Tensor:
@@ -73,11 +77,13 @@ def middle_slices(volume: torch.Tensor) -> torch.Tensor:
 
 
 def view(signal: torch.Tensor, domain: str) -> torch.Tensor:
-    """A picture of `signal` (*shape, C) in [0, 1] of `domain` (audio, image, video, volume) -> (h, w, C)."""
-    if domain == "audio":
-        return waveform(signal)
+    """A picture of `signal` (*shape, C) in [0, 1] or uint8 of `domain` (audio, image, video, volume) -> (h, w, C)
+    in [0, 1] (a video's frames are converted one by one)."""
     if domain == "video":
         return frames_strip(signal)
+    signal = as_float(signal)
+    if domain == "audio":
+        return waveform(signal)
     if domain == "volume":
         return middle_slices(signal)
     return signal

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from nfields.core.checks import POSITIVE_INT, boolean, check_arg, nullable, string
-from nfields.core.media import as_float
 from nfields.core.metrics import BAND_PIXELS, GridScore, baseline_psnrs
+from nfields.core.views import shrink
 from nfields.data.grid import GridDataModule
 from nfields.fields.base import Field
 from nfields.fields.field import render_grid
@@ -181,11 +181,12 @@ class FieldModule(SteppedModule):
             if rows is None:
                 return self.data.picture(self.render())
             grid, chunk = self.grid, self.render_chunk
-            return self.data.picture(
-                torch.cat([render_grid(self.field, grid, chunk, self.device, rows=(i, i + 1)) for i in rows])
-                .float()
-                .clamp_(0, 1)
-            )
+            # each shown frame shrunk as it is rendered (the picture shrinks it the same): one full frame at a time
+            frames = [
+                shrink(render_grid(self.field, grid, chunk, self.device, rows=(i, i + 1))[0].float().clamp_(0, 1))
+                for i in rows
+            ]
+            return self.data.picture(torch.stack(frames))
         h, w = self.grid
         s = min(1.0, max_size / max(h, w))
         return self.render(max(1, round(h * s)), max(1, round(w * s)))
@@ -219,7 +220,7 @@ class FieldModule(SteppedModule):
         rows = self.kept_rows  # the rows the picture reads (None: all); last_render holds only those
         if rows is not None:
             images = {name: x if name == "prediction" else x[rows] for name, x in images.items()}
-        return {name: self.data.picture(as_float(x)) for name, x in images.items()}
+        return {name: self.data.picture(x) for name, x in images.items()}  # uint8 or float: frames one by one
 
     def write_media(self, stem: Path) -> Path | None:
         """The field's render in the domain's own format at `stem` + suffix (audio .wav, video .mp4, volume .npy)
