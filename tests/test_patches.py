@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from nfields.core.errors import ConfigError
+from nfields.data import patches
 from nfields.data.patches import GENERATED_SIDE, PatchesDataModule
 from nfields.run.build import build_datamodule
 from tests.conftest import CONFIGS
@@ -138,6 +139,17 @@ def test_bad_settings_are_one_line(tmp_path: Path) -> None:
         assert "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="^data.n_val=400: the training images but one give 70 patches"):
         PatchesDataModule(**SMALL | {"patches_per_image": 35, "n_val": 400}).setup()
+
+
+def test_patches_that_would_not_fit_in_memory_are_refused_before_any_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patches, "MAX_GB", 0.01)
+    PatchesDataModule(patch=8, patches_per_image=64)  # 16 images x 64 patches x 192 bytes: 0.2 MB
+    with pytest.raises(ConfigError) as e:  # 16 x 121^2 corners: 45 MB
+        PatchesDataModule(patch=8, patches_per_image=None)
+    assert str(e.value) == (
+        "data.patches_per_image=null: with data.stride=1, cuts 234256 patches of 8x8 (0.045 GB, above 0.01); "
+        "keep fewer per image or raise data.stride"
+    )
 
 
 def test_a_misspelt_key_is_refused_with_a_suggestion() -> None:

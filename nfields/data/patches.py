@@ -11,9 +11,9 @@ collection (COIN++'s protocol: 32x32 patches of many images to learn from, patch
   patches need), so they are unseen too. `data.limit` keeps the first N training patches; `data.n_test` the first
   N test patches. Pools list patch j of every image before patch j + 1 of any, so the first N span all images.
 
-Every patch is kept as uint8 levels (M, p, p, C): 3 KB a 32x32 RGB patch. Grey images in a set with colour
-ones become three equal channels. Folders and sizes are checked when the module is built (file headers only);
-images are decoded once, at setup, and dropped after their patches are cut.
+Every patch is kept as uint8 levels (M, p, p, C): 3 KB a 32x32 RGB patch; more than MAX_GB in all is refused.
+Grey images beside colour ones become three equal channels. Folders and sizes are checked when the module is
+built (file headers only); images are decoded once, at setup, and dropped after their patches are cut.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from nfields.data.synthetic import blobs
 
 GENERATED_SIDE = 128  # generated images are GENERATED_SIDE^2 RGB
 GENERATED_BLOBS = 12  # soft discs per generated image: patches that are not all flat
+MAX_GB = 4.0  # the patches of both sets together may take this much memory (uint8); more is refused
 ROLES = ("train", "test")
 
 
@@ -132,6 +133,20 @@ class PatchesDataModule(CollectionDataModule):
             if small:
                 name, (h, w) = small[0]
                 raise ConfigError("data.patch", patch, f"is bigger than {ROLES[role]} image {name} ({h}x{w})")
+        n = sum(self.count(size) for images in self.images for size in images.sizes)
+        gb = n * patch * patch * 3 / 1e9  # at most 3 channels: grey images beside colour ones get three
+        if gb > MAX_GB:
+            raise ConfigError(
+                "data.patches_per_image",
+                patches_per_image,
+                f"with data.stride={stride}, cuts {n} patches of {patch}x{patch} ({gb:.3g} GB, above {MAX_GB:g}); "
+                "keep fewer per image or raise data.stride",
+            )
+
+    def count(self, size: tuple[int, int]) -> int:
+        """How many patches an image of `size` (H, W) gives: the stride's grid, or patches_per_image of it."""
+        grid = ((size[0] - self.patch) // self.stride + 1) * ((size[1] - self.patch) // self.stride + 1)
+        return grid if self.patches_per_image is None else min(grid, self.patches_per_image)
 
     def corners(self, role: int, i: int, size: tuple[int, int]) -> torch.Tensor:
         """The corners (k, 2) of image i's patches: the same for the same data.seed, role and image."""
@@ -156,7 +171,7 @@ class PatchesDataModule(CollectionDataModule):
         total, k = 0, 0
         while total < self.n_val and k < len(images.names) - 1:
             k += 1
-            total += len(self.corners(0, len(images.names) - k, images.sizes[-k]))
+            total += self.count(images.sizes[-k])
         if total < self.n_val:
             raise ConfigError(
                 "data.n_val",
