@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -100,3 +101,4 @@ def test_meta_learns_to_fit_unseen_pieces(make_cfg, tmp_path: Path) -> None:
     over += ["cond=film", "cond.identity_init=false", "model.latent_source=meta", "model.lr=1e-2"]
     m = trained_metrics(make_cfg(*over, "trainer.max_steps=60", "log.val_every_n_steps=60"))
     assert m["test/psnr_step3"] > m["test/psnr_step0"] + 3, m  # 10.0 -> 16.5 dB here
+    assert np.isfinite(m["test/snr"]) and m["test/snr"] <= m["test/psnr"] - 6.02  # audio's own score, as a clip's

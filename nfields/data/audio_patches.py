@@ -56,6 +56,7 @@ class AudioPatchesDataModule(CollectionDataModule):
     """data=audio_patches: pieces (patch, C) of audio clips, those of unseen clips to validate and test on."""
 
     domain = "audio"
+    scores = ("snr",)  # as data=audio_collection: the [-1, 1] samples' energy over the error's, in dB
 
     def __init__(
         self,
