@@ -36,6 +36,7 @@ def test_a_domain_trains_from_its_default_and_writes_its_format(make_cfg, tmp_pa
     history = json.loads((run / "history.json").read_text())["val"]
     assert history[-1]["val/psnr"] > history[0]["val/psnr"] + 1.0, history
     assert (run / "reconstruction.png").exists() and (run / "progress.gif").exists()
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["last.ckpt"]  # one checkpoint, no last-v1.ckpt
     path = run / f"prediction.{suffix}"
     if suffix == "wav":
         samples, rate = read_wav(path)
