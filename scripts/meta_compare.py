@@ -16,7 +16,8 @@ batch, the single run's defaults) for 1, 3, 10, 100 steps; its time per signal i
 steps/s over the number of images. Writes <out>/meta_compare.md, .json and .png (PSNR against steps, log x) and
 logs them to W&B (offline unless a login exists; --wandb disabled skips it). The "catch-up" line gives the first
 TTO step (every step to 100, then every 10th to 1000, the same pixel draws as the table's) at which the
-auto-decoder and the encoder reach meta's PSNR after its inner steps.
+auto-decoder and the encoder reach meta's PSNR after its inner steps. --reuse keeps the finished runs in --out
+(their metrics.json and checkpoint) and evaluates them again: the tables of a comparison already run.
 """
 
 from __future__ import annotations
@@ -73,14 +74,15 @@ def collection_overrides(a: argparse.Namespace, source: str) -> list[str]:
     return [*field, *run, *tto, *a.overrides]
 
 
-def seconds(fn: Any, device: torch.device) -> tuple[Any, float]:
-    """fn() and its wall time (queued GPU work included)."""
+def seconds(fn: Any, device: torch.device) -> tuple[Any, float, float]:
+    """fn(), its wall time (queued GPU work included) and the process's CPU time (on a shared machine the wall
+    time also holds other jobs' turns; with one thread the CPU time is what an idle core would take)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     out = fn()
     sync()
-    return out, time.perf_counter() - t
+    return out, time.perf_counter() - t, time.process_time() - c
 
 
 def adapted_psnr(module: CollectionModule, batch: dict, k: int) -> torch.Tensor:
@@ -109,11 +111,11 @@ def evaluate(ckpt: Path, cfg: DictConfig, device: torch.device) -> dict[str, Any
     n = sum(b["image"].shape[0] for b in batches)
     for b in batches:  # warm-up: the first calls' one-off costs are nobody's steps
         adapted_psnr(module, b, 1)
-    psnr, secs = {}, {}
+    psnr, secs, cpu = {}, {}, {}
     for k in STEPS:
-        values, t = seconds(lambda k=k: torch.cat([adapted_psnr(module, b, k) for b in batches]), device)
-        psnr[k], secs[k] = float(values.mean()), t / n
-    out: dict[str, Any] = {"psnr": psnr, "seconds_per_signal": secs, "n_test": n}
+        values, t, c = seconds(lambda k=k: torch.cat([adapted_psnr(module, b, k) for b in batches]), device)
+        psnr[k], secs[k], cpu[k] = float(values.mean()), t / n, c / n
+    out: dict[str, Any] = {"psnr": psnr, "seconds_per_signal": secs, "cpu_seconds_per_signal": cpu, "n_test": n}
     if not module.source.inner_loop:
         curves = []
         for b in batches:
@@ -133,19 +135,26 @@ def scratch(a: argparse.Namespace, out: Path, cfg: Any) -> dict[str, Any]:
     images = torch.cat([b["image"] for b in dm.loader("test", dm.eval_batch_size, shuffle=False)])  # (N, H, W, C)
     npz = out / "test_images.npz"
     np.savez(npz, test_data=(images * 255).round().clamp(0, 255).to(torch.uint8).numpy())  # image_set's format
-    field = [o for o in (QUICK if a.quick else []) if not o.startswith(("data", "model.latent"))]
-    field += [o for o in FIELD if not o.startswith(("cond", "model.latent"))] + ["cond=none"]
+    field = [o for o in FIELD if not o.startswith(("cond", "model.latent"))] + ["cond=none"]  # the same network
+    field += [o for o in (QUICK if a.quick else []) if not o.startswith(("data", "model.latent"))]  # in this order
     psnr, rate = {}, None
     for k in SCRATCH_STEPS:
         over = [*field, "model=many", "data=image_set", f"data.root={npz}", "data.split=test", "data.size=null"]
         over += [f"trainer.max_steps={k}", f"log.val_every_n_steps={k}", f"log.gif_every_n_steps={k}"]
         run_dir = out / f"scratch_{k}"
-        train(compose_run_config([*over, *a.overrides], run_dir))
+        cfg = compose_run_config([*over, *a.overrides], run_dir)
+        if not (a.reuse and finished(run_dir)):
+            train(cfg)
         m = json.loads((run_dir / "metrics.json").read_text())
         psnr[k], rate = m["test/psnr"], m.get("perf/steps_per_s") or rate
     n = images.shape[0]
     secs = {k: k / rate / n if rate else None for k in SCRATCH_STEPS}  # the last (longest) run's steps/s
     return {"psnr": psnr, "seconds_per_signal": secs, "n_test": n}
+
+
+def finished(run_dir: Path) -> bool:
+    """A run with its metrics.json and last checkpoint (--reuse keeps it instead of training it again)."""
+    return (run_dir / "metrics.json").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
 def catch_up(curve: dict[int, float], target: float) -> int | None:
@@ -160,11 +169,13 @@ def table(result: dict[str, Any]) -> str:
     for name, r in result["methods"].items():
         cells = []
         for k in STEPS:
-            v, t = r["psnr"].get(k), r["seconds_per_signal"].get(k)
-            cells.append("" if v is None else f"{v:.2f} dB ({t * 1e3:.2f} ms)" if t is not None else f"{v:.2f} dB")
+            v, t, c = r["psnr"].get(k), r["seconds_per_signal"].get(k), r.get("cpu_seconds_per_signal", {}).get(k)
+            ms = "; ".join(f"{x * 1e3:.2f}" for x in (t, c) if x is not None)
+            cells.append("" if v is None else f"{v:.2f} ({ms})" if ms else f"{v:.2f}")
         rate = r.get("train_steps_per_s")
         rows.append(f"| {name} | {' | '.join(cells)} | {'' if rate is None else f'{rate:.2f}'} |")
-    lines = [f"Test PSNR after k test-time steps (wall time per unseen signal); {p['n_test']} test images, "]
+    lines = ["Test PSNR (dB) after k test-time steps (milliseconds per unseen signal: wall; CPU); "]
+    lines[0] += f"{p['n_test']} test images, "
     lines[0] += f"{p['train_steps']} training steps, {p['data']}, device {p['device']}, threads {p['threads']}.\n"
     lines += [*head, *rows, ""]
     for name, (step, target) in result["catch_up"].items():
@@ -199,11 +210,11 @@ def log_to_wandb(result: dict[str, Any], png: Path, out: Path, mode: str) -> Non
     run = wandb.init(project="nfields", name="meta_compare", mode=mode, dir=str(out), config=result["protocol"],
                      job_type="meta_compare", settings=wandb.Settings(silent=True))  # fmt: skip
     rows = [
-        [name, k, v, r["seconds_per_signal"].get(k)]
+        [name, k, v, r["seconds_per_signal"].get(k), r.get("cpu_seconds_per_signal", {}).get(k)]
         for name, r in result["methods"].items()
         for k, v in r["psnr"].items()
     ]
-    table = wandb.Table(columns=["method", "steps", "psnr", "seconds_per_signal"], data=rows)
+    table = wandb.Table(columns=["method", "steps", "psnr", "seconds_per_signal", "cpu_seconds_per_signal"], data=rows)
     run.log({"meta_compare": table, "meta_compare_png": wandb.Image(str(png))})
     run.finish()
 
@@ -217,6 +228,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--device", default="cpu", help="where the checkpoints are evaluated and timed")
     ap.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), help="offline | online | disabled")
     ap.add_argument("--quick", action="store_true", help="a tiny synthetic collection (seconds; the test's)")
+    ap.add_argument("--reuse", action="store_true", help="keep finished runs in --out (same settings): re-table")
     ap.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
     a = ap.parse_args(argv)
     a.steps = a.steps if a.steps is not None else 20 if a.quick else 300
@@ -235,7 +247,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     methods, inner, cfg = {}, None, None
     for source in SOURCES:
         cfg = compose_run_config(collection_overrides(a, source), a.out / source)
-        train(cfg)
+        if not (a.reuse and finished(a.out / source)):
+            train(cfg)
         r = evaluate(a.out / source / "checkpoints" / "last.ckpt", cfg, device)
         r["train_steps_per_s"] = json.loads((a.out / source / "metrics.json").read_text()).get("perf/steps_per_s")
         inner = cfg.model.inner_steps if source == "meta" else inner

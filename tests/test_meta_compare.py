@@ -42,7 +42,8 @@ def test_quick_comparison_writes_its_table_plot_and_w_and_b_run(tmp_path: Path) 
     result = meta_compare.main(["--quick", "--out", str(out), "--wandb", "offline"])
     md = (out / "meta_compare.md").read_text()
     names = ["meta", "autodecoder (TTO, Adam)", "encoder (TTO, Adam)", "from scratch (one field each)"]
-    assert [line.split(" | ")[0][2:] for line in md.splitlines() if line.startswith("| ") and "dB" in line] == names
+    rows = [line.split(" | ")[0][2:] for line in md.splitlines() if line.startswith("| ") and " steps |" not in line]
+    assert rows == names, md
     assert json.loads((out / "meta_compare.json").read_text())["protocol"]["n_test"] == 4
     assert (out / "meta_compare.png").stat().st_size > 1000
     assert list((out / "wandb").glob("offline-run-*"))  # the W&B run, offline without a login
@@ -61,9 +62,21 @@ def test_quick_comparison_writes_its_table_plot_and_w_and_b_run(tmp_path: Path) 
         step, target = result["catch_up"][f"{s} (TTO, Adam)"]
         if step is not None:  # the first step at or above meta's PSNR after its inner steps
             assert r["curve"][step] >= target and all(r["curve"][k] < target for k in r["curve"] if k < step)
+        assert all(c > 0 for c in r["cpu_seconds_per_signal"].values())
+    config = {  # the resolved configs the runs' checkpoints store
+        r: torch.load(out / r / "checkpoints" / "last.ckpt", weights_only=False)["nfields_config"]
+        for r in ("meta", "scratch_1")
+    }
+    assert config["scratch_1"]["network"] == config["meta"]["network"]  # from scratch: the same network, no code
+    assert config["scratch_1"]["encoding"] == config["meta"]["encoding"]
     scratch = methods["from scratch (one field each)"]
     assert scratch["psnr"][100] > scratch["psnr"][1] + 3  # 8x8 images: a field each fits them
     assert 0 not in scratch["psnr"]
+    # --reuse tables the finished runs again without training them
+    stamp = (out / "meta" / "metrics.json").stat().st_mtime_ns
+    again = meta_compare.main(["--quick", "--out", str(out), "--wandb", "disabled", "--reuse"])
+    assert (out / "meta" / "metrics.json").stat().st_mtime_ns == stamp
+    assert again["methods"]["meta"]["psnr"] == pytest.approx(methods["meta"]["psnr"])
 
 
 def test_bad_arguments_are_one_line(capsys) -> None:
