@@ -13,6 +13,7 @@
     python scripts/bench.py --case grid_paths --device cpu --threads 1           # encoding=grid: grid_sample, gathers
     python scripts/bench.py --case video --device cpu --repeat 3          # a video, 2^16 random cells a step
     python scripts/bench.py --case video_memory --video ../shared/data/video/bigbuckbunny.mp4   # host memory
+    python scripts/bench.py --case meta --device cpu --threads 1         # meta's outer step against a loop
 
 Each case prints its rates beside its hand-written baseline's (scripts/baselines/, plain PyTorch) and their ratio.
 Trailing arguments are Hydra overrides for every nfields run of the case. The cases live in scripts/benchcases/:
@@ -58,6 +59,10 @@ fits also in lock-step with the many run.
 eikonal (eikonal.py): steps/s of an eikonal step (f and grad f with create_graph, a loss on |grad f|, backward,
 Adam) of a 3x256 SIREN on 3-D points through nfields' field against a hand-written SIREN with the same weights.
 grid_paths (eikonal.py): encoding=grid's plain step through F.grid_sample and through its gathers (milliseconds).
+
+meta (meta.py): one outer step of model.latent_source=meta (second order, 3 inner steps) on --signals (64) signals,
+the module's vmapped inner loop against a hand-written Python loop over the signals on the same batch and weights,
+the two alternating step by step; steps/s, signals/s and their ratio.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from benchcases import collection, eikonal, many, memory, protocol, video, video_memory
+from benchcases import collection, eikonal, many, memory, meta, protocol, video, video_memory
 
 CASES = {
     **dict.fromkeys(protocol.PRESETS, protocol.run),
@@ -78,6 +83,7 @@ CASES = {
     "grid_paths": eikonal.grid_paths,
     "video": video.run,
     "video_memory": video_memory.run,
+    "meta": meta.run,
 }
 
 
@@ -108,6 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--loop-images", type=int, default=4, help="single-image nfields runs timed (a rate per image)")
     g.add_argument("--root", default=None, help="a folder (or .npz) of images instead of skimage crops")
     eikonal.add_arguments(ap)
+    meta.add_arguments(ap)
     return ap.parse_args(argv)
 
 

@@ -38,7 +38,7 @@ from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
 from nfields.lit.base import BaseModule, Optimizer
-from nfields.lit.tto import META_STEPS, TTOResult, decode, meta_codes, meta_tto, optimize_codes
+from nfields.lit.tto import META_STEPS, TTO_STEPS, TTOResult, decode, meta_codes, meta_tto, optimize_codes
 from nfields.tasks.base import Observation, Task
 
 Batch = dict[str, Any]  # data.collection.collate: index, image, observed (+ obs)
@@ -210,10 +210,12 @@ class CollectionModule(BaseModule):
             value = sum(m[key] for m in metrics) / b
             self.log(f"{stage}/{key}", value, prog_bar=stage == "val" and key == "psnr", batch_size=b, sync_dist=True)
         self.log(f"{stage}/psnr_tto0", res.curve[0][1], batch_size=b, sync_dist=True)  # before optimising the codes
-        if self.source is not None and self.source.inner_loop:  # meta: PSNR after k inner steps from zero codes
-            for step, psnr in res.curve:
-                if step in META_STEPS:
-                    self.log(f"{stage}/psnr_step{step}", psnr, batch_size=b, sync_dist=True)
+        # PSNR after k steps: meta's inner steps from zero codes, or the others' TTO steps (the run's tto_steps)
+        inner = self.source is not None and self.source.inner_loop
+        name, steps = ("step", META_STEPS) if inner else ("tto", TTO_STEPS)
+        for step, psnr in res.curve:
+            if step in steps and (inner or step > 0):  # psnr_tto0 is logged above
+                self.log(f"{stage}/psnr_{name}{step}", psnr, batch_size=b, sync_dist=True)
         if batch_idx == 0:
             n = min(self.n_grid, b)
             display = batch["observed"].display[:n].float()

@@ -18,7 +18,7 @@ images (`meta_tto`, which measures the curve at META_STEPS).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -82,6 +82,9 @@ def decode(field: Field, codes: torch.Tensor | None, b: int, grid: tuple[int, ..
     return out.float().reshape(-1, *grid, out.shape[-1]).expand(b, *([-1] * (len(grid) + 1)))
 
 
+TTO_STEPS = (0, 1, 3, 10, 100)  # TTO steps at which evaluation reports PSNR (`<stage>/psnr_tto<k>`), when run
+
+
 def optimize_codes(
     field: Field,
     source: LatentSource | None,
@@ -93,12 +96,15 @@ def optimize_codes(
     observed: Observation | None = None,
     score_mask: torch.Tensor | None = None,
     on_step: Callable[[], None] | None = None,
+    at: Collection[int] | None = None,
 ) -> TTOResult:
     """images (B, *grid, C) clean, in [0, 1]; fit to `observed` (B images' stacked Observation, default: every
     pixel of the images) through the task's objective (task.loss: its forward model, e.g. superres's block means).
 
     `score_mask` (B, *grid) bool: the cells the curve and the final PSNR are measured on (None = all).
     `on_step`: called after each optimiser step (the test pass's progress bar).
+    `at`: the steps the curve is measured at (each a render of every image); None: about 20 of them and TTO_STEPS.
+    The last step is always measured (it is the result); a timing passes only it (scripts/meta_compare.py).
     """
     b, grid = images.shape[0], tuple(images.shape[1:-1])
     check_arg("model.tto_steps", steps, integer(lo=0))
@@ -109,7 +115,9 @@ def optimize_codes(
         return TTOResult(None, pred, psnr, [(0, float(psnr.mean()))])
     obs = observed if observed is not None else every_pixel(images)
     n = obs.values.shape[1]
-    curve, at = [], {0, steps, *range(0, steps + 1, max(1, steps // 20))}  # the curve at about 20 steps and the last
+    if at is None:  # the curve at about 20 steps, the reported ones (TTO_STEPS) and the last
+        at = {0, *range(0, steps + 1, max(1, steps // 20)), *(s for s in TTO_STEPS if s <= steps)}
+    at, curve = {*at, steps}, []
     with frozen(field), frozen(source):
         codes = source.init_codes(obs.display).detach().clone().requires_grad_(True)  # (B, code_dim)
         opt = torch.optim.Adam([codes], lr=lr)
