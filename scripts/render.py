@@ -131,9 +131,10 @@ def render_other(a: argparse.Namespace, field: torch.nn.Module, shape: tuple[int
         frames = render_slabs(field, (max(1, round(grid[0] * out_fps / rate)), h, w), a.chunk, device)
         path = write_video(a.out or run_dir / f"render_{h}x{w}_{out_fps:g}fps.mp4", frames, out_fps)
         print(f"rendered {frames.shape[0]} frames of {h}x{w} at {out_fps:g} fps -> {path}")
-    elif domain == "shape":  # a signed distance: its zero level, slab by slab, in the input's units
+    elif domain == "shape":  # a signed distance or occupancy logit: its zero level, slab by slab, in the input's units
         n = a.size or grid[0]
-        verts, faces = extract_surface(torch_fn(field, device, a.chunk), n)
+        sign = float(meta.get("nfields_shape_sign", 1.0))  # -1: an occupancy logit, high inside
+        verts, faces = extract_surface(torch_fn(lambda x: sign * field(x), device, a.chunk), n)
         if not len(faces):
             raise UserError(f"checkpoint {a.checkpoint}: the field has no zero level; train longer or check the data")
         norm = Normalisation(tuple(meta["nfields_shape_centre"]), float(meta["nfields_shape_scale"]))

@@ -1,4 +1,4 @@
-"""ShapeModule: fits one shape's signed distance field (model=shape, data=shape, task=sdf).
+"""ShapeModule: fits one shape's signed distance or occupancy field (model=shape, data=shape, task=sdf|occupancy).
 
 Each step draws its points on the device from pools the datamodule sampled once (surface points with normals,
 points near the surface with their signed distances) plus fresh uniform points (lit/samples.py does the same
@@ -123,8 +123,14 @@ class ShapeModule(SteppedModule):
         return self.field, backward
 
     # ---- evaluation -----------------------------------------------------------------------
+    def signed_field(self, x: torch.Tensor) -> torch.Tensor:
+        """The field's value (M, 1) read as a signed distance would be: negative inside, the surface at 0 (a
+        distance as it is; an occupancy logit negated: ShapeTask.sign)."""
+        y = self.field(x)
+        return y if self.task.sign == 1 else self.task.sign * y
+
     def sdf_fn(self) -> Callable[[np.ndarray], np.ndarray]:
-        return torch_fn(self.field, self.device, self.render_chunk)
+        return torch_fn(self.signed_field, self.device, self.render_chunk)
 
     def evaluate(self, stage: str) -> dict[str, float]:
         """Extract the surface at data.size^3 and score it (core/shape_metrics.py); keep the mesh and slices."""
@@ -147,7 +153,8 @@ class ShapeModule(SteppedModule):
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The middle slices (x, y, z = 0.5) of the predicted and the true signed distance."""
-        return {"prediction": sdf_picture(self.pred_slices), "ground truth": sdf_picture(self.data.gt_slices)}
+        pred = sdf_picture(self.pred_slices, self.task.display_scale)
+        return {"prediction": pred, "ground truth": sdf_picture(self.data.gt_slices)}
 
     def panel_captions(self) -> dict[str, str]:
         stage = "test" if self.trainer.testing else "val"
@@ -156,7 +163,7 @@ class ShapeModule(SteppedModule):
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         n = max(8, min(PANEL, max_size // 3))
-        return sdf_picture(self.sdf_fn()(mid_planes(n).reshape(-1, 3)).reshape(3, n, n))
+        return sdf_picture(self.sdf_fn()(mid_planes(n).reshape(-1, 3)).reshape(3, n, n), self.task.display_scale)
 
     def write_media(self, stem: Path) -> Path | None:
         """The last evaluation's surface in the input's units: prediction.ply, and prediction.obj (returned: W&B's
@@ -170,11 +177,14 @@ class ShapeModule(SteppedModule):
 
     def checkpoint_extra(self) -> dict[str, Any]:
         """What scripts/render.py needs without the data: the field's (n, n, n, 1) evaluation grid (its in_dim 3 and
-        out_dim 1), the domain, and the transform from the cube back to the input's units."""
+        out_dim 1), the domain, the transform from the cube back to the input's units, and how the value reads as
+        a surface (ShapeTask.sign and .distance: a signed distance, or an occupancy logit)."""
         n, norm = self.data.size, self.data.norm
         return {
             "nfields_image_shape": [n, n, n, 1],
             "nfields_domain": "shape",
             "nfields_shape_centre": list(norm.centre),
             "nfields_shape_scale": norm.scale,
+            "nfields_shape_sign": self.task.sign,
+            "nfields_shape_distance": self.task.distance,
         }
