@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
@@ -17,6 +18,7 @@ import trimesh
 from hydra.utils import instantiate
 
 from nfields.core.errors import ConfigError, DataError
+from nfields.core.views import GAP
 from nfields.data.shape import ShapeDataModule
 from nfields.data.shape_analytic import Box, Sphere, Torus
 from nfields.tasks.occupancy import Occupancy, inside_labels
@@ -114,6 +116,7 @@ def test_a_short_fit_lowers_the_loss_and_raises_the_iou(tmp_path: Path) -> None:
         "log.gif_every_n_steps=30",
         "log.gif_max_size=48",
         "log.panel_height=48",
+        "model.view_size=32",
         "logger=csv",
         f"hydra.run.dir={tmp_path}",
     ]
@@ -139,3 +142,17 @@ def test_a_short_fit_lowers_the_loss_and_raises_the_iou(tmp_path: Path) -> None:
     volume = np.einsum("ij,ij->i", v[f[:, 0]], np.cross(v[f[:, 1]], v[f[:, 2]])).sum() / 6
     torus = 2 * np.pi**2 * 0.25 * 0.1**2
     assert volume == pytest.approx(torus, rel=0.5)
+    # and its shaded views, marched along the rays on the logit (the checkpoint says it is no distance)
+    views = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/render.py"), str(tmp_path / "checkpoints/last.ckpt"), "--views"]
+        + ["--image-size", "40"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert views.returncode == 0, views.stderr[-2000:]
+    img = iio.imread(tmp_path / "views_40.png")
+    assert img.shape == (40, 3 * 40 + 2 * GAP, 3)
+    for k in range(3):  # each view shows the torus in its middle, on a white background at its corners
+        tile = img[:, k * (40 + GAP) : k * (40 + GAP) + 40]
+        assert (tile[0, 0] == 255).all() and (tile[15:25, 5:35] < 250).any()
