@@ -61,7 +61,7 @@ class ShapeModule(SteppedModule):
         latent_dim: int | None = None,
         render_chunk: int = 65536,
         views: int = 3,
-        view_size: int = 128,
+        view_size: int = 96,
         steps_per_call: int | str = "auto",
         run_config: dict | None = None,
     ) -> None:
