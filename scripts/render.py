@@ -5,12 +5,15 @@
     python scripts/render.py <video run>/checkpoints/last.ckpt --fps 50 --size 256 [--out x.gif]  # -> .mp4
     python scripts/render.py <volume run>/checkpoints/last.ckpt --size 256                     # -> a .ply mesh
     python scripts/render.py <shape run>/checkpoints/last.ckpt --size 512                      # -> a .ply mesh
+    python scripts/render.py <shape run>/checkpoints/last.ckpt --views --image-size 512        # -> shaded views
 
 Audio, video and volumes are rendered on the denser (or coarser) grid of the same field: --sample-rate and
 --fps default to the training signal's, --size to its own frame or volume size (the longer side); a volume's
 surface is the 0.5 level of the render (marching cubes), written as a binary PLY; a shape's (data=shape) is the
 zero level of its signed distance at --size^3 (default data.size), extracted slab by slab (core/sdf_mesh.py) and
-written in the input file's units.
+written in the input file's units. --views writes the shape's surface instead as shaded pictures from three
+views around it, traced from the field itself (sphere tracing a distance, marching an occupancy's logit; normals
+from autograd: nfields/fields/trace.py), --image-size pixels a side, side by side in one PNG.
 
 The field is rebuilt from the config stored in the checkpoint (nfields.run.build.load_field; the
 training image is not needed) and evaluated in chunks of --chunk coordinates, each band of rows
@@ -43,8 +46,10 @@ from nfields.core.media import quantize, to_uint8
 from nfields.core.mesh_io import surface, write_ply
 from nfields.core.sdf_mesh import extract_surface, torch_fn
 from nfields.core.video_io import write_video
+from nfields.core.views import strip
 from nfields.data.shape_io import Normalisation
 from nfields.fields.field import render_grid
+from nfields.fields.trace import orbit, render_views
 from nfields.run.build import load_field
 from nfields.run.exits import report_errors
 from nfields.run.resume import read_checkpoint
@@ -62,6 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--sample-rate", type=float, default=None, help="audio: samples per second (default the clip's)")
     p.add_argument("--fps", type=float, default=None, help="video: frames per second (default the clip's)")
+    p.add_argument("--views", action="store_true", help="shape: shaded views of the surface instead of its mesh")
+    p.add_argument("--image-size", type=int, default=256, help="--views: each view's side in pixels (default 256)")
     p.add_argument("--out", type=Path, default=None, help="output PNG (default <run dir>/render_<h>x<w>.png)")
     p.add_argument("--chunk", type=int, default=65536, help="coordinates per forward pass (bounds the memory)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
@@ -73,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "YAML files name may be built; repeat for several",
     )
     a = p.parse_args(argv)
-    for key in ("size", "sample_rate", "fps"):
+    for key in ("size", "sample_rate", "fps", "image_size"):
         value = getattr(a, key)
         if value is not None and value <= 0:
             p.error(f"--{key.replace('_', '-')} must be > 0, got {value}")
@@ -135,9 +142,19 @@ def render_other(a: argparse.Namespace, field: torch.nn.Module, shape: tuple[int
         frames = render_slabs(field, (max(1, round(grid[0] * out_fps / rate)), h, w), a.chunk, device)
         path = write_video(a.out or run_dir / f"render_{h}x{w}_{out_fps:g}fps.mp4", frames, out_fps)
         print(f"rendered {frames.shape[0]} frames of {h}x{w} at {out_fps:g} fps -> {path}")
-    elif domain == "shape":  # a signed distance: its zero level, slab by slab, in the input's units
+    elif domain == "shape" and a.views:  # the surface traced from the field, shaded, from three views
+        sign = float(meta.get("nfields_shape_sign", 1.0))  # -1: an occupancy logit, high inside
+        value = lambda x: sign * field(x)[..., 0]  # noqa: E731  (N, 3) -> (N,), negative inside
+        distance = bool(meta.get("nfields_shape_distance", True))  # a distance: sphere tracing; a logit: marching
+        imgs = render_views(value, orbit(3), a.image_size, distance=distance, chunk=min(a.chunk, 16384), device=device)
+        path = a.out or run_dir / f"views_{a.image_size}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        iio.imwrite(path, to_uint8(strip(list(imgs))))
+        print(f"rendered {len(imgs)} views of {a.image_size}x{a.image_size} -> {path}")
+    elif domain == "shape":  # a signed distance or occupancy logit: its zero level, slab by slab, in the input's units
         n = a.size or grid[0]
-        verts, faces = extract_surface(torch_fn(field, device, a.chunk), n)
+        sign = float(meta.get("nfields_shape_sign", 1.0))  # -1: an occupancy logit, high inside
+        verts, faces = extract_surface(torch_fn(lambda x: sign * field(x), device, a.chunk), n)
         if not len(faces):
             raise UserError(f"checkpoint {a.checkpoint}: the field has no zero level; train longer or check the data")
         norm = Normalisation(tuple(meta["nfields_shape_centre"]), float(meta["nfields_shape_scale"]))

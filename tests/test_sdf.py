@@ -168,6 +168,7 @@ def test_a_short_fit_lowers_the_loss_and_the_chamfer_distance(tmp_path: Path) ->
         "log.gif_every_n_steps=20",
         "log.gif_max_size=48",
         "log.panel_height=48",
+        "model.view_size=32",
         "logger=[csv,wandb]",
         f"hydra.run.dir={tmp_path}",
     ]

@@ -6,7 +6,8 @@ cube (data/shape_io.py); null: an analytic shape, `data.analytic` (sphere, torus
 Set up once, on the host (NumPy), then moved to the device by the module:
   surface pool   `data.pool` surface points with their normals, from which each step draws `data.batch_size`;
   near pool      as many points near the surface (Gaussian offsets of std `data.near_std`, half at each of its two
-                 scales, as DeepSDF's samples) plus a tenth uniform in the cube, with their signed distances when
+                 scales, as DeepSDF's samples) plus uniform points in the cube (a tenth as many for task=sdf, as many
+                 for task=occupancy: ShapeTask.uniform_share), with their signed distances when
                  the shape has an inside (a mesh's sign by generalised winding numbers: core/geometry.py);
   ground truth   `data.eval_points` surface samples with normals (the metrics), the inside of the cells of a
                  `data.size`^3 grid (IoU; not for a point cloud, which has no inside), and the middle slices of the
@@ -68,9 +69,9 @@ class ShapeDataModule(OnDevice):
         check_arg("data.seed", seed, integer(lo=0))
         task = task if task is not None else SDF()
         if not isinstance(task, ShapeTask):
-            raise ConfigError("task", task.name, "does not fit a shape; use task=sdf with data=shape")
+            raise ConfigError("task", task.name, "does not fit a shape; use task=sdf or occupancy with data=shape")
         if task.needs_distances and near == 0:
-            raise ConfigError("data.near", near, f"task.loss={task.kind} trains on points near the surface: use >= 1")
+            raise ConfigError("data.near", near, f"{task.option} trains on points near the surface: use >= 1")
         self.path, self.analytic, self.extent, self.size = path, analytic, extent, size or 64
         self.batch_size, self.pool, self.n_near, self.near_std = batch_size, pool, near, tuple(near_std)
         self.eval_points, self.seed, self.task = eval_points, seed, task
@@ -86,8 +87,8 @@ class ShapeDataModule(OnDevice):
             self.shape, self.norm = read_shape(self.path, self.extent)
         if self.task.needs_distances and not self.shape.exact_sign:
             raise DataError(
-                f"{self.shape.name}: task.loss={self.task.kind} needs signed distances, which an oriented point "
-                "cloud does not give; use task.loss=siren or igr, or a mesh"
+                f"{self.shape.name}: {self.task.option} needs signed distances, which an oriented point "
+                "cloud does not give; use task=sdf with task.loss=siren or igr, or a mesh"
             )
         rng = np.random.default_rng(self.seed)
         self.surface, self.normals = self.shape.sample_surface(self.pool, rng)  # (P, 3) each
@@ -102,12 +103,14 @@ class ShapeDataModule(OnDevice):
         self.gt_slices = self.shape.signed_distance(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
 
     def near_pool(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-        """Points near the surface and a tenth uniform (M, 3), with signed distances (M,) when the shape has an
+        """Points near the surface and the task's share uniform (M, 3), with signed distances (M,) when the shape has an
         inside (else None); undecided signs dropped (module docstring)."""
         m = self.n_near
         base, _ = self.shape.sample_surface(m, rng)
         std = np.where(np.arange(m) % 2 == 0, self.near_std[0], self.near_std[1])[:, None]  # two scales
-        pts = np.concatenate([base + rng.normal(size=base.shape) * std, rng.uniform(0, 1, (m // 10, 3))])
+        pts = np.concatenate(
+            [base + rng.normal(size=base.shape) * std, rng.uniform(0, 1, (int(m * self.task.uniform_share), 3))]
+        )
         pts = np.clip(pts, 0, 1)
         if not self.shape.exact_sign:
             return pts, None

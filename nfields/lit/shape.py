@@ -1,10 +1,12 @@
-"""ShapeModule: fits one shape's signed distance field (model=shape, data=shape, task=sdf).
+"""ShapeModule: fits one shape's signed distance or occupancy field (model=shape, data=shape, task=sdf|occupancy).
 
 Each step draws its points on the device from pools the datamodule sampled once (surface points with normals,
 points near the surface with their signed distances) plus fresh uniform points (lit/samples.py does the same
 for grids: no DataLoader of points). Evaluation extracts the zero level set by marching cubes on a data.size^3
 grid slab by slab (core/sdf_mesh.py) and scores it against the ground truth (core/shape_metrics.py); the panel
-shows the middle slices of the predicted and true signed distances; the mesh is written in the input's units.
+shows the field's surface, shaded from `model.views` fixed views by tracing the field itself (fields/trace.py),
+above its middle slices, beside the ground truth traced and sliced the same way (data/shape_views.py); the mesh is
+written in the input's units.
 """
 
 from __future__ import annotations
@@ -21,13 +23,24 @@ from nfields.core.geometry import face_areas_normals, sample_surface
 from nfields.core.mesh_io import write_obj, write_ply
 from nfields.core.sdf_mesh import extract_surface, mid_planes, sdf_picture, torch_fn
 from nfields.core.shape_metrics import iou, surface_scores
+from nfields.core.views import GAP, strip
 from nfields.data.shape import PANEL, ShapeDataModule
+from nfields.data.shape_views import true_views
 from nfields.fields.base import Field
+from nfields.fields.trace import orbit, render_views
 from nfields.lit.base import Optimizer
 from nfields.lit.stepped import SteppedModule
 from nfields.tasks.shape import ShapeBatch, ShapeTask
 
 SLAB = 8  # planes of the grid evaluated at a time when extracting or scoring the inside
+
+
+def column(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
+    """(h1, w1, 3) above (h2, w2, 3), left-aligned on white -> (h1 + gap + h2, max w, 3)."""
+    out = torch.ones(top.shape[0] + GAP + bottom.shape[0], max(top.shape[1], bottom.shape[1]), 3)
+    out[: top.shape[0], : top.shape[1]] = top
+    out[top.shape[0] + GAP :, : bottom.shape[1]] = bottom
+    return out
 
 
 class ShapeModule(SteppedModule):
@@ -47,6 +60,8 @@ class ShapeModule(SteppedModule):
         compile: bool | str = False,
         latent_dim: int | None = None,
         render_chunk: int = 65536,
+        views: int = 3,
+        view_size: int = 96,
         steps_per_call: int | str = "auto",
         run_config: dict | None = None,
     ) -> None:
@@ -54,6 +69,11 @@ class ShapeModule(SteppedModule):
             field, task, optimizer, lr, scheduler, compile, latent_dim, run_config, steps_per_call=steps_per_call
         )
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
+        check_arg("model.views", views, POSITIVE_INT)
+        check_arg("model.view_size", view_size, POSITIVE_INT)
+        self.views, self.view_size = orbit(views), view_size
+        self.pred_views: torch.Tensor | None = None  # (S, V S + gaps, 3): the last evaluation's shaded views
+        self.gt_views: torch.Tensor | None = None  # the truth's, traced once
         self.render_chunk, self.data = render_chunk, data
         data.setup()
 
@@ -123,8 +143,14 @@ class ShapeModule(SteppedModule):
         return self.field, backward
 
     # ---- evaluation -----------------------------------------------------------------------
+    def signed_field(self, x: torch.Tensor) -> torch.Tensor:
+        """The field's value (M, 1) read as a signed distance would be: negative inside, the surface at 0 (a
+        distance as it is; an occupancy logit negated: ShapeTask.sign)."""
+        y = self.field(x)
+        return y if self.task.sign == 1 else self.task.sign * y
+
     def sdf_fn(self) -> Callable[[np.ndarray], np.ndarray]:
-        return torch_fn(self.field, self.device, self.render_chunk)
+        return torch_fn(self.signed_field, self.device, self.render_chunk)
 
     def evaluate(self, stage: str) -> dict[str, float]:
         """Extract the surface at data.size^3 and score it (core/shape_metrics.py); keep the mesh and slices."""
@@ -142,12 +168,27 @@ class ShapeModule(SteppedModule):
         if inside is not None:
             metrics["iou"] = iou(inside, data.gt_inside)
         self.pred_slices = fn(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
+        self.pred_views = self.shaded_views()
         self.log_scores(stage, metrics)
         return metrics
 
+    def shaded_views(self, size: int | None = None) -> torch.Tensor:
+        """The field's surface from the fixed views, traced on the device -> (S, V S + gaps, 3) in [0, 1]."""
+        size = size or self.view_size
+        value = lambda x: self.signed_field(x)[..., 0]  # noqa: E731  (N, 3) -> (N,), negative inside
+        chunk = max(1, min(self.render_chunk, 16384))  # rays a pass: the tracer keeps a few values per ray
+        imgs = render_views(value, self.views, size, distance=self.task.distance, chunk=chunk, device=self.device)
+        return strip(list(imgs))
+
     def panel_images(self) -> dict[str, torch.Tensor]:
-        """The middle slices (x, y, z = 0.5) of the predicted and the true signed distance."""
-        return {"prediction": sdf_picture(self.pred_slices), "ground truth": sdf_picture(self.data.gt_slices)}
+        """Above: the predicted and the true surface, shaded from the fixed views; below: their middle slices
+        (x, y, z = 0.5) of the signed distance (an occupancy: of -logit)."""
+        if self.gt_views is None:
+            self.gt_views = strip(list(true_views(self.data.shape, self.views, self.view_size)))
+        pred = sdf_picture(self.pred_slices, self.task.display_scale)
+        if self.pred_views is not None:
+            pred = column(self.pred_views, pred)
+        return {"prediction": pred, "ground truth": column(self.gt_views, sdf_picture(self.data.gt_slices))}
 
     def panel_captions(self) -> dict[str, str]:
         stage = "test" if self.trainer.testing else "val"
@@ -156,7 +197,7 @@ class ShapeModule(SteppedModule):
 
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         n = max(8, min(PANEL, max_size // 3))
-        return sdf_picture(self.sdf_fn()(mid_planes(n).reshape(-1, 3)).reshape(3, n, n))
+        return sdf_picture(self.sdf_fn()(mid_planes(n).reshape(-1, 3)).reshape(3, n, n), self.task.display_scale)
 
     def write_media(self, stem: Path) -> Path | None:
         """The last evaluation's surface in the input's units: prediction.ply, and prediction.obj (returned: W&B's
@@ -170,11 +211,14 @@ class ShapeModule(SteppedModule):
 
     def checkpoint_extra(self) -> dict[str, Any]:
         """What scripts/render.py needs without the data: the field's (n, n, n, 1) evaluation grid (its in_dim 3 and
-        out_dim 1), the domain, and the transform from the cube back to the input's units."""
+        out_dim 1), the domain, the transform from the cube back to the input's units, and how the value reads as
+        a surface (ShapeTask.sign and .distance: a signed distance, or an occupancy logit)."""
         n, norm = self.data.size, self.data.norm
         return {
             "nfields_image_shape": [n, n, n, 1],
             "nfields_domain": "shape",
             "nfields_shape_centre": list(norm.centre),
             "nfields_shape_scale": norm.scale,
+            "nfields_shape_sign": self.task.sign,
+            "nfields_shape_distance": self.task.distance,
         }

@@ -44,6 +44,10 @@ class SDF(ShapeTask):
         self.kind, self.clamp = loss, clamp
         self.needs_distances = loss == "deepsdf"
 
+    @property
+    def option(self) -> str:
+        return f"task.loss={self.kind}"
+
     def loss(self, field_fn: FieldFn, batch: ShapeBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = {"siren": self.siren, "igr": self.igr, "deepsdf": self.deepsdf}[self.kind](field_fn, batch)
         return sum(terms.values()), {k: v.detach() for k, v in terms.items()}

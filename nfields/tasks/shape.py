@@ -31,10 +31,28 @@ class ShapeBatch:
 
 
 class ShapeTask:
-    """A shape's objective. `needs_distances`: the loss reads near_sdf (a point cloud cannot give it)."""
+    """A shape's objective and how its field's value reads as a surface.
+
+    needs_distances  the loss reads near_sdf (a point cloud cannot give it)
+    sign             the value times sign is negative inside and positive outside, its zero level the surface:
+                     1 for a signed distance, -1 for an occupancy logit (high inside); marching cubes, the IoU's
+                     inside and the panel read sign x value
+    distance         the value is a distance (sphere tracing may step by it); False: a logit (ray marching)
+    display_scale    the |sign x value| drawn palest in the panel's slices (a distance in cube units, or a logit)
+    uniform_share    uniform points added to the near-surface pool, per near-surface point (data/shape.py)
+    option           how messages name the objective (task.loss=deepsdf, task=occupancy)
+    """
 
     name = "shape"
     needs_distances = False
+    sign = 1.0
+    distance = True
+    display_scale = 0.5
+    uniform_share = 0.1
+
+    @property
+    def option(self) -> str:
+        return f"task={self.name}"
 
     def __init__(self, seed: int = 0) -> None:
         check_arg("task.seed", seed, integer(lo=0, hi=2**32 - 1))
