@@ -174,9 +174,10 @@ def main() -> None:
     image = load_image(a.image, a.size)
     r = fit(image, a.layers, a.width, a.steps, a.lr, a.seed, a.grid, a.bias, device)
     h, w = image.shape[:2]
-    print(f"{a.image} {h}x{w}, {a.layers}x{a.width} ({r['parameters']} parameters), {a.steps} steps at lr {a.lr}, ")
+    print(f"{a.image} {h}x{w}, {a.layers}x{a.width} ({r['parameters']} parameters), {a.steps} steps at lr {a.lr}")
     print(f"  grid={a.grid} bias={a.bias} seed={a.seed} ({r['steps_per_s']:.2f} steps/s)")
-    print(f"PSNR {r['psnr']:.2f} dB (kept weights, fp32; best train {r['best_train_psnr']:.2f}, last {r['psnr_last']:.2f})")
+    best, last = r["best_train_psnr"], r["psnr_last"]
+    print(f"PSNR {r['psnr']:.2f} dB (kept weights, fp32; best train {best:.2f}, last {last:.2f})")
     print(f"fp16: {r['psnr_fp16']:.2f} dB (8-bit render, as decoded); {r['psnr_fp16_half']:.2f} dB (COIN's half model)")
     print(f"bpp {r['bpp']:.4f} (16 x {r['parameters']} / {h * w} pixels)")
 
