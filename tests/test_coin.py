@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,11 @@ import coin  # noqa: E402
 PUBLISHED_BPP = {(5, 20): 0.07361, (5, 30): 0.1604, (10, 28): 0.3074, (10, 40): 0.6109, (13, 49): 1.209}
 KODAK_PIXELS = 768 * 512
 PSNR_TOL = 0.3
+SHARED = Path(os.environ.get("NFIELDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+KODAK = SHARED / "kodak"
+# The reduced protocol: 12 fits of a few CPU minutes each, a reproduction, not a unit test (NFIELDS_REPRO=1)
+REPRO = pytest.mark.skipif(os.environ.get("NFIELDS_REPRO") != "1", reason="a reproduction: NFIELDS_REPRO=1 runs it")
+REDUCED_IMAGES, REDUCED_ARCHS, REDUCED_STEPS = ("kodim03", "kodim15", "kodim23"), ((5, 20), (5, 30)), 2000
 
 
 def test_coin_grid_divides_both_axes_by_the_height() -> None:
@@ -104,18 +110,17 @@ def test_experiment_coin_draws_the_references_initial_weights(make_cfg) -> None:
         assert torch.equal(p, q)
 
 
-def nfields_fp16(folder: Path, image: Path, steps: int, seed: int) -> float:
-    """experiment=coin on `image` (5 x 20), its best.ckpt compressed at --bits 16 -> the decoded PSNR (dB)."""
-    run = folder / f"run{seed}"
-    overrides = ["experiment=coin", f"data.image={image}", f"trainer.max_steps={steps}", f"seed={seed}"]
-    overrides += ["logger=none", "~callbacks.progress_gif", "~callbacks.panels", "log.val_every_n_steps=50"]
+def nfields_fp16(folder: Path, image: Path, steps: int, seed: int, *extra: str) -> dict:
+    """experiment=coin on `image` (5 x 20 unless `extra` says), its best.ckpt compressed at --bits 16 -> compress.py's
+    result (its "psnr": the decoded 8-bit render's)."""
+    run = folder / f"run_{image.stem}_{seed}_{'_'.join(extra)}"
+    overrides = ["experiment=coin", f"data.image={image}", f"trainer.max_steps={steps}", f"seed={seed}", *extra]
+    overrides += ["logger=none", "~callbacks.progress_gif", "~callbacks.panels"]
     train(compose_run_config(overrides, run))
     GlobalHydra.instance().clear()
     best = run / "checkpoints" / "best.ckpt"
     assert best.is_file()
-    result = load_script("compress").main([str(best), "--out", str(folder / f"{seed}.nfc"), "--bits", "16"])
-    assert result["bpp_coin"] == 16 * 1803 / (32 * 32)
-    return result["psnr"]
+    return load_script("compress").main([str(best), "--out", str(run.with_suffix(".nfc")), "--bits", "16"])
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -130,7 +135,9 @@ def test_nfields_matches_the_reference_on_a_small_image(tmp_path: Path, seed: in
     image = torch.from_numpy(rgb).float() / 255
     start = coin.fit(image, 5, 20, 0, seed=seed, grid="cells", bias="torch")
     ref = coin.fit(image, 5, 20, 300, seed=seed, grid="cells", bias="torch")
-    ours = nfields_fp16(tmp_path, path, 300, seed)
+    result = nfields_fp16(tmp_path, path, 300, seed, "log.val_every_n_steps=50")
+    ours = result["psnr"]
+    assert result["bpp_coin"] == ref["bpp"] == 16 * 1803 / (32 * 32)
     assert ref["psnr_fp16"] > start["psnr_fp16"] + 5  # it learnt the image
     assert abs(ours - ref["psnr_fp16"]) <= 0.1, json.dumps({"nfields": ours, "reference": ref})
 
@@ -139,3 +146,23 @@ def test_experiment_coin_without_an_image_is_refused(make_cfg, capsys) -> None:
     """The default sample is not COIN's data: the preset names the key to set, before any work."""
     cfg = make_cfg("experiment=coin", "logger=none")
     assert expect_error(cfg, capsys) == "Error: data.image=null: required: set it on the command line (data.image=...)"
+
+
+@pytest.mark.slow
+@REPRO
+@pytest.mark.skipif(not KODAK.is_dir(), reason=f"{KODAK} is absent")
+def test_reduced_kodak_matches_the_reference(tmp_path: Path, record_property) -> None:
+    """The reduced protocol (docs/compression.md, "COIN"): 3 Kodak images at data.size=128, 5x20 and 5x30, 2000 steps
+    at COIN's lr, seed 0: each nfields fp16 PSNR within 0.3 dB of the reference's with nfields' settings."""
+    rows = []
+    for name in REDUCED_IMAGES:
+        image = KODAK / f"{name}.png"
+        pixels = coin.load_image(str(image), 128)
+        for layers, width in REDUCED_ARCHS:
+            arch = (f"network.n_hidden_layers={layers}", f"network.n_neurons={width}", "data.size=128")
+            ours = nfields_fp16(tmp_path, image, REDUCED_STEPS, 0, *arch)["psnr"]
+            ref = coin.fit(pixels, layers, width, REDUCED_STEPS, grid="cells", bias="torch")["psnr_fp16"]
+            rows.append({"image": name, "arch": f"{layers}x{width}", "nfields": ours, "reference": ref})
+    record_property("coin_reduced", rows)
+    for row in rows:
+        assert abs(row["nfields"] - row["reference"]) <= PSNR_TOL, rows
