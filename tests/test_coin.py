@@ -110,10 +110,9 @@ def test_experiment_coin_draws_the_references_initial_weights(make_cfg) -> None:
         assert torch.equal(p, q)
 
 
-def nfields_fp16(folder: Path, image: Path, steps: int, seed: int, *extra: str) -> dict:
-    """experiment=coin on `image` (5 x 20 unless `extra` says), its best.ckpt compressed at --bits 16 -> compress.py's
-    result (its "psnr": the decoded 8-bit render's)."""
-    run = folder / f"run_{image.stem}_{seed}_{'_'.join(extra)}"
+def nfields_fp16(run: Path, image: Path, steps: int, seed: int, *extra: str) -> dict:
+    """experiment=coin on `image` (5 x 20 unless `extra` says) in the run dir `run`, its best.ckpt compressed at
+    --bits 16 -> compress.py's result (its "psnr": the decoded 8-bit render's)."""
     overrides = ["experiment=coin", f"data.image={image}", f"trainer.max_steps={steps}", f"seed={seed}", *extra]
     overrides += ["logger=none", "~callbacks.progress_gif", "~callbacks.panels"]
     train(compose_run_config(overrides, run))
@@ -135,7 +134,7 @@ def test_nfields_matches_the_reference_on_a_small_image(tmp_path: Path, seed: in
     image = torch.from_numpy(rgb).float() / 255
     start = coin.fit(image, 5, 20, 0, seed=seed, grid="cells", bias="torch")
     ref = coin.fit(image, 5, 20, 300, seed=seed, grid="cells", bias="torch")
-    result = nfields_fp16(tmp_path, path, 300, seed, "log.val_every_n_steps=50")
+    result = nfields_fp16(tmp_path / "run", path, 300, seed, "log.val_every_n_steps=50")
     ours = result["psnr"]
     assert result["bpp_coin"] == ref["bpp"] == 16 * 1803 / (32 * 32)
     assert ref["psnr_fp16"] > start["psnr_fp16"] + 5  # it learnt the image
@@ -160,7 +159,7 @@ def test_reduced_kodak_matches_the_reference(tmp_path: Path, record_property) ->
         pixels = coin.load_image(str(image), 128)
         for layers, width in REDUCED_ARCHS:
             arch = (f"network.n_hidden_layers={layers}", f"network.n_neurons={width}", "data.size=128")
-            ours = nfields_fp16(tmp_path, image, REDUCED_STEPS, 0, *arch)["psnr"]
+            ours = nfields_fp16(tmp_path / f"{name}_{layers}x{width}", image, REDUCED_STEPS, 0, *arch)["psnr"]
             ref = coin.fit(pixels, layers, width, REDUCED_STEPS, grid="cells", bias="torch")["psnr_fp16"]
             rows.append({"image": name, "arch": f"{layers}x{width}", "nfields": ours, "reference": ref})
     record_property("coin_reduced", rows)
