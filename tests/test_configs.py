@@ -35,6 +35,8 @@ def test_option_composes_and_instantiates(make_cfg, tmp_path: Path, group: str, 
     ):
         Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "00.png")
         overrides.append(f"data.root={tmp_path}")
+    if option == "coin":  # its data.image is required (Kodak, not shipped): any image composes it
+        overrides.append("data.image=astronaut")
     if group == "hparams_search" and option.startswith("ffn_"):  # the paper's search runs inside its protocol
         overrides.append("experiment=ffn_div2k")
     cfg = make_cfg(*overrides)

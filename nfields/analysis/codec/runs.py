@@ -79,7 +79,9 @@ def render_levels(field: Field, grid: Sequence[int], chunk: int = 65536, device:
 
 
 def levels_psnr(field: Field, target: torch.Tensor, chunk: int = 65536, device: str = "cpu") -> float:
-    """PSNR (dB) of the field's 8-bit render against `target` (*grid, C) in [0, 1], as COIN scores it."""
+    """PSNR (dB) of the field's 8-bit render against `target` (*grid, C) in [0, 1]: what the decoded file scores.
+    (COIN's code means to score this too, but its calls clamp and round the ground truth, not the render: its
+    published PSNRs are of the unclamped render; scripts/baselines/coin.py prints both.)"""
     return psnr(as_float(render_levels(field, target.shape[:-1], chunk, device)), target)
 
 
