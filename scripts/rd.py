@@ -182,8 +182,8 @@ def plot(points: list[dict[str, Any]], classical: list[dict[str, Any]], path: Pa
     for codec in dict.fromkeys(c["codec"] for c in classical):
         at = sorted((c["bpp"], c["psnr"]) for c in classical if c["codec"] == codec)
         ax.plot(*zip(*at, strict=True), "--", lw=1, label=f"{codec} (Pillow, same images)")
-    for (label, pts), marker in zip(PUBLISHED.items(), "sD^v", strict=True):
-        ax.scatter(pts["bpp"], pts["psnr"], marker=marker, s=18, label=f"{label}, published (Kodak)")
+    for (label, pts), marker in zip(PUBLISHED.items(), "sD^v", strict=True):  # grey: not measured here
+        ax.scatter(pts["bpp"], pts["psnr"], marker=marker, s=18, c="0.45", label=f"{label}, published (Kodak)")
     ax.set(xlabel="bits per pixel (file size, header included)", ylabel="PSNR (dB)", xscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
