@@ -42,7 +42,7 @@ def test_a_point_per_representation_and_size(rd: tuple[Path, Path, dict]) -> Non
     assert big["bytes"] > small["bytes"]  # more weights, a longer file
     assert big["bpp_coin"] == pytest.approx(small["bpp_coin"] * 371 / 123)  # 16 x parameters / pixels
     table = (out / "rd.md").read_text().splitlines()
-    assert len(table) == 4 and table[2].startswith("| siren | 2x8 | 8 |")
+    assert len(table) == 4 and table[2].startswith("| siren | 2x8 | 8 |") and " fit (s) " in table[0]
     assert (out / "rd.png").stat().st_size > 10_000  # a drawn figure, not an empty file
     assert {c["codec"] for c in saved["classical"]} == {"jpeg"} and len(saved["classical"]) == 2
     assert saved["published"]["COIN"]["bpp"][0] == 0.0368
