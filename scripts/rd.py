@@ -9,10 +9,11 @@ Each (representation, size) is one model=many run over the images (the run train
 overrides in rd.json's `command`, run in this process), saved under OUT/runs/<rep>-<size>. Every member is
 then written as one .nfc file (OUT/files/<rep>-<size>/<image>.nfc; --qat-steps: quantisation-aware
 fine-tuning first, else post-training quantisation), read back from the file alone, rendered in 8-bit levels
-(OUT/files/.../<image>.png) and scored against the image as training read it. Written: rd.json (every point,
-every member), rd.md (the table), rd.png (PSNR against bpp: one curve per representation, the classical
-codecs on the same images, the published Kodak points as markers). --logger wandb also logs them to a W&B run
-(offline, under OUT/wandb: `wandb sync` uploads it). Sizes per representation: nfields/analysis/codec/rd.py.
+(OUT/files/.../<image>.png) and scored against the image as training read it, in 8-bit levels. Written:
+rd.json (every point, every member), rd.md (the table), rd.png (PSNR against bpp: one curve per
+representation, the classical codecs on the same images, the published Kodak points as markers).
+--logger wandb also logs them to a W&B run (offline, under OUT/wandb: `wandb sync` uploads it). Sizes per
+representation: nfields/analysis/codec/rd.py.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from nfields.analysis.codec.quantise import BITS  # noqa: E402
 from nfields.analysis.codec.rd import REPS, parse_sizes, size_overrides, summarise  # noqa: E402
 from nfields.analysis.codec.runs import levels_psnr, n_parameters, render_levels  # noqa: E402
 from nfields.core.errors import ConfigError  # noqa: E402
-from nfields.core.media import as_float, to_uint8  # noqa: E402
+from nfields.core.media import as_float, quantize, to_uint8  # noqa: E402
 from nfields.core.metrics import psnr  # noqa: E402
 from nfields.run.compose import compose_run_config  # noqa: E402
 from nfields.run.exits import report_errors  # noqa: E402
@@ -135,7 +136,8 @@ def point(a: argparse.Namespace, rep: str, size: str) -> dict[str, Any]:
     run_dir, overrides = fit(a, rep, size)
     fit_s = time.perf_counter() - start  # the one run that fits every image (start-up and validation included)
     runs, rows = load_members(run_dir)
-    targets = member_targets(run_dir, rows)
+    # the images in 8-bit levels: what the classical codecs code (OUT/images), and the image itself without --size
+    targets = [as_float(quantize(t)) for t in member_targets(run_dir, rows)]
     write_references(a, rows, targets)
     folder = a.out / "files" / f"{rep}-{size}"
     folder.mkdir(parents=True, exist_ok=True)
