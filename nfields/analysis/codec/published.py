@@ -15,3 +15,9 @@ COIN = {
     "bpp": [0.0368, 0.07361, 0.1604, 0.3074, 0.6109, 1.209],
     "psnr": [22.408, 23.205, 24.641, 26.412, 28.408, 30.644],
 }
+# COIN++'s results/kodak/coinpp.json (meta-learned modulations, quantised and entropy-coded)
+COINPP = {"bpp": [0.067, 0.132, 0.266, 0.398, 0.537], "psnr": [23.68, 24.93, 26.14, 27.03, 27.80]}
+# COIN++'s results/kodak/bpg_444_x265_ycbcr.json (BPG 4:4:4, x265)
+BPG = {"bpp": [0.068, 0.161, 0.352, 0.685], "psnr": [26.20, 28.68, 31.60, 34.86]}
+# label -> points, as scripts/rd.py draws them (markers, "published")
+PUBLISHED = {"COIN": COIN, "COIN++": COINPP, "JPEG (COIN's jpeg.json)": COIN_JPEG, "BPG 4:4:4": BPG}
