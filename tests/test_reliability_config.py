@@ -82,7 +82,7 @@ RUN_CASES: list[tuple[list[str], str]] = [
     ),
     (
         ["+model.lrr=3"],
-        "model.lrr=3: unknown key for nfields.lit.single.FieldModule; known keys: compact_pixels, compile, "
+        "model.lrr=3: unknown key for nfields.lit.single.FieldModule; known keys: compact_pixels, compile, init_from, "
         "keep_features, latent_dim, lr, optimizer, render_chunk, scheduler, steps_per_call (did you mean model.lr?)",
     ),
     (
