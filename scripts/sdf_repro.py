@@ -69,7 +69,7 @@ CASES = (
     Case("finer", "bunny00.off", "siren", 30.0, 3),
 )
 FULL = {"width": 256, "steps": {"siren": 10_000, "finer": 200_000},
-        "batch": {"siren": 250_000, "finer": 10_000}, "size": 128, "seeds": (0,)}  # fmt: skip
+        "batch": {"siren": 250_000, "finer": 10_000}, "size": 64, "seeds": (0,)}  # fmt: skip
 REDUCED = {"width": 64, "steps": {"siren": 200, "finer": 200},
            "batch": {"siren": 512, "finer": 512}, "size": 32, "seeds": (0,)}  # fmt: skip
 
@@ -133,7 +133,8 @@ def run_reference(cfg, net_kind: str, seed: int, steps: int, init: str = "nfield
                 theirs.weight.copy_(ours.weight)
                 theirs.bias.copy_(ours.bias)
     t = time.perf_counter()
-    losses = ref.fit(net, batches(), steps, float(cfg.model.lr), clip=None, units="cube")
+    device = ref.pick_device(None)  # CUDA when there is one, as nfields' trainer.accelerator=auto
+    losses = ref.fit(net, batches(), steps, float(cfg.model.lr), clip=None, units="cube", device=device)
     seconds = time.perf_counter() - t
     fn = ref.sdf_fn(net)
     metrics = score(lambda u: fn(2 * u - 1), dm)
