@@ -154,8 +154,9 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         for side in ("nfields", "reference"):
             m = r[side]
+            iou_cell = f"{m['iou']:.4f}" if "iou" in m else "n/a"  # a point cloud has no inside
             out.append(f"| {r['protocol']} | {r['shape']} | {r['net']} w0 {r['w0']:g} | {r['seed']} | {side} | "
-                       f"{m['chamfer_l1']:.5f} | {m.get('iou', float('nan')):.4f} | {m['fscore']:.3f} | "
+                       f"{m['chamfer_l1']:.5f} | {iou_cell} | {m['fscore']:.3f} | "
                        f"{m['normal_consistency']:.3f} | {m['steps_per_s']:.2f} |")  # fmt: skip
     return "\n".join(out)
 

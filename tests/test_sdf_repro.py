@@ -153,6 +153,24 @@ def test_reference_fits_a_sphere(one_thread, net: str) -> None:
     assert fn(np.zeros((1, 3)))[0] < 0 < fn(np.full((1, 3), 0.95))[0]  # inside at the centre, outside at a corner
 
 
+def row(net: str, ours: float, theirs: float, iou: tuple[float, float] | None = None) -> dict:
+    side = {"fscore": 0.5, "normal_consistency": 0.9, "steps_per_s": 1.0}
+    a, b = {**side, "chamfer_l1": ours}, {**side, "chamfer_l1": theirs}
+    if iou is not None:
+        a["iou"], b["iou"] = iou
+    return {"protocol": "finer", "shape": "x.off", "net": net, "w0": 30.0, "seed": 0, "nfields": a, "reference": b}
+
+
+def test_verdicts_apply_the_tolerances() -> None:
+    """5 % relative in Chamfer-L1 and 0.01 in IoU, means over seeds; FINER >= SIREN read from each side."""
+    ok = sdf_repro.verdicts([row("finer", 0.0104, 0.0100, (0.900, 0.905)), row("siren", 0.0200, 0.0210)])
+    assert sum("within" in line for line in ok) == 2
+    assert "FINER >= SIREN on x.off (nfields): yes" in ok[2] and "(reference): yes" in ok[3]
+    far = sdf_repro.verdicts([row("finer", 0.0106, 0.0100), row("siren", 0.0100, 0.0100, (0.90, 0.92))])
+    assert [line.endswith("OUTSIDE the tolerance") for line in far[:2]] == [True, True]
+    assert "FINER >= SIREN on x.off (nfields): no" in far[2]
+
+
 @pytest.mark.slow
 @REPRO
 def test_reduced_comparison_matches_reference(tmp_path) -> None:
