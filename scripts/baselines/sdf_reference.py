@@ -180,7 +180,11 @@ def main() -> None:
 
         g = np.linspace(-1, 1, a.size, dtype=np.float32)  # sdf_meshing.create_mesh: a grid over [-1, 1]^3
         grid = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3)
-        v, f, _, _ = marching_cubes(sdf_fn(net)(grid).reshape((a.size,) * 3), level=0.0)
+        values = sdf_fn(net)(grid).reshape((a.size,) * 3)
+        if not values.min() < 0 < values.max():
+            print(f"no zero level set yet (values {values.min():.3f} to {values.max():.3f}): no mesh written")
+            return
+        v, f, _, _ = marching_cubes(values, level=0.0)
         trimesh.Trimesh(v * 2 / (a.size - 1) - 1, f).export(a.mesh)
         print(f"wrote {a.mesh}: {len(v)} vertices")
 
