@@ -82,14 +82,15 @@ def extent(path: Path, protocol: str) -> float:
     return float(np.ptp(p, axis=0).max() / (p.max() - p.min())) * (0.9 if protocol == "finer" else 1.0)
 
 
-def overrides(case: Case, mode: dict, seed: int) -> list[str]:
+def overrides(case: Case, mode: dict, seed: int, first: float = 1.0) -> list[str]:
+    """The nfields run's config; `first` scales the first layer's omega (network.w0_initial = first x w0)."""
     path = SHAPES / case.shape
     steps = mode["steps"][case.protocol]
     return [
         "data=shape", f"data.path={path}", f"data.extent={extent(path, case.protocol):.6f}", "data.near=64",
         f"data.size={mode['size']}", f"data.batch_size={mode['batch'][case.protocol]}", f"network={case.net}",
         f"network.n_neurons={mode['width']}", f"network.n_hidden_layers={case.layers}",
-        f"network.w0={case.w0}", f"network.w0_initial={case.w0}", "model.lr=1e-4", "model.scheduler=null",
+        f"network.w0={case.w0}", f"network.w0_initial={first * case.w0}", "model.lr=1e-4", "model.scheduler=null",
         f"trainer.max_steps={steps}", f"log.val_every_n_steps={steps}", f"log.gif_every_n_steps={steps}",
         "model.views=1", "model.view_size=16", "logger=none", f"seed={seed}",
     ]  # fmt: skip
@@ -155,7 +156,8 @@ def table(rows: list[dict]) -> str:
         for side in ("nfields", "reference"):
             m = r[side]
             iou_cell = f"{m['iou']:.4f}" if "iou" in m else "n/a"  # a point cloud has no inside
-            out.append(f"| {r['protocol']} | {r['shape']} | {r['net']} w0 {r['w0']:g} | {r['seed']} | {side} | "
+            w0 = f"{r['w0']:g}" if r.get("first_omega", 1.0) == 1.0 else f"{r['first_omega'] * r['w0']:g}/{r['w0']:g}"
+            out.append(f"| {r['protocol']} | {r['shape']} | {r['net']} w0 {w0} | {r['seed']} | {side} | "
                        f"{m['chamfer_l1']:.5f} | {iou_cell} | {m['fscore']:.3f} | "
                        f"{m['normal_consistency']:.3f} | {m['steps_per_s']:.2f} |")  # fmt: skip
     return "\n".join(out)
@@ -190,7 +192,12 @@ def verdicts(rows: list[dict]) -> list[str]:
 
 
 def compare(
-    mode: dict, out: Path, seeds: list[int] | None = None, cases: list[int] | None = None, init: str = "nfields"
+    mode: dict,
+    out: Path,
+    seeds: list[int] | None = None,
+    cases: list[int] | None = None,
+    init: str = "nfields",
+    first: float = 1.0,
 ) -> list[dict]:
     """Each case (CASES[i] for i in `cases`, default all) at each seed: nfields and the reference -> the rows."""
     rows = []
@@ -201,7 +208,7 @@ def compare(
             cfg = compose_run_config(
                 overrides(case, mode, seed), out / f"{case.protocol}_{Path(case.shape).stem}_{case.net}_{seed}"
             )
-            row = {**asdict(case), "seed": seed, "init": init, "nfields": run_nfields(cfg)}
+            row = {**asdict(case), "seed": seed, "init": init, "first_omega": first, "nfields": run_nfields(cfg)}
             row["reference"] = run_reference(cfg, case.net, seed, int(cfg.trainer.max_steps), init)
             rows.append(row)
             print("\n".join(table([row]).splitlines()[-2:]), flush=True)
@@ -221,11 +228,20 @@ def main() -> None:
         help="the reference's initial weights: nfields' (default) or its own draw for the seed",
     )
     ap.add_argument("--steps", type=int, default=None, help="training steps of every case (default: the mode's)")
+    ap.add_argument(
+        "--first-omega",
+        type=float,
+        default=1.0,
+        help="the first layer's omega over the cases' (0.5: FINER's phases over the shape, whose "
+        "coordinates span [-0.5, 0.5] where nfields' span [-1, 1])",
+    )
     a = ap.parse_args()
+    if not SHAPES.is_dir():
+        raise SystemExit(f"{SHAPES}: not found; set NFIELDS_SHARED_DATA to the data folder that holds shapes/")
     mode = dict(FULL if a.full else REDUCED)
     if a.steps is not None:
         mode["steps"] = dict.fromkeys(mode["steps"], a.steps)
-    rows = compare(mode, a.out, a.seeds, a.cases, a.init)
+    rows = compare(mode, a.out, a.seeds, a.cases, a.init, a.first_omega)
     md = "\n".join([table(rows), "", *verdicts(rows)])
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "sdf_repro.md").write_text(md + "\n")
