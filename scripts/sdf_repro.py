@@ -206,7 +206,7 @@ def compare(
             continue
         for seed in seeds or mode["seeds"]:
             cfg = compose_run_config(
-                overrides(case, mode, seed), out / f"{case.protocol}_{Path(case.shape).stem}_{case.net}_{seed}"
+                overrides(case, mode, seed, first), out / f"{case.protocol}_{Path(case.shape).stem}_{case.net}_{seed}"
             )
             row = {**asdict(case), "seed": seed, "init": init, "first_omega": first, "nfields": run_nfields(cfg)}
             row["reference"] = run_reference(cfg, case.net, seed, int(cfg.trainer.max_steps), init)

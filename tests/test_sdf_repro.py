@@ -153,6 +153,28 @@ def test_reference_fits_a_sphere(one_thread, net: str) -> None:
     assert fn(np.zeros((1, 3)))[0] < 0 < fn(np.full((1, 3), 0.95))[0]  # inside at the centre, outside at a corner
 
 
+def test_compare_builds_the_protocols_config(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Each case's nfields config: the paper's depth and omegas (the first layer's scaled by --first-omega), Adam at
+    a constant 1e-4, the protocol's scale; the reference gets the same config, its init mode and the steps."""
+    if not sdf_repro.SHAPES.exists():
+        pytest.skip(f"{sdf_repro.SHAPES} is absent")
+    seen = []
+    fake = {"chamfer_l1": 0.01, "fscore": 0.5, "normal_consistency": 0.9, "steps_per_s": 1.0}
+    monkeypatch.setattr(sdf_repro, "run_nfields", lambda cfg: seen.append(cfg) or fake)
+    monkeypatch.setattr(
+        sdf_repro, "run_reference", lambda cfg, net, seed, steps, init: {**fake, "args": (net, steps, init)}
+    )
+    rows = sdf_repro.compare(sdf_repro.REDUCED, tmp_path, [3], [0, 2], "own", 0.5)
+    kitten, armadillo = (cfg.network for cfg in seen)
+    assert (kitten.n_hidden_layers, kitten.w0, kitten.w0_initial) == (4, 30.0, 15.0)
+    assert (armadillo._target_.endswith("Finer"), armadillo.n_hidden_layers, armadillo.w0_initial) == (True, 3, 30.0)
+    cfg = seen[1]
+    assert cfg.model.lr == 1e-4 and cfg.model.scheduler is None and cfg.seed == 3
+    assert cfg.data.extent == pytest.approx(sdf_repro.extent(sdf_repro.SHAPES / "armadillo.off", "finer"), abs=1e-6)
+    assert cfg.data.extent == pytest.approx(0.9 * sdf_repro.extent(sdf_repro.SHAPES / "armadillo.off", "siren"))
+    assert rows[1]["reference"]["args"] == ("finer", 200, "own") and rows[1]["first_omega"] == 0.5
+
+
 def row(net: str, ours: float, theirs: float, iou: tuple[float, float] | None = None) -> dict:
     side = {"fscore": 0.5, "normal_consistency": 0.9, "steps_per_s": 1.0}
     a, b = {**side, "chamfer_l1": ours}, {**side, "chamfer_l1": theirs}
