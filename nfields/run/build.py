@@ -23,7 +23,7 @@ from nfields.lit.base import BaseModule
 from nfields.run.checkpoint import AtomicCheckpointIO
 from nfields.run.exits import building
 from nfields.run.members import build_members
-from nfields.run.resume import check_state_dict, read_checkpoint
+from nfields.run.resume import check_state_dict, read_checkpoint, state_dict_mismatch
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 from nfields.run.validate import hydra_context
 from nfields.tasks.base import Task
@@ -133,22 +133,10 @@ def init_field(field: Field, path: str | Path, dims: int, cfg: DictConfig | None
         theirs = node.get("_target_") if isinstance(node, dict) else None
         if theirs is not None and ours is not None and theirs != ours:  # e.g. SIREN's weights in a ReLU MLP
             raise ConfigError(key, path, f"another architecture: its {group} is {theirs}, this run's {ours}")
-    prefix = "field."
-    theirs = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    own = field.state_dict()
-    missing, extra = sorted(own.keys() - theirs.keys()), sorted(theirs.keys() - own.keys())
-    if missing or extra:
-        raise ConfigError(
-            key, path, f"another architecture: its field lacks {missing[:3]} and has {extra[:3]} that this run's has "
-            "not; use the encoding and network it was trained with",
-        )  # fmt: skip
-    for name, t in own.items():
-        if tuple(t.shape) != tuple(theirs[name].shape):
-            raise ConfigError(
-                key, path, f"another architecture: field.{name} is {tuple(theirs[name].shape)} there, "
-                f"{tuple(t.shape)} in this run; use the encoding and network it was trained with",
-            )  # fmt: skip
-    field.load_state_dict(theirs)
+    theirs = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("field.")}
+    if why := state_dict_mismatch({f"field.{k}": v for k, v in field.state_dict().items()}, theirs):
+        raise ConfigError(key, path, f"another architecture: {why}; use the encoding and network it was trained with")
+    field.load_state_dict({k.removeprefix("field."): v for k, v in theirs.items()})
 
 
 def hydra_choice(cfg: DictConfig, group: str) -> str | None:
