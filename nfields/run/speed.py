@@ -58,17 +58,9 @@ def nearest_divisor(n: int, want: float) -> int:
 
 
 def resumed_k(cfg: DictConfig) -> int | None:
-    """The steps per call of the checkpoint this run resumes (None for a new run). A checkpoint from before
-    they were stored has them in its counts: optimiser steps over Lightning's calls."""
+    """The steps per call of the checkpoint this run resumes (SteppedModule stores them), None for a new run."""
     path = select(cfg, "ckpt_path")[1]
-    if not path:
-        return None
-    ckpt = read_checkpoint(path)
-    if "nfields_steps_per_call" in ckpt:
-        return int(ckpt["nfields_steps_per_call"])
-    batches = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    calls = batches.get("total", {}).get("completed", 0)
-    return max(1, int(ckpt.get("global_step", 0)) // calls) if calls else 1
+    return int(read_checkpoint(path).get("nfields_steps_per_call", 1)) if path else None
 
 
 def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
