@@ -25,8 +25,8 @@ from omegaconf import DictConfig
 from nfields.core.errors import ConfigError
 from nfields.lit.base import BaseModule
 from nfields.lit.stepped import SteppedModule
-from nfields.run.combinations import SCHEDULE_KEYS, check_divides, select
 from nfields.run.resume import read_checkpoint
+from nfields.run.validate import SCHEDULE_KEYS, check_divides, select
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 TARGET_CALL_S = 0.1  # a call of about 0.1 s: Lightning's fixed Python per call is then under 1 %
@@ -74,7 +74,7 @@ def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
             raise ConfigError("model.steps_per_call", k, f"must be {resumed} (or auto) to resume this checkpoint")
         check_divides(cfg, resumed, f"{resumed}, the resumed run's steps per call")
         return resumed
-    if k != "auto":  # it divides the schedule (run/combinations.py, before any work)
+    if k != "auto":  # it divides the schedule (run/validate.py, before any work)
         return int(k)
     n = schedule_gcd(cfg)
     if n <= 1 or not one_process(cfg):
