@@ -113,11 +113,8 @@ def init_field(field: Field, path: str | Path, dims: int, cfg: DictConfig | None
     network class of the same shapes). Only weights are read (weights_only); the stored config is compared,
     never built."""
     key, file = "model.init_from", Path(path).expanduser()
-    file = file / "checkpoints" / "last.ckpt" if file.is_dir() else file
-    if not file.is_file():
-        raise ConfigError(key, path, f"{file} not found: give a run dir (its checkpoints/last.ckpt) or a .ckpt file")
     try:
-        ckpt = read_checkpoint(file)
+        ckpt = read_checkpoint(file / "checkpoints" / "last.ckpt" if file.is_dir() else file)
     except CheckpointError as e:  # its message names ckpt_path; this key is init_from
         raise ConfigError(key, path, str(e).split(": ", 1)[-1]) from None
     shape = ckpt.get("nfields_image_shape")
@@ -182,7 +179,7 @@ def load_field(
     `searchpath`: the config dirs of the user's own options it was trained with (hydra.searchpath)."""
     ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS, searchpath)
     shape = ckpt.get("nfields_image_shape")
-    if shape is None:  # older checkpoints: rebuild the module, which reads the image again
+    if shape is None:  # a module that stores no shape (model=collection): rebuilt, which reads its data again
         module = load_checkpoint(path, map_location, searchpath)
         return module.field, module.image_shape
     if not (isinstance(shape, list | tuple) and len(shape) >= 2 and all(is_int(n) and n > 0 for n in shape)):
