@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from nfields.core.errors import ConfigError
 from nfields.lit.base import BaseModule
 from nfields.lit.stepped import SteppedModule
+from nfields.run.members import on_cuda
 from nfields.run.resume import read_checkpoint
 from nfields.run.validate import SCHEDULE_KEYS, check_divides, select
 
@@ -42,13 +43,6 @@ def one_process(cfg: DictConfig) -> bool:
     """True unless the trainer runs several processes (DDP, several devices or nodes)."""
     devices, nodes, strategy = (select(cfg, f"trainer.{k}")[1] for k in ("devices", "num_nodes", "strategy"))
     return devices in (None, 1, "1") and nodes in (None, 1) and strategy in (None, "auto", "single_device")
-
-
-def probe_device(cfg: DictConfig) -> torch.device:
-    """The device the trainer will train on (trainer.accelerator cpu, gpu/cuda, or auto)."""
-    accelerator = select(cfg, "trainer.accelerator")[1]
-    cuda = accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
-    return torch.device("cuda" if cuda else "cpu")
 
 
 def nearest_divisor(n: int, want: float) -> int:
@@ -79,7 +73,7 @@ def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
     n = schedule_gcd(cfg)
     if n <= 1 or not one_process(cfg):
         return 1
-    step_s = module.probe_step_s(probe_device(cfg))
+    step_s = module.probe_step_s(torch.device("cuda" if on_cuda(cfg) else "cpu"))  # the device it trains on
     return nearest_divisor(n, TARGET_CALL_S / max(step_s, 1e-9))
 
 
