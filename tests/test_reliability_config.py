@@ -78,7 +78,7 @@ RUN_CASES: list[tuple[list[str], str]] = [
     (
         ["+data.sise=3"],
         "data.sise=3: unknown key for nfields.data.image.ImageDataModule; "
-        "known keys: batch_size, image, size, upsample (did you mean data.size?)",
+        "known keys: batch_size, crop, image, size, upsample (did you mean data.size?)",
     ),
     (
         ["+model.lrr=3"],
