@@ -92,6 +92,19 @@ def test_the_partial_scan_holds_only_the_side_that_faces_the_view() -> None:
     assert (np.einsum("bkj,j->bk", dm.held["test"].partial.normals, np.array([1.0, 0, 0])) > 0).all()
 
 
+def test_a_box_cut_away_leaves_only_the_surface_outside_it() -> None:
+    shape, cut = family(3, seed=0)[2], np.array([0.5, 0.5, 0.0, 1.0, 1.0, 1.0])  # a capsule; a quarter cut away
+    part = scan(shape, np.ones(3), pool=2000, k=500, offset=0.01, rng=np.random.default_rng(0), cut=cut)
+    p = part.surface[0]
+    assert not ((p >= cut[:3]) & (p <= cut[3:])).all(-1).any() and np.abs(shape.signed_distance(p)).max() < 1e-9
+    all_points, _ = shape.sample_surface(2000, np.random.default_rng(1))
+    cut_off = all_points[((all_points >= cut[:3] + 0.02) & (all_points <= cut[3:])).all(-1)]
+    assert len(cut_off) > 50 and cKDTree(p).query(cut_off)[0].min() > 0.015  # nothing inside the box is observed
+    dm = small_set(partial="box")
+    points = dm.held["test"].partial.surface
+    assert not ((points >= cut[:3]) & (points <= cut[3:])).all(-1).any()
+
+
 def test_a_folder_of_meshes_goes_through_the_same_sampling(tmp_path: Path) -> None:
     for i in range(4):
         trimesh.creation.icosphere(subdivisions=2, radius=1.0 + i).export(tmp_path / f"ball{i}.off")
@@ -125,3 +138,5 @@ def test_bad_inputs_are_refused_in_one_line(tmp_path: Path) -> None:
     refused(r"^data.test=3: with data.val=2 leaves no training shape of the 5", count=5, val=2, test=3)
     refused(r"^data.view=\[0, 0, 0\]: must be three numbers, not all 0", view=[0, 0, 0])
     refused(r"^data.count=0: must be an integer >= 1", count=0)
+    refused(r"^data.partial=half: must be one of view, box", partial="half")
+    refused(r"^data.cut=\[1, 0, 0, 0, 1, 1\]: must be six numbers", cut=[1, 0, 0, 0, 1, 1])

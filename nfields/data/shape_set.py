@@ -12,10 +12,11 @@ Set up once, on the host (NumPy); the module moves what it trains on to the devi
                  (S, P, 3) and (S, M, 3); a mesh's points of undecided sign are replaced by draws of the decided ones
   held out       per val and test shape, the partial observation (below) and the ground truth: `data.eval_points`
                  surface samples with normals and the inside of a `data.size`^3 grid's cells (the metrics)
-The partial observation (`Partial`) is a depth scan's: of `data.pool` surface samples, those whose normal faces the
-direction `data.view` (toward the scanner, n . v > 0), `data.observed` of them drawn, with points `data.scan_offset`
-in front of and behind each along its normal, whose signed distances are +-scan_offset (DeepSDF's completion
-samples). Nothing of the far side is observed.
+The partial observation (`Partial`), `data.partial`: view (a depth scan's): of `data.pool` surface samples, those
+whose normal faces the direction `data.view` (toward the scanner, n . v > 0); box: those outside the box `data.cut`
+(x0, y0, z0, x1, y1, z1), cut away. `data.observed` of them are drawn, with points `data.scan_offset` in front of
+and behind each along its normal, whose signed distances are +-scan_offset (DeepSDF's completion samples). Nothing
+of the far side, or of the cut, is observed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, integer, nullable, number, string
+from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, integer, nullable, number, one_of, string
 from nfields.core.errors import ConfigError, DataError
 from nfields.core.sdf_mesh import plane_points
 from nfields.data.grid import OnDevice
@@ -41,6 +42,17 @@ VECTOR = Check(
 )
 
 
+BOX = Check(
+    lambda v: (
+        isinstance(v, list | tuple)
+        and len(v) == 6
+        and all(number().ok(x) for x in v)
+        and all(v[i] < v[i + 3] for i in range(3))
+    ),
+    "six numbers x0, y0, z0, x1, y1, z1 with x0 < x1, y0 < y1, z0 < z1",
+)
+
+
 @dataclass
 class Partial:
     """B shapes' partial observations: surface (B, K, 3) with unit normals (B, K, 3) on the visible side; near
@@ -52,12 +64,25 @@ class Partial:
     near_sdf: np.ndarray
 
 
-def scan(shape: Shape, view: np.ndarray, pool: int, k: int, offset: float, rng: np.random.Generator) -> Partial:
-    """One shape's depth-scan-like observation from direction `view` (3,) (toward the scanner; module docstring)."""
+def scan(
+    shape: Shape,
+    view: np.ndarray,
+    pool: int,
+    k: int,
+    offset: float,
+    rng: np.random.Generator,
+    cut: np.ndarray | None = None,
+) -> Partial:
+    """One shape's partial observation (module docstring): the side that faces `view` (3,) (toward the scanner), or
+    with `cut` (6,) = (lo (3,), hi (3,)) the surface outside that box."""
     points, normals = shape.sample_surface(pool, rng)  # (pool, 3) each
-    seen = np.flatnonzero(normals @ view > 0)  # the side that faces the scanner
+    if cut is None:
+        seen, why = np.flatnonzero(normals @ view > 0), f"faces data.view={view.tolist()}; use another direction"
+    else:
+        inside = ((points >= cut[:3]) & (points <= cut[3:])).all(-1)
+        seen, why = np.flatnonzero(~inside), f"lies outside data.cut={cut.tolist()}; cut a smaller box"
     if len(seen) == 0:
-        raise DataError(f"{shape.name}: no surface point faces data.view={view.tolist()}; use another direction")
+        raise DataError(f"{shape.name}: no surface point {why}")
     pick = rng.choice(seen, size=k, replace=len(seen) < k)
     p, n = points[pick], normals[pick]  # (k, 3) each
     near = np.concatenate([p + offset * n, p - offset * n])  # (2k, 3): in front, behind
@@ -118,7 +143,9 @@ class ShapeSetDataModule(OnDevice):
         near: int = 4096,
         near_std: tuple[float, float] = (0.02, 0.004),
         eval_points: int = 5000,
+        partial: str = "view",
         view: tuple[float, float, float] = (1.0, 1.0, 1.0),
+        cut: tuple[float, ...] = (0.5, 0.5, 0.0, 1.0, 1.0, 1.0),
         observed: int = 1024,
         scan_offset: float = 0.01,
         seed: int = 0,
@@ -135,7 +162,9 @@ class ShapeSetDataModule(OnDevice):
         check_arg("data.extent", extent, number(gt=0, le=1))
         check_arg("data.size", size, integer(lo=2))
         check_arg("data.near_std", list(near_std) if not isinstance(near_std, str) else near_std, TWO_STDS)
+        check_arg("data.partial", partial, one_of("view", "box"))
         check_arg("data.view", list(view) if not isinstance(view, str) else view, VECTOR)
+        check_arg("data.cut", list(cut) if not isinstance(cut, str) else cut, BOX)
         check_arg("data.scan_offset", scan_offset, POSITIVE)
         task = task if task is not None else SDF("deepsdf")
         if not isinstance(task, ShapeTask):
@@ -144,6 +173,7 @@ class ShapeSetDataModule(OnDevice):
         self.extent, self.size, self.shapes_per_batch, self.batch_size = extent, size, shapes_per_batch, batch_size
         self.pool, self.n_near, self.near_std, self.eval_points = pool, near, tuple(near_std), eval_points
         self.view = np.asarray(view, dtype=np.float64) / np.linalg.norm(view)
+        self.cut = np.asarray(cut, dtype=np.float64) if partial == "box" else None
         self.observed, self.scan_offset, self.seed, self.task = observed, scan_offset, seed, task
         self.shapes: list[Shape] = []
         self.splits: dict[str, np.ndarray] = {}
@@ -188,7 +218,7 @@ class ShapeSetDataModule(OnDevice):
         parts, points, normals, inside = [], [], [], []
         for i in index:
             shape = self.shapes[i]
-            parts.append(scan(shape, self.view, self.pool, self.observed, self.scan_offset, rng))
+            parts.append(scan(shape, self.view, self.pool, self.observed, self.scan_offset, rng, self.cut))
             p, n = shape.sample_surface(self.eval_points, rng)
             points.append(p), normals.append(n), inside.append(inside_grid(shape, self.size))
         if not len(index):
