@@ -40,6 +40,10 @@ from nfields.lit.shape import ShapeModule, score_surface
 from nfields.lit.tto import frozen
 from nfields.tasks.shape import ShapeBatch, ShapeTask
 
+# The largest step a ray takes in the shaded views (cube units): task.loss=deepsdf trains distances only up to its
+# clamp (0.1), and beyond it a value can be far larger than the distance, so a full step would jump past thin parts.
+MAX_STEP = 0.05
+
 
 class ShapeSetModule(ShapeModule):
     """model=shape_set: one conditional field and a code per training shape (module docstring)."""
@@ -62,7 +66,7 @@ class ShapeSetModule(ShapeModule):
         code_reg: float = 1e-4,
         code_std: float = 0.01,
         tto_steps: int = 300,
-        val_tto_steps: int = 50,
+        val_tto_steps: int = 100,
         tto_lr: float = 5e-3,
         n_grid: int = 4,
         render_chunk: int = 65536,
@@ -198,11 +202,13 @@ class ShapeSetModule(ShapeModule):
         chunk = max(1, min(self.render_chunk, 16384))
         with torch.inference_mode(False):  # the tracer's normals take autograd: no code made under inference mode
             codes = [c.clone() for c in codes]
-        imgs = [
-            render_views(lambda x, c=c: self.shape_fn(c)(x)[..., 0], self.views[:1], self.view_size,
-                         distance=self.task.distance, chunk=chunk, device=self.device)[0]
-            for c in codes
-        ]  # fmt: skip
+        imgs = []
+        for c in codes:
+            value = lambda x, c=c: self.shape_fn(c)(x)[..., 0].clamp(-MAX_STEP, MAX_STEP)  # noqa: E731  (N, 3) -> (N,)
+            view = render_views(
+                value, self.views[:1], self.view_size, distance=self.task.distance, chunk=chunk, device=self.device
+            )
+            imgs.append(view[0])  # (S, S, 3)
         return strip(imgs)
 
     def panel_images(self) -> dict[str, torch.Tensor]:
