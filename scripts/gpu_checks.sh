@@ -32,15 +32,15 @@ check() {  # check NAME SECONDS COMMAND...
 }
 
 # COIN: experiment=coin's best.ckpt through compress.py --bits 16 (the decoded 8-bit render), the reference with
-# nfields' settings on the same 512^2 centre crop (data=image crops square), and the reference as COIN runs it on
-# the whole 768x512 image (COIN's half model, unclamped, as its results.json). One row: | LxW | image | ... |
+# nfields' settings on the same whole 768x512 image (experiment=coin: data.crop=null), and the reference as COIN
+# runs it (COIN's grid and biases, its half model, unclamped, as its results.json). One row: | LxW | image | ... |
 coin_run() {  # coin_run IMAGE LAYERS WIDTH
   local img=$1 L=$2 W=$3 dir="$OUT/coin/$1_$2x$3" ref="python scripts/baselines/coin.py $KODAK/$1.png --layers $2 --width $3"
   python train.py experiment=coin "data.image=$KODAK/$img.png" "network.n_hidden_layers=$L" "network.n_neurons=$W" \
     logger=none "hydra.run.dir=$dir" > "$dir.train.txt" 2>&1
   local ours crop full
   ours=$(python scripts/compress.py "$dir/checkpoints/best.ckpt" --out "$dir.nfc" --bits 16 | awk '/^decoded PSNR/ {print $3}')
-  crop=$($ref --size 512 --grid cells --bias torch | awk '/^fp16:/ {print $2}')
+  crop=$($ref --grid cells --bias torch | awk '/^fp16:/ {print $2}')
   full=$($ref | tee "$dir.reference.txt" | awk '/^fp16:/ {print $8}')
   echo "| ${L}x$W | $img | $ours | $crop | $full |"
 }

@@ -12,6 +12,9 @@ fine-tuning first, else post-training quantisation), read back from the file alo
 (OUT/files/.../<image>.png) and scored against the image as training read it, in 8-bit levels. Written:
 rd.json (every point, every member), rd.md (the table), rd.png (PSNR against bpp: one curve per
 representation, the classical codecs on the same images, the published Kodak points as markers).
+Each image is fitted whole (data.crop=null: COIN's protocol), portrait ones turned a quarter turn to landscape
+(data.orient=landscape: model=many's members share one shape); --size is the longer side, --square fits the
+centre squares instead.
 --logger wandb also logs them to a W&B run (offline, under OUT/wandb: `wandb sync` uploads it). Sizes per
 representation: nfields/analysis/codec/rd.py.
 """
@@ -57,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--images", type=Path, required=True, help="a folder of lossless images (PNG)")
     p.add_argument("--out", type=Path, default=Path("outputs/rd"), help="folder for runs, files and rd.*")
     p.add_argument("--limit", type=int, default=None, help="only the first N images")
-    p.add_argument("--size", type=int, default=None, help="downsample each image to this side (data.size)")
+    p.add_argument("--size", type=int, default=None, help="downsample each image to this longer side (data.size)")
+    p.add_argument("--square", action="store_true", help="fit each image's centre square (data.crop=square)")
     p.add_argument("--reps", default=",".join(REPS), help=f"comma list of {', '.join(REPS)}")
     p.add_argument("--sizes", nargs="*", default=[], help="REP=S1,S2 per representation (default: its ladder)")
     p.add_argument("--steps", type=int, default=2000, help="training steps of each run")
@@ -97,7 +101,9 @@ def fit(a: argparse.Namespace, rep: str, size: str) -> tuple[Path, list[str]]:
     run_dir = a.out / "runs" / f"{rep}-{size}"
     shutil.rmtree(run_dir, ignore_errors=True)  # a rerun replaces the point
     overrides = ["model=many", "data=image_set", f"data.root={a.images.resolve()}", f"data.limit={len(a.paths)}"]
-    overrides += [f"data.size={a.size if a.size else 'null'}", f"trainer.max_steps={a.steps}", "logger=none"]
+    # the whole frame (COIN's protocol), portrait images turned to landscape: model=many's members share one shape
+    frame = ["data.crop=square"] if a.square else ["data.crop=null", "data.orient=landscape"]
+    overrides += [*frame, f"data.size={a.size if a.size else 'null'}", f"trainer.max_steps={a.steps}", "logger=none"]
     overrides += ["~callbacks.progress_gif", *size_overrides(rep, size), *a.overrides]
     train(compose_run_config(overrides, run_dir))
     GlobalHydra.instance().clear()
@@ -154,8 +160,8 @@ def point(a: argparse.Namespace, rep: str, size: str) -> dict[str, Any]:
 
 
 def write_references(a: argparse.Namespace, rows: list[dict[str, Any]], targets: list[Any]) -> None:
-    """The images as training read them (data.size's crop and resize), OUT/images/<name>.png: the classical
-    codecs' inputs, so every curve is measured on the same pixels."""
+    """The images as training read them (turned to landscape, resized; --square: cropped), OUT/images/<name>.png:
+    the classical codecs' inputs, so every curve is measured on the same pixels."""
     folder = a.out / "images"
     folder.mkdir(parents=True, exist_ok=True)
     for row, target in zip(rows, targets, strict=True):
@@ -218,8 +224,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not points:
         raise ConfigError("--sizes", a.sizes, "names no (representation, size) to fit")
     classical = classical_curves(a)
-    result = {"images": [f.name for f in a.paths], "size": a.size, "steps": a.steps, "points": points,
-              "classical": classical, "published": PUBLISHED}  # fmt: skip
+    result = {"images": [f.name for f in a.paths], "size": a.size, "square": a.square, "steps": a.steps,
+              "points": points, "classical": classical, "published": PUBLISHED}  # fmt: skip
     (a.out / "rd.json").write_text(json.dumps(result, indent=1))
     (a.out / "rd.md").write_text(table(points))
     png = plot(points, classical, a.out / "rd.png")

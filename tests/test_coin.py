@@ -15,7 +15,7 @@ from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from nfields.core.coords import cell_grid
-from nfields.run.build import build_field
+from nfields.run.build import build_datamodule, build_field
 from nfields.run.compose import compose_run_config
 from nfields.run.train import train
 from tests.codec_run import load_script, smooth_image
@@ -141,6 +141,14 @@ def test_nfields_matches_the_reference_on_a_small_image(tmp_path: Path, seed: in
     assert abs(ours - ref["psnr_fp16"]) <= 0.1, json.dumps({"nfields": ours, "reference": ref})
 
 
+def test_experiment_coin_fits_the_whole_frame(make_cfg, tmp_path: Path) -> None:
+    """COIN fits the whole 768 x 512 image: experiment=coin keeps a non-square image whole (data.crop=null)."""
+    path = tmp_path / "wide.png"
+    Image.fromarray(smooth_image(16, 24)).save(path)
+    dm = build_datamodule(make_cfg("experiment=coin", f"data.image={path}"))  # set up
+    assert torch.equal(dm.signal, torch.from_numpy(smooth_image(16, 24)))  # (16, 24, 3) uint8 levels, uncropped
+
+
 def test_experiment_coin_without_an_image_is_refused(make_cfg, capsys) -> None:
     """The default sample is not COIN's data: the preset names the key to set, before any work."""
     cfg = make_cfg("experiment=coin", "logger=none")
@@ -158,7 +166,12 @@ def test_reduced_kodak_matches_the_reference(tmp_path: Path, record_property) ->
         image = KODAK / f"{name}.png"
         pixels = coin.load_image(str(image), 128)
         for layers, width in REDUCED_ARCHS:
-            arch = (f"network.n_hidden_layers={layers}", f"network.n_neurons={width}", "data.size=128")
+            arch = (
+                f"network.n_hidden_layers={layers}",
+                f"network.n_neurons={width}",
+                "data.crop=square",
+                "data.size=128",
+            )
             ours = nfields_fp16(tmp_path / f"{name}_{layers}x{width}", image, REDUCED_STEPS, 0, *arch)["psnr"]
             ref = coin.fit(pixels, layers, width, REDUCED_STEPS, grid="cells", bias="torch")["psnr_fp16"]
             rows.append({"image": name, "arch": f"{layers}x{width}", "nfields": ours, "reference": ref})

@@ -15,7 +15,7 @@ import torch
 from nfields.core.errors import ConfigError
 from nfields.run.compose import CONFIGS
 from nfields.run.options import option_names
-from nfields.run.validate import COMBINATIONS, validate_config
+from nfields.run.validate import latent_needs_conditioning, validate_config
 from tests.reliability import expect_error
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -78,7 +78,7 @@ RUN_CASES: list[tuple[list[str], str]] = [
     (
         ["+data.sise=3"],
         "data.sise=3: unknown key for nfields.data.image.ImageDataModule; "
-        "known keys: batch_size, image, size, upsample (did you mean data.size?)",
+        "known keys: batch_size, crop, image, size, upsample (did you mean data.size?)",
     ),
     (
         ["+model.lrr=3"],
@@ -148,7 +148,7 @@ def test_one_source_of_truth_per_key() -> None:
     checked = {
         key: p.relative_to(PACKAGE).as_posix()
         for p, text in sources.items()
-        if p.parent.name != "run" or p.stem not in ("validate", "combinations")
+        if p.parent.name != "run" or p.stem != "validate"
         for key in CHECKED_KEY.findall(text)
     }
     assert checked, "the key pattern found no component check"
@@ -166,18 +166,16 @@ def test_large_size_passes_with_confirmation(make_cfg) -> None:
 
 
 def test_latent_without_conditioning_is_rejected(make_cfg) -> None:
-    """The cond and latent combination is checked from Hydra's choices and overrides."""
-    cfg = make_cfg("debug=fast")
-    check = next(fn for fn in COMBINATIONS if fn.__name__ == "latent_needs_conditioning")
+    """The cond and latent combination is checked from Hydra's choices and the keys typed on the command line."""
     conds = "|".join(n for n in option_names(CONFIGS, "cond") if n != "none")  # what configs/cond/ holds
     with pytest.raises(ConfigError) as e:
-        check(cfg, {"latent": "global", "cond": "none"}, ["latent=global"])
+        validate_config(make_cfg("debug=fast", "latent=global"))
     assert (
         str(e.value) == f"latent=global: a latent code needs a conditioning method: add cond={conds}, or drop latent="
     )
     assert "film" in conds.split("|")
-    check(cfg, {"latent": "global", "cond": "none"}, [])  # a default latent with cond=none is ignored, not an error
-    check(cfg, {"latent": "global", "cond": "film"}, ["latent=global", "cond=film"])
+    latent_needs_conditioning({"latent": "global", "cond": "none"}, set())  # a default latent with cond=none: ignored
+    validate_config(make_cfg("debug=fast", "cond=film", "latent=global"))
 
 
 def test_defaults_and_every_option_validate(make_cfg) -> None:

@@ -149,10 +149,30 @@ def square_resize(img: torch.Tensor, size: int | None, upsample: bool = False, n
     img = img[top : top + s, left : left + s]
     if size is None or size == s:
         return img.contiguous()
+    return resample(img, (size, size))
+
+
+def whole_resize(img: torch.Tensor, size: int | None, upsample: bool = False, name: str = "the image") -> torch.Tensor:
+    """Keep the whole (H, W, C) frame, resized so that its longer side is `size` (the shorter one in proportion,
+    rounded); None keeps it as it is. Upsampling is refused unless `upsample`, as in square_resize."""
+    h, w = img.shape[:2]
+    long = max(h, w)
+    if size is None or size == long:
+        return img.contiguous()
+    if size > long and not upsample:
+        raise ImageError(
+            f"data.size={size} is larger than {name}'s longer side ({h}x{w}): it would be upsampled, and the "
+            f"ground truth an interpolation; use data.size={long} (or null), or data.upsample=true on purpose"
+        )
+    return resample(img, (max(1, round(h * size / long)), max(1, round(w * size / long))))
+
+
+def resample(img: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """(H, W, C) -> (h, w, C) float in [0, 1]: area averaging to downsample (the right low-pass), bicubic up."""
     img = img.float() / 255 if img.dtype == torch.uint8 else img
-    x = img.permute(2, 0, 1)[None]  # (1, C, s, s)
-    if size < s:  # area averaging: the right low-pass for downsampling
-        x = F.interpolate(x, size=(size, size), mode="area")
+    x = img.permute(2, 0, 1)[None]  # (1, C, H, W)
+    if shape[0] <= img.shape[0] and shape[1] <= img.shape[1]:
+        x = F.interpolate(x, size=shape, mode="area")
     else:
-        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+        x = F.interpolate(x, size=shape, mode="bicubic", align_corners=False).clamp(0, 1)
     return x[0].permute(1, 2, 0).contiguous()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from nfields.core.checks import POSITIVE_INT, boolean, check_arg, nullable, string
+from nfields.core.checks import POSITIVE_INT, boolean, check_arg, nullable, one_of, string
 from nfields.core.errors import ImageError
-from nfields.core.io import load_image, square_resize
+from nfields.core.io import load_image, square_resize, whole_resize
 from nfields.data.grid import GridDataModule
 from nfields.tasks.base import Task
 
@@ -24,12 +24,20 @@ class ImageDataModule(GridDataModule):
         batch_size: int | None = None,
         upsample: bool = False,
         task: Task | None = None,
+        crop: str | None = "square",
     ) -> None:
         super().__init__(batch_size, task)
         check_arg("data.image", image, string())
         check_arg("data.size", size, nullable(POSITIVE_INT))
         check_arg("data.upsample", upsample, boolean())
-        self.spec, self.size, self.upsample = image, size, upsample
+        check_arg("data.crop", crop, nullable(one_of("square")))
+        self.spec, self.size, self.upsample, self.crop = image, size, upsample, crop
+
+    def resize(self, img: torch.Tensor, name: str = "the image") -> torch.Tensor:
+        """data.crop=square: the centre square, resized to data.size^2; null: the whole frame, its longer side
+        resized to data.size (the other in proportion). (H, W, C) -> (h, w, C)."""
+        resize = square_resize if self.crop == "square" else whole_resize
+        return resize(img, self.size, self.upsample, name)
 
     @property
     def image(self) -> torch.Tensor | None:
@@ -41,7 +49,7 @@ class ImageDataModule(GridDataModule):
         self.signal = value
 
     def load(self) -> torch.Tensor:
-        return square_resize(load_image(self.spec, keep_uint8=True), self.size, self.upsample)
+        return self.resize(load_image(self.spec, keep_uint8=True))
 
     def member_images(self, indices: list[int] | None = None) -> list[tuple[int, str, torch.Tensor]]:
         """The images model=many fits, as (index, name, (H, W, C)): data=image has one, index 0."""

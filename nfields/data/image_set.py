@@ -7,7 +7,11 @@ A set is
     Fourier-features notebook's `data_div2k.npz` and `data_2d_text.npz` are (`train_data`, `test_data`).
 `data.index` picks the image this run fits; `data.limit` keeps the first N images of the set (what
 a sweep over the set iterates); `data.size` area-downsamples every image (the reduced, CPU-sized
-protocol). A set's images must share one size unless `data.size` resizes them all.
+protocol). `data.crop=square` (the default) fits each image's centre square, and a set's images must then
+share one size unless `data.size` resizes them all; `data.crop=null` fits each whole frame (Kodak's 768 x 512),
+`data.size` its longer side. `data.orient=landscape` turns portrait images (H > W) a quarter turn
+counter-clockwise first, so that a set of landscape and portrait frames (Kodak) has one shape, as model=many
+needs (a single run fits any frame; model=many refuses a set whose frames differ, in one line).
 Nothing is shipped or downloaded: point `data.root` at your copy.
 """
 
@@ -19,9 +23,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from nfields.core.checks import POSITIVE_INT, Check, boolean, check_arg, integer, nullable, string
+from nfields.core.checks import POSITIVE_INT, Check, boolean, check_arg, integer, nullable, one_of, string
 from nfields.core.errors import ImageError
-from nfields.core.io import load_image, square_resize, to_float_image
+from nfields.core.io import load_image, to_float_image
 from nfields.data.image import ImageDataModule
 from nfields.tasks.base import Task
 
@@ -74,12 +78,12 @@ class ImageSet:
             raise ImageError(f"data.root: {where} holds no image files ({', '.join(SUFFIXES)})")
         return files
 
-    def sizes(self) -> dict[tuple[int, int], str]:
-        """(H, W) -> the first image of that size, read from file headers only (no decoding)."""
+    def sizes(self, indices: list[int] | None = None) -> dict[tuple[int, int], str]:
+        """(H, W) -> the first image of that size (of `indices`, default all), from file headers only (no decoding)."""
         if self.array is not None:
             return {tuple(self.array.shape[1:3]): self.names[0]}
         out: dict[tuple[int, int], str] = {}
-        for f in self.files[: self.n]:
+        for f in [self.files[i] for i in indices] if indices is not None else self.files[: self.n]:
             with Image.open(f) as im:
                 out.setdefault((im.height, im.width), f.name)
         return out
@@ -104,15 +108,38 @@ class ImageSetDataModule(ImageDataModule):
         batch_size: int | None = None,
         upsample: bool = False,
         task: Task | None = None,
+        crop: str | None = "square",
+        orient: str | None = None,
     ) -> None:
         check_arg("data.root", root, SET_PATH)  # required: the set is the user's, never shipped
         check_arg("data.split", split, nullable(string()))
         check_arg("data.index", index, integer(lo=0))
         check_arg("data.limit", limit, nullable(POSITIVE_INT))
         check_arg("data.upsample", upsample, boolean())
-        super().__init__(image=str(root), size=size, batch_size=batch_size, upsample=upsample, task=task)
-        self.split, self.index, self.limit = split, index, limit
+        check_arg("data.orient", orient, nullable(one_of("landscape")))
+        super().__init__(image=str(root), size=size, batch_size=batch_size, upsample=upsample, task=task, crop=crop)
+        self.split, self.index, self.limit, self.orient = split, index, limit, orient
         self.set: ImageSet | None = None
+
+    def turned(self, h: int, w: int) -> bool:
+        """Whether an H x W image is given a quarter turn (data.orient=landscape and it is portrait)."""
+        return self.orient == "landscape" and h > w
+
+    def frame(self, img: torch.Tensor, name: str) -> torch.Tensor:
+        """(H, W, C) as the run reads it: turned to landscape (data.orient), then cropped and resized."""
+        if self.turned(*img.shape[:2]):
+            img = torch.rot90(img, 1, dims=(0, 1))  # counter-clockwise: (H, W, C) -> (W, H, C)
+        return self.resize(img, name)
+
+    def framed_shape(self, h: int, w: int) -> tuple[int, int]:
+        """The (h, w) frame() makes of an H x W image, from its size alone (no decoding)."""
+        if self.turned(h, w):
+            h, w = w, h
+        if self.crop == "square":
+            return (self.size, self.size) if self.size else (min(h, w), min(h, w))
+        if self.size is None:
+            return h, w
+        return max(1, round(h * self.size / max(h, w))), max(1, round(w * self.size / max(h, w)))
 
     def setup(self, stage: str | None = None) -> None:
         if self.image is not None:
@@ -121,13 +148,13 @@ class ImageSetDataModule(ImageDataModule):
         if self.index >= self.set.n:
             raise ImageError(f"data.index={self.index}: the set has {self.set.n} images (0..{self.set.n - 1})")
         sizes = self.set.sizes()
-        if len(sizes) > 1 and self.size is None:
+        if len(sizes) > 1 and self.size is None and self.crop == "square":
             shown = ", ".join(f"{name} {h}x{w}" for (h, w), name in list(sizes.items())[:3])
             raise ImageError(
                 f"data.root={self.spec}: its images differ in size ({shown}); set data.size to resize all of them"
             )
         name = f"{self.spec} image {self.index} ({self.set.names[self.index]})"
-        self.image = square_resize(self.set.image(self.index), self.size, self.upsample, name)
+        self.image = self.frame(self.set.image(self.index), name)
 
     def member_images(self, indices: list[int] | None = None) -> list[tuple[int, str, torch.Tensor]]:
         """Images `indices` of the set (default: all of them, data.limit first) as (index, name, (H, W, C))."""
@@ -136,9 +163,23 @@ class ImageSetDataModule(ImageDataModule):
         bad = [i for i in indices if not (0 <= i < self.set.n)]
         if bad:
             raise ImageError(f"members.images: {bad} not in the set's {self.set.n} images (0..{self.set.n - 1})")
+        self.check_one_shape(indices)
         out = []
         for i in indices:  # data.index's image is already read and resized
             name = f"{self.spec} image {i} ({self.set.names[i]})"
-            image = self.image if i == self.index else square_resize(self.set.image(i), self.size, self.upsample, name)
+            image = self.image if i == self.index else self.frame(self.set.image(i), name)
             out.append((i, self.set.names[i], image))
         return out
+
+    def check_one_shape(self, indices: list[int]) -> None:
+        """Members must share one shape (model=many stacks them): frames of other shapes are refused in one line."""
+        shapes: dict[tuple[int, int], str] = {}
+        for (h, w), name in self.set.sizes(indices).items():
+            shapes.setdefault(self.framed_shape(h, w), f"{name} {h}x{w}")
+        if len(shapes) > 1:
+            shown = ", ".join(f"{name} as {h}x{w}" for (h, w), name in list(shapes.items())[:3])
+            portrait = self.orient is None and bool({(w, h) for h, w in shapes} & set(shapes))
+            fix = "data.orient=landscape to turn portrait images" if portrait else "data.crop=square with data.size"
+            raise ImageError(
+                f"data.root={self.spec}: model=many needs one shape and its frames differ ({shown}); set {fix}"
+            )

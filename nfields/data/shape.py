@@ -105,25 +105,7 @@ class ShapeDataModule(OnDevice):
     def near_pool(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """Points near the surface and the task's share uniform (M, 3), with signed distances (M,) when the shape has an
         inside (else None); undecided signs dropped (module docstring)."""
-        m = self.n_near
-        base, _ = self.shape.sample_surface(m, rng)
-        std = np.where(np.arange(m) % 2 == 0, self.near_std[0], self.near_std[1])[:, None]  # two scales
-        pts = np.concatenate(
-            [base + rng.normal(size=base.shape) * std, rng.uniform(0, 1, (int(m * self.task.uniform_share), 3))]
-        )
-        pts = np.clip(pts, 0, 1)
-        if not self.shape.exact_sign:
-            return pts, None
-        if not isinstance(self.shape, MeshShape):
-            return pts, self.shape.signed_distance(pts)
-        sdf, decided = self.shape.decided(pts)
-        if len(pts) and (~decided).mean() > MAX_UNDECIDED:
-            raise DataError(
-                f"{self.shape.name}: the inside cannot be decided at {100 * (~decided).mean():.0f}% of the points "
-                "near the surface (the mesh is open or not oriented); close its holes, or fit its surface alone "
-                "with data.near=0 and task.loss=siren or igr"
-            )
-        return pts[decided], sdf[decided]
+        return near_samples(self.shape, self.n_near, self.near_std, self.task.uniform_share, rng)
 
     def describe(self) -> str:
         """'torus (analytic)', 'bunny00.off: 37706 vertices, 75408 triangles', 'kitten.xyz: 5210 points'."""
@@ -133,3 +115,27 @@ class ShapeDataModule(OnDevice):
         if isinstance(shape, CloudShape):
             return f"{shape.name}: {len(shape.points)} points"
         return f"{shape.name} (analytic)"
+
+
+def near_samples(
+    shape: Shape, m: int, near_std: tuple[float, float], uniform_share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """m points near `shape`'s surface (Gaussian offsets, half at each std of `near_std`) and m x `uniform_share`
+    uniform in the cube (M, 3), with their signed distances (M,) when the shape has an inside (else None); a mesh's
+    points of undecided sign are dropped, and the mesh refused in one line when more than MAX_UNDECIDED are."""
+    base, _ = shape.sample_surface(m, rng)
+    std = np.where(np.arange(m) % 2 == 0, near_std[0], near_std[1])[:, None]  # two scales
+    pts = np.concatenate([base + rng.normal(size=base.shape) * std, rng.uniform(0, 1, (int(m * uniform_share), 3))])
+    pts = np.clip(pts, 0, 1)
+    if not shape.exact_sign:
+        return pts, None
+    if not isinstance(shape, MeshShape):
+        return pts, shape.signed_distance(pts)
+    sdf, decided = shape.decided(pts)
+    if len(pts) and (~decided).mean() > MAX_UNDECIDED:
+        raise DataError(
+            f"{shape.name}: the inside cannot be decided at {100 * (~decided).mean():.0f}% of the points "
+            "near the surface (the mesh is open or not oriented); close its holes, or fit its surface alone "
+            "with data.near=0 and task.loss=siren or igr"
+        )
+    return pts[decided], sdf[decided]

@@ -142,6 +142,10 @@ class BaseModule(pl.LightningModule):
         """The current field rendered for progress.gif -> (h, w, C) in [0, 1]."""
         raise NotImplementedError
 
+    def tto_total(self, n_batches: int) -> int:
+        """Test-time optimisation steps of a test pass over n_batches batches, for the progress bar (0: none)."""
+        return 0
+
     # ---- checkpoints -----------------------------------------------------------------------------
     def checkpoint_extra(self) -> dict[str, Any]:
         """What a checkpoint needs beyond the weights and the config to rebuild the model without data."""

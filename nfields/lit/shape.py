@@ -21,7 +21,7 @@ import torch
 from nfields.core.checks import POSITIVE_INT, check_arg
 from nfields.core.geometry import face_areas_normals, sample_surface
 from nfields.core.mesh_io import write_obj, write_ply
-from nfields.core.sdf_mesh import extract_surface, mid_planes, sdf_picture, torch_fn
+from nfields.core.sdf_mesh import SdfFn, extract_surface, mid_planes, sdf_picture, torch_fn
 from nfields.core.shape_metrics import iou, surface_scores
 from nfields.core.views import GAP, strip
 from nfields.data.shape import PANEL, ShapeDataModule
@@ -41,6 +41,30 @@ def column(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
     out[: top.shape[0], : top.shape[1]] = top
     out[top.shape[0] + GAP :, : bottom.shape[1]] = bottom
     return out
+
+
+def score_surface(
+    fn: SdfFn,
+    n: int,
+    gt_points: np.ndarray,
+    gt_normals: np.ndarray,
+    unit: float,
+    gt_inside: np.ndarray | None = None,
+) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray]]:
+    """The zero level of `fn` on an n^3 grid, scored against the truth's surface samples (E, 3) with normals (E, 3)
+    and, if given, its inside (n, n, n) (core/shape_metrics.py) -> (the metrics, the mesh's vertices and faces)."""
+    inside = np.zeros((n, n, n), bool) if gt_inside is not None else None  # (z, y, x): IoU's cells
+    mesh = extract_surface(fn, n, slab=SLAB, inside=inside)  # one pass over the grid for both
+    verts, faces = mesh
+    rng = np.random.default_rng(0)  # the same predicted samples for the same mesh
+    if len(faces) and face_areas_normals(verts.astype(np.float64), faces)[0].sum() > 0:
+        pts, normals = sample_surface(verts.astype(np.float64), faces, len(gt_points), rng)
+    else:
+        pts, normals = np.zeros((0, 3)), np.zeros((0, 3))
+    metrics = surface_scores(pts, normals, gt_points, gt_normals, unit)
+    if inside is not None:
+        metrics["iou"] = iou(inside, gt_inside)
+    return metrics, mesh
 
 
 class ShapeModule(SteppedModule):
@@ -155,18 +179,9 @@ class ShapeModule(SteppedModule):
     def evaluate(self, stage: str) -> dict[str, float]:
         """Extract the surface at data.size^3 and score it (core/shape_metrics.py); keep the mesh and slices."""
         data, fn = self.data, self.sdf_fn()
-        n = data.size
-        inside = np.zeros((n, n, n), bool) if data.gt_inside is not None else None  # (z, y, x): IoU's cells
-        self.mesh = extract_surface(fn, n, slab=SLAB, inside=inside)  # one pass over the grid for both
-        verts, faces = self.mesh
-        rng = np.random.default_rng(0)  # the same predicted samples for the same mesh
-        if len(faces) and face_areas_normals(verts.astype(np.float64), faces)[0].sum() > 0:
-            pts, normals = sample_surface(verts.astype(np.float64), faces, len(data.gt_points), rng)
-        else:
-            pts, normals = np.zeros((0, 3)), np.zeros((0, 3))
-        metrics = surface_scores(pts, normals, data.gt_points, data.gt_normals, data.shape.longest_side())
-        if inside is not None:
-            metrics["iou"] = iou(inside, data.gt_inside)
+        metrics, self.mesh = score_surface(
+            fn, data.size, data.gt_points, data.gt_normals, data.shape.longest_side(), data.gt_inside
+        )
         self.pred_slices = fn(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
         self.pred_views = self.shaded_views()
         self.log_scores(stage, metrics)

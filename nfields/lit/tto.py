@@ -28,6 +28,7 @@ from torch.func import functional_call
 
 from nfields.core.checks import check_arg, integer
 from nfields.core.coords import cell_grid
+from nfields.core.media import as_float
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.meta import MetaSource, SignalLoss
@@ -167,7 +168,7 @@ def meta_codes(
 ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """Codes (B, code_dim) of B signals after the source's inner steps on their observations `obs` (B, N, ...):
     training keeps the graph to the field and the step sizes (second order unless model.first_order)."""
-    data = (obs.values.float() / 255 if obs.values.dtype == torch.uint8 else obs.values.float(), obs.points())
+    data = (as_float(obs.values).float(), obs.points())  # values (B, N, C) float32 in [0, 1], coords (B, N, d)
     params = dict(field.named_parameters())
     return source.adapt(signal_loss(field, task, obs.footprint), params, data, steps, first_order, keep)
 

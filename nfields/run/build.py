@@ -23,7 +23,7 @@ from nfields.lit.base import BaseModule
 from nfields.run.checkpoint import AtomicCheckpointIO
 from nfields.run.exits import building
 from nfields.run.members import build_members
-from nfields.run.resume import check_state_dict, read_checkpoint
+from nfields.run.resume import check_state_dict, read_checkpoint, state_dict_mismatch
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 from nfields.run.validate import hydra_context
 from nfields.tasks.base import Task
@@ -113,11 +113,8 @@ def init_field(field: Field, path: str | Path, dims: int, cfg: DictConfig | None
     network class of the same shapes). Only weights are read (weights_only); the stored config is compared,
     never built."""
     key, file = "model.init_from", Path(path).expanduser()
-    file = file / "checkpoints" / "last.ckpt" if file.is_dir() else file
-    if not file.is_file():
-        raise ConfigError(key, path, f"{file} not found: give a run dir (its checkpoints/last.ckpt) or a .ckpt file")
     try:
-        ckpt = read_checkpoint(file)
+        ckpt = read_checkpoint(file / "checkpoints" / "last.ckpt" if file.is_dir() else file)
     except CheckpointError as e:  # its message names ckpt_path; this key is init_from
         raise ConfigError(key, path, str(e).split(": ", 1)[-1]) from None
     shape = ckpt.get("nfields_image_shape")
@@ -133,22 +130,10 @@ def init_field(field: Field, path: str | Path, dims: int, cfg: DictConfig | None
         theirs = node.get("_target_") if isinstance(node, dict) else None
         if theirs is not None and ours is not None and theirs != ours:  # e.g. SIREN's weights in a ReLU MLP
             raise ConfigError(key, path, f"another architecture: its {group} is {theirs}, this run's {ours}")
-    prefix = "field."
-    theirs = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    own = field.state_dict()
-    missing, extra = sorted(own.keys() - theirs.keys()), sorted(theirs.keys() - own.keys())
-    if missing or extra:
-        raise ConfigError(
-            key, path, f"another architecture: its field lacks {missing[:3]} and has {extra[:3]} that this run's has "
-            "not; use the encoding and network it was trained with",
-        )  # fmt: skip
-    for name, t in own.items():
-        if tuple(t.shape) != tuple(theirs[name].shape):
-            raise ConfigError(
-                key, path, f"another architecture: field.{name} is {tuple(theirs[name].shape)} there, "
-                f"{tuple(t.shape)} in this run; use the encoding and network it was trained with",
-            )  # fmt: skip
-    field.load_state_dict(theirs)
+    theirs = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("field.")}
+    if why := state_dict_mismatch({f"field.{k}": v for k, v in field.state_dict().items()}, theirs):
+        raise ConfigError(key, path, f"another architecture: {why}; use the encoding and network it was trained with")
+    field.load_state_dict({k.removeprefix("field."): v for k, v in theirs.items()})
 
 
 def hydra_choice(cfg: DictConfig, group: str) -> str | None:
@@ -194,7 +179,7 @@ def load_field(
     `searchpath`: the config dirs of the user's own options it was trained with (hydra.searchpath)."""
     ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS, searchpath)
     shape = ckpt.get("nfields_image_shape")
-    if shape is None:  # older checkpoints: rebuild the module, which reads the image again
+    if shape is None:  # a module that stores no shape (model=collection): rebuilt, which reads its data again
         module = load_checkpoint(path, map_location, searchpath)
         return module.field, module.image_shape
     if not (isinstance(shape, list | tuple) and len(shape) >= 2 and all(is_int(n) and n > 0 for n in shape)):

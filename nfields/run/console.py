@@ -18,6 +18,7 @@ from nfields.data.collection import CollectionDataModule
 from nfields.data.grid import GridDataModule
 from nfields.data.image import ImageDataModule
 from nfields.data.shape import ShapeDataModule
+from nfields.data.shape_set import ShapeSetDataModule
 from nfields.fields.field import NeuralField
 from nfields.lit.base import BaseModule
 from nfields.lit.many import ManyFieldsModule
@@ -73,7 +74,7 @@ def model_description(cfg: DictConfig, module: BaseModule) -> str:
 def data_description(cfg: DictConfig, dm: pl.LightningDataModule, module: BaseModule) -> str:
     """'astronaut 128x128', '60k fashion_mnist images 28x28' (the training images), 'audio 2000 samples at 4000 Hz',
     'video 16x32x32 at 25 fps', 'volume 32x32x32'."""
-    if isinstance(dm, ShapeDataModule):
+    if isinstance(dm, ShapeDataModule | ShapeSetDataModule):
         return dm.describe()
     if isinstance(module, ManyFieldsModule):
         noun, signals = signal_noun(module.grid)[0], len({m.image for m in module.members})

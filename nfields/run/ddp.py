@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from pytorch_lightning.strategies import DDPStrategy, StrategyRegistry
 
@@ -84,8 +85,6 @@ def isolated_job() -> Iterator[list[subprocess.Popen]]:
     Starting ranks exports LOCAL_RANK, WORLD_SIZE, MASTER_PORT, ... into this process, and DDP keeps the
     process group; the next job would take them as 'launched externally' and wait for ranks that no longer
     exist. On exit: wait for the ranks, destroy the process group, restore the environment."""
-    import torch.distributed as dist
-
     before, procs = dict(os.environ), []
     try:
         yield procs

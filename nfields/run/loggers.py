@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import wandb
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
 
@@ -96,8 +97,6 @@ def wandb_logger(
     surfaces before training, where it is turned into one warning and an offline run.
     """
     check_arg("logger.wandb.mode", mode, nullable(one_of(*WANDB_MODES)))
-    import wandb
-
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_CONSOLE", "off")  # keep the progress bar out of W&B's console capture
     Path(save_dir).mkdir(parents=True, exist_ok=True)

@@ -76,8 +76,8 @@ def member_indices(cfg: DictConfig) -> list[int] | None:
 
 @contextmanager
 def member_values(cfg: DictConfig, values: dict[str, Any]) -> Iterator[DictConfig]:
-    """cfg with `values` set in place (seed, swept keys) for building one member's field, restored after: a
-    single run with those values would have this config. (A copy of the run config per member took 70 ms.)"""
+    """cfg with `values` set in place (seed, swept keys) for building one member's field, restored after (a copy
+    of the whole config per member is slow): a single run with those values would have this config."""
     saved = {}
     for key in values:
         parent, _, leaf = key.rpartition(".")

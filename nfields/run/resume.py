@@ -93,21 +93,21 @@ def check_resume_config(cfg: DictConfig, path: str | Path) -> None:
             )
 
 
+def state_dict_mismatch(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> str | None:
+    """What differs between this run's state dict and a checkpoint's: the names first, then the first shape."""
+    missing, extra = sorted(own.keys() - theirs.keys()), sorted(theirs.keys() - own.keys())
+    if missing or extra:
+        return f"missing parameters {missing[:3]}, unexpected {extra[:3]}"
+    for name, t in own.items():
+        if tuple(t.shape) != tuple(theirs[name].shape):
+            return f"{name} is {tuple(theirs[name].shape)} there, {tuple(t.shape)} in this run"
+    return None
+
+
 def check_state_dict(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: str | Path) -> None:
     """Parameter names and shapes agree (a fallback for settings the config comparison does not cover)."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    extra = sorted(set(state_dict) - set(own))
-    if missing or extra:
-        raise CheckpointError(
-            f"ckpt_path={path}: incompatible checkpoint: missing parameters {missing[:3]}, unexpected {extra[:3]}"
-        )
-    for name, t in own.items():
-        if tuple(t.shape) != tuple(state_dict[name].shape):
-            raise CheckpointError(
-                f"ckpt_path={path}: incompatible checkpoint: {name} has shape {tuple(state_dict[name].shape)} "
-                f"there, {tuple(t.shape)} in this run's model"
-            )
+    if why := state_dict_mismatch(module.state_dict(), state_dict):
+        raise CheckpointError(f"ckpt_path={path}: incompatible checkpoint: {why}")
 
 
 def check_resume_weights(cfg: DictConfig, module: torch.nn.Module) -> None:

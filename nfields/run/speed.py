@@ -25,8 +25,9 @@ from omegaconf import DictConfig
 from nfields.core.errors import ConfigError
 from nfields.lit.base import BaseModule
 from nfields.lit.stepped import SteppedModule
-from nfields.run.combinations import SCHEDULE_KEYS, check_divides, select
+from nfields.run.members import on_cuda
 from nfields.run.resume import read_checkpoint
+from nfields.run.validate import SCHEDULE_KEYS, check_divides, select
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 TARGET_CALL_S = 0.1  # a call of about 0.1 s: Lightning's fixed Python per call is then under 1 %
@@ -44,13 +45,6 @@ def one_process(cfg: DictConfig) -> bool:
     return devices in (None, 1, "1") and nodes in (None, 1) and strategy in (None, "auto", "single_device")
 
 
-def probe_device(cfg: DictConfig) -> torch.device:
-    """The device the trainer will train on (trainer.accelerator cpu, gpu/cuda, or auto)."""
-    accelerator = select(cfg, "trainer.accelerator")[1]
-    cuda = accelerator in ("gpu", "cuda") or (accelerator in (None, "auto") and torch.cuda.is_available())
-    return torch.device("cuda" if cuda else "cpu")
-
-
 def nearest_divisor(n: int, want: float) -> int:
     """The divisor of n nearest to `want` by ratio (want 15 of 500: 20, not 10; ties go down)."""
     divisors = [d for d in range(1, n + 1) if n % d == 0]
@@ -58,17 +52,9 @@ def nearest_divisor(n: int, want: float) -> int:
 
 
 def resumed_k(cfg: DictConfig) -> int | None:
-    """The steps per call of the checkpoint this run resumes (None for a new run). A checkpoint from before
-    they were stored has them in its counts: optimiser steps over Lightning's calls."""
+    """The steps per call of the checkpoint this run resumes (SteppedModule stores them), None for a new run."""
     path = select(cfg, "ckpt_path")[1]
-    if not path:
-        return None
-    ckpt = read_checkpoint(path)
-    if "nfields_steps_per_call" in ckpt:
-        return int(ckpt["nfields_steps_per_call"])
-    batches = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_loop.batch_progress", {})
-    calls = batches.get("total", {}).get("completed", 0)
-    return max(1, int(ckpt.get("global_step", 0)) // calls) if calls else 1
+    return int(read_checkpoint(path).get("nfields_steps_per_call", 1)) if path else None
 
 
 def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
@@ -82,12 +68,12 @@ def choose_steps_per_call(cfg: DictConfig, module: BaseModule) -> int:
             raise ConfigError("model.steps_per_call", k, f"must be {resumed} (or auto) to resume this checkpoint")
         check_divides(cfg, resumed, f"{resumed}, the resumed run's steps per call")
         return resumed
-    if k != "auto":  # it divides the schedule (run/combinations.py, before any work)
+    if k != "auto":  # it divides the schedule (run/validate.py, before any work)
         return int(k)
     n = schedule_gcd(cfg)
     if n <= 1 or not one_process(cfg):
         return 1
-    step_s = module.probe_step_s(probe_device(cfg))
+    step_s = module.probe_step_s(torch.device("cuda" if on_cuda(cfg) else "cpu"))  # the device it trains on
     return nearest_divisor(n, TARGET_CALL_S / max(step_s, 1e-9))
 
 

@@ -1,7 +1,7 @@
 """Run-level config checks before any work, each a one-line ConfigError: what no nfields constructor owns
 (components check their own arguments; docs/reliability.md, "How it works"). RULES: run-level keys and keys of
 third-party components that accept bad values without a clear line (Lightning's Trainer, torch.optim); unknown
-keys under any `_target_` node, from the constructor's signature; COMBINATIONS (combinations.py) across keys;
+keys under any `_target_` node, from the constructor's signature; choices that do not go together across keys;
 a resumed checkpoint (resume.py).
 """
 
@@ -12,7 +12,9 @@ import pydoc
 import re
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nfields.core.checks import (
     POSITIVE_INT,
@@ -28,10 +30,12 @@ from nfields.core.checks import (
     string,
 )
 from nfields.core.errors import ConfigError
-from nfields.run.combinations import COMBINATIONS, select
+from nfields.run.compose import CONFIGS
+from nfields.run.options import option_names
 from nfields.run.resume import check_resume_config
 from nfields.run.trusted import target_nodes
 
+ABSENT = object()
 PRECISIONS = ("64-true", "32-true", "16-true", "16-mixed", "bf16-true", "bf16-mixed", "64", "32", "16", "bf16")
 PRECISIONS += (64, 32, 16, "transformer-engine", "transformer-engine-float16")
 
@@ -109,8 +113,6 @@ def check_targets(cfg: DictConfig) -> None:
 
 def hydra_context(cfg: DictConfig) -> tuple[dict[str, Any], list[str]]:
     """(group choices, command-line overrides) of this run, empty outside Hydra."""
-    from hydra.core.hydra_config import HydraConfig
-
     hc = HydraConfig.get() if HydraConfig.initialized() else cfg.get("hydra")
     if hc is None:
         return {}, []
@@ -130,6 +132,75 @@ def check_required(cfg: DictConfig) -> None:
         raise ConfigError(key, "???", f"required: set it on the command line ({key}=...)")
 
 
+def select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
+    """(present, value) of a dotted key, interpolations resolved; a `???` value is absent."""
+    value = OmegaConf.select(cfg, key, default=ABSENT)
+    if isinstance(value, DictConfig | ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    return (False, None) if value is ABSENT else (True, value)
+
+
+# ---- choices that do not go together (each needs more than one component's arguments) ------------------
+def latent_needs_conditioning(choices: dict[str, Any], typed: set[str]) -> None:
+    """latent=... does nothing with cond=none: an explicit choice of both is a mistake (not the default's latent)."""
+    latent, cond = choices.get("latent"), choices.get("cond", "none")
+    if latent not in (None, "null") and cond in (None, "none") and "latent" in typed:
+        conds = "|".join(n for n in option_names(CONFIGS, "cond") if n != "none")  # configs/cond/, not typed
+        raise ConfigError(
+            "latent", latent, f"a latent code needs a conditioning method: add cond={conds}, or drop latent="
+        )
+
+
+def data_size_within_bound(cfg: DictConfig) -> None:
+    """A huge data.size is usually a typo (2048 vs 20480) and costs the memory of size^2 pixels."""
+    present, size = select(cfg, "data.size")
+    bound = select(cfg, "validate.max_size")[1] or 2048
+    if present and isinstance(size, int) and size > bound and not select(cfg, "validate.allow_large")[1]:
+        raise ConfigError(
+            "data.size", size, f"is above {bound}: confirm with validate.allow_large=true (or raise validate.max_size)"
+        )
+
+
+def training_ends(cfg: DictConfig) -> None:
+    """max_steps=-1 with no epoch limit never ends (a single image is an endless stream of steps)."""
+    steps, epochs = select(cfg, "trainer.max_steps")[1], select(cfg, "trainer.max_epochs")[1]
+    if steps == -1 and epochs in (None, -1):
+        raise ConfigError("trainer.max_steps", -1, "never ends without trainer.max_epochs; set a step count >= 1")
+
+
+def gpu_is_there(cfg: DictConfig) -> None:
+    """trainer=gpu on a machine without CUDA fails late inside Lightning; say so now."""
+    if select(cfg, "trainer.accelerator")[1] in ("gpu", "cuda") and not torch.cuda.is_available():
+        fix = "no CUDA GPU is visible here: use trainer=cpu or trainer=default"
+        raise ConfigError("trainer.accelerator", "gpu", fix)
+
+
+# Every step count Lightning acts on, in calls: with k optimiser steps per call, each must be a multiple of k.
+SCHEDULE_KEYS = (
+    "trainer.max_steps",
+    "log.val_every_n_steps",
+    "log.gif_every_n_steps",
+    "callbacks.checkpoint.every_n_train_steps",
+    "callbacks.guard.every_n_steps",
+    "callbacks.progress_gif.every_n_steps",
+)
+
+
+def check_divides(cfg: DictConfig, k: int, what: str) -> None:
+    """One line for the first positive step count in SCHEDULE_KEYS that k does not divide."""
+    for key in SCHEDULE_KEYS:
+        value = select(cfg, key)[1]
+        if isinstance(value, int) and value > 0 and value % k:
+            raise ConfigError(key, value, f"must be a multiple of {what}")
+
+
+def steps_per_call_divides_the_schedule(cfg: DictConfig) -> None:
+    """model.steps_per_call=k: Lightning counts calls of k optimiser steps (run/speed.py)."""
+    k = select(cfg, "model.steps_per_call")[1]
+    if is_int(k) and k > 1:  # auto chooses a divisor itself; a bad value is the module's to refuse
+        check_divides(cfg, k, f"model.steps_per_call={k}")
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError (one line: key, value, what is allowed) for the first problem found."""
     check_required(cfg)
@@ -140,7 +211,8 @@ def validate_config(cfg: DictConfig) -> None:
         if present:
             check_arg(key, value, RULES[key])
     check_targets(cfg)
-    for fn in COMBINATIONS:
-        fn(cfg, choices, overrides)
+    latent_needs_conditioning(choices, typed)
+    for check in (data_size_within_bound, training_ends, gpu_is_there, steps_per_call_divides_the_schedule):
+        check(cfg)
     if path := select(cfg, "ckpt_path")[1]:  # exists, is readable, from a compatible config: before the data
         check_resume_config(cfg, path)

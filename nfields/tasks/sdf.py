@@ -54,21 +54,21 @@ class SDF(ShapeTask):
 
     @staticmethod
     def siren(field_fn: FieldFn, batch: ShapeBatch) -> dict[str, torch.Tensor]:
-        b = batch.surface.shape[0]
-        f, g = value_and_gradient(field_fn, torch.cat([batch.surface, batch.free]))  # (N,), (N, 3); N = B + B'
-        n = f.shape[0]  # each term's mean is over all N points (zeros where it does not apply), as SIREN's
-        cos = F.cosine_similarity(g[:b], batch.normals.to(g.dtype), dim=-1)  # (B,)
+        b = batch.surface.shape[-2]
+        f, g = value_and_gradient(field_fn, torch.cat([batch.surface, batch.free], -2))  # (..., N), (..., N, 3)
+        n = f.numel()  # each term's mean is over all N points (zeros where it does not apply), as SIREN's
+        cos = F.cosine_similarity(g[..., :b, :], batch.normals.to(g.dtype), dim=-1)  # (..., B)
         return {
-            "sdf": f[:b].abs().sum() / n * 3e3,
-            "inter": torch.exp(-1e2 * f[b:].abs()).sum() / n * 1e2,
+            "sdf": f[..., :b].abs().sum() / n * 3e3,
+            "inter": torch.exp(-1e2 * f[..., b:].abs()).sum() / n * 1e2,
             "normal": (1 - cos).sum() / n * 1e2,
             "eikonal": (g.norm(dim=-1) - 1).abs().mean() * 5e1,
         }
 
     @staticmethod
     def igr(field_fn: FieldFn, batch: ShapeBatch) -> dict[str, torch.Tensor]:
-        f_on, g_on = value_and_gradient(field_fn, batch.surface)  # (B,), (B, 3)
-        _, g_off = value_and_gradient(field_fn, torch.cat([batch.near, batch.free]))  # (M + B', 3)
+        f_on, g_on = value_and_gradient(field_fn, batch.surface)  # (..., B), (..., B, 3)
+        _, g_off = value_and_gradient(field_fn, torch.cat([batch.near, batch.free], -2))  # (..., M + B', 3)
         return {
             "sdf": f_on.abs().mean(),
             "eikonal": 0.1 * ((g_off.norm(dim=-1) - 1) ** 2).mean(),
@@ -78,6 +78,6 @@ class SDF(ShapeTask):
     def deepsdf(self, field_fn: FieldFn, batch: ShapeBatch) -> dict[str, torch.Tensor]:
         if batch.near_sdf is None:
             raise ValueError("task.loss=deepsdf needs signed distances near the surface; this batch has none")
-        f = field_fn(batch.near)[..., 0].float()  # (M,)
+        f = field_fn(batch.near)[..., 0].float()  # (..., M)
         d = self.clamp
         return {"sdf": (f.clamp(-d, d) - batch.near_sdf.float().clamp(-d, d)).abs().mean()}

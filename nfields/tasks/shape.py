@@ -21,7 +21,8 @@ FieldFn = Callable[[torch.Tensor], torch.Tensor]  # coords (..., M, 3) -> values
 @dataclass
 class ShapeBatch:
     """One step's points: surface (B, 3) with unit outward normals (B, 3); free (B, 3) uniform in the cube; near
-    (M, 3) around the surface with their signed distances near_sdf (M,), or None where the sign is unknown."""
+    (M, 3) around the surface with their signed distances near_sdf (M,), or None where the sign is unknown. A batch
+    of S shapes (model=shape_set) has a leading axis on each: (S, B, 3), ..., (S, M)."""
 
     surface: torch.Tensor
     normals: torch.Tensor

@@ -7,8 +7,11 @@ clip, as a multiple of the clip's own uint8 bytes.
 The run (its own process, memory.PROBE) decodes the clip, fits it with --batch random cells a step for --steps
 steps, validates, tests and writes its media (panel, prediction.mp4, progress.gif) with a small field (Fourier 16
 features into a 2x16 MLP: its activations are bounded by model.render_chunk whatever the field, and a small one
-keeps the whole-clip renders short on a CPU). Printed: the process's peak resident memory (VmHWM), the peak of a
-process that only imports torch and nfields (the baseline every run pays), and (peak - baseline) / clip bytes.
+keeps the whole-clip renders short on a CPU). The same command is then run on the clip's first frame alone.
+Printed: each run's peak resident memory (VmHWM), the peak of a process that only imports torch and nfields, and
+two ratios: (peak - import) / clip bytes, which charges the clip with everything a run holds beyond the imports
+(Lightning's trainer, one frame's evaluation, the encoder: what a one-frame run holds too), and
+(peak - one-frame peak) / (clip - frame bytes), the memory the clip's length adds: what bounded memory bounds.
 """
 
 from __future__ import annotations
@@ -61,12 +64,22 @@ def run(a: argparse.Namespace) -> None:
     clip_mb = math.prod(shape) / 1e6
     base = baseline_mb()
     with tempfile.TemporaryDirectory() as d:
-        args = ["data=video", f"data.path={a.video}", f"data.frames={a.frames or 'null'}", f"data.batch_size={a.batch}"]
-        args += [*FIELD, f"hydra.run.dir={d}/run"]
-        args += [f"trainer={trainer(a.device)}", f"trainer.max_steps={steps}", f"log.val_every_n_steps={steps}"]
-        m = peak_memory([*args, *a.overrides])
+
+        def peak(frames: int | None) -> float:
+            args = ["data=video", f"data.path={a.video}", f"data.frames={frames or 'null'}"]
+            args += [f"data.batch_size={a.batch}"]
+            args += [*FIELD, f"hydra.run.dir={d}/run{frames or ''}"]
+            args += [f"trainer={trainer(a.device)}", f"trainer.max_steps={steps}", f"log.val_every_n_steps={steps}"]
+            return peak_memory([*args, *a.overrides])["peak_rss_mb"]
+
+        clip, one = peak(a.frames), peak(1)
     t, h, w, c = shape
+    frame_mb = h * w * c / 1e6
     print(f"# video_memory: {a.video}, {t} frames of {h}x{w}x{c}, {steps} steps of {a.batch} random cells, {a.device}")
-    print("| clip uint8 (MB) | peak RSS (MB) | import torch+nfields (MB) | (peak - import) / clip |")
-    print("|---|---|---|---|")
-    print(f"| {clip_mb:.0f} | {m['peak_rss_mb']:.0f} | {base:.0f} | {(m['peak_rss_mb'] - base) / clip_mb:.2f} |")
+    print(
+        "| clip uint8 (MB) | peak RSS (MB) | one frame's run (MB) | import torch+nfields (MB) "
+        "| (peak - import) / clip | (peak - one frame's) / (clip - frame) |"
+    )
+    print("|---|---|---|---|---|---|")
+    added = (clip - one) / (clip_mb - frame_mb) if t > 1 else float("nan")
+    print(f"| {clip_mb:.0f} | {clip:.0f} | {one:.0f} | {base:.0f} | {(clip - base) / clip_mb:.2f} | {added:.2f} |")

@@ -103,12 +103,12 @@ class FaultGuard(Callback):
         raise TrainingStopped(self.message(trainer, value, when))
 
     def message(self, trainer: Trainer, value: float, when: str) -> str:
-        lr = f"model.lr={self.lr:g}" if isinstance(self.lr, int | float) else "model.lr"
-        fix = f"try a lower learning rate, e.g. model.lr={self.lr / 10:g}" if isinstance(self.lr, int | float) else ""
+        known = isinstance(self.lr, int | float)
+        lr = f"model.lr={self.lr:g}" if known else "model.lr"
+        fix = f"try a lower learning rate, e.g. model.lr={self.lr / 10:g}" if known else "lower model.lr"
         last = last_checkpoint_path(trainer, self.run_dir)
         kept = f"last good checkpoint kept: {last}" if last.exists() else "no checkpoint had been written yet"
         what = "inf" if math.isinf(value) else "NaN"
-        fix = fix or "lower model.lr"
         return f"training loss became {what} {when} with {lr}: the optimisation diverged; {fix}; {kept}"
 
     # ---- interruptions ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import wandb
 from pytorch_lightning import Trainer
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_warn
@@ -26,8 +27,6 @@ def log_media(trainer: Trainer, key: str, path: Path, fps: int | None = None) ->
     .obj (a volume's surface) as Object3D; the file itself stays in the run dir."""
     for lg in trainer.loggers:
         if isinstance(lg, WandbLogger) and path.suffix in MEDIA and not getattr(lg, "w_and_b_failed", False):
-            import wandb
-
             kinds = {
                 ".gif": lambda p: wandb.Video(p, fps=fps, format="gif"),
                 ".mp4": lambda p: wandb.Video(p, format="mp4"),

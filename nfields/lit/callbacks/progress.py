@@ -23,6 +23,7 @@ from pytorch_lightning.callbacks import ProgressBar
 from tqdm import tqdm
 
 from nfields.core.echo import echo
+from nfields.lit.base import BaseModule
 
 TTO_DESC = "test-time optimisation"
 LINES_PER_RUN = 10  # without a terminal: at most about this many lines at validations over a run...
@@ -140,9 +141,9 @@ class StepProgress(ProgressBar):
             self.report(trainer, again=True)
 
     # ---- test: test-time optimisation of the test images' codes ------------------------------------
-    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_test_start(self, trainer: Trainer, pl_module: BaseModule) -> None:
         """A bar over the test pass's TTO steps (test batches x model.tto_steps) when the module optimises codes."""
-        total = pl_module.tto_total(int(sum(trainer.num_test_batches))) if hasattr(pl_module, "tto_total") else 0
+        total = pl_module.tto_total(int(sum(trainer.num_test_batches)))
         if total <= 0 or not self.is_enabled:
             return
         self.interactive = sys.stdout.isatty()

@@ -1,0 +1,84 @@
+"""scripts/rd.py's other representations (WIRE, FINER, the dense grid, 2-D Gaussians): each trains as model=many
+members at the size its token names, and each member's .nfc file decodes, through decompress.py alone, to the PSNR
+rd.py reported for it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nfields.analysis.codec.rd import REPS, parse_sizes, size_overrides
+from nfields.core.errors import ConfigError
+from nfields.core.media import as_float
+from nfields.core.metrics import psnr
+from tests.codec_run import load_script, smooth_image
+
+# rep -> (its size token here, the parameters that token gives one RGB member)
+SIZES = {
+    "wire": (
+        "2x8",
+        108,
+    ),  # width int(8 / sqrt 2) = 5: real 2 -> 5 (15), complex 5 -> 5 (30 x 2), real head 10 -> 3 (33)
+    "finer": ("2x8", 123),  # (2*8+8) + (8*8+8) + (8*3+3): SIREN's shapes
+    "grid": ("4", 79),  # 4 x 4 vertices x 4 features + a linear layer 4 -> 3
+    "gaussians": ("20", 160),  # 8 numbers each: 2 position, 3 Cholesky, 3 colour
+}
+H, W = 12, 16
+
+
+@pytest.fixture(scope="module")
+def rd(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """The four representations on 2 generated images (12x16, and a 16x12 one turned to landscape), 20 steps,
+    8 bits after 3 quantisation-aware steps."""
+    root = tmp_path_factory.mktemp("rd_reps")
+    images = root / "images"
+    images.mkdir()
+    Image.fromarray(smooth_image(H, W)).save(images / "a.png")
+    Image.fromarray(np.ascontiguousarray(smooth_image(W, H)[::-1])).save(images / "b.png")
+    out = root / "out"
+    sizes = [f"{rep}={size}" for rep, (size, _) in SIZES.items()]
+    argv = ["--images", str(images), "--out", str(out), "--reps", ",".join(SIZES), "--sizes", *sizes]
+    argv += ["--steps", "20", "--qat-steps", "3", "--classical", "jpeg", "--qualities", "50", "--", "debug=fast"]
+    return out, load_script("rd").main(argv)
+
+
+@pytest.mark.parametrize("rep", list(SIZES))
+def test_each_representation_round_trips_through_its_files(rd: tuple[Path, dict], rep: str) -> None:
+    out, result = rd
+    (p,) = [p for p in result["points"] if p["rep"] == rep]
+    size, params = SIZES[rep]
+    assert p["size"] == size and p["images"] == 2 and p["qat_steps"] == 3
+    assert p["bpp_coin"] == pytest.approx(16 * params / (H * W))  # the token reached the field
+    decompress = load_script("decompress")
+    for m in p["members"]:
+        assert m["bpp"] == pytest.approx(8 * Path(m["file"]).stat().st_size / (H * W))
+        target = as_float(torch.from_numpy(iio.imread(out / "images" / m["image"])))  # (12, 16, 3), as fitted
+        decoded = iio.imread(decompress.main([m["file"], "--out", str(out / f"{rep}-again.png")]))
+        assert psnr(as_float(torch.from_numpy(decoded)), target) == pytest.approx(m["psnr"], abs=0.01)
+    with (out / "runs" / f"{rep}-{size}" / "members.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for m, row in zip(p["members"], rows, strict=True):  # each member rebuilt from the stack is the trained field
+        assert m["image"] == row["name"] and m["psnr_float"] == pytest.approx(float(row["test/psnr"]), abs=0.02)
+    history = json.loads((out / "runs" / f"{rep}-{size}" / "members_history.json").read_text())["train"]
+    losses = np.array([h["loss"] for h in history])  # (T, M): every member learnt something
+    assert (losses[-1] < losses[0]).all()
+
+
+def test_every_representation_has_a_ladder_of_valid_tokens() -> None:
+    ladders = parse_sizes(list(REPS), [])
+    assert all(len(ladders[rep]) >= 3 for rep in REPS)
+    assert size_overrides("gaussians", "500") == ["field=gaussians", "field.n_gaussians=500"]
+    assert "encoding.resolution=32" in size_overrides("grid", "32")
+    with pytest.raises(ConfigError, match="must be DxW"):
+        size_overrides("wire", "64")
+    with pytest.raises(ConfigError, match="encoding.resolution, 2..any"):
+        size_overrides("grid", "1")
+    with pytest.raises(ConfigError, match="--reps=gauss: must be one of siren, fourier"):
+        parse_sizes(["gauss"], [])

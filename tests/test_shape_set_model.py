@@ -1,0 +1,111 @@
+"""model=shape_set: task=sdf's losses over a batch of shapes, training lowers the loss, completion moves only the new
+codes, each conditioning trains, bad combinations are refused in one line, and (slow) a short run through train.py
+whose completion beats the mean shape."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nfields.core.errors import ConfigError
+from nfields.data.shape_analytic import Sphere
+from nfields.lit.shape_set import ShapeSetModule
+from nfields.run.build import build_datamodule, build_module
+from nfields.tasks.sdf import SDF
+from nfields.tasks.shape import ShapeBatch
+from tests.conftest import run_train
+
+TINY = [
+    "data=shape_set", "data.count=12", "data.val=1", "data.test=2", "data.pool=256", "data.near=256",
+    "data.eval_points=300", "data.size=16", "data.observed=64", "data.shapes_per_batch=4", "data.batch_size=64",
+    "network.n_neurons=32", "network.n_hidden_layers=2", "model.latent_dim=8", "logger=none",
+]  # fmt: skip
+
+
+def tiny_module(make_cfg, *extra: str) -> ShapeSetModule:
+    cfg = make_cfg(*TINY, *extra)
+    module = build_module(cfg, build_datamodule(cfg))
+    module.generator = torch.Generator().manual_seed(0)
+    return module
+
+
+@pytest.mark.parametrize("kind", ["siren", "igr", "deepsdf"])
+def test_a_batch_of_shapes_scores_the_mean_of_its_shapes_losses(kind: str) -> None:
+    rng = np.random.default_rng(0)
+    t = lambda a: torch.from_numpy(a).float()  # noqa: E731
+    surface, normals = Sphere().sample_surface(128, rng)
+    near, free = surface + rng.normal(size=surface.shape) * 0.02, rng.uniform(0, 1, (128, 3))
+    one = ShapeBatch(t(surface), t(normals), t(free), t(near), t(Sphere().signed_distance(near)))
+    two = ShapeBatch(*(torch.stack([x, x]) for x in vars(one).values()))  # (2, N, 3): the same shape twice
+    field = lambda x: 1.5 * ((x - 0.5).norm(dim=-1, keepdim=True) - 0.3) + 0.2 * x[..., :1]  # noqa: E731  wrong
+    single, stacked = SDF(kind).loss(field, one)[1], SDF(kind).loss(field, two)[1]
+    assert single.keys() == stacked.keys() and all(float(single[k]) > 0 for k in single)
+    for k in single:
+        assert float(stacked[k]) == pytest.approx(float(single[k]), rel=1e-5)
+
+
+def test_the_config_chooses_the_module_the_task_and_a_conditioning(make_cfg) -> None:
+    cfg = make_cfg("data=shape_set")
+    assert cfg.model._target_.endswith("ShapeSetModule") and cfg.task._target_.endswith("SDF")
+    assert cfg.cond._target_.endswith("FiLM") and cfg.data.val + cfg.data.test < cfg.data.count
+
+
+@pytest.mark.parametrize("cond", ["concat", "film", "hypernet"])
+def test_training_lowers_the_loss_for_each_conditioning(make_cfg, cond: str) -> None:
+    module = tiny_module(make_cfg, f"cond={cond}", "task.loss=deepsdf", "model.lr=1e-3", "model.latent_lr=1e-2")
+    opt = module.build_optimizer(module.param_groups())
+    codes0 = module.source.codes.weight.detach().clone()
+    assert module.source.codes.weight.shape == (module.data.n_train, 8) == (9, 8)  # a code per training shape
+    assert 0.005 < float(codes0.std()) < 0.02  # DeepSDF's N(0, 0.01^2)
+    losses = []
+    for _ in range(60):
+        loss = module.loss()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10]), losses[::10]
+    assert "code_reg" in module.terms and not torch.equal(module.source.codes.weight, codes0)  # the codes train
+
+
+def test_completion_moves_only_the_new_codes(make_cfg) -> None:
+    module = tiny_module(make_cfg, "task.loss=deepsdf", "cond=concat")  # untrained FiLM maps are 0: no gradient
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    flags = [p.requires_grad for p in module.parameters()]
+    held = module.data.held["test"]
+    codes = module.complete(held.partial, steps=5)
+    assert codes.shape == (2, 8) and codes.abs().sum() > 0  # from zero, moved
+    after = module.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the field and the trained codes: unchanged
+    assert [p.requires_grad for p in module.parameters()] == flags
+    assert torch.equal(module.complete(held.partial, steps=5), codes)  # the same draws at every evaluation
+
+
+def test_bad_combinations_are_refused_in_one_line(make_cfg) -> None:
+    cfg = make_cfg(*TINY, "cond=none")
+    with pytest.raises(ConfigError, match=r"^cond=none: model=shape_set gives each shape a code"):
+        build_module(cfg, build_datamodule(cfg))
+    cfg = make_cfg(*TINY, "model=shape")
+    with pytest.raises(ConfigError, match=r"^model=shape: trains on one shape \(data=shape\)"):
+        build_module(cfg, build_datamodule(cfg))
+
+
+@pytest.mark.slow
+def test_a_short_run_completes_unseen_shapes_better_than_the_mean_shape(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = [
+        "data=shape_set", "data.count=32", "data.val=1", "data.test=6", "data.size=24", "data.eval_points=1000",
+        "task.loss=deepsdf", "network.n_neurons=64", "network.n_hidden_layers=2", "model.latent_dim=16",
+        "trainer.max_steps=300", "log.val_every_n_steps=300", "model.tto_steps=100", "model.val_tto_steps=5",
+        "logger=none", f"hydra.run.dir={run}",
+    ]  # fmt: skip
+    proc = run_train(args, env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["test/chamfer_l1"] < metrics["test/chamfer_l1_mean_shape"], metrics
+    assert metrics["test/iou"] > metrics["test/iou_mean_shape"], metrics
+    assert (run / "reconstruction.png").is_file() and (run / "prediction.ply").is_file()
