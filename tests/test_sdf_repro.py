@@ -26,7 +26,8 @@ sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "scripts" / "baselines")]
 import sdf_reference as ref  # noqa: E402
 import sdf_repro  # noqa: E402
 
-# The reduced comparison trains 12 fits on each side (minutes each on 2 cores): a reproduction, not a unit test
+# The reduced comparison trains 18 fits on each side (6 cases, 3 seeds; 13 to 40 minutes on the shared 2 cores): a
+# reproduction, not a unit test
 REPRO = pytest.mark.skipif(os.environ.get("NFIELDS_REPRO") != "1", reason="a reproduction: NFIELDS_REPRO=1 runs it")
 R = 0.5  # the test sphere's radius in SIREN's coordinates [-1, 1]
 
