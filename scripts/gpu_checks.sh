@@ -8,6 +8,8 @@
 #   bash scripts/gpu_checks.sh [FFN_ROOT]     # FFN_ROOT: the Fourier-features images (<root>/div2k/test/*.png)
 #   DRY=1 bash scripts/gpu_checks.sh          # print the commands only
 #   KODAK=<dir> COIN_FULL=1 bash scripts/gpu_checks.sh   # COIN's whole protocol only (5 x 24 fits: hours)
+#   SDF_FULL=1 bash scripts/gpu_checks.sh     # SIREN's and FINER's SDF protocols only, nfields beside the reference
+#                                             # (scripts/sdf_repro.py --full: 6 cases, 200,000 steps for FINER's: hours)
 #
 # Each check has its own time limit and writes its output to $OUT (default ./gpu_checks/); a check that fails
 # or runs out of time is reported and the next one runs. Without FFN_ROOT, model=many uses skimage crops.
@@ -54,6 +56,11 @@ if [ -n "${KODAK:-}" ] && [ -n "${COIN_FULL:-}" ]; then  # every architecture on
   grep -h "^| [0-9]" "$OUT"/coin_kodim*.txt | awk -F'|' '{n[$2]++; a[$2]+=$4; b[$2]+=$5; c[$2]+=$6}
     END {for (k in n) printf "| %s | mean of %d | %.2f | %.2f | %.2f |\n", k, n[k], a[k]/n[k], b[k]/n[k], c[k]/n[k]}' \
     | tee -a "$OUT/summary.txt"
+  exit 0
+fi
+
+if [ -n "${SDF_FULL:-}" ]; then  # ../shared/data/shapes (NFIELDS_SHARED_DATA): kitten, bunny00, armadillo
+  check sdf_repro_full 86400 python scripts/sdf_repro.py --full --out "$OUT/sdf_repro_full"
   exit 0
 fi
 
