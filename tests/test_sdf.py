@@ -21,7 +21,7 @@ from nfields.core.geometry import sample_surface
 from nfields.core.sdf_mesh import extract_surface, mid_planes, plane_points, sdf_picture
 from nfields.core.shape_metrics import iou, surface_scores
 from nfields.data.shape_analytic import Box, Sphere, Torus
-from nfields.run.build import build_field
+from nfields.run.build import build_datamodule, build_field, build_module
 from nfields.tasks.sdf import SDF, value_and_gradient
 from nfields.tasks.shape import ShapeBatch
 from tests.conftest import ROOT, run_train
@@ -202,3 +202,14 @@ def test_the_config_options_build(make_cfg) -> None:
     cfg = make_cfg("data=shape", "task.loss=igr")
     assert isinstance(instantiate(cfg.task), SDF) and cfg.network.output_activation == "identity"
     assert cfg.model._target_.endswith("ShapeModule")
+
+
+def test_data_near_zero_samples_no_near_points(make_cfg) -> None:
+    """data.near=0 (what docs/shapes.md advises for a mesh with holes) draws batches without near-surface points."""
+    cfg = make_cfg("data=shape", "data.near=0", "data.batch_size=16")
+    module = build_module(cfg, build_datamodule(cfg))
+    module.generator = torch.Generator().manual_seed(0)
+    batch = module.sample()
+    assert batch.surface.shape == (16, 3) and batch.free.shape == (16, 3) and batch.near.shape == (0, 3)
+    loss, terms = module.task.loss(module.field, batch)
+    assert torch.isfinite(loss)

@@ -124,7 +124,7 @@ class ShapeModule(SteppedModule):
         g, b, dev = generator if generator is not None else self.generator, self.data.batch_size, self.surface.device
         i = torch.randint(0, self.surface.shape[0], (b,), device=dev, generator=g)
         m = self.near.shape[0]
-        j = torch.randint(0, m, (b if m else 0,), device=dev, generator=g)
+        j = torch.randint(0, max(m, 1), (b if m else 0,), device=dev, generator=g)  # data.near=0: none
         free = torch.rand(b, 3, device=dev, generator=g)
         sdf = None if self.near_sdf is None else self.near_sdf[j]
         return ShapeBatch(self.surface[i], self.normals[i], free, self.near[j], sdf)
