@@ -25,19 +25,6 @@ BAND_PIXELS = 1 << 18
 # SSIM's bands of a frame (video) or an image scored alone (ssim()): torchmetrics holds ~60 float maps of its input,
 # so 2^16 pixels x 3 channels is ~47 MB at once where 2^18 was ~190 MB (the sum over bands is the same map's).
 SSIM_BAND_PIXELS = 1 << 16
-# Values per chunk of a PSNR's squared error: an image's default band (2^18 RGB pixels) is one chunk.
-SSE_CHUNK = 1 << 20
-
-
-def squared_error(pred: torch.Tensor, target: torch.Tensor, chunk: int = SSE_CHUNK) -> float:
-    """The sum of (pred - target)^2 over tensors of equal shape, in float64, `chunk` values at a time: a 1280x720
-    frame's difference and its square would be two float32 copies of the frame (11 MB each), held per frame."""
-    p, t = pred.reshape(-1), target.reshape(-1)
-    total = 0.0
-    for i in range(0, p.numel(), chunk):
-        d = p[i : i + chunk].float() - t[i : i + chunk].float()  # (chunk,)
-        total += float(d.square_().sum(dtype=torch.float64))
-    return total
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -142,7 +129,7 @@ class GridScore:
 
     def add_psnr(self, name: str, pred: torch.Tensor, target: torch.Tensor) -> None:
         acc = self.sse.setdefault(name, [0.0, 0])
-        err = squared_error(pred, target)
+        err = float(((pred.float() - target.float()) ** 2).sum(dtype=torch.float64))
         acc[0] += err
         acc[1] += pred.numel()
         if name != "psnr":
