@@ -68,7 +68,12 @@ def test_members_of_a_set_of_clips_train_exactly_as_single_runs(make_cfg, tmp_pa
     written = sorted(p.name for p in (many_dir / "members").glob(f"*{suffix.suffix}"))
     assert written == [f"{i}{suffix.suffix}" for i in range(4)], written
     mine, theirs = (read_signal(p) for p in (many_dir / "members" / f"3{suffix.suffix}", suffix))
-    assert mine.shape == theirs.shape and np.abs(mine.astype(int) - theirs.astype(int)).max() <= 2
+    diff = np.abs(mine.astype(int) - theirs.astype(int))
+    assert mine.shape == theirs.shape
+    if suffix.suffix == ".wav":  # 16-bit PCM of the same float samples: within 2 LSB everywhere
+        assert diff.max() <= 2
+    else:  # H.264 is lossy: a level's difference in its input can change a block's coding, so compare the clips
+        assert diff.mean() < 0.5 and 10 * np.log10(255**2 / max((diff**2).mean(), 1e-12)) > 40
     assert load_checkpoint(many_dir / "checkpoints" / "last.ckpt").n_members == 4  # rebuilt from its config alone
 
 
