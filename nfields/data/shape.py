@@ -94,12 +94,7 @@ class ShapeDataModule(OnDevice):
         self.surface, self.normals = self.shape.sample_surface(self.pool, rng)  # (P, 3) each
         self.near, self.near_sdf = self.near_pool(rng)
         self.gt_points, self.gt_normals = self.shape.sample_surface(self.eval_points, rng)  # (E, 3) each
-        n = self.size  # the inside of the grid's cells (IoU), plane by plane: bounded memory
-        self.gt_inside = None
-        if self.shape.exact_sign:
-            centres = (np.arange(n) + 0.5) / n
-            planes = [plane_points(n, centres[z : z + 8]).reshape(-1, 3) for z in range(0, n, 8)]
-            self.gt_inside = np.concatenate([self.shape.signed_distance(p) < 0 for p in planes]).reshape(n, n, n)
+        self.gt_inside = inside_grid(self.shape, self.size) if self.shape.exact_sign else None  # the IoU's cells
         self.gt_slices = self.shape.signed_distance(mid_planes(PANEL).reshape(-1, 3)).reshape(3, PANEL, PANEL)
 
     def near_pool(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
@@ -115,6 +110,13 @@ class ShapeDataModule(OnDevice):
         if isinstance(shape, CloudShape):
             return f"{shape.name}: {len(shape.points)} points"
         return f"{shape.name} (analytic)"
+
+
+def inside_grid(shape: Shape, n: int) -> np.ndarray:
+    """The inside of an n^3 grid's cells (n, n, n) bool, axes (z, y, x), 8 planes at a time (bounded memory)."""
+    centres = (np.arange(n) + 0.5) / n
+    planes = [plane_points(n, centres[z : z + 8]).reshape(-1, 3) for z in range(0, n, 8)]
+    return np.concatenate([shape.signed_distance(p) < 0 for p in planes]).reshape(n, n, n)
 
 
 def near_samples(

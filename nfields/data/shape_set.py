@@ -28,9 +28,8 @@ import numpy as np
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, integer, nullable, number, one_of, string
 from nfields.core.errors import ConfigError, DataError
-from nfields.core.sdf_mesh import plane_points
 from nfields.data.grid import OnDevice
-from nfields.data.shape import TWO_STDS, near_samples
+from nfields.data.shape import TWO_STDS, inside_grid, near_samples
 from nfields.data.shape_family import family
 from nfields.data.shape_io import MESHES, Shape, read_shape
 from nfields.tasks.sdf import SDF
@@ -87,13 +86,6 @@ def scan(
     p, n = points[pick], normals[pick]  # (k, 3) each
     near = np.concatenate([p + offset * n, p - offset * n])  # (2k, 3): in front, behind
     return Partial(p[None], n[None], near[None], np.concatenate([np.full(k, offset), np.full(k, -offset)])[None])
-
-
-def inside_grid(shape: Shape, n: int) -> np.ndarray:
-    """The inside of an n^3 grid's cells (n, n, n) bool, axes (z, y, x), 8 planes at a time (bounded memory)."""
-    centres = (np.arange(n) + 0.5) / n
-    planes = [plane_points(n, centres[z : z + 8]).reshape(-1, 3) for z in range(0, n, 8)]
-    return np.concatenate([shape.signed_distance(p) < 0 for p in planes]).reshape(n, n, n)
 
 
 @dataclass
