@@ -43,18 +43,26 @@ def column(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def score_surface(
-    fn: SdfFn,
-    n: int,
+Mesh = tuple[np.ndarray, np.ndarray]  # vertices (V, 3), faces (F, 3)
+
+
+def extract(fn: SdfFn, n: int, inside: bool) -> tuple[Mesh, np.ndarray | None]:
+    """The zero level of `fn` on an n^3 grid -> (its mesh, and if `inside` the grid's inside cells (n, n, n), (z, y, x):
+    IoU's cells), in one pass over the grid."""
+    cells = np.zeros((n, n, n), bool) if inside else None
+    return extract_surface(fn, n, slab=SLAB, inside=cells), cells
+
+
+def score_mesh(
+    mesh: Mesh,
+    inside: np.ndarray | None,
     gt_points: np.ndarray,
     gt_normals: np.ndarray,
     unit: float,
     gt_inside: np.ndarray | None = None,
-) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray]]:
-    """The zero level of `fn` on an n^3 grid, scored against the truth's surface samples (E, 3) with normals (E, 3)
-    and, if given, its inside (n, n, n) (core/shape_metrics.py) -> (the metrics, the mesh's vertices and faces)."""
-    inside = np.zeros((n, n, n), bool) if gt_inside is not None else None  # (z, y, x): IoU's cells
-    mesh = extract_surface(fn, n, slab=SLAB, inside=inside)  # one pass over the grid for both
+) -> dict[str, float]:
+    """An extracted surface (`extract`) scored against the truth's surface samples (E, 3) with normals (E, 3) and,
+    if given, its inside (n, n, n) (core/shape_metrics.py)."""
     verts, faces = mesh
     rng = np.random.default_rng(0)  # the same predicted samples for the same mesh
     if len(faces) and face_areas_normals(verts.astype(np.float64), faces)[0].sum() > 0:
@@ -62,9 +70,22 @@ def score_surface(
     else:
         pts, normals = np.zeros((0, 3)), np.zeros((0, 3))
     metrics = surface_scores(pts, normals, gt_points, gt_normals, unit)
-    if inside is not None:
+    if gt_inside is not None:
         metrics["iou"] = iou(inside, gt_inside)
-    return metrics, mesh
+    return metrics
+
+
+def score_surface(
+    fn: SdfFn,
+    n: int,
+    gt_points: np.ndarray,
+    gt_normals: np.ndarray,
+    unit: float,
+    gt_inside: np.ndarray | None = None,
+) -> tuple[dict[str, float], Mesh]:
+    """The zero level of `fn` on an n^3 grid, scored against the truth (score_mesh) -> (the metrics, the mesh)."""
+    mesh, inside = extract(fn, n, gt_inside is not None)
+    return score_mesh(mesh, inside, gt_points, gt_normals, unit, gt_inside), mesh
 
 
 class ShapeModule(SteppedModule):

@@ -36,7 +36,7 @@ from nfields.fields.field import conditioned
 from nfields.fields.latents.autodecoder import AutoDecoder
 from nfields.fields.trace import render_views
 from nfields.lit.base import Optimizer
-from nfields.lit.shape import ShapeModule, score_surface
+from nfields.lit.shape import ShapeModule, extract, score_mesh, score_surface
 from nfields.lit.tto import frozen
 from nfields.tasks.shape import ShapeBatch, ShapeTask
 
@@ -173,14 +173,15 @@ class ShapeSetModule(ShapeModule):
             return {}
         codes = self.complete(held.partial, self.tto_steps if stage == "test" else self.val_tto_steps)
         mean = self.source.codes.weight.detach().mean(0)  # (code_dim,): the mean shape's code
-        mean_fn = torch_fn(self.shape_fn(mean), self.device, self.render_chunk)
+        # the mean shape is one surface: extracted once, scored against each held-out shape
+        mean_mesh, mean_inside = extract(torch_fn(self.shape_fn(mean), self.device, self.render_chunk), data.size, True)
         scores: dict[str, list[float]] = {}
         for k in range(len(held.index)):
             truth = (held.gt_points[k], held.gt_normals[k], float(held.units[k]), held.gt_inside[k])
             fn = torch_fn(self.shape_fn(codes[k]), self.device, self.render_chunk)
             done, mesh = score_surface(fn, data.size, *truth)
             self.mesh = mesh if k == 0 else self.mesh
-            base, _ = score_surface(mean_fn, data.size, *truth)
+            base = score_mesh(mean_mesh, mean_inside, *truth)
             for name, value in [*done.items(), *((f"{m}_mean_shape", v) for m, v in base.items())]:
                 scores.setdefault(name, []).append(value)
         metrics = {name: float(np.mean(values)) for name, values in scores.items()}
