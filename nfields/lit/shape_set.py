@@ -45,6 +45,24 @@ from nfields.tasks.shape import ShapeBatch, ShapeTask
 MAX_STEP = 0.05
 
 
+def draw(
+    surface: torch.Tensor,
+    normals: torch.Tensor,
+    near: torch.Tensor,
+    near_sdf: torch.Tensor,
+    shapes: torch.Tensor,
+    b: int,
+    g: torch.Generator,
+) -> ShapeBatch:
+    """`b` points of each of `shapes` (S,) from the pools (N, P, 3) / (N, M, 3) / (N, M): surface points with their
+    normals, as many uniform in the cube and as many near ones with their distances, each (S, b, ...)."""
+    dev, rows = surface.device, shapes[:, None]  # (S, 1)
+    i = torch.randint(0, surface.shape[1], (len(shapes), b), device=dev, generator=g)  # (S, b)
+    j = torch.randint(0, near.shape[1], (len(shapes), b), device=dev, generator=g)
+    free = torch.rand(len(shapes), b, 3, device=dev, generator=g)
+    return ShapeBatch(surface[rows, i], normals[rows, i], free, near[rows, j], near_sdf[rows, j])
+
+
 class ShapeSetModule(ShapeModule):
     """model=shape_set: one conditional field and a code per training shape (module docstring)."""
 
@@ -98,16 +116,10 @@ class ShapeSetModule(ShapeModule):
     def sample_shapes(self, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ShapeBatch]:
         """This step's shapes (S,) (distinct training indices) and their points: data.batch_size surface points
         (S, B, 3) with normals, as many uniform (S, B, 3) and as many near ones (S, B, 3) with distances (S, B)."""
-        g, dev = generator if generator is not None else self.generator, self.surface.device
-        n_shapes, b = self.surface.shape[0], self.data.batch_size
-        s = torch.randperm(n_shapes, device=dev, generator=g)[: self.data.shapes_per_batch]  # (S,)
-        i = torch.randint(0, self.surface.shape[1], (len(s), b), device=dev, generator=g)  # (S, B)
-        j = torch.randint(0, self.near.shape[1], (len(s), b), device=dev, generator=g)
-        free = torch.rand(len(s), b, 3, device=dev, generator=g)
-        rows = s[:, None]
-        return s, ShapeBatch(
-            self.surface[rows, i], self.normals[rows, i], free, self.near[rows, j], self.near_sdf[rows, j]
-        )
+        g = generator if generator is not None else self.generator
+        s = torch.randperm(self.surface.shape[0], device=self.surface.device, generator=g)[: self.data.shapes_per_batch]
+        pools = (self.surface, self.normals, self.near, self.near_sdf)
+        return s, draw(*pools, s, self.data.batch_size, g)
 
     def loss(self) -> torch.Tensor:
         index, batch = self.sample_shapes()
@@ -139,21 +151,11 @@ class ShapeSetModule(ShapeModule):
         with torch.inference_mode(False), torch.enable_grad(), frozen(self.field), frozen(self.source):
             # made here: tensors made under Lightning's inference mode could not be saved for backward
             obs = {k: torch.from_numpy(np.asarray(v)).float().to(dev) for k, v in vars(partial).items()}
-            n = obs["surface"].shape[0]
+            shapes = torch.arange(obs["surface"].shape[0], device=dev)  # (B,): every held-out shape, every step
             codes = self.source.init_codes(obs["surface"]).detach().clone().requires_grad_(True)  # (B, code_dim)
             opt = torch.optim.Adam([codes], lr=self.tto_lr)
             for _ in range(steps):
-                i = torch.randint(0, obs["surface"].shape[1], (n, b), device=dev, generator=g)
-                j = torch.randint(0, obs["near"].shape[1], (n, b), device=dev, generator=g)
-                rows = torch.arange(n, device=dev)[:, None]
-                free = torch.rand(n, b, 3, device=dev, generator=g)
-                batch = ShapeBatch(
-                    obs["surface"][rows, i],
-                    obs["normals"][rows, i],
-                    free,
-                    obs["near"][rows, j],
-                    obs["near_sdf"][rows, j],
-                )
+                batch = draw(obs["surface"], obs["normals"], obs["near"], obs["near_sdf"], shapes, b, g)
                 loss = self.task.loss(conditioned(self.field, codes), batch)[0] + self.source.regularization(codes)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
