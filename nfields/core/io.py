@@ -164,7 +164,13 @@ def whole_resize(img: torch.Tensor, size: int | None, upsample: bool = False, na
             f"data.size={size} is larger than {name}'s longer side ({h}x{w}): it would be upsampled, and the "
             f"ground truth an interpolation; use data.size={long} (or null), or data.upsample=true on purpose"
         )
-    return resample(img, (max(1, round(h * size / long)), max(1, round(w * size / long))))
+    return resample(img, whole_shape(h, w, size))
+
+
+def whole_shape(h: int, w: int, size: int) -> tuple[int, int]:
+    """The (h, w) of an H x W frame whose longer side is resized to `size`, the shorter one in proportion (rounded)."""
+    long = max(h, w)
+    return max(1, round(h * size / long)), max(1, round(w * size / long))
 
 
 def resample(img: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

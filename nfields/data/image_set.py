@@ -25,7 +25,7 @@ from PIL import Image
 
 from nfields.core.checks import POSITIVE_INT, Check, boolean, check_arg, integer, nullable, one_of, string
 from nfields.core.errors import ImageError
-from nfields.core.io import load_image, to_float_image
+from nfields.core.io import load_image, to_float_image, whole_shape
 from nfields.data.image import ImageDataModule
 from nfields.tasks.base import Task
 
@@ -137,9 +137,7 @@ class ImageSetDataModule(ImageDataModule):
             h, w = w, h
         if self.crop == "square":
             return (self.size, self.size) if self.size else (min(h, w), min(h, w))
-        if self.size is None:
-            return h, w
-        return max(1, round(h * self.size / max(h, w))), max(1, round(w * self.size / max(h, w)))
+        return (h, w) if self.size is None else whole_shape(h, w, self.size)
 
     def setup(self, stage: str | None = None) -> None:
         if self.image is not None:
