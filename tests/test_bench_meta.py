@@ -58,7 +58,7 @@ def test_a_field_the_ceiling_is_not_written_for_has_none() -> None:
 
 
 @pytest.mark.slow
-def test_bench_meta_case_prints_both_rates_and_the_ratio() -> None:
+def test_bench_meta_case_prints_the_rates_and_their_ratios() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), "--case", "meta", "--device", "cpu", "--threads", "1"]
         + ["--signals", "4", "--steps", "3", *TINY],

@@ -63,7 +63,7 @@ def test_fixed_adds_nothing_and_equals_learned_rates_at_inner_lr(make_cfg) -> No
     assert all(p.item() == fixed.inner_lr for p in learned.step_sizes.values())  # they start at model.inner_lr
     obs = tiny_images()
     a, b = fixed.outer_loss(obs)[0], learned.outer_loss(obs)[0]
-    assert float(a) == pytest.approx(float(b), rel=1e-12)
+    assert a.item() == pytest.approx(b.item(), rel=1e-12)
     ga, gb = grads_of(fixed, a), grads_of(learned, b)
     assert all(torch.allclose(ga[k], gb[k], rtol=1e-9, atol=1e-12) for k in ga)
 
