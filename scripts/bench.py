@@ -61,8 +61,8 @@ Adam) of a 3x256 SIREN on 3-D points through nfields' field against a hand-writt
 grid_paths (eikonal.py): encoding=grid's plain step through F.grid_sample and through its gathers (milliseconds).
 
 meta (meta.py): one outer step of model.latent_source=meta (second order, 3 inner steps) on --signals (64) signals,
-the module's vmapped inner loop against a hand-written Python loop over the signals on the same batch and weights,
-the two alternating step by step; steps/s, signals/s and their ratio.
+the module's batched inner loop against a hand-written Python loop over the signals on the same batch and weights,
+and the ceiling (the same batched step in plain torch), alternating step by step; steps/s, signals/s, ratios.
 """
 
 from __future__ import annotations

@@ -20,10 +20,17 @@ ParamLoss = Callable[..., torch.Tensor]
 
 
 def sgd_adapt(
-    loss: ParamLoss, params: Params, data: Sequence[torch.Tensor], steps: int, lr: float, first_order: bool = False
+    loss: ParamLoss,
+    params: Params,
+    data: Sequence[torch.Tensor],
+    steps: int,
+    lr: float | Params,
+    first_order: bool = False,
 ) -> Params:
     """`steps` steps of plain SGD, theta <- theta - lr * dL_b/dtheta, from the shared `params` on each signal's
-    data (tensors (B, ...), a row per signal) -> the adapted weights {name: (B, *shape)}.
+    data (tensors (B, ...), a row per signal) -> the adapted weights {name: (B, *shape)}. `lr`: one rate, or
+    rates by name (meta-SGD's learned step sizes: each a number () or one per weight (*shape); their graph is
+    kept, so the outer loss has a gradient for them).
 
     The graph to `params` is kept (MAML, second order: the outer gradient goes through the inner gradients);
     `first_order` takes each inner gradient at detached weights, so d(adapted)/d(params) is the identity
@@ -32,10 +39,15 @@ def sgd_adapt(
     def one(p: Params, *d: torch.Tensor) -> Params:  # one signal: p shared (*shape), d its rows
         for _ in range(steps):
             g = grad(loss)({k: v.detach() for k, v in p.items()} if first_order else p, *d)
-            p = {k: v - lr * g[k] for k, v in p.items()}
+            p = {k: v - rate(lr, k) * g[k] for k, v in p.items()}
         return p
 
     return vmap(one, in_dims=(None, *(0,) * len(data)))(params, *data)
+
+
+def rate(lr: float | Params, name: str) -> float | torch.Tensor:
+    """The rate of weight `name`: `lr` itself, or its entry when rates are given by name (() or (*shape))."""
+    return lr[name] if isinstance(lr, dict) else lr
 
 
 def expand(params: Params, b: int) -> Params:
@@ -46,9 +58,11 @@ def expand(params: Params, b: int) -> Params:
 class BatchedOptimizer:
     """SGD or Adam on batched weights {name: (B, *shape)}: B independent fits, each with its own Adam moments
     (the update torch.optim.Adam makes for one signal's weights, written on tensors so every signal steps at
-    once). `kind`: 'sgd' | 'adam'."""
+    once). `kind`: 'sgd' | 'adam'; `lr`: one rate, or rates by name (() or (*shape), shared by the B fits)."""
 
-    def __init__(self, kind: str, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    def __init__(
+        self, kind: str, lr: float | Params, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
         if kind not in ("sgd", "adam"):
             raise ValueError(f"kind={kind}: must be sgd or adam")
         self.kind, self.lr, self.betas, self.eps = kind, lr, betas, eps
@@ -59,7 +73,7 @@ class BatchedOptimizer:
     def step(self, params: Params, grads: Params) -> Params:
         """One update of every signal's weights -> the new weights (B, *shape) per name."""
         if self.kind == "sgd":
-            return {k: p - self.lr * grads[k] for k, p in params.items()}
+            return {k: p - rate(self.lr, k) * grads[k] for k, p in params.items()}
         self.t += 1
         b1, b2 = self.betas
         out = {}
@@ -68,7 +82,7 @@ class BatchedOptimizer:
             self.m[k] = b1 * self.m.get(k, torch.zeros_like(g)) + (1 - b1) * g
             self.v[k] = b2 * self.v.get(k, torch.zeros_like(g)) + (1 - b2) * g * g
             m_hat, v_hat = self.m[k] / (1 - b1**self.t), self.v[k] / (1 - b2**self.t)
-            out[k] = p - self.lr * m_hat / (v_hat.sqrt() + self.eps)
+            out[k] = p - rate(self.lr, k) * m_hat / (v_hat.sqrt() + self.eps)
         return out
 
 

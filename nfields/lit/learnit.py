@@ -7,6 +7,9 @@ that a few plain SGD steps from theta fit an unseen signal:
     maml      theta_b = theta after k = model.inner_steps steps of SGD (model.inner_lr) on signal b's loss;
               the outer loss is the mean of the signals' losses at theta_b, backpropagated through the inner
               steps (second order; model.first_order=true: each inner gradient taken as a constant)
+              model.step_sizes=per_layer|per_param: the inner SGD's rates are learned too (meta-SGD), one per
+              weight tensor or one per weight, starting at model.inner_lr, used clamped at 0, trained by the
+              outer optimiser with theta, saved in the checkpoint and used to fit unseen signals (test SGD)
     reptile   the same inner steps, no graph; the outer gradient is theta - mean_b theta_b (Adam, as learnit)
 
 The inner steps run on every signal of the batch at once (torch.func: grad, vmap; fields/adapt.py), on the
@@ -22,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from torch import nn
 from torch.func import functional_call, vmap
 
 from nfields.core.checks import POSITIVE, Check, boolean, check_arg, integer, is_int, nullable, one_of
@@ -76,6 +80,7 @@ class LearnitModule(BaseModule):
         test_steps: Sequence[int] = (0, 1, 2, 5, 10, 100),
         test_optimizer: str = "sgd",
         test_lr: float | None = None,
+        step_sizes: str = "fixed",
         n_grid: int = 8,
         run_config: dict | None = None,
     ) -> None:
@@ -87,8 +92,15 @@ class LearnitModule(BaseModule):
         check_arg("model.test_steps", list(test_steps), STEPS)
         check_arg("model.test_optimizer", test_optimizer, one_of("sgd", "adam"))
         check_arg("model.test_lr", test_lr, nullable(POSITIVE))
+        check_arg("model.step_sizes", step_sizes, one_of("fixed", "per_layer", "per_param"))
         if field.cond is not None:
             raise ConfigError("cond", "not none", "model=learnit meta-learns the weights of one field: use cond=none")
+        if step_sizes != "fixed" and meta == "reptile":
+            raise ConfigError(
+                "model.step_sizes",
+                step_sizes,
+                "reptile's outer update has no gradient for step sizes: use model.meta=maml or model.step_sizes=fixed",
+            )
         self.meta, self.inner_steps, self.inner_lr, self.first_order = meta, inner_steps, inner_lr, first_order
         self.test_steps = sorted({*test_steps, inner_steps})  # test/psnr is the meta init's after inner_steps
         self.test_optimizer, self.test_lr = test_optimizer, inner_lr if test_lr is None else test_lr
@@ -97,12 +109,30 @@ class LearnitModule(BaseModule):
         # The standard initialisation: the field's weights as built. A plain dict, not a buffer: it stays out
         # of the checkpoint (a rebuilt module draws the same weights from the same seed).
         self.standard = {k: p.detach().clone() for k, p in self.weights().items()}
+        # meta-SGD's learned inner rates, by weight name ('.' -> '-': a ParameterDict key), () per tensor or one per
+        # weight; empty for fixed (model.inner_lr), so a fixed run's checkpoint holds the field alone
+        self.step_sizes = nn.ParameterDict()
+        for k, p in self.weights().items() if step_sizes != "fixed" else ():
+            shape = () if step_sizes == "per_layer" else p.shape
+            self.step_sizes[k.replace(".", "-")] = nn.Parameter(torch.full(shape, float(inner_lr)))
         self.grid: dict[str, torch.Tensor] = {}  # the first evaluated signals, for the panels
 
     def weights(self) -> Params:
         """The field's trainable weights by name (what meta-learning initialises); buffers and frozen parameters
         (a Fourier matrix) stay the module's own in functional_call."""
         return {k: p for k, p in self.field.named_parameters() if p.requires_grad}
+
+    def rates(self) -> float | Params:
+        """The inner SGD's rates: model.inner_lr (fixed), or the learned step sizes by weight name (() or
+        (*shape)), clamped at 0: a rate the outer optimiser drives below 0 stops there (its gradient is then 0)."""
+        if len(self.step_sizes) == 0:
+            return self.inner_lr
+        return {k: self.step_sizes[k.replace(".", "-")].clamp_min(0) for k in self.weights()}
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The field's weights and, when learned, the step sizes (the same outer optimiser and rate)."""
+        groups = super().param_groups()
+        return groups + [{"params": list(self.step_sizes.parameters())}] if len(self.step_sizes) else groups
 
     # ---- training -------------------------------------------------------------------------
     def sample(self, observed: Observation) -> Observation:
@@ -126,7 +156,7 @@ class LearnitModule(BaseModule):
         loss, data = field_loss(self.field, self.task, observed.footprint), self.signal_data(observed)
         params = self.weights()
         if self.meta == "maml":
-            adapted = sgd_adapt(loss, params, data, self.inner_steps, self.inner_lr, self.first_order)  # (B, ...)
+            adapted = sgd_adapt(loss, params, data, self.inner_steps, self.rates(), self.first_order)  # (B, ...)
             mse = vmap(loss)(adapted, *data).mean()  # (): mean over signals of each one's loss
             return mse, mse.detach()
         fixed = {k: p.detach() for k, p in params.items()}
@@ -155,13 +185,20 @@ class LearnitModule(BaseModule):
         return out.reshape(out.shape[0], *self.image_shape, out.shape[-1])
 
     def fit_curve(
-        self, init: Params, observed: Observation, images: torch.Tensor, score: torch.Tensor | None, steps: list[int]
+        self,
+        init: Params,
+        observed: Observation,
+        images: torch.Tensor,
+        score: torch.Tensor | None,
+        steps: list[int],
+        lr: float | Params | None = None,
     ) -> tuple[dict[int, float], torch.Tensor]:
-        """Fit B unseen signals (B, *grid, C) from `init` on their observations by the test-time optimiser ->
-        ({s: mean PSNR after s steps} for s in steps, the renders after inner_steps (B, *grid, C))."""
+        """Fit B unseen signals (B, *grid, C) from `init` on their observations by the test-time optimiser at `lr`
+        (None: model.test_lr) -> ({s: mean PSNR after s steps} for s in steps, the renders after inner_steps
+        (B, *grid, C))."""
         loss = field_loss(self.field, self.task, observed.footprint)
         curve, shown = {}, images
-        optimizer = BatchedOptimizer(self.test_optimizer, self.test_lr)
+        optimizer = BatchedOptimizer(self.test_optimizer, self.test_lr if lr is None else lr)
         for s, params in fit_steps(loss, init, self.signal_data(observed), max(steps), optimizer):
             if s in steps:
                 with torch.no_grad():
@@ -180,13 +217,16 @@ class LearnitModule(BaseModule):
         inits = {"meta": self.weights()}
         if stage == "test":
             inits["std"] = {k: v.to(self.device) for k, v in self.standard.items()}
+        # the learned init is fitted with its learned step sizes when the test optimiser is the inner loop's SGD
+        learned = len(self.step_sizes) > 0 and self.test_optimizer == "sgd"
+        rates = {"meta": {k: r.detach() for k, r in self.rates().items()} if learned else None, "std": None}
         b, shown = images.shape[0], {}
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
             # clones turn inference tensors into normal ones that autograd may save
             images, score = images.clone(), None if score is None else score.clone()
             observed = batch["observed"].clone()
             for name, init in inits.items():
-                curve, shown[name] = self.fit_curve(init, observed, images, score, steps)
+                curve, shown[name] = self.fit_curve(init, observed, images, score, steps, rates[name])
                 for s, psnr in curve.items():
                     self.log(f"{stage}/psnr_{name}_step{s}", psnr, batch_size=b, sync_dist=True)
                 if name == "meta":

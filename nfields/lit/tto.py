@@ -12,8 +12,8 @@ PSNR against the clean images is measured along the way (on `score_mask`, defaul
 pixels), giving the PSNR-vs-step curve.
 
 A source with its own inner loop (model.latent_source=meta) is not optimised with Adam: `meta_codes` runs its
-meta-SGD steps from zero codes on the same task loss, per signal (`signal_loss`), in training and for unseen
-images (`meta_tto`, which measures the curve at META_STEPS).
+meta-SGD steps from zero codes on the same task loss, each signal's own (`batch_loss`: their sum, whose gradient
+row b is signal b's), in training and for unseen images (`meta_tto`, which measures the curve at META_STEPS).
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from nfields.core.checks import check_arg, integer
 from nfields.core.coords import cell_grid
 from nfields.core.media import as_float
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
-from nfields.fields.latents.meta import MetaSource, SignalLoss
+from nfields.fields.latents.meta import BatchLoss, MetaSource
 from nfields.fields.latents.source import LatentSource
 from nfields.tasks.base import Observation, Task
 
@@ -145,14 +144,15 @@ def optimize_codes(
 META_STEPS = (0, 1, 3, 10)  # inner steps at which meta evaluation reports PSNR (`<stage>/psnr_step<k>`)
 
 
-def signal_loss(field: Field, task: Task, footprint: torch.Tensor | None) -> SignalLoss:
-    """The task's loss on one signal as a function of the field's parameters and that signal's code, for
-    torch.func: (params, code (code_dim,), values (N, C), coords (N, d)) -> (). The same task.loss that training
-    and TTO call, on a batch of one (superres's footprint: the observations' own)."""
+def batch_loss(field: Field, task: Task, footprint: torch.Tensor | None) -> BatchLoss:
+    """The sum over B signals of each one's task loss, as a function of their codes: (codes (B, code_dim),
+    values (B, N, C), coords (B, N, d)) -> (), through the field's own weights. The same task.loss that training
+    and TTO call, divided by one signal's N * C instead of the batch's (`count`: every signal has N points), so
+    it is sum_b L_b with L_b signal b's mean (superres's footprint: the observations' own)."""
 
-    def loss(params: dict[str, torch.Tensor], code: torch.Tensor, values: torch.Tensor, coords: torch.Tensor):
-        obs = Observation(values.unsqueeze(0), coords=coords.unsqueeze(0), footprint=footprint)  # (1, N, ...)
-        return task.loss(lambda c: functional_call(field, params, (c, code.unsqueeze(0))), obs)
+    def loss(codes: torch.Tensor, values: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        obs = Observation(values, coords=coords, footprint=footprint)  # (B, N, ...)
+        return task.loss(conditioned(field, codes), obs, count=values.shape[-2])
 
     return loss
 
@@ -169,8 +169,7 @@ def meta_codes(
     """Codes (B, code_dim) of B signals after the source's inner steps on their observations `obs` (B, N, ...):
     training keeps the graph to the field and the step sizes (second order unless model.first_order)."""
     data = (as_float(obs.values).float(), obs.points())  # values (B, N, C) float32 in [0, 1], coords (B, N, d)
-    params = dict(field.named_parameters())
-    return source.adapt(signal_loss(field, task, obs.footprint), params, data, steps, first_order, keep)
+    return source.adapt(batch_loss(field, task, obs.footprint), data, steps, first_order, keep)
 
 
 def meta_tto(

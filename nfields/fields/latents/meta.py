@@ -6,9 +6,11 @@ clamped to `step_range`. Training backpropagates the loss of the adapted codes t
 shared network and the step sizes (second order), or treats each inner gradient as a constant
 (`model.first_order=true`: cheaper; the step sizes still learn). Unseen signals get the same steps.
 
-The source knows no field and no task: the lit module hands it the loss of one signal as a function of the
-field's parameters and the code, and the inner gradients are taken with torch.func (grad, vmapped over the
-batch of signals, so no Python loop over signals).
+The source knows no field and no task: the lit module hands it the batch's loss as a function of the codes, the
+sum over the signals of each one's own loss through the field's weights. Signals share the weights and never
+each other's code, so the gradient of that sum with respect to the codes (B, code_dim) is, row by row, each
+signal's own dL_b/dz_b: one forward and one backward of every signal's points at once through the shared
+weights (a large matrix product per layer), with no Python loop over signals and no vmap.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from typing import ClassVar
 
 import torch
 from torch import nn
-from torch.func import grad, vmap
 
 from nfields.core.checks import POSITIVE, Check, boolean, check_arg, integer, is_number, one_of
 from nfields.fields.latents.source import LatentSource
 
-# loss(params, code (code_dim,), *data of one signal) -> () : the task's loss on one signal (lit/tto.py)
-SignalLoss = Callable[..., torch.Tensor]
-Params = dict[str, torch.Tensor]
+# loss(codes (B, code_dim), *data (B, ...)) -> (): the sum over the B signals of each one's task loss, signal b's
+# depending on codes[b] alone, through the field's own weights (lit/tto.py: batch_loss)
+BatchLoss = Callable[..., torch.Tensor]
 
 RANGE = Check(
     lambda v: isinstance(v, Sequence) and len(v) == 2 and all(map(is_number, v)) and 0 <= v[0] < v[1],
@@ -73,8 +74,7 @@ class MetaSource(LatentSource):
 
     def adapt(
         self,
-        loss: SignalLoss,
-        params: Params,
+        loss: BatchLoss,
         data: Sequence[torch.Tensor],
         steps: int | None = None,
         first_order: bool | None = None,
@@ -82,20 +82,27 @@ class MetaSource(LatentSource):
     ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """`steps` (default inner_steps) meta-SGD steps from zero codes on `loss`, each signal on its own data.
 
-        data: tensors (B, ...) whose rows are the signals' (values (B, N, C), coords (B, N, d)); params: the
-        field's parameters by name (graph kept to them unless first order) -> codes (B, code_dim) after `steps`,
-        and {s: codes after s steps} for s in `keep` (evaluation curves; detached)."""
+        data: tensors (B, ...) whose rows are the signals' (values (B, N, C), coords (B, N, d)) -> codes
+        (B, code_dim) after `steps`, with their graph to the field's weights and the step sizes, and
+        {s: codes after s steps} for s in `keep` (evaluation curves; detached).
+
+        Each step's gradient is that of the summed loss with respect to the codes: row b is dL_b/dz_b, since no
+        other signal's loss depends on z_b. Second order keeps its graph (create_graph: the outer loss
+        backpropagates through it into the weights); first order takes it without one, at detached codes, so it
+        is a constant of the outer loss (the codes keep their graph to the step sizes only)."""
         steps = self.inner_steps if steps is None else steps
         first = self.first_order if first_order is None else first_order
         b = data[0].shape[0]
         codes = data[0].new_zeros(b, self.code_dim, dtype=self.step_sizes.dtype)  # (B, code_dim): start at zero
-        inner = vmap(grad(loss, argnums=1), in_dims=(None, 0, *(0,) * len(data)))  # per-signal dL_b/dz_b
-        fixed = {k: p.detach() for k, p in params.items()} if first else params
         alpha = self.alpha()
         kept = {0: codes.detach()} if 0 in keep else {}
+        graph = not first and torch.is_grad_enabled()  # under no_grad (a render) nothing backpropagates
         for s in range(1, steps + 1):
-            g = inner(fixed, codes.detach() if first else codes, *data)  # (B, code_dim)
-            codes = codes - alpha * g  # (B, code_dim)
+            # where the step differentiates: the codes with their graph (second order), else a fresh leaf
+            z = codes if graph and codes.requires_grad else codes.detach().requires_grad_(True)
+            with torch.enable_grad():  # the inner gradient is needed even where the caller renders under no_grad
+                (g,) = torch.autograd.grad(loss(z, *data), z, create_graph=graph)  # (B, code_dim)
+            codes = (z if graph else codes) - alpha * g  # (B, code_dim)
             if s in keep:
                 kept[s] = codes.detach()
         return codes, kept
