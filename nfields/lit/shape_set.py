@@ -235,5 +235,14 @@ class ShapeSetModule(ShapeModule):
         return write_obj(stem.with_suffix(".obj"), verts, faces)
 
     def checkpoint_extra(self) -> dict[str, Any]:
-        n = self.data.size
-        return {"nfields_image_shape": [n, n, n, 1], "nfields_domain": "shape_set"}
+        """What scripts/render.py needs without the data: the (n, n, n, 1) grid, the domain, how the value reads as a
+        surface (ShapeTask.sign and .distance), and the training shapes' names in code order (codes are the
+        state_dict's source.codes.weight, one row per training shape)."""
+        n, data = self.data.size, self.data
+        return {
+            "nfields_image_shape": [n, n, n, 1],
+            "nfields_domain": "shape_set",
+            "nfields_shape_sign": self.task.sign,
+            "nfields_shape_distance": self.task.distance,
+            "nfields_shape_names": [data.shapes[i].name for i in data.splits["train"]],
+        }
