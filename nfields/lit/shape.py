@@ -11,6 +11,7 @@ written in the input's units.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nfields.core.checks import POSITIVE_INT, check_arg
+from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg, nullable
+from nfields.core.errors import ConfigError
 from nfields.core.geometry import face_areas_normals, sample_surface
 from nfields.core.mesh_io import write_obj, write_ply
 from nfields.core.sdf_mesh import SdfFn, extract_surface, mid_planes, sdf_picture, torch_fn
@@ -108,11 +110,21 @@ class ShapeModule(SteppedModule):
         views: int = 3,
         view_size: int = 96,
         steps_per_call: int | str = "auto",
+        grad_clip: float | None = None,
+        amsgrad: bool = False,
         run_config: dict | None = None,
     ) -> None:
+        check_arg("model.grad_clip", grad_clip, nullable(POSITIVE))
+        check_arg("model.amsgrad", amsgrad, boolean())
+        if amsgrad and getattr(optimizer, "func", None) not in (torch.optim.Adam, torch.optim.AdamW):
+            name = getattr(getattr(optimizer, "func", optimizer), "__name__", optimizer)
+            raise ConfigError("model.amsgrad", amsgrad, f"is Adam's (and AdamW's) option; model.optimizer is {name}")
+        if amsgrad:  # Adam's max of past squared gradients (FINER's training loop): one more keyword of the partial
+            optimizer = functools.partial(optimizer, amsgrad=True)
         super().__init__(
             field, task, optimizer, lr, scheduler, compile, latent_dim, run_config, steps_per_call=steps_per_call
         )
+        self.grad_clip = grad_clip
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.views", views, POSITIVE_INT)
         check_arg("model.view_size", view_size, POSITIVE_INT)
@@ -153,6 +165,13 @@ class ShapeModule(SteppedModule):
     def loss(self) -> torch.Tensor:
         loss, self.terms = self.task.loss(self.field, self.sample())
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """model.grad_clip: the field's gradients scaled so that their global norm is at most the bound (SIREN's and
+        FINER's max_norm 1, DeepSDF's GradientClipNorm: the network's, not the codes'). Lightning calls this after
+        the backward and, under 16-bit mixed precision, after unscaling the gradients, right before the step."""
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.field.parameters(), self.grad_clip)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         every, step = self.log_every(), self.global_step

@@ -91,6 +91,8 @@ class ShapeSetModule(ShapeModule):
         views: int = 1,
         view_size: int = 64,
         steps_per_call: int | str = "auto",
+        grad_clip: float | None = None,
+        amsgrad: bool = False,
         run_config: dict | None = None,
     ) -> None:
         if field.cond is None:
@@ -100,7 +102,7 @@ class ShapeSetModule(ShapeModule):
         data.setup()
         super().__init__(
             field, task, data, optimizer, lr, scheduler, compile, latent_dim, render_chunk, views, view_size,
-            steps_per_call, run_config,
+            steps_per_call, grad_clip, amsgrad, run_config,
         )  # fmt: skip
         for key, val in (("tto_steps", tto_steps), ("val_tto_steps", val_tto_steps)):
             check_arg(f"model.{key}", val, integer(lo=0))
