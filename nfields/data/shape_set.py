@@ -161,6 +161,8 @@ class ShapeSetDataModule(OnDevice):
         task = task if task is not None else SDF("deepsdf")
         if not isinstance(task, ShapeTask):
             raise ConfigError("task", task.name, "does not fit shapes; use task=sdf or occupancy with data=shape_set")
+        if task.laplace is not None:  # its pairs of coarse and fine points are drawn by model=shape only
+            raise ConfigError("task.loss", "bacon", "fits one shape (data=shape); use siren, igr or deepsdf for a set")
         self.path, self.count, self.family_seed, self.n_val, self.n_test = path, count, family_seed, val, test
         self.extent, self.size, self.shapes_per_batch, self.batch_size = extent, size, shapes_per_batch, batch_size
         self.pool, self.n_near, self.near_std, self.eval_points = pool, near, tuple(near_std), eval_points

@@ -153,11 +153,15 @@ class ShapeModule(SteppedModule):
         self.generator = torch.Generator(device=self.surface.device).manual_seed(seed)
 
     def sample(self, generator: torch.Generator | None = None) -> ShapeBatch:
-        """This step's points: data.batch_size surface points, as many uniform ones, and as many near ones."""
+        """This step's points: data.batch_size surface points, as many uniform ones, and as many near ones (BACON's
+        objective: as many pairs of a coarse and a fine one, in turn)."""
         g, b, dev = generator if generator is not None else self.generator, self.data.batch_size, self.surface.device
         i = torch.randint(0, self.surface.shape[0], (b,), device=dev, generator=g)
         m = self.near.shape[0]
-        j = torch.randint(0, max(m, 1), (b if m else 0,), device=dev, generator=g)  # data.near=0: none
+        if self.task.laplace is None:
+            j = torch.randint(0, max(m, 1), (b if m else 0,), device=dev, generator=g)  # data.near=0: none
+        else:  # BACON's pairs (data/shape.py): a coarse point at each even position, a fine one at each odd
+            j = 2 * torch.randint(0, m // 2, (b,), device=dev, generator=g) + torch.arange(b, device=dev) % 2
         free = torch.rand(b, 3, device=dev, generator=g)
         sdf = None if self.near_sdf is None else self.near_sdf[j]
         return ShapeBatch(self.surface[i], self.normals[i], free, self.near[j], sdf)
