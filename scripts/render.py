@@ -14,7 +14,8 @@ surface is the 0.5 level of the render (marching cubes), written as a binary PLY
 zero level of its signed distance at --size^3 (default data.size), extracted slab by slab (core/sdf_mesh.py) and
 written in the input file's units. --views writes the shape's surface instead as shaded pictures from three
 views around it, traced from the field itself (sphere tracing a distance, marching an occupancy's logit; normals
-from autograd: nfields/fields/trace.py), --image-size pixels a side, side by side in one PNG. A set of shapes'
+from autograd: nfields/fields/trace.py), --image-size pixels a side, side by side in one PNG, with --up (y or z;
+default the run's data.up) up in the pictures. A set of shapes'
 conditional field (model=shape_set) is rendered, either way, at one code: --shape i, the i-th training shape's
 (named in the output file), or --shape mean (the default), the mean of the trained codes; in the cube's units.
 
@@ -54,8 +55,9 @@ from nfields.core.sdf_mesh import extract_surface, torch_fn
 from nfields.core.video_io import write_video
 from nfields.core.views import strip
 from nfields.data.shape_io import Normalisation
+from nfields.data.shape_views import UP, orbit_up
 from nfields.fields.field import render_grid
-from nfields.fields.trace import orbit, render_views
+from nfields.fields.trace import render_views
 from nfields.lit.shape_set import MAX_STEP
 from nfields.run.build import as_config, build_field, load_field
 from nfields.run.exits import building, report_errors
@@ -77,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fps", type=float, default=None, help="video: frames per second (default the clip's)")
     p.add_argument("--views", action="store_true", help="shape: shaded views of the surface instead of its mesh")
     p.add_argument("--image-size", type=int, default=256, help="--views: each view's side in pixels (default 256)")
+    p.add_argument(
+        "--up", choices=UP, default=None, help="--views: the axis up in the pictures (default: the run's data.up)"
+    )
     p.add_argument(
         "--shape",
         default="mean",
@@ -159,7 +164,9 @@ def write_shape(
         bound = math.inf if max_step is None else max_step
         trace = lambda x: value(x)[..., 0].clamp(-bound, bound)  # noqa: E731  (N, 3) -> (N,)
         distance = bool(meta.get("nfields_shape_distance", True))
-        imgs = render_views(trace, orbit(3), a.image_size, distance=distance, chunk=min(a.chunk, 16384), device=device)
+        up = a.up or meta.get("nfields_shape_up", "y")  # the run's data.up unless --up says otherwise
+        views = orbit_up(3, up)
+        imgs = render_views(trace, views, a.image_size, distance=distance, chunk=min(a.chunk, 16384), device=device)
         path = a.out or run_dir / f"views_{tag}{a.image_size}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         iio.imwrite(path, to_uint8(strip(list(imgs))))

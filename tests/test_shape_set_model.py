@@ -152,5 +152,8 @@ def test_render_reads_a_shape_set_checkpoint_at_a_trained_code_or_the_mean(make_
     views = render.main([str(tmp_path / "last.ckpt"), "--views", "--image-size", "8", "--device", "cpu"])
     img = iio.imread(views)
     assert views.name == "views_mean_8.png" and img.shape == (8, 3 * 8 + 2 * GAP, 3) and img.min() < 200
+    out = tmp_path / "z.png"  # --up z: the orbit about z, where the run's data.up (y) turned it about y
+    render.main([str(tmp_path / "last.ckpt"), "--views", "--image-size", "8", "--up", "z", "--out", str(out)])
+    assert iio.imread(out).shape == img.shape and not np.array_equal(iio.imread(out), img)
     with pytest.raises(UserError, match=r"^--shape 9: the checkpoint has 9 trained shapes \(0 to 8\)"):
         render.main([str(tmp_path / "last.ckpt"), "--shape", "9", "--device", "cpu"])

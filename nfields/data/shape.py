@@ -28,6 +28,7 @@ from nfields.core.sdf_mesh import mid_planes, plane_points
 from nfields.data.grid import OnDevice
 from nfields.data.shape_analytic import ANALYTIC
 from nfields.data.shape_io import CloudShape, MeshShape, Normalisation, Shape, read_shape
+from nfields.data.shape_views import UP
 from nfields.tasks.sdf import SDF
 from nfields.tasks.shape import ShapeTask
 
@@ -55,6 +56,7 @@ class ShapeDataModule(OnDevice):
         near: int = 16_384,
         near_std: tuple[float, float] = (0.02, 0.004),
         eval_points: int = 20_000,
+        up: str = "y",
         seed: int = 0,
         task: ShapeTask | None = None,
     ) -> None:
@@ -69,6 +71,7 @@ class ShapeDataModule(OnDevice):
         check_arg("data.near_std", list(near_std) if not isinstance(near_std, str) else near_std, TWO_STDS)
         check_arg("data.eval_points", eval_points, POSITIVE_INT)
         check_arg("data.seed", seed, integer(lo=0))
+        check_arg("data.up", up, one_of(*UP))
         task = task if task is not None else SDF()
         if not isinstance(task, ShapeTask):
             raise ConfigError("task", task.name, "does not fit a shape; use task=sdf or occupancy with data=shape")
@@ -78,7 +81,7 @@ class ShapeDataModule(OnDevice):
             raise ConfigError("data.near", near, f"{task.option} trains on pairs of points near the surface: use >= 2")
         self.path, self.analytic, self.extent, self.size = path, analytic, extent, size or 64
         self.batch_size, self.pool, self.n_near, self.near_std = batch_size, pool, near, tuple(near_std)
-        self.eval_points, self.seed, self.task = eval_points, seed, task
+        self.eval_points, self.seed, self.task, self.up = eval_points, seed, task, up
         self.shape: Shape | None = None
         self.norm = Normalisation()
 

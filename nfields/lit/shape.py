@@ -27,9 +27,9 @@ from nfields.core.sdf_mesh import SdfFn, extract_surface, mid_planes, sdf_pictur
 from nfields.core.shape_metrics import iou, surface_scores
 from nfields.core.views import GAP, strip
 from nfields.data.shape import PANEL, ShapeDataModule
-from nfields.data.shape_views import true_views
+from nfields.data.shape_views import orbit_up, true_views
 from nfields.fields.base import Field
-from nfields.fields.trace import orbit, render_views
+from nfields.fields.trace import render_views
 from nfields.lit.base import Optimizer
 from nfields.lit.stepped import SteppedModule
 from nfields.tasks.shape import ShapeBatch, ShapeTask
@@ -128,7 +128,7 @@ class ShapeModule(SteppedModule):
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.views", views, POSITIVE_INT)
         check_arg("model.view_size", view_size, POSITIVE_INT)
-        self.views, self.view_size = orbit(views), view_size
+        self.views, self.view_size = orbit_up(views, data.up), view_size  # data.up: up in the pictures
         self.pred_views: torch.Tensor | None = None  # (S, V S + gaps, 3): the last evaluation's shaded views
         self.gt_views: torch.Tensor | None = None  # the truth's, traced once
         self.render_chunk, self.data = render_chunk, data
@@ -280,4 +280,5 @@ class ShapeModule(SteppedModule):
             "nfields_shape_scale": norm.scale,
             "nfields_shape_sign": self.task.sign,
             "nfields_shape_distance": self.task.distance,
+            "nfields_shape_up": self.data.up,
         }

@@ -246,5 +246,6 @@ class ShapeSetModule(ShapeModule):
             "nfields_domain": "shape_set",
             "nfields_shape_sign": self.task.sign,
             "nfields_shape_distance": self.task.distance,
+            "nfields_shape_up": self.data.up,
             "nfields_shape_names": [data.shapes[i].name for i in data.splits["train"]],
         }
