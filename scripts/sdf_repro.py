@@ -7,16 +7,19 @@ on the same points at every step, both scored by nfields' metric code. Writes <o
 
 Cases (CASES): SIREN's protocol (4 sine layers x 256, omega 30) on kitten.xyz and on points sampled from
 bunny00.off; FINER's settings (3 layers x 256, FINER omega 60 beside SIREN omega 30) on armadillo.off and
-bunny00.off. Both with SIREN's objective (nfields' task.loss=siren; FINER trains BACON's, which nfields lacks:
-docs/shapes.md), Adam at a constant 1e-4, `batch` surface points and as many uniform ones a step.
+bunny00.off. SIREN's protocol with SIREN's objective (task.loss=siren), Adam at a constant 1e-4, `batch` surface
+points and as many uniform ones a step; FINER's with the objective FINER's code trains, BACON's (task.loss=bacon:
+`batch` points a step, pairs of a coarse and a fine Laplace offset, drawn from a pool of `pool` of them with
+their estimated distances, where FINER draws fresh ones every step), Adam with amsgrad at a constant 1e-4, the
+gradient's norm clipped at 1 (model.amsgrad, model.grad_clip), as FINER's training.py.
 
 Same settings: the shape is normalised by nfields (its bounding box at the cube's centre) to the protocol's scale
 (`extent`: SIREN's dataio.PointCloud fills [-1, 1] by one min and max over all coordinates; BACON's MeshSDF 0.9 of
 its cube); the reference is given nfields' batches (ShapeModule.sample from a generator seeded as train() seeds
-it), takes the gradient in nfields' cube units and clips no gradient (the papers clip at norm 1: the reference's
-default), and starts from the weights nfields' run starts from (`--init own`: its own draw for the seed): the two
-sides differ only by their code. data.near=64: SIREN's objective reads no near-surface points, but model=shape
-draws from a pool of them every step.
+it), takes the gradient in nfields' cube units, clips as nfields is told to (SIREN's cases: no clipping, where
+SIREN's code clips at norm 1; FINER's: at 1), and starts from the weights nfields' run starts from (`--init own`:
+its own draw for the seed): the two sides differ only by their code. SIREN's cases: data.near=64, as SIREN's
+objective reads no near-surface points but model=shape draws from a pool of them every step.
 """
 
 from __future__ import annotations
@@ -68,10 +71,15 @@ CASES = (
     Case("finer", "bunny00.off", "finer", 60.0, 3),
     Case("finer", "bunny00.off", "siren", 30.0, 3),
 )
-FULL = {"width": 256, "steps": {"siren": 10_000, "finer": 200_000},
-        "batch": {"siren": 250_000, "finer": 10_000}, "size": 64, "seeds": (0,)}  # fmt: skip
-REDUCED = {"width": 64, "steps": {"siren": 200, "finer": 200},
-           "batch": {"siren": 512, "finer": 512}, "size": 32, "seeds": (0, 1, 2)}  # fmt: skip
+FULL = {"width": 256, "steps": {"siren": 10_000, "finer": 200_000}, "batch": {"siren": 250_000, "finer": 10_000},
+        "pool": 1_000_000, "size": 64, "seeds": (0,)}  # fmt: skip
+REDUCED = {"width": 64, "steps": {"siren": 200, "finer": 200}, "batch": {"siren": 512, "finer": 512},
+           "pool": 100_000, "size": 32, "seeds": (0, 1, 2)}  # fmt: skip
+# each protocol's objective and optimiser options (model.grad_clip, model.amsgrad); the reference is told the same
+OBJECTIVE = {
+    "siren": ["task.loss=siren", "data.near=64"],
+    "finer": ["task.loss=bacon", "model.grad_clip=1", "model.amsgrad=true"],
+}
 
 
 def extent(path: Path, protocol: str) -> float:
@@ -86,8 +94,10 @@ def overrides(case: Case, mode: dict, seed: int, first: float = 1.0) -> list[str
     """The nfields run's config; `first` scales the first layer's omega (network.w0_initial = first x w0)."""
     path = SHAPES / case.shape
     steps = mode["steps"][case.protocol]
+    pool = [f"data.near={mode['pool']}"] if case.protocol == "finer" else []  # BACON's pairs of points
     return [
-        "data=shape", f"data.path={path}", f"data.extent={extent(path, case.protocol):.6f}", "data.near=64",
+        "data=shape", f"data.path={path}", f"data.extent={extent(path, case.protocol):.6f}", *OBJECTIVE[case.protocol],
+        *pool,
         f"data.size={mode['size']}", f"data.batch_size={mode['batch'][case.protocol]}", f"network={case.net}",
         f"network.n_neurons={mode['width']}", f"network.n_hidden_layers={case.layers}",
         f"network.w0={case.w0}", f"network.w0_initial={first * case.w0}", "model.lr=1e-4", "model.scheduler=null",
@@ -120,10 +130,12 @@ def run_reference(cfg, net_kind: str, seed: int, steps: int, init: str = "nfield
     module = build_module(cfg, dm)  # its field: nfields' initial weights; its sample(): nfields' pools and draws
     g = torch.Generator().manual_seed(seed)  # as ShapeModule.on_fit_start seeds it after seed_everything(seed)
 
+    bacon = cfg.task.loss == "bacon"
+
     def batches():
         while True:
             b = module.sample(g)
-            yield 2 * b.surface - 1, b.normals, 2 * b.free - 1
+            yield (2 * b.near - 1, b.near_sdf) if bacon else (2 * b.surface - 1, b.normals, 2 * b.free - 1)
 
     net_cfg = cfg.network
     torch.manual_seed(seed)
@@ -135,7 +147,9 @@ def run_reference(cfg, net_kind: str, seed: int, steps: int, init: str = "nfield
                 theirs.bias.copy_(ours.bias)
     t = time.perf_counter()
     device = ref.pick_device(None)  # CUDA when there is one, as nfields' trainer.accelerator=auto
-    losses = ref.fit(net, batches(), steps, float(cfg.model.lr), clip=None, units="cube", device=device)
+    clip = None if cfg.model.grad_clip is None else float(cfg.model.grad_clip)
+    losses = ref.fit(net, batches(), steps, float(cfg.model.lr), clip, bool(cfg.model.amsgrad), "cube", device,
+                     str(cfg.task.loss), float(cfg.task.coarse_weight))  # fmt: skip
     seconds = time.perf_counter() - t
     fn = ref.sdf_fn(net)
     metrics = score(lambda u: fn(2 * u - 1), dm)

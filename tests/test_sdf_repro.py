@@ -92,6 +92,29 @@ def test_objective_is_nfields_task_sdf(net: str) -> None:
         assert a.abs().max() > 0 and torch.allclose(a, b, rtol=1e-3, atol=1e-4 * b.abs().max().item())
 
 
+def test_bacon_objective_is_nfields_task_sdf() -> None:
+    """The reference's BACON terms on points c = 2u - 1 equal nfields' SDF('bacon') on u, term by term, with the
+    coarse points at even positions and the fine at odd (their weights differ: a swap would show), gradients too."""
+    torch.manual_seed(0)
+    model = ref.build("finer", 32, 2, 30.0)
+    u = torch.rand(64, 3)
+    sdf = torch.randn(64) * 0.05
+    mine = ref.bacon_terms(model, 2 * u - 1, sdf, 1e-2)
+    empty = torch.zeros(0, 3)
+    batch = ShapeBatch(empty, empty, empty, u, sdf)
+    theirs = SDF("bacon").loss(lambda x: model(2 * x - 1), batch)[1]
+    assert set(mine) == set(theirs) == {"sdf_fine", "sdf_coarse"}
+    for k in mine:
+        assert float(mine[k].detach()) == pytest.approx(float(theirs[k]), rel=1e-5), k
+    se = (model(2 * u - 1)[:, 0] - sdf).detach() ** 2
+    assert float(mine["sdf_coarse"].detach()) == pytest.approx(1e-2 * float(se[::2].sum()), rel=1e-5)
+    params = list(model.parameters())
+    g_mine = torch.autograd.grad(sum(mine.values()), params)
+    g_theirs = torch.autograd.grad(SDF("bacon").loss(lambda x: model(2 * x - 1), batch)[0], params)
+    for a, b in zip(g_mine, g_theirs, strict=True):
+        assert a.abs().max() > 0 and torch.allclose(a, b, rtol=1e-4, atol=1e-6 * b.abs().max().item())
+
+
 @pytest.mark.parametrize("net, w0", [("siren", 30.0), ("finer", 60.0)])
 def test_networks_are_nfields_networks(make_cfg, net: str, w0: float) -> None:
     """data=shape network=<net> with the reference's weights gives the reference's values at c = 2u - 1 (FINER's
@@ -178,6 +201,10 @@ def test_compare_builds_the_protocols_config(monkeypatch: pytest.MonkeyPatch, tm
     assert cfg.data.extent == pytest.approx(sdf_repro.extent(sdf_repro.SHAPES / "armadillo.off", "finer"), abs=1e-6)
     assert cfg.data.extent == pytest.approx(0.9 * sdf_repro.extent(sdf_repro.SHAPES / "armadillo.off", "siren"))
     assert rows[1]["reference"]["args"] == ("finer", 200, "own") and rows[1]["first_omega"] == 0.5
+    # each protocol's objective and optimiser: SIREN's loss, unclipped; FINER's, BACON's loss, amsgrad, clipped at 1
+    assert (seen[0].task.loss, seen[0].data.near, seen[0].model.grad_clip, seen[0].model.amsgrad) == (
+        "siren", 64, None, False)  # fmt: skip
+    assert (cfg.task.loss, cfg.data.near, cfg.model.grad_clip, cfg.model.amsgrad) == ("bacon", 100_000, 1, True)
 
 
 def row(net: str, ours: float, theirs: float, iou: tuple[float, float] | None = None) -> dict:

@@ -4,26 +4,39 @@ whose completion beats the mean shape."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
+import trimesh
 
-from nfields.core.errors import ConfigError
+from nfields.core.errors import ConfigError, UserError
+from nfields.core.sdf_mesh import torch_fn
+from nfields.core.views import GAP
 from nfields.data.shape_analytic import Sphere
+from nfields.lit.shape import extract
 from nfields.lit.shape_set import ShapeSetModule
 from nfields.run.build import build_datamodule, build_module
 from nfields.tasks.sdf import SDF
 from nfields.tasks.shape import ShapeBatch
-from tests.conftest import run_train
+from tests.conftest import ROOT, run_train
 
 TINY = [
     "data=shape_set", "data.count=12", "data.val=1", "data.test=2", "data.pool=256", "data.near=256",
     "data.eval_points=300", "data.size=16", "data.observed=64", "data.shapes_per_batch=4", "data.batch_size=64",
     "network.n_neurons=32", "network.n_hidden_layers=2", "model.latent_dim=8", "logger=none",
 ]  # fmt: skip
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def tiny_module(make_cfg, *extra: str) -> ShapeSetModule:
@@ -109,3 +122,38 @@ def test_a_short_run_completes_unseen_shapes_better_than_the_mean_shape(tmp_path
     assert metrics["test/chamfer_l1"] < metrics["test/chamfer_l1_mean_shape"], metrics
     assert metrics["test/iou"] > metrics["test/iou_mean_shape"], metrics
     assert (run / "reconstruction.png").is_file() and (run / "prediction.ply").is_file()
+
+
+def test_render_reads_a_shape_set_checkpoint_at_a_trained_code_or_the_mean(make_cfg, tmp_path: Path) -> None:
+    """scripts/render.py on a model=shape_set checkpoint: --shape i extracts the field at training shape i's code (the
+    same surface as the module's own at that code), --shape mean at the mean code, --views traces it; a code the
+    checkpoint lacks is refused in one line."""
+    module = tiny_module(make_cfg, "task.loss=deepsdf", "model.lr=1e-3", "model.latent_lr=1e-2")
+    opt = module.build_optimizer(module.param_groups())
+    for _ in range(25):  # a few steps: a field with a zero level
+        loss = module.loss()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ckpt = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(ckpt)  # what Lightning's checkpoint gets: the config and checkpoint_extra()
+    torch.save(ckpt, tmp_path / "last.ckpt")
+    render = load_script("render")
+    one = render.main([str(tmp_path / "last.ckpt"), "--size", "20", "--shape", "1", "--device", "cpu"])
+    name = Path(module.data.shapes[module.data.splits["train"][1]].name).stem
+    assert one.name == f"render_shape1_{name}_20.ply"  # the shape is named in the output
+    codes = module.source.codes.weight.detach()
+    with torch.no_grad():
+        (own, _), _ = extract(torch_fn(module.shape_fn(codes[1]), torch.device("cpu"), 4096), 20, False)
+    mesh = trimesh.load(one, process=False)
+    assert len(mesh.vertices) == len(own) and np.allclose(np.asarray(mesh.vertices), own, atol=1e-5)
+    mean = trimesh.load(render.main([str(tmp_path / "last.ckpt"), "--size", "20", "--device", "cpu"]), process=False)
+    assert len(mean.faces) and not (len(mean.vertices) == len(own) and np.allclose(mean.vertices, own))
+    views = render.main([str(tmp_path / "last.ckpt"), "--views", "--image-size", "8", "--device", "cpu"])
+    img = iio.imread(views)
+    assert views.name == "views_mean_8.png" and img.shape == (8, 3 * 8 + 2 * GAP, 3) and img.min() < 200
+    out = tmp_path / "z.png"  # --up z: the orbit about z, where the run's data.up (y) turned it about y
+    render.main([str(tmp_path / "last.ckpt"), "--views", "--image-size", "8", "--up", "z", "--out", str(out)])
+    assert iio.imread(out).shape == img.shape and not np.array_equal(iio.imread(out), img)
+    with pytest.raises(UserError, match=r"^--shape 9: the checkpoint has 9 trained shapes \(0 to 8\)"):
+        render.main([str(tmp_path / "last.ckpt"), "--shape", "9", "--device", "cpu"])

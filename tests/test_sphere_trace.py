@@ -1,7 +1,8 @@
 """Shaded views traced from a field (nfields/fields/trace.py) and from a shape's ground truth (data/shape_views.py):
 a sphere's distance renders a disc of the right radius, its normal at the centre facing the camera; hits lie on
 the surface within tolerance; a logit marched and bisected renders the same disc; memory is bounded by the chunk;
-a mesh and a point cloud of the sphere render the analytic sphere's disc."""
+a mesh and a point cloud of the sphere render the analytic sphere's disc; data.up=z shows a z-up shape as data.up=y
+shows the same shape standing along y."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 import torch
 import trimesh
 
+from nfields.data.shape_analytic import Box
+from nfields.data.shape_family import Posed
 from nfields.data.shape_io import CloudShape, MeshShape
-from nfields.data.shape_views import true_views
+from nfields.data.shape_views import orbit_up, true_views
 from nfields.fields.trace import (
     AMBIENT,
     COLOUR,
@@ -27,6 +30,7 @@ from nfields.fields.trace import (
     render_view,
     sphere_trace,
 )
+from nfields.run.build import build_datamodule, build_module
 
 R, D, SIZE = 0.3, 1.6, 64  # the sphere's radius about the cube's centre, the camera's distance, the image side
 VIEW = View((0.5, 0.5 - D, 0.5))  # looking along +y at the centre, z up, 40 degrees across
@@ -131,3 +135,21 @@ def test_lambertian_shading() -> None:
     colour = torch.tensor(COLOUR)
     expected = torch.stack([colour, AMBIENT * colour, AMBIENT * colour, (AMBIENT + (1 - AMBIENT) * 0.8) * colour])
     assert torch.allclose(lambert(n, light), expected)  # facing the light, away, edge-on, at 37 degrees
+
+
+def test_up_z_shows_a_z_up_shape_as_up_y_shows_it_standing_along_y(make_cfg) -> None:
+    """A box tallest along y, and the same box turned so that its y goes to z ((x, y, z) -> (z, x, y)): its views
+    with data.up=z equal the first's with data.up=y (up to the tracer's tolerance at the silhouettes); the y-up box
+    with up=z does not (the axis matters); and model=shape's panel takes its views from data.up."""
+    standing = Box((0.1, 0.3, 0.15))
+    turn = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # world = c + R (x - c): y to z
+    turned = Posed(standing, turn, "turned")
+    y_views = true_views(standing, orbit_up(3, "y"), 32)  # (3, 32, 32, 3)
+    z_views = true_views(turned, orbit_up(3, "z"), 32)
+    differ = (y_views - z_views).abs().amax(-1)  # (3, 32, 32)
+    assert float((differ > 0.02).float().mean()) < 0.01 and float(differ.mean()) < 2e-3
+    wrong = (y_views - true_views(standing, orbit_up(3, "z"), 32)).abs().amax(-1)
+    assert float((wrong > 0.02).float().mean()) > 0.1
+    cfg = make_cfg("data=shape", "data.up=z", "data.size=8", "data.pool=1000", "data.near=100", "data.eval_points=100")
+    module = build_module(cfg, build_datamodule(cfg))
+    assert module.views == orbit_up(3, "z") != orbit_up(3, "y") and module.checkpoint_extra()["nfields_shape_up"] == "z"

@@ -9,6 +9,7 @@ Set up once, on the host (NumPy), then moved to the device by the module:
                  scales, as DeepSDF's samples) plus uniform points in the cube (a tenth as many for task=sdf, as many
                  for task=occupancy: ShapeTask.uniform_share), with their signed distances when
                  the shape has an inside (a mesh's sign by generalised winding numbers: core/geometry.py);
+                 task.loss=bacon: BACON's instead (laplace_samples), for a point cloud too;
   ground truth   `data.eval_points` surface samples with normals (the metrics), the inside of the cells of a
                  `data.size`^3 grid (IoU; not for a point cloud, which has no inside), and the middle slices of the
                  signed distance (the panel).
@@ -19,6 +20,7 @@ tenth are, the mesh is refused in one line. Each step also draws `data.batch_siz
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, Check, check_arg, integer, nullable, number, one_of, string
 from nfields.core.errors import ConfigError, DataError
@@ -26,6 +28,7 @@ from nfields.core.sdf_mesh import mid_planes, plane_points
 from nfields.data.grid import OnDevice
 from nfields.data.shape_analytic import ANALYTIC
 from nfields.data.shape_io import CloudShape, MeshShape, Normalisation, Shape, read_shape
+from nfields.data.shape_views import UP
 from nfields.tasks.sdf import SDF
 from nfields.tasks.shape import ShapeTask
 
@@ -53,6 +56,7 @@ class ShapeDataModule(OnDevice):
         near: int = 16_384,
         near_std: tuple[float, float] = (0.02, 0.004),
         eval_points: int = 20_000,
+        up: str = "y",
         seed: int = 0,
         task: ShapeTask | None = None,
     ) -> None:
@@ -67,14 +71,17 @@ class ShapeDataModule(OnDevice):
         check_arg("data.near_std", list(near_std) if not isinstance(near_std, str) else near_std, TWO_STDS)
         check_arg("data.eval_points", eval_points, POSITIVE_INT)
         check_arg("data.seed", seed, integer(lo=0))
+        check_arg("data.up", up, one_of(*UP))
         task = task if task is not None else SDF()
         if not isinstance(task, ShapeTask):
             raise ConfigError("task", task.name, "does not fit a shape; use task=sdf or occupancy with data=shape")
         if task.needs_distances and near == 0:
             raise ConfigError("data.near", near, f"{task.option} trains on points near the surface: use >= 1")
+        if task.laplace is not None and near < 2:
+            raise ConfigError("data.near", near, f"{task.option} trains on pairs of points near the surface: use >= 2")
         self.path, self.analytic, self.extent, self.size = path, analytic, extent, size or 64
         self.batch_size, self.pool, self.n_near, self.near_std = batch_size, pool, near, tuple(near_std)
-        self.eval_points, self.seed, self.task = eval_points, seed, task
+        self.eval_points, self.seed, self.task, self.up = eval_points, seed, task, up
         self.shape: Shape | None = None
         self.norm = Normalisation()
 
@@ -99,7 +106,12 @@ class ShapeDataModule(OnDevice):
 
     def near_pool(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """Points near the surface and the task's share uniform (M, 3), with signed distances (M,) when the shape has an
-        inside (else None); undecided signs dropped (module docstring)."""
+        inside (else None); undecided signs dropped (module docstring). BACON's (task.laplace): estimated from a
+        point cloud's own points, or from the surface pool's samples of any other shape."""
+        if self.task.laplace is not None:
+            cloud = self.shape if isinstance(self.shape, CloudShape) else None
+            points, normals = (cloud.points, cloud.normals) if cloud else (self.surface, self.normals)
+            return laplace_samples(points, normals, self.n_near, self.task.laplace, rng)
         return near_samples(self.shape, self.n_near, self.near_std, self.task.uniform_share, rng)
 
     def describe(self) -> str:
@@ -141,3 +153,21 @@ def near_samples(
             "with data.near=0 and task.loss=siren or igr"
         )
     return pts[decided], sdf[decided]
+
+
+def laplace_samples(
+    points: np.ndarray, normals: np.ndarray, m: int, scales: tuple[float, float], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """BACON's MeshSDF.sample_surface (FINER's SDF data): m // 2 pairs of points (M, 3), each pair one of the oriented
+    `points` (N, 3) with unit `normals` (N, 3) moved by a Laplace offset of scale `scales[0]` (coarse, even positions)
+    and another moved by one of `scales[1]` (fine, odd positions), wrapped back into the cube (x - 1 above 1, x + 1
+    below 0, as BACON's into [-0.5, 0.5]); with their distances (M,) estimated as BACON's: (x - p1) . n, n the mean
+    normal of the 3 nearest points p1, p2, p3 (a signed distance to p1's tangent plane, exact only near the surface)."""
+    m -= m % 2
+    base = points[rng.integers(0, len(points), m)]  # (M, 3)
+    scale = np.where(np.arange(m) % 2 == 0, scales[0], scales[1])[:, None]  # (M, 1): coarse, fine, coarse, ...
+    x = base + rng.laplace(size=base.shape) * scale
+    x = np.where(x > 1, x - 1, np.where(x < 0, x + 1, x))
+    _, nearest = cKDTree(points).query(x, k=3)  # (M, 3) indices
+    n = normals[nearest].mean(1)  # (M, 3): not renormalised, as BACON's
+    return x, np.sum((x - points[nearest[:, 0]]) * n, axis=-1)

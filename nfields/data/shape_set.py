@@ -32,6 +32,7 @@ from nfields.data.grid import OnDevice
 from nfields.data.shape import TWO_STDS, inside_grid, near_samples
 from nfields.data.shape_family import family
 from nfields.data.shape_io import MESHES, Shape, read_shape
+from nfields.data.shape_views import UP
 from nfields.tasks.sdf import SDF
 from nfields.tasks.shape import ShapeTask
 
@@ -140,6 +141,7 @@ class ShapeSetDataModule(OnDevice):
         cut: tuple[float, ...] = (0.5, 0.5, 0.0, 1.0, 1.0, 1.0),
         observed: int = 1024,
         scan_offset: float = 0.01,
+        up: str = "y",
         seed: int = 0,
         task: ShapeTask | None = None,
     ) -> None:
@@ -158,15 +160,18 @@ class ShapeSetDataModule(OnDevice):
         check_arg("data.view", list(view) if not isinstance(view, str) else view, VECTOR)
         check_arg("data.cut", list(cut) if not isinstance(cut, str) else cut, BOX)
         check_arg("data.scan_offset", scan_offset, POSITIVE)
+        check_arg("data.up", up, one_of(*UP))
         task = task if task is not None else SDF("deepsdf")
         if not isinstance(task, ShapeTask):
             raise ConfigError("task", task.name, "does not fit shapes; use task=sdf or occupancy with data=shape_set")
+        if task.laplace is not None:  # its pairs of coarse and fine points are drawn by model=shape only
+            raise ConfigError("task.loss", "bacon", "fits one shape (data=shape); use siren, igr or deepsdf for a set")
         self.path, self.count, self.family_seed, self.n_val, self.n_test = path, count, family_seed, val, test
         self.extent, self.size, self.shapes_per_batch, self.batch_size = extent, size, shapes_per_batch, batch_size
         self.pool, self.n_near, self.near_std, self.eval_points = pool, near, tuple(near_std), eval_points
         self.view = np.asarray(view, dtype=np.float64) / np.linalg.norm(view)
         self.cut = np.asarray(cut, dtype=np.float64) if partial == "box" else None
-        self.observed, self.scan_offset, self.seed, self.task = observed, scan_offset, seed, task
+        self.observed, self.scan_offset, self.seed, self.task, self.up = observed, scan_offset, seed, task, up
         self.shapes: list[Shape] = []
         self.splits: dict[str, np.ndarray] = {}
         self.held: dict[str, HeldOut] = {}

@@ -9,6 +9,10 @@ distance: nothing is rasterised, so the two pictures differ only by the surfaces
   cloud     the distance to the nearest point less twice the points' mean spacing (each point a small ball, so
             rays do not slip between them); the normal the nearest point's
 All in float64 on the host, `chunk` rays at a time.
+
+Up: fields/trace.py's orbit circles the z axis, z up in the pictures; `data.up=y` (the default: most scanned meshes,
+the Stanford ones among CGAL's, stand along y) turns the whole orbit, cameras, their up and their light, by the
+rotation that takes z to y (x, y, z) -> (y, z, x) (`orbit_up`), so a y-up shape is seen as a z-up one turned up.
 """
 
 from __future__ import annotations
@@ -21,9 +25,24 @@ from scipy.spatial import cKDTree
 
 from nfields.core.geometry import closest_on_triangles
 from nfields.data.shape_io import CloudShape, MeshShape, Shape
-from nfields.fields.trace import NormalFn, ValueFn, View, difference_normals, render_views
+from nfields.fields.trace import NormalFn, ValueFn, View, difference_normals, orbit, render_views
 
 OFFSET = 2e-3  # cube units: how far outside a mesh its traced surface lies (a pixel of a 256 view is ~5e-3)
+
+
+UP = ("y", "z")  # data.up: the axis that is up in the shaded views
+
+
+def orbit_up(n: int, up: str = "y") -> list[View]:
+    """`n` views evenly around the cube's centre (fields/trace.py's orbit) with `up` (y or z) up in the pictures."""
+    views = orbit(n)  # z up
+    if up == "z":
+        return views
+
+    def turn(v: tuple[float, float, float]) -> tuple[float, float, float]:
+        return (v[1], v[2], v[0])  # a rotation (a cyclic permutation) taking z to y; the cube's centre stays
+
+    return [View(turn(w.eye), w.target, turn(w.up), w.fov) for w in views]  # the target is the centre: unmoved
 
 
 def numpy_fn(f: Callable[[np.ndarray], np.ndarray]) -> ValueFn:

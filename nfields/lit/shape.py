@@ -11,6 +11,7 @@ written in the input's units.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from nfields.core.checks import POSITIVE_INT, check_arg
+from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg, nullable
+from nfields.core.errors import ConfigError
 from nfields.core.geometry import face_areas_normals, sample_surface
 from nfields.core.mesh_io import write_obj, write_ply
 from nfields.core.sdf_mesh import SdfFn, extract_surface, mid_planes, sdf_picture, torch_fn
 from nfields.core.shape_metrics import iou, surface_scores
 from nfields.core.views import GAP, strip
 from nfields.data.shape import PANEL, ShapeDataModule
-from nfields.data.shape_views import true_views
+from nfields.data.shape_views import orbit_up, true_views
 from nfields.fields.base import Field
-from nfields.fields.trace import orbit, render_views
+from nfields.fields.trace import render_views
 from nfields.lit.base import Optimizer
 from nfields.lit.stepped import SteppedModule
 from nfields.tasks.shape import ShapeBatch, ShapeTask
@@ -108,15 +110,25 @@ class ShapeModule(SteppedModule):
         views: int = 3,
         view_size: int = 96,
         steps_per_call: int | str = "auto",
+        grad_clip: float | None = None,
+        amsgrad: bool = False,
         run_config: dict | None = None,
     ) -> None:
+        check_arg("model.grad_clip", grad_clip, nullable(POSITIVE))
+        check_arg("model.amsgrad", amsgrad, boolean())
+        if amsgrad and getattr(optimizer, "func", None) not in (torch.optim.Adam, torch.optim.AdamW):
+            name = getattr(getattr(optimizer, "func", optimizer), "__name__", optimizer)
+            raise ConfigError("model.amsgrad", amsgrad, f"is Adam's (and AdamW's) option; model.optimizer is {name}")
+        if amsgrad:  # Adam's max of past squared gradients (FINER's training loop): one more keyword of the partial
+            optimizer = functools.partial(optimizer, amsgrad=True)
         super().__init__(
             field, task, optimizer, lr, scheduler, compile, latent_dim, run_config, steps_per_call=steps_per_call
         )
+        self.grad_clip = grad_clip
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.views", views, POSITIVE_INT)
         check_arg("model.view_size", view_size, POSITIVE_INT)
-        self.views, self.view_size = orbit(views), view_size
+        self.views, self.view_size = orbit_up(views, data.up), view_size  # data.up: up in the pictures
         self.pred_views: torch.Tensor | None = None  # (S, V S + gaps, 3): the last evaluation's shaded views
         self.gt_views: torch.Tensor | None = None  # the truth's, traced once
         self.render_chunk, self.data = render_chunk, data
@@ -141,11 +153,15 @@ class ShapeModule(SteppedModule):
         self.generator = torch.Generator(device=self.surface.device).manual_seed(seed)
 
     def sample(self, generator: torch.Generator | None = None) -> ShapeBatch:
-        """This step's points: data.batch_size surface points, as many uniform ones, and as many near ones."""
+        """This step's points: data.batch_size surface points, as many uniform ones, and as many near ones (BACON's
+        objective: as many pairs of a coarse and a fine one, in turn)."""
         g, b, dev = generator if generator is not None else self.generator, self.data.batch_size, self.surface.device
         i = torch.randint(0, self.surface.shape[0], (b,), device=dev, generator=g)
         m = self.near.shape[0]
-        j = torch.randint(0, max(m, 1), (b if m else 0,), device=dev, generator=g)  # data.near=0: none
+        if self.task.laplace is None:
+            j = torch.randint(0, max(m, 1), (b if m else 0,), device=dev, generator=g)  # data.near=0: none
+        else:  # BACON's pairs (data/shape.py): a coarse point at each even position, a fine one at each odd
+            j = 2 * torch.randint(0, m // 2, (b,), device=dev, generator=g) + torch.arange(b, device=dev) % 2
         free = torch.rand(b, 3, device=dev, generator=g)
         sdf = None if self.near_sdf is None else self.near_sdf[j]
         return ShapeBatch(self.surface[i], self.normals[i], free, self.near[j], sdf)
@@ -153,6 +169,13 @@ class ShapeModule(SteppedModule):
     def loss(self) -> torch.Tensor:
         loss, self.terms = self.task.loss(self.field, self.sample())
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """model.grad_clip: the field's gradients scaled so that their global norm is at most the bound (SIREN's and
+        FINER's max_norm 1, DeepSDF's GradientClipNorm: the network's, not the codes'). Lightning calls this after
+        the backward and, under 16-bit mixed precision, after unscaling the gradients, right before the step."""
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.field.parameters(), self.grad_clip)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         every, step = self.log_every(), self.global_step
@@ -257,4 +280,5 @@ class ShapeModule(SteppedModule):
             "nfields_shape_scale": norm.scale,
             "nfields_shape_sign": self.task.sign,
             "nfields_shape_distance": self.task.distance,
+            "nfields_shape_up": self.data.up,
         }

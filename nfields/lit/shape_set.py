@@ -91,6 +91,8 @@ class ShapeSetModule(ShapeModule):
         views: int = 1,
         view_size: int = 64,
         steps_per_call: int | str = "auto",
+        grad_clip: float | None = None,
+        amsgrad: bool = False,
         run_config: dict | None = None,
     ) -> None:
         if field.cond is None:
@@ -100,7 +102,7 @@ class ShapeSetModule(ShapeModule):
         data.setup()
         super().__init__(
             field, task, data, optimizer, lr, scheduler, compile, latent_dim, render_chunk, views, view_size,
-            steps_per_call, run_config,
+            steps_per_call, grad_clip, amsgrad, run_config,
         )  # fmt: skip
         for key, val in (("tto_steps", tto_steps), ("val_tto_steps", val_tto_steps)):
             check_arg(f"model.{key}", val, integer(lo=0))
@@ -235,5 +237,15 @@ class ShapeSetModule(ShapeModule):
         return write_obj(stem.with_suffix(".obj"), verts, faces)
 
     def checkpoint_extra(self) -> dict[str, Any]:
-        n = self.data.size
-        return {"nfields_image_shape": [n, n, n, 1], "nfields_domain": "shape_set"}
+        """What scripts/render.py needs without the data: the (n, n, n, 1) grid, the domain, how the value reads as a
+        surface (ShapeTask.sign and .distance), and the training shapes' names in code order (codes are the
+        state_dict's source.codes.weight, one row per training shape)."""
+        n, data = self.data.size, self.data
+        return {
+            "nfields_image_shape": [n, n, n, 1],
+            "nfields_domain": "shape_set",
+            "nfields_shape_sign": self.task.sign,
+            "nfields_shape_distance": self.task.distance,
+            "nfields_shape_up": self.data.up,
+            "nfields_shape_names": [data.shapes[i].name for i in data.splits["train"]],
+        }

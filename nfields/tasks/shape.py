@@ -41,6 +41,9 @@ class ShapeTask:
     distance         the value is a distance (sphere tracing may step by it); False: a logit (ray marching)
     display_scale    the |sign x value| drawn palest in the panel's slices (a distance in cube units, or a logit)
     uniform_share    uniform points added to the near-surface pool, per near-surface point (data/shape.py)
+    laplace          None: the near pool is DeepSDF's (Gaussian offsets, exact signed distances); (coarse, fine)
+                     Laplace scales: it is BACON's (pairs of a coarse and a fine offset, distances estimated from
+                     the surface samples: data/shape.py), drawn pair by pair (lit/shape.py)
     option           how messages name the objective (task.loss=deepsdf, task=occupancy)
     """
 
@@ -50,6 +53,7 @@ class ShapeTask:
     distance = True
     display_scale = 0.5
     uniform_share = 0.1
+    laplace: tuple[float, float] | None = None
 
     @property
     def option(self) -> str:

@@ -17,14 +17,18 @@ SIREN's protocol, read from vsitzmann/siren (commit fbd1d51):
 FINER's SDF settings, liuzhen0212/FINER (commit eea4ce3) sdf/bacon/experiments/config/sdf/finer_armadillo.ini and
   siren_armadillo.ini: hidden_layers=2 (FinerB, FCBlock: a first layer and 2 more, 3 sine layers), 256 wide,
   omega 60 (FINER) or 30 (SIREN) on every layer, lr 1e-4, 200,000 steps, 10,000 points a step; training.py: Adam
-  with amsgrad, the gradient's norm clipped at 1. Its objective is BACON's (dataio.MeshSDF, overfit_sdf: squared
-  error against distances estimated from the cloud near the surface, coordinates in [-0.5, 0.5]), not SIREN's:
-  here FINER's network is trained with SIREN's objective, as nfields does (docs/shapes.md, Reproductions).
+  with amsgrad, the gradient's norm clipped at 1. Its objective is BACON's, not SIREN's (FINER's sdf/bacon,
+  commit 51a9254): experiments/train_sdf.py trains loss_functions.overfit_sdf (coarse_loss_weight 1e-2) on
+  dataio.MeshSDF's points: 10,000 cloud points a step, the even ones moved by Laplace offsets of scale 0.1
+  (coarse), the odd ones by 0.001 (fine), wrapped into [-0.5, 0.5]; each point's distance estimated as
+  (x - p1) . mean(n1, n2, n3) over its 3 nearest cloud points; the loss sum((f - s)^2) over the fine points +
+  1e-2 x the same sum over the coarse ones (`bacon_terms`). nfields' task.loss=bacon; scripts/sdf_repro.py hands
+  this reference nfields' pairs of points (data/shape.py laplace_samples, a port of MeshSDF's sampler).
 
 Settings that differ from nfields, to run nfields' side exactly (scripts/sdf_repro.py):
   units="cube"  grad f with respect to nfields' coordinates u = (c + 1) / 2 in the cube (0, 1)^3, in which nfields
                 applies the formulas (docs/shapes.md): twice the gradient with respect to c
-  clip=None     nfields clips no gradient
+  clip          nfields' model.grad_clip (None: none), amsgrad its model.amsgrad
   batches       nfields' own (its pools and its generator), handed in by the caller: both sides train on the same
                 points at every step
 
@@ -44,7 +48,8 @@ import torch
 import torch.nn.functional as F
 from siren_net import Siren, pick_device
 
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # surface (B, 3), normals (B, 3), free (B', 3), in [-1, 1]
+# siren: surface (B, 3), normals (B, 3), free (B', 3) in [-1, 1]; bacon: points (N, 3) in [-1, 1], distances (N,)
+Batch = tuple[torch.Tensor, ...]
 WEIGHTS = {"sdf": 3e3, "inter": 1e2, "normal": 1e2, "eikonal": 5e1}  # loss_functions.sdf
 
 
@@ -104,23 +109,37 @@ def sdf_terms(net: torch.nn.Module, surface: torch.Tensor, normals: torch.Tensor
     }
 
 
+def bacon_terms(net: torch.nn.Module, x: torch.Tensor, sdf: torch.Tensor, coarse_weight: float = 1e-2
+                ) -> dict[str, torch.Tensor]:  # fmt: skip
+    """loss_functions.overfit_sdf on one batch of points x (N, 3) with their estimated distances sdf (N,), coarse
+    points at even positions and fine ones at odd (MeshSDF's layout): sums of squared errors, the coarse x
+    coarse_weight. No gradient with respect to the input: the same in any coordinates whose distances are sdf's."""
+    se = (net(x)[:, 0] - sdf) ** 2  # (N,)
+    return {"sdf_fine": se[1::2].sum(), "sdf_coarse": coarse_weight * se[::2].sum()}
+
+
 def fit(net: torch.nn.Module, batches: Iterator[Batch], steps: int, lr: float = 1e-4, clip: float | None = 1.0,
-        amsgrad: bool = False, units: str = "paper", device: torch.device | None = None) -> list[float]:  # fmt: skip
-    """Adam on sdf_terms' sum for `steps` batches -> the loss before each step. clip: the gradient's norm bound
-    (SIREN's and FINER's 1; None: none); amsgrad: FINER's training.py."""
+        amsgrad: bool = False, units: str = "paper", device: torch.device | None = None, loss: str = "siren",
+        coarse_weight: float = 1e-2) -> list[float]:  # fmt: skip
+    """Adam on the objective's terms' sum for `steps` batches -> the loss before each step. loss "siren": sdf_terms
+    on batches (surface, normals, free); "bacon": bacon_terms on batches (points, distances). clip: the gradient's
+    norm bound (SIREN's and FINER's 1; None: none); amsgrad: FINER's training.py."""
     device = device or torch.device("cpu")
     net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, amsgrad=amsgrad)
     losses = []
     for _ in range(steps):
-        surface, normals, free = (t.to(device) for t in next(batches))
-        loss = sum(sdf_terms(net, surface, normals, free, units).values())
+        batch = [t.to(device) for t in next(batches)]
+        if loss == "bacon":
+            total = sum(bacon_terms(net, *batch, coarse_weight).values())
+        else:
+            total = sum(sdf_terms(net, *batch, units).values())
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm=clip)
         opt.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(total.detach()))
     return losses
 
 
