@@ -21,6 +21,7 @@ from nfields.core.errors import ConfigError
 
 FP16 = 16
 BITS = tuple(range(2, 17))  # 2..15 uniform, 16 fp16
+DIGITS = 4  # significant digits of a clipped range's ends: the levels are wherever they say, on both sides
 CLIP_STDS = (2.0, 3.0, 4.0, 6.0, 8.0)  # candidate half-widths of the clipped range, in standard deviations
 
 
@@ -62,14 +63,14 @@ def uniform_values(q: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray
 
 
 def clip_range(w: np.ndarray, bits: int) -> tuple[float, float]:
-    """The [lo, hi] (float32-representable, as stored) with the smallest squared quantisation error."""
+    """The [lo, hi] (each DIGITS significant digits, as stored) with the smallest squared quantisation error."""
     flat = w.reshape(-1)
     mean, std = float(flat.mean()), float(flat.std())
     full = (float(flat.min()), float(flat.max()))
     candidates = [full] + [(max(full[0], mean - k * std), min(full[1], mean + k * std)) for k in CLIP_STDS]
     best, best_err = full, np.inf
     for lo, hi in candidates:
-        lo, hi = float(np.float32(lo)), float(np.float32(hi))
+        lo, hi = float(f"{lo:.{DIGITS}g}"), float(f"{hi:.{DIGITS}g}")  # short in the header, exact in JSON
         err = float(np.square(uniform_values(uniform_levels(flat, lo, hi, bits), lo, hi, bits) - flat).sum())
         if err < best_err:
             best, best_err = (lo, hi), err
