@@ -96,7 +96,7 @@ def parse_sizes(reps: Sequence[str], specs: Sequence[str]) -> dict[str, list[str
 
 
 def summarise(rep: str, size: str, bits: int, members: list[dict[str, Any]]) -> dict[str, Any]:
-    """One point of the curve: the members' means (bpp, PSNR, times) and how many images they are."""
-    keys = ("bpp", "bpp_coin", "psnr", "psnr_float", "bytes", "encode_s", "decode_s")
+    """One point of the curve: the members' means (bpp, PSNR, SSIM, times) and how many images they are."""
+    keys = ("bpp", "bpp_coin", "psnr", "psnr_float", "ssim", "bytes", "encode_s", "decode_s")
     mean = {k: float(np.mean([m[k] for m in members])) for k in keys}
     return {"rep": rep, "size": size, "bits": bits, "images": len(members), **mean, "members": members}
