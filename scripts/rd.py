@@ -46,6 +46,7 @@ from nfields.analysis.codec.qat import finetune  # noqa: E402
 from nfields.analysis.codec.quantise import BITS  # noqa: E402
 from nfields.analysis.codec.rd import REPS, parse_sizes, size_overrides, summarise  # noqa: E402
 from nfields.analysis.codec.runs import levels_psnr, n_parameters, render_levels  # noqa: E402
+from nfields.analysis.codec.schemes import SCHEMES, tensor_specs  # noqa: E402
 from nfields.core.errors import ConfigError  # noqa: E402
 from nfields.core.media import as_float, quantize, to_uint8  # noqa: E402
 from nfields.core.metrics import psnr, ssim  # noqa: E402
@@ -68,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", nargs="*", default=[], help="REP=S1,S2 per representation (default: its ladder)")
     p.add_argument("--steps", type=int, default=2000, help="training steps of each run")
     p.add_argument("--bits", type=int, default=8, choices=BITS, help="2..15: uniform levels per tensor; 16: fp16")
+    p.add_argument("--scheme", default="auto", choices=SCHEMES, help="auto: 2-D Gaussians as GaussianImage quantises")
     p.add_argument("--qat-steps", type=int, default=0, help="quantisation-aware fine-tuning steps per member")
     p.add_argument("--qat-lr", type=float, default=1e-3, help="its Adam learning rate")
     p.add_argument("--classical", nargs="*", default=["jpeg", "webp"], help="classical codecs on the same images")
@@ -117,8 +119,9 @@ def code_member(a: argparse.Namespace, run: Any, target: Any, file: Path) -> dic
     psnr_float = levels_psnr(run.field, target)
     start = time.perf_counter()
     if a.qat_steps:
-        finetune(run.field, target, a.bits, a.qat_steps, a.qat_lr)
-    file.write_bytes(encode_field(run.field, run.config, run.shape, a.bits, run.domain, run.rate).data)
+        finetune(run.field, target, a.bits, a.qat_steps, a.qat_lr, a.scheme)
+    enc = encode_field(run.field, run.config, run.shape, a.bits, run.domain, run.rate, a.scheme)
+    file.write_bytes(enc.data)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     field, header = decode_field(file.read_bytes(), str(file))  # the file alone
@@ -157,6 +160,8 @@ def point(a: argparse.Namespace, rep: str, size: str) -> dict[str, Any]:
     ]
     out = summarise(rep, size, a.bits, members)
     out["qat_steps"], out["command"] = a.qat_steps, "python train.py " + " ".join(overrides)
+    out["scheme"] = a.scheme
+    out["own_quantisers"] = bool(tensor_specs(runs[0].field, a.scheme))  # GaussianImage's: --bits sets nothing
     out["fit_s"] = fit_s / len(members)  # per image: the members train together
     p = out
     print(f"{rep} {size}: {p['bpp']:.4f} bpp, {p['psnr']:.2f} dB (float {p['psnr_float']:.2f}), SSIM {p['ssim']:.4f}")
@@ -183,8 +188,9 @@ def table(points: list[dict[str, Any]]) -> str:
     )
     lines = [head + " fit (s) | encode (s) | decode (s) |", "|---" * 13 + "|"]
     for p in points:
+        bits = "own" if p.get("own_quantisers") else p["bits"]  # own: the representation's scheme (schemes.py)
         lines.append(
-            f"| {p['rep']} | {p['size']} | {p['bits']} | {p['qat_steps']} | {p['images']} | {p['bpp']:.4f} | "
+            f"| {p['rep']} | {p['size']} | {bits} | {p['qat_steps']} | {p['images']} | {p['bpp']:.4f} | "
             f"{p['bpp_coin']:.4f} | {p['psnr']:.2f} | {p['psnr_float']:.2f} | {p['ssim']:.4f} | "
             f"{p['fit_s']:.1f} | {p['encode_s']:.2f} | {p['decode_s']:.2f} |"
         )

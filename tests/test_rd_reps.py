@@ -62,6 +62,7 @@ def test_each_representation_round_trips_through_its_files(rd: tuple[Path, dict]
     (p,) = [p for p in result["points"] if p["rep"] == rep]
     size, params = SIZES[rep]
     assert p["size"] == size and p["images"] == 2 and p["qat_steps"] == 3
+    assert p["own_quantisers"] == (rep == "gaussians")  # GaussianImage's quantisers, fine-tuned through
     assert p["bpp_coin"] == pytest.approx(16 * params / (H * W))  # the token reached the field
     decompress = load_script("decompress")
     for m in p["members"]:

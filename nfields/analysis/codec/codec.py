@@ -29,7 +29,8 @@ import torch
 from nfields.analysis.codec import entropy
 from nfields.analysis.codec.compact import check_crc, compact_config, config_crc, expand_config
 from nfields.analysis.codec.container import CodecFileError, read_bytes, write_bytes
-from nfields.analysis.codec.quantise import check_bits, dequantise, quantise, stream_bits
+from nfields.analysis.codec.quantise import check_bits, dequantise, quantise, stream_bits, stream_counts
+from nfields.analysis.codec.schemes import tensor_specs
 from nfields.core.errors import UserError
 from nfields.fields.base import Field
 from nfields.run.build import PART_NEEDS, as_config, build_field, field_class
@@ -41,7 +42,8 @@ FAMILIES = ("raw", "zlib", "lzma", "ans")
 CODERS = tuple(entropy.FAMILIES)  # a stream's coder is its index here in the file
 PARAMS = {"ans-laplace": ("min", "max", "mean", "scale"), "ans-gauss": ("min", "max", "mean", "scale")}
 PARAMS["ans-hist"] = ("min", "max")
-QUANTISERS = {"uniform": "u", "fp16": "f", "exact": "e"}
+QUANTISERS = {"uniform": "u", "fp16": "f", "exact": "e", "rvq": "v"}
+ARGS = {"u": (2, 3), "f": (0,), "e": (1,), "v": (2,)}  # how many values follow each quantiser's letter
 
 
 @dataclass
@@ -98,7 +100,9 @@ def short_tensor(entry: dict[str, Any]) -> Any:
         return 0
     q = entry["q"]
     quantiser = [QUANTISERS[q["q"]], *((q["lo"], q["hi"]) if q["q"] == "uniform" else ())]
+    quantiser += [q["bits"]] if "bits" in q else []  # a tensor's own width (GaussianImage's 6-bit Cholesky)
     quantiser += [q["dtype"]] if q["q"] == "exact" else []
+    quantiser += [q["stages"], q["size"]] if q["q"] == "rvq" else []
     streams = [
         [CODERS.index(s["coder"]), s["n"], *(s["p"][k] for k in PARAMS.get(s["coder"], ()) if k in s["p"])]
         for s in entry["streams"]
@@ -113,11 +117,14 @@ def long_tensor(short: Any, name: str, shape: list[int], where: str) -> dict[str
         return entry | {"from": "config"}
     (kind, *args), streams = short[0] or [None], short[1]
     kinds = {v: k for k, v in QUANTISERS.items()}
-    if kind not in kinds or len(args) != {"u": 2, "f": 0, "e": 1}[kind]:
+    if kind not in kinds or len(args) not in ARGS[kind]:
         raise CodecFileError(f"{where}: tensor {name} has no known quantiser ({short[0]})")
     q: dict[str, Any] = {"q": kinds[kind]}
     if kind == "u":
-        q |= {"lo": float(args[0]), "hi": float(args[1])} if all(map(is_real, args)) else {}
+        q |= {"lo": float(args[0]), "hi": float(args[1])} if all(map(is_real, args[:2])) else {}
+        q |= {"bits": args[2]} if len(args) == 3 else {}
+    elif kind == "v":
+        q |= {"stages": args[0], "size": args[1]}
     elif kind == "e":
         q["dtype"] = args[0]
     entry |= {"q": q, "streams": []}
@@ -151,10 +158,18 @@ def short_header(header: dict[str, Any]) -> dict[str, Any]:
 
 
 def encode_field(
-    field: Field, config: dict[str, Any], shape: Sequence[int], bits: int, domain: str = "image", rate: Any = None
+    field: Field,
+    config: dict[str, Any],
+    shape: Sequence[int],
+    bits: int,
+    domain: str = "image",
+    rate: Any = None,
+    scheme: str = "auto",
 ) -> Encoded:
-    """The .nfc bytes of `field` (trained on a signal of `shape`) at `bits` (16: fp16)."""
+    """The .nfc bytes of `field` (trained on a signal of `shape`) at `bits` (16: fp16); `scheme` (schemes.py):
+    auto gives a representation its paper's quantisers where it has them, uniform every tensor --bits."""
     check_bits(bits)
+    specs = tensor_specs(field, scheme)
     config = field_config(config)
     fresh = rebuild(config, shape).state_dict()
     names = {n for n, _ in field.named_parameters()}
@@ -162,7 +177,7 @@ def encode_field(
     for name, t in field.state_dict().items():
         entry: dict[str, Any] = {"name": name, "shape": list(t.shape)}
         if name in names and (t.is_floating_point() or t.is_complex()):
-            q = quantise(t, bits, name)
+            q = quantise(t, bits, name, specs.get(name))
             entry["q"] = q.meta
             entry["streams"], data = encode_streams(q.streams, q.stream_bits, enc)
         elif name in fresh and fresh[name].dtype == t.dtype and torch.equal(fresh[name], t.cpu()):
@@ -192,12 +207,16 @@ def decode_tensor(entry: dict[str, Any], like: torch.Tensor, bits: int, payload:
         if dtype is None or dtype != like.dtype:
             raise CodecFileError(f"{where}: tensor {name} is stored as {q.get('dtype')}, the field has {like.dtype}")
         widths, counts = [8], [like.numel() * like.element_size()]
-    elif kind in ("uniform", "fp16"):
-        ok = kind == "fp16" or all(isinstance(q.get(k), float | int) and np.isfinite(q[k]) for k in ("lo", "hi"))
+    elif kind in ("uniform", "fp16", "rvq"):
+        ok = kind != "uniform" or all(isinstance(q.get(k), float | int) and np.isfinite(q[k]) for k in ("lo", "hi"))
+        ok = ok and (kind != "uniform" or q.get("bits", bits) in range(2, 16))
+        if kind == "rvq":  # rows of a real (G, C) tensor; 1..4 stages of 2..256 codewords
+            size = q["size"] if isinstance(q["size"], int) and not isinstance(q["size"], bool) else 0
+            ok = isinstance(q["stages"], int) and 1 <= q["stages"] <= 4 and size in {1 << k for k in range(1, 9)}
+            ok = ok and like.dim() == 2 and like.is_floating_point()
         if not ok or not (like.is_floating_point() or like.is_complex()):
             raise CodecFileError(f"{where}: tensor {name}'s quantiser {q} does not fit a {like.dtype} tensor")
-        widths = stream_bits(q, bits)
-        counts = [like.numel() * (2 if like.is_complex() else 1)] * len(widths)
+        widths, counts = stream_bits(q, bits), stream_counts(q, like)
     else:
         raise CodecFileError(f"{where}: tensor {name} has no known quantiser ({q})")
     specs = entry.get("streams", [])
