@@ -33,14 +33,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def table(rows: list[dict], with_coin: bool) -> str:
-    head = "| codec | quality | bpp | PSNR (dB) | encode (ms) | decode (ms) |"
-    rule = "|---|---|---|---|---|---|"
+    head = "| codec | quality | bpp | PSNR (dB) | SSIM | encode (ms) | decode (ms) |"
+    rule = "|---|---|---|---|---|---|---|"
     if with_coin:
         head, rule = head + " COIN's jpeg.json bpp | its PSNR | difference (dB) |", rule + "---|---|---|"
     lines = [head, rule]
     ladder = list(CODECS["jpeg"][2])
     for r in rows:
-        line = f"| {r['codec']} | {r['quality']} | {r['bpp']:.4f} | {r['psnr']:.2f} | "
+        line = f"| {r['codec']} | {r['quality']} | {r['bpp']:.4f} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
         line += f"{1000 * r['encode_s']:.1f} | {1000 * r['decode_s']:.1f} |"
         if with_coin and r["quality"] in ladder:
             i = ladder.index(r["quality"])

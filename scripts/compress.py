@@ -26,6 +26,7 @@ from nfields.analysis.codec.container import EXTENSION
 from nfields.analysis.codec.qat import finetune
 from nfields.analysis.codec.quantise import BITS
 from nfields.analysis.codec.runs import levels_psnr, load_run, n_parameters, reference
+from nfields.analysis.codec.schemes import SCHEMES
 from nfields.core.files import atomic_path
 from nfields.run.exits import report_errors
 
@@ -35,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("run", type=Path, help="a run directory or a .ckpt written by train.py")
     p.add_argument("--out", type=Path, required=True, help=f"the file to write ({EXTENSION})")
     p.add_argument("--bits", type=int, default=8, choices=BITS, help="2..15: uniform levels per tensor; 16: fp16")
+    p.add_argument(
+        "--scheme", default="auto", choices=SCHEMES, help="auto: 2-D Gaussians as GaussianImage quantises them"
+    )
     p.add_argument("--reference", type=Path, default=None, help="score against this image (default: the run's data)")
     p.add_argument("--qat-steps", type=int, default=0, help="quantisation-aware fine-tuning steps (0: none)")
     p.add_argument("--qat-lr", type=float, default=1e-3, help="its Adam learning rate")
@@ -58,8 +62,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     target = reference(run, a.reference, a.searchpath)  # read before anything is written: a missing image fails here
     psnr_float = levels_psnr(run.field, target, a.chunk)
     if a.qat_steps:
-        finetune(run.field, target, a.bits, a.qat_steps, a.qat_lr)
-    enc = encode_field(run.field, run.config, run.shape, a.bits, run.domain, run.rate)
+        finetune(run.field, target, a.bits, a.qat_steps, a.qat_lr, a.scheme)
+    enc = encode_field(run.field, run.config, run.shape, a.bits, run.domain, run.rate, a.scheme)
     with atomic_path(a.out) as tmp:
         tmp.write_bytes(enc.data)
     field, _ = decode_field(a.out.read_bytes(), str(a.out), a.searchpath)  # what was written, not the float weights
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "pixels": pixels,
         "parameters": params,
         "bits": a.bits,
+        "scheme": a.scheme,
         "psnr": levels_psnr(field, target, a.chunk),
         "psnr_float": psnr_float,
         "qat_steps": a.qat_steps,

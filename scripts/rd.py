@@ -10,8 +10,10 @@ overrides in rd.json's `command`, run in this process), saved under OUT/runs/<re
 then written as one .nfc file (OUT/files/<rep>-<size>/<image>.nfc; --qat-steps: quantisation-aware
 fine-tuning first, else post-training quantisation), read back from the file alone, rendered in 8-bit levels
 (OUT/files/.../<image>.png) and scored against the image as training read it, in 8-bit levels. Written:
-rd.json (every point, every member), rd.md (the table), rd.png (PSNR against bpp: one curve per
-representation, the classical codecs on the same images, the published Kodak points as markers).
+rd.json (every point, every member), rd.md (the table), rd.png (PSNR and SSIM against bpp: one curve per
+representation, the classical codecs on the same images, the published Kodak points as markers on the PSNR
+panel: the papers report no SSIM). SSIM is nfields.core.metrics.ssim (Gaussian window 11, sigma 1.5, mean over
+RGB; single-scale at every size: MS-SSIM's five scales need 161 pixels a side, more than the CPU curves have).
 Each image is fitted whole (data.crop=null: COIN's protocol), portrait ones turned a quarter turn to landscape
 (data.orient=landscape: model=many's members share one shape); --size is the longer side, --square fits the
 centre squares instead.
@@ -44,9 +46,10 @@ from nfields.analysis.codec.qat import finetune  # noqa: E402
 from nfields.analysis.codec.quantise import BITS  # noqa: E402
 from nfields.analysis.codec.rd import REPS, parse_sizes, size_overrides, summarise  # noqa: E402
 from nfields.analysis.codec.runs import levels_psnr, n_parameters, render_levels  # noqa: E402
+from nfields.analysis.codec.schemes import SCHEMES, tensor_specs  # noqa: E402
 from nfields.core.errors import ConfigError  # noqa: E402
 from nfields.core.media import as_float, quantize, to_uint8  # noqa: E402
-from nfields.core.metrics import psnr  # noqa: E402
+from nfields.core.metrics import psnr, ssim  # noqa: E402
 from nfields.run.compose import compose_run_config  # noqa: E402
 from nfields.run.exits import report_errors  # noqa: E402
 from nfields.run.train import train  # noqa: E402
@@ -66,6 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", nargs="*", default=[], help="REP=S1,S2 per representation (default: its ladder)")
     p.add_argument("--steps", type=int, default=2000, help="training steps of each run")
     p.add_argument("--bits", type=int, default=8, choices=BITS, help="2..15: uniform levels per tensor; 16: fp16")
+    p.add_argument("--scheme", default="auto", choices=SCHEMES, help="auto: 2-D Gaussians as GaussianImage quantises")
     p.add_argument("--qat-steps", type=int, default=0, help="quantisation-aware fine-tuning steps per member")
     p.add_argument("--qat-lr", type=float, default=1e-3, help="its Adam learning rate")
     p.add_argument("--classical", nargs="*", default=["jpeg", "webp"], help="classical codecs on the same images")
@@ -115,13 +119,15 @@ def code_member(a: argparse.Namespace, run: Any, target: Any, file: Path) -> dic
     psnr_float = levels_psnr(run.field, target)
     start = time.perf_counter()
     if a.qat_steps:
-        finetune(run.field, target, a.bits, a.qat_steps, a.qat_lr)
-    file.write_bytes(encode_field(run.field, run.config, run.shape, a.bits, run.domain, run.rate).data)
+        finetune(run.field, target, a.bits, a.qat_steps, a.qat_lr, a.scheme)
+    enc = encode_field(run.field, run.config, run.shape, a.bits, run.domain, run.rate, a.scheme)
+    file.write_bytes(enc.data)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     field, header = decode_field(file.read_bytes(), str(file))  # the file alone
     levels = render_levels(field, header["shape"][:-1])  # (H, W, C) uint8
     decode_s = time.perf_counter() - start
+    decoded = as_float(levels)
     iio.imwrite(file.with_suffix(".png"), to_uint8(levels))
     pixels, size = math.prod(run.shape[:-1]), file.stat().st_size
     return {
@@ -130,7 +136,8 @@ def code_member(a: argparse.Namespace, run: Any, target: Any, file: Path) -> dic
         "pixels": pixels,
         "bpp": 8 * size / pixels,
         "bpp_coin": 16 * n_parameters(run.field) / pixels,
-        "psnr": psnr(as_float(levels), target),
+        "psnr": psnr(decoded, target),
+        "ssim": ssim(decoded, target),
         "psnr_float": psnr_float,
         "encode_s": encode_s,
         "decode_s": decode_s,
@@ -153,9 +160,11 @@ def point(a: argparse.Namespace, rep: str, size: str) -> dict[str, Any]:
     ]
     out = summarise(rep, size, a.bits, members)
     out["qat_steps"], out["command"] = a.qat_steps, "python train.py " + " ".join(overrides)
+    out["scheme"] = a.scheme
+    out["own_quantisers"] = bool(tensor_specs(runs[0].field, a.scheme))  # GaussianImage's: --bits sets nothing
     out["fit_s"] = fit_s / len(members)  # per image: the members train together
     p = out
-    print(f"{rep} {size}: {p['bpp']:.4f} bpp, {p['psnr']:.2f} dB (float {p['psnr_float']:.2f}) over {p['images']}")
+    print(f"{rep} {size}: {p['bpp']:.4f} bpp, {p['psnr']:.2f} dB (float {p['psnr_float']:.2f}), SSIM {p['ssim']:.4f}")
     return out
 
 
@@ -174,30 +183,37 @@ def classical_curves(a: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def table(points: list[dict[str, Any]]) -> str:
-    lines = ["| representation | size | bits | QAT steps | images | bpp | COIN's bpp | PSNR (dB) | float PSNR (dB) |"
-             " fit (s) | encode (s) | decode (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    head = (
+        "| representation | size | bits | QAT steps | images | bpp | COIN's bpp | PSNR (dB) | float PSNR (dB) | SSIM |"
+    )
+    lines = [head + " fit (s) | encode (s) | decode (s) |", "|---" * 13 + "|"]
     for p in points:
+        bits = "own" if p.get("own_quantisers") else p["bits"]  # own: the representation's scheme (schemes.py)
         lines.append(
-            f"| {p['rep']} | {p['size']} | {p['bits']} | {p['qat_steps']} | {p['images']} | {p['bpp']:.4f} | "
-            f"{p['bpp_coin']:.4f} | {p['psnr']:.2f} | {p['psnr_float']:.2f} | "
+            f"| {p['rep']} | {p['size']} | {bits} | {p['qat_steps']} | {p['images']} | {p['bpp']:.4f} | "
+            f"{p['bpp_coin']:.4f} | {p['psnr']:.2f} | {p['psnr_float']:.2f} | {p['ssim']:.4f} | "
             f"{p['fit_s']:.1f} | {p['encode_s']:.2f} | {p['decode_s']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def plot(points: list[dict[str, Any]], classical: list[dict[str, Any]], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for rep in dict.fromkeys(p["rep"] for p in points):
-        at = sorted((p["bpp"], p["psnr"]) for p in points if p["rep"] == rep)
-        ax.plot(*zip(*at, strict=True), "o-", label=f"nfields {rep}")
-    for codec in dict.fromkeys(c["codec"] for c in classical):
-        at = sorted((c["bpp"], c["psnr"]) for c in classical if c["codec"] == codec)
-        ax.plot(*zip(*at, strict=True), "--", lw=1, label=f"{codec} (Pillow, same images)")
+    """Two panels against bpp: PSNR (with the published Kodak points) and SSIM (measured here only)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+    for ax, key in zip(axes, ("psnr", "ssim"), strict=True):
+        for rep in dict.fromkeys(p["rep"] for p in points):
+            at = sorted((p["bpp"], p[key]) for p in points if p["rep"] == rep)
+            ax.plot(*zip(*at, strict=True), "o-", label=f"nfields {rep}")
+        for codec in dict.fromkeys(c["codec"] for c in classical):
+            at = sorted((c["bpp"], c[key]) for c in classical if c["codec"] == codec)
+            ax.plot(*zip(*at, strict=True), "--", lw=1, label=f"{codec} (Pillow, same images)")
+        ax.set(xlabel="bits per pixel (file size, header included)", ylabel=key.upper(), xscale="log")
+        ax.grid(alpha=0.3)
     for (label, pts), marker in zip(PUBLISHED.items(), "sD^v", strict=True):  # grey: not measured here
-        ax.scatter(pts["bpp"], pts["psnr"], marker=marker, s=18, c="0.45", label=f"{label}, published (Kodak)")
-    ax.set(xlabel="bits per pixel (file size, header included)", ylabel="PSNR (dB)", xscale="log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        axes[0].scatter(pts["bpp"], pts["psnr"], marker=marker, s=18, c="0.45", label=f"{label}, published (Kodak)")
+    axes[0].set(ylabel="PSNR (dB)")
+    axes[1].set(ylabel="SSIM (Gaussian window 11, RGB mean)")
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -209,7 +225,7 @@ def log_to_wandb(points: list[dict[str, Any]], png: Path, out: Path) -> None:
 
     run = wandb.init(project="nfields", name="rd", job_type="rd", dir=str(out), mode="offline",
                      settings=wandb.Settings(silent=True))  # fmt: skip
-    keys = ["rep", "size", "bits", "qat_steps", "images", "bpp", "bpp_coin", "psnr", "psnr_float"]
+    keys = ["rep", "size", "bits", "qat_steps", "images", "bpp", "bpp_coin", "psnr", "psnr_float", "ssim"]
     keys += ["fit_s", "encode_s", "decode_s"]
     run.log(
         {"rd": wandb.Table(columns=keys, data=[[p[k] for k in keys] for p in points]), "rd_png": wandb.Image(str(png))}

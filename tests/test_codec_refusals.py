@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from nfields.analysis.codec.container import PREFIX, write_bytes
+from nfields.analysis.codec.compact import config_crc, expand_config
+from nfields.analysis.codec.container import DEFLATE, PREFIX, write_bytes
 from nfields.core.errors import UserError
+from nfields.run.trusted import FIELD_KEYS
 from tests.codec_run import fit_run, load_script
 from tests.conftest import ROOT
 
@@ -24,12 +26,22 @@ def nfc(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return (folder / "f.nfc").read_bytes()
 
 
-def crafted(data: bytes, edit: Callable[[dict], None]) -> bytes:
-    """The file with its header edited and its CRC made right again: what a deliberate forger writes."""
+def crafted(data: bytes, edit: Callable[[dict], None], crc: bool = True) -> bytes:
+    """The file with its header edited and its CRCs made right again (the file's, and the config's when it still
+    expands): what a deliberate forger writes."""
     n = PREFIX.unpack_from(data)[2]
-    header = json.loads(zlib.decompress(data[PREFIX.size : PREFIX.size + n]))
+    header = json.loads(zlib.decompress(data[PREFIX.size : PREFIX.size + n], DEFLATE))
     edit(header)
+    if crc:
+        header["k"] = config_crc(expand_config(header["c"], FIELD_KEYS, "test"))
     return write_bytes(header, data[PREFIX.size + n : -4])
+
+
+def network(h: dict) -> dict:
+    """The header's network node's changed keys, as a dict the test may edit ("siren" -> ["siren", {}])."""
+    if isinstance(h["c"]["network"], str):
+        h["c"]["network"] = [h["c"]["network"], {}]
+    return h["c"]["network"][1]
 
 
 def refused(tmp_path: Path, data: bytes, match: str) -> None:
@@ -61,49 +73,75 @@ def test_another_format(nfc: bytes, tmp_path: Path) -> None:
     refused(tmp_path, b"\x89PNG" + nfc[4:], "not an .nfc file")
 
 
+def test_an_old_format_version(nfc: bytes, tmp_path: Path) -> None:
+    old = nfc[:4] + b"\x01" + nfc[5:]
+    refused(tmp_path, old, "format version 1, this nfields reads version 2")
+
+
 def test_a_class_outside_the_allowlist(nfc: bytes, tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
 
     def edit(h: dict) -> None:
-        h["config"]["network"] = {"_target_": "builtins.open", "file": str(victim), "mode": "w"}
+        h["c"]["network"] = [None, {"_target_": "builtins.open", "file": str(victim), "mode": "w"}]
 
     refused(tmp_path, crafted(nfc, edit), "builtins.open is not a target")
     assert not victim.exists()  # never called
 
+    def changed(h: dict) -> None:  # the same target as a change to an allowed option
+        network(h)["_target_"] = "builtins.open"
+
+    refused(tmp_path, crafted(nfc, changed), "builtins.open is not a target")
+
+
+def test_an_option_this_nfields_does_not_have(nfc: bytes, tmp_path: Path) -> None:
+    def edit(h: dict) -> None:
+        h["c"]["network"] = "../../tests/evil"
+
+    refused(tmp_path, crafted(nfc, edit, crc=False), r"network=../../tests/evil is not an option of this nfields")
+
+
+def test_other_option_defaults(nfc: bytes, tmp_path: Path) -> None:
+    """A file whose config, rebuilt from this nfields' options, is not the one it was written with."""
+
+    def edit(h: dict) -> None:
+        h["k"] ^= 1
+
+    refused(tmp_path, crafted(nfc, edit, crc=False), "other option defaults")
+
 
 def test_tensor_sizes_that_do_not_match_the_config(nfc: bytes, tmp_path: Path) -> None:
     def edit(h: dict) -> None:
-        h["config"]["network"]["n_neurons"] = 33  # the stored tensors are 32 wide
+        network(h)["n_neurons"] = 33  # the stored tensors are 32 wide
 
     refused(tmp_path, crafted(nfc, edit), "do not match the field its config builds")
 
 
 def test_stream_lengths_that_do_not_match_the_payload(nfc: bytes, tmp_path: Path) -> None:
     def edit(h: dict) -> None:
-        h["tensors"][0]["streams"][0]["n"] += 1
+        h["t"][0][1][0][1] += 1  # the first tensor's first stream's byte count
 
     refused(tmp_path, crafted(nfc, edit), "payload bytes")
 
 
 def test_absurd_dimensions(nfc: bytes, tmp_path: Path) -> None:
     def edit(h: dict) -> None:
-        h["shape"] = [1 << 20, 1 << 20, 3]
+        h["s"] = [1 << 20, 1 << 20, 3]
 
     refused(tmp_path, crafted(nfc, edit), "absurd")
 
 
 def test_absurd_parameter_counts(nfc: bytes, tmp_path: Path) -> None:
     def edit(h: dict) -> None:
-        h["tensors"][0]["shape"] = [1 << 20, 1 << 20]
-        h["config"]["network"]["n_neurons"] = 1 << 20
+        h["n"] = 1 << 40
+        network(h)["n_neurons"] = 1 << 20
 
     refused(tmp_path, crafted(nfc, edit), "absurd for a field")
 
 
 def test_stream_data_that_does_not_decode(nfc: bytes, tmp_path: Path) -> None:
     def edit(h: dict) -> None:
-        stream = h["tensors"][0]["streams"][0]
-        stream["coder"] = "raw" if stream["coder"] == "zlib" else "zlib"  # bytes another coder wrote
+        stream = h["t"][0][1][0]
+        stream[0] = 0 if stream[0] == 1 else 1  # raw <-> zlib: bytes another coder wrote
 
     refused(tmp_path, crafted(nfc, edit), r"tensor network\.hidden\.0\.weight: ")
 
@@ -119,13 +157,13 @@ def test_the_script_exits_2_with_one_line(nfc: bytes, tmp_path: Path) -> None:
 
 def test_a_config_that_builds_no_field(nfc: bytes, tmp_path: Path) -> None:
     def edit(h: dict) -> None:
-        del h["config"]["network"]  # every target still allowed, but no network to build
+        del h["c"]["network"]  # every target still allowed, but no network to build
 
     refused(tmp_path, crafted(nfc, edit), "the header's config does not build a field")
 
 
 def test_a_rate_that_is_not_a_number(nfc: bytes, tmp_path: Path) -> None:
     def edit(h: dict) -> None:
-        h["domain"], h["rate"] = "audio", "fast"
+        h["d"], h["r"] = "audio", "fast"
 
     refused(tmp_path, crafted(nfc, edit), "rate=fast")

@@ -16,7 +16,7 @@ from PIL import Image
 from nfields.analysis.codec.rd import parse_sizes, size_overrides
 from nfields.core.errors import ConfigError
 from nfields.core.media import as_float
-from nfields.core.metrics import psnr
+from nfields.core.metrics import psnr, ssim
 from tests.codec_run import load_script, smooth_image
 
 
@@ -44,8 +44,11 @@ def test_a_point_per_representation_and_size(rd: tuple[Path, Path, dict]) -> Non
     assert big["bpp_coin"] == pytest.approx(small["bpp_coin"] * 371 / 123)  # 16 x parameters / pixels
     table = (out / "rd.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| siren | 2x8 | 8 |") and " fit (s) " in table[0]
+    assert table[0].count("|") == table[2].count("|") == 14 and " SSIM |" in table[0]
+    assert small["ssim"] == pytest.approx(np.mean([m["ssim"] for m in small["members"]]))
     assert (out / "rd.png").stat().st_size > 10_000  # a drawn figure, not an empty file
     assert {c["codec"] for c in saved["classical"]} == {"jpeg"} and len(saved["classical"]) == 2
+    assert all(0 < c["ssim"] <= 1 for c in saved["classical"])
     assert saved["published"]["COIN"]["bpp"][0] == 0.0368
 
 
@@ -72,6 +75,7 @@ def test_decoded_files_round_trip(rd: tuple[Path, Path, dict]) -> None:
             target = as_float(torch.from_numpy(iio.imread(out / "images" / m["image"])))
             decoded = torch.from_numpy(iio.imread(Path(m["file"]).with_suffix(".png")))
             assert psnr(as_float(decoded), target) == pytest.approx(m["psnr"], abs=0.01)
+            assert ssim(as_float(decoded), target) == pytest.approx(m["ssim"], abs=1e-6) and 0 < m["ssim"] <= 1
             again = decompress.main([m["file"], "--out", str(out / "again.png")])
             assert np.array_equal(iio.imread(again), decoded.numpy())
 

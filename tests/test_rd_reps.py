@@ -1,6 +1,6 @@
-"""scripts/rd.py's other representations (WIRE, FINER, the dense grid, 2-D Gaussians): each trains as model=many
-members at the size its token names, and each member's .nfc file decodes, through decompress.py alone, to the PSNR
-rd.py reported for it."""
+"""scripts/rd.py's other representations (WIRE, FINER, the dense grid, the hash grid, 2-D Gaussians): each trains
+as model=many members at the size its token names and at its protocol's lr, and each member's .nfc file decodes,
+through decompress.py alone, to the PSNR rd.py reported for it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from nfields.core.media import as_float
 from nfields.core.metrics import psnr
 from tests.codec_run import load_script, smooth_image
 
+# 16 levels x 2^4 entries x 2 features, then the MLP 32 -> 16 -> 16 -> 3
+HASHGRID_PARAMS = 16 * 16 * 2 + (32 * 16 + 16) + (16 * 16 + 16) + (16 * 3 + 3)
 # rep -> (its size token here, the parameters that token gives one RGB member)
 SIZES = {
     "wire": (
@@ -28,14 +30,19 @@ SIZES = {
     ),  # width int(8 / sqrt 2) = 5: real 2 -> 5 (15), complex 5 -> 5 (30 x 2), real head 10 -> 3 (33)
     "finer": ("2x8", 123),  # (2*8+8) + (8*8+8) + (8*3+3): SIREN's shapes
     "grid": ("4", 79),  # 4 x 4 vertices x 4 features + a linear layer 4 -> 3
+    "hashgrid": ("4", HASHGRID_PARAMS),
     "gaussians": ("20", 160),  # 8 numbers each: 2 position, 3 Cholesky, 3 colour
 }
 H, W = 12, 16
 
 
+# the lr each member trains at: the ladder's own (Rep.train) where its protocol differs from model=many's 1e-3
+LR = {"wire": 1e-3, "finer": 5e-4, "grid": 1e-2, "hashgrid": 1e-2, "gaussians": 1e-2}
+
+
 @pytest.fixture(scope="module")
 def rd(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """The four representations on 2 generated images (12x16, and a 16x12 one turned to landscape), 20 steps,
+    """The five representations on 2 generated images (12x16, and a 16x12 one turned to landscape), 20 steps,
     8 bits after 3 quantisation-aware steps."""
     root = tmp_path_factory.mktemp("rd_reps")
     images = root / "images"
@@ -55,6 +62,7 @@ def test_each_representation_round_trips_through_its_files(rd: tuple[Path, dict]
     (p,) = [p for p in result["points"] if p["rep"] == rep]
     size, params = SIZES[rep]
     assert p["size"] == size and p["images"] == 2 and p["qat_steps"] == 3
+    assert p["own_quantisers"] == (rep == "gaussians")  # GaussianImage's quantisers, fine-tuned through
     assert p["bpp_coin"] == pytest.approx(16 * params / (H * W))  # the token reached the field
     decompress = load_script("decompress")
     for m in p["members"]:
@@ -66,6 +74,7 @@ def test_each_representation_round_trips_through_its_files(rd: tuple[Path, dict]
         rows = list(csv.DictReader(f))
     for m, row in zip(p["members"], rows, strict=True):  # each member rebuilt from the stack is the trained field
         assert m["image"] == row["name"] and m["psnr_float"] == pytest.approx(float(row["test/psnr"]), abs=0.02)
+        assert float(row["lr"]) == pytest.approx(LR[rep])  # the ladder's training overrides reached the run
     history = json.loads((out / "runs" / f"{rep}-{size}" / "members_history.json").read_text())["train"]
     losses = np.array([h["loss"] for h in history])  # (T, M): every member learnt something
     assert (losses[-1] < losses[0]).all()
@@ -74,8 +83,9 @@ def test_each_representation_round_trips_through_its_files(rd: tuple[Path, dict]
 def test_every_representation_has_a_ladder_of_valid_tokens() -> None:
     ladders = parse_sizes(list(REPS), [])
     assert all(len(ladders[rep]) >= 3 for rep in REPS)
-    assert size_overrides("gaussians", "500") == ["field=gaussians", "field.n_gaussians=500"]
+    assert size_overrides("gaussians", "500") == ["field=gaussians", "field.n_gaussians=500", "model.lr=1e-2"]
     assert "encoding.resolution=32" in size_overrides("grid", "32")
+    assert size_overrides("hashgrid", "8")[-1] == "model.lr=1e-2"  # Instant-NGP's, after the field's overrides
     with pytest.raises(ConfigError, match="must be DxW"):
         size_overrides("wire", "64")
     with pytest.raises(ConfigError, match="encoding.resolution, 2..any"):

@@ -1,10 +1,11 @@
-"""The classical codecs on the same images, through the installed Pillow: (bpp, PSNR) per image and quality.
+"""The classical codecs on the same images, through the installed Pillow: (bpp, PSNR, SSIM) per image and quality.
 
 JPEG, WebP and AVIF take Pillow's `quality` (0-100); JPEG 2000 takes a compression ratio (Pillow's
 quality_mode="rates", one layer), so its ladder is ratios. bpp = 8 x encoded bytes / pixels; PSNR is over
 the RGB values in 0..255 (20 log10 255 - 10 log10 MSE), per image, then averaged over images at each
-setting as CompressAI's benchmark (which COIN's baselines/jpeg.json comes from) averages them. Encode and
-decode times are wall-clock seconds of the one call each.
+setting as CompressAI's benchmark (which COIN's baselines/jpeg.json comes from) averages them. SSIM is
+nfields' own (nfields.core.metrics.ssim: Gaussian window 11, sigma 1.5, the mean over RGB), the same the fields'
+points are scored with. Encode and decode times are wall-clock seconds of the one call each.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, features
 
 from nfields.core.errors import ConfigError
+from nfields.core.media import as_float
+from nfields.core.metrics import ssim
 
 # codec -> (Pillow format, Pillow feature to check, default ladder)
 CODECS: dict[str, tuple[str, str, tuple[int, ...]]] = {
@@ -38,6 +42,7 @@ class Point:
     quality: int
     bpp: float
     psnr: float
+    ssim: float
     encode_s: float
     decode_s: float
 
@@ -57,6 +62,11 @@ def check_codec(codec: str) -> None:
 def rgb_psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(20 * np.log10(255.0) - 10 * np.log10(mse))
+
+
+def rgb_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two (H, W, 3) uint8 images, as nfields scores every image."""
+    return ssim(as_float(torch.from_numpy(np.array(a))), as_float(torch.from_numpy(np.array(b))))  # writable copies
 
 
 def save_options(codec: str, quality: int) -> dict:
@@ -87,16 +97,17 @@ def rate_distortion(paths: Iterable[Path], codec: str, qualities: Sequence[int] 
         ref, pixels = np.asarray(img), img.size[0] * img.size[1]
         for q in qualities or CODECS[codec][2]:
             size, decoded, enc, dec = code_image(img, codec, q)
-            out.append(Point(Path(path).name, codec, q, 8 * size / pixels, rgb_psnr(decoded, ref), enc, dec))
+            scores = rgb_psnr(decoded, ref), rgb_ssim(decoded, ref)
+            out.append(Point(Path(path).name, codec, q, 8 * size / pixels, *scores, enc, dec))
     return out
 
 
 def mean_curve(points: Sequence[Point]) -> list[dict]:
-    """Per quality: the mean bpp, PSNR and times over the images, in ladder order."""
+    """Per quality: the mean bpp, PSNR, SSIM and times over the images, in ladder order."""
     qualities = list(dict.fromkeys(p.quality for p in points))
     rows = []
     for q in qualities:
         at = [asdict(p) for p in points if p.quality == q]
-        mean = {k: float(np.mean([p[k] for p in at])) for k in ("bpp", "psnr", "encode_s", "decode_s")}
+        mean = {k: float(np.mean([p[k] for p in at])) for k in ("bpp", "psnr", "ssim", "encode_s", "decode_s")}
         rows.append({"codec": at[0]["codec"], "quality": q, "images": len(at), **mean})
     return rows

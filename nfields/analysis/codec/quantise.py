@@ -7,6 +7,10 @@ fp16, as COIN stores its weights: each value's half-precision bit pattern, split
 exponent, 2 mantissa bits: few distinct values) and its low byte (near uniform), two streams an entropy
 coder can model apart. Dequantisation is plain float64 numpy arithmetic on both sides, so the decoder
 recomputes exactly the weights the encoder measured.
+
+A tensor may have a quantiser of its own instead (a `Spec`, schemes.py: GaussianImage's attributes): fp16,
+uniform at its own bit width, or residual vector quantisation of its rows (vq.py: codebooks as fp16, then one
+index stream per stage).
 """
 
 from __future__ import annotations
@@ -17,11 +21,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from nfields.analysis.codec.vq import rvq, rvq_values
 from nfields.core.errors import ConfigError
 
 FP16 = 16
 BITS = tuple(range(2, 17))  # 2..15 uniform, 16 fp16
+DIGITS = 4  # significant digits of a clipped range's ends: the levels are wherever they say, on both sides
 CLIP_STDS = (2.0, 3.0, 4.0, 6.0, 8.0)  # candidate half-widths of the clipped range, in standard deviations
+
+
+Spec = tuple  # ("fp16",) | ("uniform", bits) | ("rvq", stages, codebook size): a tensor's own quantiser
 
 
 @dataclass
@@ -62,44 +71,75 @@ def uniform_values(q: np.ndarray, lo: float, hi: float, bits: int) -> np.ndarray
 
 
 def clip_range(w: np.ndarray, bits: int) -> tuple[float, float]:
-    """The [lo, hi] (float32-representable, as stored) with the smallest squared quantisation error."""
+    """The [lo, hi] (each DIGITS significant digits, as stored) with the smallest squared quantisation error."""
     flat = w.reshape(-1)
     mean, std = float(flat.mean()), float(flat.std())
     full = (float(flat.min()), float(flat.max()))
     candidates = [full] + [(max(full[0], mean - k * std), min(full[1], mean + k * std)) for k in CLIP_STDS]
     best, best_err = full, np.inf
     for lo, hi in candidates:
-        lo, hi = float(np.float32(lo)), float(np.float32(hi))
+        lo, hi = float(f"{lo:.{DIGITS}g}"), float(f"{hi:.{DIGITS}g}")  # short in the header, exact in JSON
         err = float(np.square(uniform_values(uniform_levels(flat, lo, hi, bits), lo, hi, bits) - flat).sum())
         if err < best_err:
             best, best_err = (lo, hi), err
     return best
 
 
-def quantise(t: torch.Tensor, bits: int, name: str = "tensor") -> Quantised:
-    """A float (or complex) tensor -> its symbol streams at `bits`."""
+def quantise(t: torch.Tensor, bits: int, name: str = "tensor", spec: Spec | None = None) -> Quantised:
+    """A float (or complex) tensor -> its symbol streams at `bits`, or by its own `spec`."""
     w = as_real(t)
     if not np.isfinite(w).all():
         raise ConfigError(name, "non-finite", "the checkpoint holds NaN/inf weights; compress a run that trained")
-    if bits == FP16:
-        u16 = w.astype(np.float16).view(np.uint16).reshape(-1).astype(np.int64)  # (N,) bit patterns
-        return Quantised([u16 >> 8, u16 & 0xFF], [8, 8], {"q": "fp16"})
-    lo, hi = clip_range(w, bits)
-    return Quantised([uniform_levels(w, lo, hi, bits).reshape(-1)], [bits], {"q": "uniform", "lo": lo, "hi": hi})
+    kind = spec[0] if spec else ("fp16" if bits == FP16 else "uniform")
+    if kind == "fp16":
+        return Quantised(fp16_streams(w), [8, 8], {"q": "fp16"})
+    if kind == "rvq":
+        stages, size = spec[1], spec[2]
+        books, idx = rvq(w.reshape(len(w), -1), stages, size)  # (S, K, C), (S, G)
+        meta = {"q": "rvq", "stages": stages, "size": size}
+        return Quantised([*fp16_streams(books), *idx], stream_bits(meta, bits), meta)
+    b = spec[1] if spec else bits
+    lo, hi = clip_range(w, b)
+    meta = {"q": "uniform", "lo": lo, "hi": hi, **({"bits": b} if spec else {})}
+    return Quantised([uniform_levels(w, lo, hi, b).reshape(-1)], [b], meta)
+
+
+def fp16_streams(w: np.ndarray) -> list[np.ndarray]:
+    """Values -> the high and low bytes of their half-precision bit patterns, two (N,) streams."""
+    u16 = w.astype(np.float16).view(np.uint16).reshape(-1).astype(np.int64)  # (N,) bit patterns
+    return [u16 >> 8, u16 & 0xFF]
+
+
+def fp16_values(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    return ((high << 8) | low).astype(np.uint16).view(np.float16).astype(np.float64)
 
 
 def stream_bits(meta: dict[str, Any], bits: int) -> list[int]:
     """The bit widths of the streams a tensor quantised as `meta` has."""
-    return [8, 8] if meta["q"] == "fp16" else [bits]
+    if meta["q"] == "rvq":
+        return [8, 8] + [int(meta["size"]).bit_length() - 1] * int(meta["stages"])
+    return [8, 8] if meta["q"] == "fp16" else [int(meta.get("bits", bits))]
+
+
+def stream_counts(meta: dict[str, Any], like: torch.Tensor) -> list[int]:
+    """How many symbols each stream of a tensor like `like` quantised as `meta` holds."""
+    n = like.numel() * (2 if like.is_complex() else 1)
+    if meta["q"] == "rvq":  # rows of `like`: (G, C)
+        rows, stages = like.shape[0], int(meta["stages"])
+        return [stages * int(meta["size"]) * (n // max(rows, 1))] * 2 + [rows] * stages
+    return [n] * (2 if meta["q"] == "fp16" else 1)
 
 
 def dequantise(meta: dict[str, Any], bits: int, streams: list[np.ndarray], like: torch.Tensor) -> torch.Tensor:
     """Symbol streams -> a tensor of `like`'s shape and dtype (complex from its (..., 2) real view)."""
     if meta["q"] == "fp16":
-        u16 = ((streams[0] << 8) | streams[1]).astype(np.uint16)
-        values = u16.view(np.float16).astype(np.float64)
+        values = fp16_values(streams[0], streams[1])
+    elif meta["q"] == "rvq":
+        stages, size = int(meta["stages"]), int(meta["size"])
+        books = fp16_values(streams[0], streams[1]).reshape(stages, size, -1)  # (S, K, C)
+        values = rvq_values(books, np.stack(streams[2:]))  # (G, C)
     else:
-        values = uniform_values(streams[0], float(meta["lo"]), float(meta["hi"]), bits)
+        values = uniform_values(streams[0], float(meta["lo"]), float(meta["hi"]), int(meta.get("bits", bits)))
     real_shape = (*like.shape, 2) if like.is_complex() else tuple(like.shape)
     out = torch.from_numpy(values.reshape(real_shape).astype(np.float32))
     if like.is_complex():
