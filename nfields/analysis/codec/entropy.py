@@ -174,7 +174,7 @@ def encode_all(sym: np.ndarray, bits: int) -> dict[str, tuple[Params, bytes]]:
 
 def cost(params: Params, data: bytes) -> int:
     """Bytes a choice is estimated to cost: its data, and its parameters' JSON text at half its length (the
-    header is zlib-compressed; digits take about 4 bits each there)."""
+    header is deflate-compressed; digits take about 4 bits each there)."""
     return len(data) + len(json.dumps(params, separators=(",", ":"))) // 2
 
 
