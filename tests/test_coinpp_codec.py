@@ -3,6 +3,7 @@ meta-learned run trained here, and one-line refusals that write nothing."""
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -96,6 +97,10 @@ def test_more_bits_cost_more_and_fit_no_worse(run_dir: Path, coded: dict) -> Non
     low, high = encode_image(run, image, 2), encode_image(run, image, 8)
     assert high.info_bits > low.info_bits and high.psnr > low.psnr - 0.05
     assert (run.prior_path(3, 8)).is_file() and prior_for(run, 3, 8).patches == 32  # 2 images x 16 training patches
+    stale = json.loads(run.prior_path(3, 8).read_text()) | {"weights": "00000000", "counts": [1] * 256}
+    run.prior_path(3, 8).write_text(json.dumps(stale))  # as if measured before the run was trained again
+    assert prior_for(run, 3, 8, make=False).counts == [1] * 256  # a decoder reads it as it is
+    assert prior_for(run, 3, 8).weights == f"{run.digest():08x}" and sum(prior_for(run, 3, 8).counts) == 32 * 4
 
 
 def refused(run_dir: Path, folder: Path, data: bytes, match: str, run: Path | None = None) -> None:

@@ -156,6 +156,7 @@ class Prior:
     hi: float
     counts: list[int]
     patches: int  # training patches it was measured on
+    weights: str = ""  # the digest (hex) of the shared weights it was measured with
 
     def symbols(self, codes: torch.Tensor) -> np.ndarray:
         """Codes (n, code_dim) -> symbols (n * code_dim,) in [0, 2^bits), row by row."""
@@ -176,35 +177,52 @@ class Prior:
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
-def make_prior(run: MetaRun, steps: int, bits: int, std_range: float = STD_RANGE, searchpath: Sequence = ()) -> Prior:
-    """The prior measured on the codes of the run's training patches (its data, rebuilt from the stored config)."""
+def training_codes(run: MetaRun, steps: int, searchpath: Sequence = ()) -> torch.Tensor:
+    """The codes (n, code_dim) of the run's training patches (its data, rebuilt from the stored config) after
+    `steps`; cached beside the priors under the weights' digest, as every --bits measures the same codes."""
+    cache = run.prior_path(steps, 0).parent / f"codes_s{steps}_{run.digest():08x}.pt"
+    if cache.is_file():
+        return torch.load(cache, weights_only=True)
     config = read_checkpoint(run.checkpoint)["nfields_config"]
     cfg = as_config(check_stored_config(config, f"checkpoint {run.checkpoint}", MODULE_KEYS, searchpath))
     with building(f"checkpoint {run.checkpoint}: reading its training patches: "):
         train = build_datamodule(cfg).splits["train"]
     patches = torch.stack([as_float(train.image(i)).float() for i in range(len(train))])  # (n, p, p, C)
-    codes = fit_codes(run, patches, steps).double()
+    codes = fit_codes(run, patches, steps)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(codes, cache)
+    return codes
+
+
+def make_prior(run: MetaRun, steps: int, bits: int, std_range: float = STD_RANGE, searchpath: Sequence = ()) -> Prior:
+    """The prior measured on the codes of the run's training patches."""
+    codes = training_codes(run, steps, searchpath).double()
     mean, std = float(codes.mean()), float(codes.std())
     lo, hi = float(np.float32(mean - std_range * std)), float(np.float32(mean + std_range * std))
-    prior = Prior(steps, bits, std_range, mean, std, lo, hi, [], len(patches))
+    prior = Prior(steps, bits, std_range, mean, std, lo, hi, [], len(codes), f"{run.digest():08x}")
     prior.counts = np.bincount(prior.symbols(codes), minlength=1 << bits).tolist()
     return prior
 
 
 def prior_for(run: MetaRun, steps: int, bits: int, make: bool = True, searchpath: Sequence = ()) -> Prior:
     """The run's prior for (steps, bits): read from beside the checkpoint, or measured and written there
-    (`make`); a decoder never makes one: a missing or unreadable prior is one line."""
+    (`make`: when there is none, or it was measured with weights the run has since replaced); a decoder never
+    makes one: a missing or unreadable prior is one line (a stale one is caught by the file's digest)."""
     path = run.prior_path(steps, bits)
-    if not path.is_file():
-        if not make:
-            raise CodecFileError(
-                f"{path}: no prior for {steps} steps at {bits} bits beside this run's checkpoint; decode with the run "
-                "the file was compressed with (its compress call wrote the prior there)"
-            )
+    prior = read_prior(path, steps, bits) if path.is_file() else None
+    if make and (prior is None or prior.weights != f"{run.digest():08x}"):
         prior = make_prior(run, steps, bits, searchpath=searchpath)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(prior.text())
-        return prior
+    if prior is None:
+        raise CodecFileError(
+            f"{path}: no prior for {steps} steps at {bits} bits beside this run's checkpoint; decode with the run "
+            "the file was compressed with (its compress call wrote the prior there)"
+        )
+    return prior
+
+
+def read_prior(path: Path, steps: int, bits: int) -> Prior:
     try:
         prior = Prior(**json.loads(path.read_text()))
     except (ValueError, TypeError) as e:
