@@ -37,6 +37,7 @@ from nfields.analysis.codec.coinpp import load_meta_run  # noqa: E402
 from nfields.analysis.codec.coinpp_file import decode_file, encode_image  # noqa: E402
 from nfields.analysis.codec.container import read_file  # noqa: E402
 from nfields.analysis.codec.published import PUBLISHED  # noqa: E402
+from nfields.core.errors import ConfigError  # noqa: E402
 from nfields.core.files import atomic_path  # noqa: E402
 from nfields.core.io import load_image, whole_resize  # noqa: E402
 from nfields.core.media import as_float, quantize, to_uint8  # noqa: E402
@@ -153,9 +154,10 @@ def plot(
 
 
 def rd(a: argparse.Namespace) -> dict[str, Any]:
-    images = sorted(f for f in a.images.iterdir() if f.suffix.lower() == ".png")[: a.limit]
+    found = a.images.iterdir() if a.images.is_dir() else []
+    images = sorted(f for f in found if f.suffix.lower() == ".png")[: a.limit]
     if not images:
-        raise SystemExit(f"--images {a.images}: no .png files")
+        raise ConfigError("--images", str(a.images), "is not a folder of .png images")
     (a.out / "images").mkdir(parents=True, exist_ok=True)
     points = [rd_point(a, run, bits, images) for run in a.runs for bits in a.bits]
     refs = [a.out / "images" / f"{p.stem}.png" for p in images]

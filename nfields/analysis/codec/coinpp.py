@@ -61,8 +61,13 @@ class MetaRun:
     def code_dim(self) -> int:
         return self.source.code_dim
 
+    @property
+    def folder(self) -> Path:
+        """Where the run's priors (and the training codes they are measured on) are kept: beside the checkpoint."""
+        return self.checkpoint.parent / f"{self.checkpoint.stem}.coinpp"
+
     def prior_path(self, steps: int, bits: int) -> Path:
-        return self.checkpoint.parent / f"{self.checkpoint.stem}.coinpp" / f"prior_s{steps}_b{bits}.json"
+        return self.folder / f"prior_s{steps}_b{bits}.json"
 
     def digest(self) -> int:
         """CRC-32 of the shared weights (field, then source, in state-dict order): which network a file needs."""
@@ -180,7 +185,7 @@ class Prior:
 def training_codes(run: MetaRun, steps: int, searchpath: Sequence = ()) -> torch.Tensor:
     """The codes (n, code_dim) of the run's training patches (its data, rebuilt from the stored config) after
     `steps`; cached beside the priors under the weights' digest, as every --bits measures the same codes."""
-    cache = run.prior_path(steps, 0).parent / f"codes_s{steps}_{run.digest():08x}.pt"
+    cache = run.folder / f"codes_s{steps}_{run.digest():08x}.pt"
     if cache.is_file():
         return torch.load(cache, weights_only=True)
     config = read_checkpoint(run.checkpoint)["nfields_config"]
