@@ -36,3 +36,20 @@ def test_any_missing_value_is_named_by_its_full_key(make_cfg) -> None:
     cfg = make_cfg("network.n_neurons=???")
     with pytest.raises(ConfigError, match=r"^network\.n_neurons=\?\?\?: required"):
         validate_config(cfg)
+
+
+def test_the_learnit_patches_preset_needs_both_folders(make_cfg, tmp_path: Path) -> None:
+    """experiment=learnit_patches is model=learnit on a SIREN over data=patches; without its two folders it would
+    meta-train on generated discs, so each folder is required, and with both the check passes."""
+    cfg = make_cfg("experiment=learnit_patches", "logger=none")
+    assert cfg.model._target_.endswith("LearnitModule") and cfg.network._target_.endswith("Siren")
+    with pytest.raises(ConfigError, match=r"^data\.train_path=null: required"):
+        validate_config(cfg)
+    train, test = tmp_path / "train", tmp_path / "test"
+    with pytest.raises(ConfigError, match=r"^data\.test_path=null: required"):
+        validate_config(make_cfg("experiment=learnit_patches", f"data.train_path={train}", "logger=none"))
+    for d in (train, test):
+        d.mkdir()
+    validate_config(
+        make_cfg("experiment=learnit_patches", f"data.train_path={train}", f"data.test_path={test}", "logger=none")
+    )
