@@ -110,6 +110,15 @@ def test_limit_keeps_the_first_training_patches() -> None:
     assert torch.equal(pools(limited)["train"], pools(full)["train"][:3])
 
 
+def test_the_first_patches_of_an_image_come_from_all_over_it() -> None:
+    """A pool cut short (data.limit, data.n_test) takes each image's first patches: they must be a random draw
+    from the whole image, not its top rows (sorted corners made Kodak's 256 test patches the sky of each image)."""
+    rows = patches.corners(128, 128, 32, 1, 64, torch.Generator().manual_seed(0))[:, 0].float()  # (64,)
+    everywhere = patches.corners(128, 128, 32, 1, None, torch.Generator().manual_seed(0))[:, 0].float()  # (97^2,)
+    for first in (rows[:16], everywhere[:16]):
+        assert abs(first.mean().item() - 48.0) < 12.0  # rows 0..96 (mean 48); the top 16 sorted had mean ~6
+
+
 def test_bad_settings_are_one_line(tmp_path: Path) -> None:
     images = folder(tmp_path / "images", [(12, 40, 3)], seed=0)
     other = folder(tmp_path / "other", [(40, 40, 3)], seed=1)

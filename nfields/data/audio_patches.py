@@ -9,8 +9,9 @@ keeps that many of them at random (seeded by `data.seed`), null every one. Clips
 
 Unseen pieces come from unseen clips: validation pieces from the last clips, held out whole (as many as
 `data.n_val` pieces need); without a test folder, test pieces from the clips before those (as many as `data.n_test`
-pieces need). A pool lists piece 1 of every clip before piece 2 of any, so `data.limit` and `data.n_test` take
-some of every clip. `data.size` averages every piece down to that many samples (null keeps `data.patch`).
+pieces need). A pool lists piece 1 of every clip before piece 2 of any, a clip's pieces in a seeded random order,
+so `data.limit` and `data.n_test` take some of every clip, from all along it. `data.size` averages every piece
+down to that many samples (null keeps `data.patch`).
 Pieces are stored as float (N, patch, C) in [0, 1]: 800 bytes a 200-sample mono piece.
 """
 
@@ -45,11 +46,10 @@ class Pieces(Dataset):
 
 def starts(t: int, patch: int, stride: int, count: int | None, gen: torch.Generator) -> torch.Tensor:
     """The first samples (k,) of `count` pieces (None: all) of a t-sample clip, on the grid of step `stride`,
-    drawn without replacement and sorted."""
+    drawn without replacement, in the drawn (seeded, random) order: a pool that takes a clip's first pieces
+    (data.limit, data.n_test) then takes them from all along it, not from its start."""
     grid = torch.arange(0, t - patch + 1, stride)  # (G,)
-    if count is None or count >= len(grid):
-        return grid
-    return grid[torch.randperm(len(grid), generator=gen)[:count].sort().values]
+    return grid[torch.randperm(len(grid), generator=gen)[: len(grid) if count is None else count]]  # (k,)
 
 
 class AudioPatchesDataModule(CollectionDataModule):

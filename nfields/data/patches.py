@@ -9,7 +9,8 @@ collection (COIN++'s protocol: 32x32 patches of many images to learn from, patch
   random without replacement, seeded by `data.seed`; null = every corner of the grid).
 * Validation patches come from the last training images, held out whole (as many images as `data.n_val`
   patches need), so they are unseen too. `data.limit` keeps the first N training patches; `data.n_test` the first
-  N test patches. Pools list patch j of every image before patch j + 1 of any, so the first N span all images.
+  N test patches. Pools list patch j of every image before patch j + 1 of any, an image's patches in a seeded
+  random order, so the first N span all images and all of each.
 
 Every patch is kept as uint8 levels (M, p, p, C): 3 KB a 32x32 RGB patch; more than MAX_GB in all is refused.
 Grey images beside colour ones become three equal channels. Folders and sizes are checked when the module is
@@ -88,11 +89,12 @@ def sub_seed(*parts: int) -> int:
 
 def corners(h: int, w: int, patch: int, stride: int, count: int | None, gen: torch.Generator) -> torch.Tensor:
     """Top-left corners (k, 2) as (row, column) of `count` patches (None: all) on the grid of step `stride`
-    inside an h x w image, drawn without replacement; sorted, so a patch's index follows its place."""
+    inside an h x w image, drawn without replacement, in the drawn (seeded, random) order: a pool that takes
+    an image's first patches (data.limit, data.n_test) then takes corners from all over it, not its top rows."""
     rows = torch.arange(0, h - patch + 1, stride)  # (R,)
     cols = torch.arange(0, w - patch + 1, stride)  # (Q,)
     n = len(rows) * len(cols)
-    pick = torch.arange(n) if count is None or count >= n else torch.randperm(n, generator=gen)[:count].sort().values
+    pick = torch.randperm(n, generator=gen)[: n if count is None else count]  # (k,)
     return torch.stack([rows[pick // len(cols)], cols[pick % len(cols)]], dim=1)  # (k, 2)
 
 
