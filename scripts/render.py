@@ -59,10 +59,9 @@ from nfields.data.shape_views import UP, orbit_up
 from nfields.fields.field import render_grid
 from nfields.fields.trace import render_views
 from nfields.lit.shape_set import MAX_STEP
-from nfields.run.build import as_config, build_field, load_field
-from nfields.run.exits import building, report_errors
+from nfields.run.build import load_field
+from nfields.run.exits import report_errors
 from nfields.run.resume import read_checkpoint
-from nfields.run.trusted import FIELD_KEYS, check_stored_config
 from nfields.tasks.base import size as grid_size
 
 
@@ -187,12 +186,8 @@ def render_shape_set(a: argparse.Namespace, meta: dict[str, Any], device: torch.
     code order) or at the mean of the trained codes (--shape mean); meshes in the cube's units (each shape of the
     set was normalised on its own)."""
     where = f"checkpoint {a.checkpoint}"
-    cfg = as_config(check_stored_config(meta.get("nfields_config"), where, FIELD_KEYS, a.searchpath))
-    with building(f"{where}: "):  # an allowed target's bad argument: its constructor's one line
-        field = build_field(cfg, out_dim=1, own_code=False, in_dim=3)  # codes come from the checkpoint's table
-    state = meta["state_dict"]
-    field.load_state_dict({k[len("field.") :]: v for k, v in state.items() if k.startswith("field.")})
-    codes = state.get("source.codes.weight")  # (n_train, code_dim): one per training shape
+    field, _ = load_field(a.checkpoint, searchpath=a.searchpath, own_code=False)  # codes: the checkpoint's table
+    codes = meta["state_dict"].get("source.codes.weight")  # (n_train, code_dim): one per training shape
     if codes is None:
         raise UserError(f"{where}: no trained codes (source.codes.weight); is it a model=shape_set checkpoint?")
     names = meta.get("nfields_shape_names") or [str(i) for i in range(len(codes))]

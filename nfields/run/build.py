@@ -173,10 +173,14 @@ def _read_nfields_checkpoint(
 
 
 def load_field(
-    path: str | Path, map_location: str | torch.device = "cpu", searchpath: Sequence[str | Path] = ()
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    searchpath: Sequence[str | Path] = (),
+    own_code: bool = True,
 ) -> tuple[Field, tuple[int, ...]]:
     """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read.
-    `searchpath`: the config dirs of the user's own options it was trained with (hydra.searchpath)."""
+    `searchpath`: the config dirs of the user's own options it was trained with (hydra.searchpath). `own_code`:
+    False for a conditional field trained with a table of codes (model=shape_set), called with a code given."""
     ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS, searchpath)
     shape = ckpt.get("nfields_image_shape")
     if shape is None:  # a module that stores no shape (model=collection): rebuilt, which reads its data again
@@ -185,7 +189,7 @@ def load_field(
     if not (isinstance(shape, list | tuple) and len(shape) >= 2 and all(is_int(n) and n > 0 for n in shape)):
         raise CheckpointError(f"checkpoint {path}: nfields_image_shape={shape} is not a signal's (*grid, C)")
     with building(f"checkpoint {path}: "):  # an allowed target's bad argument: its constructor's one line
-        field = build_field(cfg, out_dim=int(shape[-1]), in_dim=len(shape) - 1)
+        field = build_field(cfg, out_dim=int(shape[-1]), own_code=own_code, in_dim=len(shape) - 1)
     prefix = "field."
     field.load_state_dict({k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)})
     return field.eval(), tuple(shape)
