@@ -9,6 +9,7 @@ the other config groups the class lists in `parts` (NeuralField: encoding, netwo
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import ClassVar
 
 import torch
@@ -52,6 +53,11 @@ class Field(nn.Module):
     def keep_input(self, coords: torch.Tensor | None) -> None:
         """coords (N, 2): the input of every training step from now on (a full batch); None: no longer. A field
         may keep what depends on them alone (NeuralField: fixed features); here nothing is kept."""
+
+    def reusing(self) -> AbstractContextManager[None]:
+        """A block whose forwards on the same coordinates may share what does not depend on the codes (one
+        training step's passes: NeuralField computes the conditioning's input once); here nothing is shared."""
+        return nullcontext()
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim)."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 import torch
@@ -45,6 +46,8 @@ class NeuralField(Field):
     ) -> None:
         super().__init__(out_dim)
         self.encoding = encoding
+        # inside reusing(): [] or [(coords as given, their cond.inputs, coords' version)]; None outside
+        self.kept_inputs: list[tuple[torch.Tensor, torch.Tensor, int]] | None = None
         self.latent: Latent | None = None
         self.code: nn.Parameter | None = None
         if cond is None:  # cond=none: latent settings are ignored
@@ -94,18 +97,49 @@ class NeuralField(Field):
         x = self.encoding(coords)
         return 2.0 * x - 1.0 if self.centered else x
 
+    @contextmanager
+    def reusing(self) -> Iterator[None]:
+        """Inside the block, the conditioning's code-independent input on a coordinates tensor (cond.inputs: the
+        encoded coordinates; cond=film: the first layer's product on them) is computed by its first forward and
+        reused by later forwards of the same tensor (`is`, unchanged, codes of the same batch size): the passes
+        of a meta step (k inner steps and the outer loss) on the same points compute it once. It stays in the
+        step's graph, not detached, so a trainable encoding and the first layer get every pass's gradient; it is
+        dropped at the end of the block, inside which the weights must not change (no optimiser step). A block
+        inside another is the outer one's."""
+        if self.kept_inputs is not None:
+            yield
+            return
+        self.kept_inputs = []
+        try:
+            yield
+        finally:
+            self.kept_inputs = None
+
+    def cond_inputs(self, given: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """coords (B, N, d), reshaped from the forward's `given` -> cond.inputs of their features (B, N, .): the
+        kept ones inside reusing(), else computed (and kept there, if computed with their graph)."""
+        kept = None if torch.compiler.is_compiling() else self.kept_inputs  # a traced forward computes them
+        if kept:
+            was, inputs, version = kept[0]
+            if was is given and version == given._version and inputs.shape[:-1] == coords.shape[:-1]:
+                return inputs
+        inputs = self.cond.inputs(self.network, self.features(coords))
+        if kept is not None and torch.is_grad_enabled():  # under no_grad they could not give a later pass gradients
+            kept[:] = [(given, inputs, given._version)]
+        return inputs
+
     def forward(self, coords: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
         """coords (..., N, 2) in [0, 1]^2 -> colours (..., N, out_dim); conditional: (B, N, 2), (B, code_dim)."""
         if self.cond is None:
             return self.network(self.features(coords))
-        single = codes is None
+        given, single = coords, codes is None
         if single:
             if self.code is None:
                 raise ValueError("this conditional field has no code of its own: pass codes (B, code_dim)")
             codes, coords = self.code, coords.reshape(1, -1, coords.shape[-1])  # a collection of one
         if coords.dim() == 2:
             coords = coords.unsqueeze(0).expand(codes.shape[0], -1, -1)  # one grid shared by every image
-        out = self.cond(self.network, self.features(coords), codes, coords)  # (B, N, out_dim)
+        out = self.cond(self.network, self.cond_inputs(given, coords), codes, coords)  # (B, N, out_dim)
         return out[0] if single else out
 
 

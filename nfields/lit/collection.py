@@ -143,13 +143,20 @@ class CollectionModule(BaseModule):
             return meta_codes(self.field, self.source, self.task, seen)[0]
         return self.source(batch["index"], batch["observed"].display)
 
+    def data_loss(self, batch: Batch, observed: Observation) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The training images' codes (B, code_dim) (None: cond=none) and the task's loss on `observed` (B, P, ...).
+        Every pass on the step's points (meta's inner steps and this loss) shares the field's code-independent
+        part, computed once (Field.reusing)."""
+        with self.field.reusing():
+            codes = self.codes(batch, observed)
+            field_fn = conditioned(self.field, codes)  # cond=none (codes None): one field for every image
+            return codes, self.task.loss(field_fn, observed)
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         observed = self.sample(batch["observed"])  # (B, P, ...)
-        codes = self.codes(batch, observed)
-        field_fn = conditioned(self.field, codes)  # cond=none (codes None): one field for every image
+        codes, mse = self.data_loss(batch, observed)
         values = observed.values  # (B, P, C)
         reg = values.new_zeros(()) if codes is None else self.source.regularization(codes)
-        mse = self.task.loss(field_fn, observed)
         field_reg = self.field.regularization()  # (): the field's own penalty (encoding=grid's TV), else 0
         b = values.shape[0]
         psnr = -10 * torch.log10(mse.detach())

@@ -186,7 +186,7 @@ def meta_tto(
     b, grid = images.shape[0], tuple(images.shape[1:-1])
     obs = observed if observed is not None else every_pixel(images)
     keep = sorted({*META_STEPS, source.inner_steps})
-    with frozen(field), frozen(source):
+    with frozen(field), frozen(source), field.reusing():  # the inner passes share the code-independent part
         codes, kept = meta_codes(field, source, task, obs, keep[-1], tuple(keep), first_order=True)
         curve = []
         with torch.no_grad():

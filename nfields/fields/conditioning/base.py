@@ -4,7 +4,9 @@ A conditioning is built in two steps because its widths come from both sides:
   1. `cond(latent=...)` (Hydra partial completed by NeuralField): it now knows the code
      widths and reports `extra_in_dim`, the extra input the network needs (concat);
   2. `cond.build(network)`: it reads the network's layer widths (FiLM, hypernet).
-`forward(network, feats, codes, coords)` evaluates the conditioned network.
+`forward(network, inputs(network, feats), codes, coords)` evaluates the conditioned network; `inputs` is the part
+that does not depend on the code (the features; FiLM's first layer's product on them), which NeuralField computes
+once for every pass on the same points inside `NeuralField.reusing()` (a meta step's inner and outer passes).
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ class Conditioning(nn.Module):
         a gradient, at any order."""
         return False
 
+    def inputs(self, network: FieldNetwork, feats: torch.Tensor) -> torch.Tensor:
+        """Encoded coords (B, N, F) -> what forward takes as `feats`, computed without the codes: the features
+        themselves here."""
+        return feats
+
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:
-        """feats (B, N, F) encoded coords, codes (B, code_dim), coords (B, N, 2) -> (B, N, out_dim)."""
+        """feats (B, N, .) = inputs(network, encoded coords), codes (B, code_dim), coords (B, N, 2) ->
+        (B, N, out_dim)."""
         raise NotImplementedError
 
 

@@ -46,9 +46,15 @@ class FiLM(Conditioning):
     def stuck_at_zero(self) -> bool:
         return self.hidden == 0 and self.identity_init
 
+    def inputs(self, network: FieldNetwork, feats: torch.Tensor) -> torch.Tensor:
+        """Encoded coords (B, N, F) -> hidden layer 0's pre-activation (B, N, n_neurons): FiLM modulates it after
+        the product, so the product does not depend on the code."""
+        return network.first_layer(feats)
+
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:
+        """feats (B, N, n_neurons): inputs(network, encoded coords), layer 0's product, which the hook modulates."""
         z = self.latent.point_code(codes, coords, expand=False)  # (B, 1 | N, P): global codes are not repeated
         mods = [m(z) for m in self.maps]  # each (B, 1 | N, 2 * n_neurons), or n_neurons when shift-only
 
@@ -58,4 +64,4 @@ class FiLM(Conditioning):
             dgamma, beta = mods[i].chunk(2, dim=-1)
             return h * (1 + dgamma) + beta
 
-        return network(feats, hook=hook)
+        return network(feats, hook=hook, first_done=True)

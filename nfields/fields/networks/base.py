@@ -152,12 +152,21 @@ class FieldNetwork(nn.Module):
         """(W, b) shapes of every layer, for hypernetworks that predict them."""
         return [((lin.out_features, lin.in_features), (lin.out_features,)) for lin in self.layers]
 
-    def forward(self, x: torch.Tensor, hook: Hook | None = None, params: Params | None = None) -> torch.Tensor:
-        """x (..., N, in_dim) -> (..., N, out_dim)."""
+    def first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., N, in_dim) -> hidden layer 0's pre-activation (..., N, n_neurons), before any hook: what
+        forward(..., first_done=True) takes in place of x (cond=film computes it once for every pass on the same
+        points, since it does not depend on the code)."""
+        lin = self.hidden[0]
+        return linear(x, lin.weight, lin.bias)
+
+    def forward(
+        self, x: torch.Tensor, hook: Hook | None = None, params: Params | None = None, first_done: bool = False
+    ) -> torch.Tensor:
+        """x (..., N, in_dim) -> (..., N, out_dim); first_done: x is already first_layer(x) (..., N, n_neurons)."""
         weights = params if params is not None else [(lin.weight, lin.bias) for lin in self.layers]
         h = x
         for i, (W, b) in enumerate(weights[:-1]):
-            h = linear(h, W, b)  # (..., N, n_neurons)
+            h = h if i == 0 and first_done else linear(h, W, b)  # (..., N, n_neurons)
             if hook is not None:
                 h = hook(i, h)
             h = self.activation(h, i)
