@@ -14,7 +14,8 @@ of data.pixels_per_image pixels each, taken three ways on the same batch, the sa
   mean of the signals' losses, backward, Adam over the same parameters (a copy of them);
 * ceiling: the bare work of the batched step, the same forward, backward and double backward on all signals'
   points at once written in plain torch (F.linear, relu, sigmoid on the field's own weights; the Fourier
-  features computed once a step), backward, Adam (a third copy): what the CPU needs for the batched step
+  features and the first layer's product on them, which FiLM modulates after the product, computed once a step
+  for the four passes), backward, Adam (a third copy): what the CPU needs for the batched step
   without any framework code around it. Written for the case's field (a projection encoding such as fourier,
   network=mlp, cond=film with linear maps from global codes); another field prints why it has no ceiling.
 
@@ -39,7 +40,7 @@ from torch import nn
 
 from nfields.fields.conditioning.film import FiLM
 from nfields.fields.encodings.base import ProjectionEncoding
-from nfields.fields.field import NeuralField, conditioned
+from nfields.fields.field import NeuralField
 from nfields.fields.networks.mlp import MLP
 from nfields.lit.collection import CollectionModule
 from nfields.run.build import build_datamodule, build_module
@@ -79,8 +80,7 @@ def setup(signals: int, device: str, extra: list[str]) -> tuple[CollectionModule
 
 def nfields_loss(module: CollectionModule, observed: Observation) -> torch.Tensor:
     """The module's training objective on the batch: codes by its batched inner loop, the task's outer loss."""
-    codes = module.codes({"observed": observed}, observed)  # (B, code_dim) after the inner steps
-    return module.task.loss(conditioned(module.field, codes), observed)
+    return module.data_loss({"observed": observed}, observed)[1]  # codes by the inner steps, then the outer loss
 
 
 def hand_loss(
@@ -121,15 +121,16 @@ def bare_loss(
     b, p, c = values.shape
     phase = observed.points() @ (field.encoding.B * (2 * math.pi)).t()  # (B, P, F / 2): fixed coordinates
     feats = torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)  # (B, P, F), once for all four passes
+    first = F.linear(feats, net.hidden[0].weight, net.hidden[0].bias)  # (B, P, width): no code in it, once too
     weights = [t for lin, m in zip(net.hidden, maps, strict=True) for t in (lin.weight, lin.bias, *m[0].parameters())]
     weights += [net.head.weight, net.head.bias]
 
     def f(z: torch.Tensor, w: list[torch.Tensor]) -> torch.Tensor:  # codes (B, code_dim) -> (B, P, C)
-        h = feats
+        h = first
         for i in range(len(maps)):
             wi, bi, wm, bm = w[4 * i : 4 * i + 4]
             mod = F.linear(z, wm, bm).unsqueeze(1)  # (B, 1, width) shifts, or (B, 1, 2 width) scales and shifts
-            pre = F.linear(h, wi, bi)  # (B, P, width): one product for every signal's points
+            pre = h if i == 0 else F.linear(h, wi, bi)  # (B, P, width): one product for every signal's points
             if scale:
                 dgamma, beta = mod.chunk(2, dim=-1)
                 pre = pre * (1 + dgamma) + beta
