@@ -142,7 +142,6 @@ class ShapeModule(SteppedModule):
         buffer("near", data.near)  # (M, 3)
         buffer("near_sdf", data.near_sdf)  # (M,) or None
         self.generator: torch.Generator | None = None
-        self.shown: dict[str, float] = {}
         self.mesh: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64))
         self.pred_slices = np.zeros((3, PANEL, PANEL), np.float32)
         self.terms: dict[str, torch.Tensor] = {}
@@ -177,28 +176,13 @@ class ShapeModule(SteppedModule):
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.field.parameters(), self.grad_clip)
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        every, step = self.log_every(), self.global_step
-        for _ in range(self.steps_per_call):
-            loss = self.loss()
-            self.optimise(loss)
-            step += 1
-            if every and step % every == 0:
-                self.log_training(loss.detach())
-        return loss.detach()
-
-    def log_training(self, loss: torch.Tensor) -> None:
-        """train/loss, each weighted term (train/sdf, train/eikonal, ...) and train/lr, straight to the loggers."""
-        metrics = {"train/loss": float(loss), **{f"train/{k}": float(v) for k, v in self.terms.items()}}
-        metrics["train/lr"] = self.current_lr()
-        self.shown = {"train/loss": metrics["train/loss"]}
-        self.train_log.append({"step": self.global_step, **metrics})
-        for logger in self.trainer.loggers:
-            logger.log_metrics(metrics, step=self.global_step)
-            logger.save()
-
-    def progress_metrics(self) -> dict[str, float]:
-        return self.shown
+    def training_metrics(self, loss: torch.Tensor) -> dict[str, float]:
+        """train/loss, each weighted term (train/sdf, train/eikonal, ...) and train/lr."""
+        return {
+            "train/loss": float(loss),
+            **{f"train/{k}": float(v) for k, v in self.terms.items()},
+            "train/lr": self.current_lr(),
+        }
 
     def probe(self, device: torch.device) -> tuple[torch.nn.Module, Callable[[torch.nn.Module], None]]:
         g = torch.Generator(device=self.surface.device).manual_seed(0)  # its own: the run's stream is untouched

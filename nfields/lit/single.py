@@ -58,7 +58,6 @@ class FieldModule(SteppedModule):
         self.penalised: bool | None = None  # the field adds a penalty to the loss (None: ask it every step)
         self.graphed = False  # the loss is computed in a CUDA graph (model.compile=step on CUDA)
         self.last_reg: torch.Tensor | None = None
-        self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
         self.eval_band_pixels = BAND_PIXELS  # pixels rendered and scored at a time by evaluate()
         self.kept_rows: list[int] | None = None  # the axis-0 indices last_render holds (None: all of them)
 
@@ -125,22 +124,8 @@ class FieldModule(SteppedModule):
         self.last_reg = reg.detach()
         return data + reg
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """model.steps_per_call optimiser steps on fresh samples (each counts in trainer.global_step); training
-        metrics every trainer.log_every_n_steps optimiser steps, whatever k."""
-        every, step = self.log_every(), self.global_step
-        loss_of, optimise = self.loss, self.optimise  # bound once: a 1 ms step feels every lookup
-        for _ in range(self.steps_per_call):
-            loss = loss_of()
-            optimise(loss)  # trainer.global_step + 1
-            step += 1
-            if every and step % every == 0:
-                self.log_training(loss.detach())
-        return loss.detach()
-
-    def log_training(self, loss: torch.Tensor) -> None:
-        """train/loss, train/psnr, train/lr (and train/reg) at this optimiser step, straight to the loggers (self.log's
-        result collection costs as much Python as a small step); train/loss also goes to the progress bar."""
+    def training_metrics(self, loss: torch.Tensor) -> dict[str, float]:
+        """train/loss, train/psnr (of the data term), train/lr, and train/reg when the field adds a penalty."""
         metrics = {
             "train/loss": float(loss),
             "train/psnr": float(-10 * torch.log10(loss if self.penalised is False else self.last_data_loss)),
@@ -148,14 +133,7 @@ class FieldModule(SteppedModule):
         }
         if self.last_reg is not None:
             metrics["train/reg"] = float(self.last_reg)
-        self.shown = {"train/loss": metrics["train/loss"]}
-        self.train_log.append({"step": self.global_step, **metrics})
-        for logger in self.trainer.loggers:  # they write on rank zero only
-            logger.log_metrics(metrics, step=self.global_step)
-            logger.save()
-
-    def progress_metrics(self) -> dict[str, float]:
-        return self.shown
+        return metrics
 
     def probe(self, device: torch.device) -> tuple[torch.nn.Module, Callable[[torch.nn.Module], None]]:
         batch = self.samples.probe_batch()

@@ -62,6 +62,7 @@ class SteppedModule(BaseModule):
         check_arg("model.steps_per_call", steps_per_call, POSITIVE_INT | one_of("auto"))
         self.steps_per_call = steps_per_call  # "auto": the run chooses (nfields/run/speed.py) before the trainer
         self.automatic_optimization = False
+        self.shown: dict[str, float] = {}  # the progress bar's train/loss (log_training)
 
     def on_train_start(self) -> None:
         if self.steps_per_call == "auto":  # trained without nfields.run: one step per call
@@ -85,6 +86,40 @@ class SteppedModule(BaseModule):
     def current_lr(self) -> float:
         """The learning rate of the first parameter group now (train/lr)."""
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def loss(self) -> torch.Tensor:
+        """The training loss () of one optimiser step on fresh samples."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """model.steps_per_call optimiser steps on fresh samples (each counts in trainer.global_step); training
+        metrics every trainer.log_every_n_steps optimiser steps, whatever k."""
+        every, step = self.log_every(), self.global_step
+        loss_of, optimise = self.loss, self.optimise  # bound once: a 1 ms step feels every lookup
+        for _ in range(self.steps_per_call):
+            loss = loss_of()
+            optimise(loss)  # trainer.global_step + 1
+            step += 1
+            if every and step % every == 0:
+                self.log_training(loss.detach())
+        return loss.detach()
+
+    def training_metrics(self, loss: torch.Tensor) -> dict[str, float]:
+        """The training metrics at this optimiser step ({"train/loss": ..., ...}), `loss` the step's ()."""
+        raise NotImplementedError
+
+    def log_training(self, loss: torch.Tensor) -> None:
+        """training_metrics at this optimiser step, straight to the loggers (self.log's result collection costs as
+        much Python as a small step) and to history.json's "train"; train/loss also goes to the progress bar."""
+        metrics = self.training_metrics(loss)
+        self.shown = {"train/loss": metrics["train/loss"]}
+        self.train_log.append({"step": self.global_step, **metrics})
+        for logger in self.trainer.loggers:  # they write on rank zero only
+            logger.log_metrics(metrics, step=self.global_step)
+            logger.save()
+
+    def progress_metrics(self) -> dict[str, float]:
+        return self.shown
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
