@@ -37,17 +37,15 @@ from nfields.data.collection import CollectionDataModule, collate
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
-from nfields.lit.base import BaseModule, Optimizer
+from nfields.lit.base import Optimizer
+from nfields.lit.signals import Batch, SignalsModule, enlarged
 from nfields.lit.tto import META_STEPS, TTO_STEPS, TTOResult, decode, meta_codes, meta_tto, optimize_codes
 from nfields.tasks.base import Observation, Task
 
-Batch = dict[str, Any]  # data.collection.collate: index, image, observed (+ obs)
 
-
-class CollectionModule(BaseModule):
+class CollectionModule(SignalsModule):
     """model=collection: one conditional field for many images (data=fashion_mnist|mnist|cifar10|...) or clips."""
 
-    data_type = CollectionDataModule
     own_code = False  # codes come from the latent source, one per image
     data_kind = (
         "a collection of images or clips (data=fashion_mnist|mnist|cifar10|celeba|image_folder|synthetic|"
@@ -76,7 +74,7 @@ class CollectionModule(BaseModule):
         n_grid: int = 8,
         run_config: dict | None = None,
     ) -> None:
-        super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
+        super().__init__(data, n_grid, field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
         # latent_lr and code_reg are the model's keys for the autodecoder's own rate and L2 prior, inner_steps and
         # first_order the meta source's: their config nodes (model.sources.<name>) read them by interpolation, and
         # the source checks them when it is built.
@@ -105,14 +103,11 @@ class CollectionModule(BaseModule):
                     "codes start at zero and this conditioning's map from the code is linear and starts at zero, so "
                     "neither ever gets a gradient: use cond.identity_init=false (film) or cond.hidden > 0",
                 )
-        self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image  # the grid
-        # how the domain shows a signal (an image: itself) and scores it (video: SSIM per frame)
-        self.picture, self.ssim_frames, self.scores = data.picture, data.ssim_frames, tuple(data.scores)
-        self.tto_steps, self.val_tto_steps, self.tto_lr, self.n_grid = tto_steps, val_tto_steps, tto_lr, n_grid
+        self.ssim_frames, self.scores = data.ssim_frames, tuple(data.scores)  # how the domain scores (video: per frame)
+        self.tto_steps, self.val_tto_steps, self.tto_lr = tto_steps, val_tto_steps, tto_lr
         mean_image = data.mean_image()
         self.register_buffer("mean_image", mean_image, persistent=False)
         self.gif_batch: Batch | None = None  # fixed training images for progress.gif
-        self.grid: dict[str, torch.Tensor] = {}  # fixed first images of the last evaluated split, for panels
         self.tto_curve: list[tuple[int, float]] = []
         self.endpoints: torch.Tensor | None = None  # (2, code_dim) TTO codes of two test images
         self._curve_sum: dict[int, float] = {}
@@ -126,13 +121,6 @@ class CollectionModule(BaseModule):
         return n_batches * self.tto_steps
 
     # ---- training -------------------------------------------------------------------------
-    def sample(self, observed: Observation) -> Observation:
-        """B images' stacked observations (B, N, ...) -> P random ones per image (all if P is null or >= N)."""
-        b, n, _ = observed.values.shape
-        if self.pixels_per_image is None or self.pixels_per_image >= n:
-            return observed
-        return observed.take(torch.randint(0, n, (b, self.pixels_per_image), device=observed.values.device))
-
     def codes(self, batch: Batch, observed: Observation | None = None) -> torch.Tensor | None:
         """Training images' codes (B, code_dim): the encoder sees the observation, never the clean image; meta
         takes its inner steps on `observed` (the step's sampled points; None: all of batch["observed"])."""
@@ -159,12 +147,7 @@ class CollectionModule(BaseModule):
         reg = values.new_zeros(()) if codes is None else self.source.regularization(codes)
         field_reg = self.field.regularization()  # (): the field's own penalty (encoding=grid's TV), else 0
         b = values.shape[0]
-        psnr = -10 * torch.log10(mse.detach())
-        self.log("train/loss", mse, prog_bar=True, batch_size=b)
-        self.log("train/psnr", psnr, batch_size=b)
-        every, step = self.log_every(), self.global_step + 1  # the step this update completes
-        if every and step % every == 0:  # history.json's "train", as the loggers get it
-            self.train_log.append({"step": step, "train/loss": float(mse.detach()), "train/psnr": float(psnr)})
+        self.log_train(mse, b)
         self.log("train/code_reg", reg.detach(), batch_size=b)
         if field_reg.requires_grad:
             self.log("train/reg", field_reg.detach(), batch_size=b)
@@ -202,9 +185,7 @@ class CollectionModule(BaseModule):
             )  # fmt: skip
 
     def evaluate(self, stage: str, batch: Batch, batch_idx: int, steps: int) -> TTOResult:
-        images, obs = batch["image"], batch["obs"]  # clean (B, H, W, C), B Observations
-        masks = [o.mask(stage) for o in obs]
-        score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, *grid)
+        images, obs, score = batch["image"], batch["obs"], self.score_mask(batch, stage)  # (B, H, W, C), B, (B, H, W)
         res = self.tto(images, steps, batch["observed"], score, self.on_tto_step if stage == "test" else None)
         frames = self.ssim_frames
         metrics = [
@@ -260,13 +241,6 @@ class CollectionModule(BaseModule):
         """codes (B, code_dim) -> signals (B, *grid, C) in [0, 1]; None (cond=none): the one shared signal."""
         return decode(self.field, codes, n if codes is None else codes.shape[0], self.image_shape).clamp(0, 1)
 
-    def pictures(self, signals: torch.Tensor) -> torch.Tensor:
-        """Signals (B, *grid, C) in [0, 1] -> their pictures (B, h, w, C): images as they are, other signals as
-        their domain draws them (data.picture: a waveform, a strip of frames)."""
-        if len(self.image_shape) == 2:
-            return signals
-        return torch.stack([self.picture(x) for x in signals.float().cpu()])
-
     @torch.no_grad()
     def interpolation(self, n: int = 8) -> torch.Tensor | None:
         """Decoded codes on the line between two test signals' codes -> their pictures (n, h, w, C), or None."""
@@ -283,8 +257,7 @@ class CollectionModule(BaseModule):
             items = [train[i] for i in range(min(self.n_grid, len(train)))]
             self.gif_batch = move_data_to_device(collate(items, keep_obs=False), self.device)
         frame = tile(self.pictures(self.decode(self.codes(self.gif_batch), len(self.gif_batch["index"]))), cols=4)
-        k = max(1, max_size // max(frame.shape[:2]))  # small images (28x28) enlarged, pixels kept sharp
-        return frame.repeat_interleave(k, 0).repeat_interleave(k, 1)
+        return enlarged(frame, max_size)
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The fixed grid of evaluated images beside their reconstructions (ReconstructionPanels)."""

@@ -35,11 +35,11 @@ from nfields.core.media import tile
 from nfields.data.collection import CollectionDataModule
 from nfields.fields.adapt import BatchedOptimizer, ParamLoss, Params, fit_steps, sgd_adapt
 from nfields.fields.base import Field
-from nfields.lit.base import BaseModule, Optimizer
+from nfields.lit.base import Optimizer
+from nfields.lit.signals import Batch, SignalsModule, enlarged
 from nfields.lit.tto import per_image_psnr
 from nfields.tasks.base import Observation, Task
 
-Batch = dict[str, Any]  # data.collection.collate: index, image, observed (+ obs)
 STEPS = Check(lambda v: isinstance(v, Sequence) and len(v) > 0 and all(is_int(s) and s >= 0 for s in v),
               "a non-empty list of integers >= 0")  # fmt: skip
 
@@ -56,10 +56,9 @@ def field_loss(field: Field, task: Task, footprint: torch.Tensor | None) -> Para
     return loss
 
 
-class LearnitModule(BaseModule):
+class LearnitModule(SignalsModule):
     """model=learnit: meta-learns the initial weights of one field (cond=none) on a collection."""
 
-    data_type = CollectionDataModule
     data_kind = "a collection of images or clips (data=fashion_mnist|mnist|cifar10|celeba|image_folder|synthetic|...)"
     compile_modes = (False,)  # the inner loop calls the field through torch.func
 
@@ -84,7 +83,7 @@ class LearnitModule(BaseModule):
         n_grid: int = 8,
         run_config: dict | None = None,
     ) -> None:
-        super().__init__(field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
+        super().__init__(data, n_grid, field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
         check_arg("model.meta", meta, one_of("maml", "reptile"))
         check_arg("model.inner_steps", inner_steps, integer(lo=1))
         check_arg("model.inner_lr", inner_lr, POSITIVE)
@@ -104,8 +103,7 @@ class LearnitModule(BaseModule):
         self.meta, self.inner_steps, self.inner_lr, self.first_order = meta, inner_steps, inner_lr, first_order
         self.test_steps = sorted({*test_steps, inner_steps})  # test/psnr is the meta init's after inner_steps
         self.test_optimizer, self.test_lr = test_optimizer, inner_lr if test_lr is None else test_lr
-        self.image_shape, self.pixels_per_image = tuple(data.image_shape), data.pixels_per_image  # the grid
-        self.channels, self.domain, self.picture, self.n_grid = data.channels, data.domain, data.picture, n_grid
+        self.channels, self.domain = data.channels, data.domain
         # The standard initialisation: the field's weights as built. A plain dict, not a buffer: it stays out
         # of the checkpoint (a rebuilt module draws the same weights from the same seed).
         self.standard = {k: p.detach().clone() for k, p in self.weights().items()}
@@ -115,7 +113,6 @@ class LearnitModule(BaseModule):
         for k, p in self.weights().items() if step_sizes != "fixed" else ():
             shape = () if step_sizes == "per_layer" else p.shape
             self.step_sizes[k.replace(".", "-")] = nn.Parameter(torch.full(shape, float(inner_lr)))
-        self.grid: dict[str, torch.Tensor] = {}  # the first evaluated signals, for the panels
 
     def weights(self) -> Params:
         """The field's trainable weights by name (what meta-learning initialises); buffers and frozen parameters
@@ -135,13 +132,6 @@ class LearnitModule(BaseModule):
         return groups + [{"params": list(self.step_sizes.parameters())}] if len(self.step_sizes) else groups
 
     # ---- training -------------------------------------------------------------------------
-    def sample(self, observed: Observation) -> Observation:
-        """B signals' stacked observations (B, N, ...) -> P random ones per signal (all if P is null or >= N)."""
-        b, n, _ = observed.values.shape
-        if self.pixels_per_image is None or self.pixels_per_image >= n:
-            return observed
-        return observed.take(torch.randint(0, n, (b, self.pixels_per_image), device=observed.values.device))
-
     @staticmethod
     def signal_data(obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
         """(values (B, N, C) floats in [0, 1], coords (B, N, d)) of stacked observations, rows per signal."""
@@ -168,13 +158,7 @@ class LearnitModule(BaseModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         outer, mse = self.outer_loss(self.sample(batch["observed"]))
-        b = batch["image"].shape[0]
-        psnr = -10 * torch.log10(mse)
-        self.log("train/loss", mse, prog_bar=True, batch_size=b)
-        self.log("train/psnr", psnr, batch_size=b)
-        every, step = self.log_every(), self.global_step + 1  # the step this update completes
-        if every and step % every == 0:  # history.json's "train", as the loggers get it
-            self.train_log.append({"step": step, "train/loss": float(mse), "train/psnr": float(psnr)})
+        self.log_train(mse, batch["image"].shape[0])
         return outer
 
     # ---- evaluation: fit unseen signals from the meta-learned and the standard initialisation --------
@@ -210,9 +194,7 @@ class LearnitModule(BaseModule):
 
     def evaluate(self, stage: str, batch: Batch, batch_idx: int) -> None:  # type: ignore[override]
         """Val: the meta init after 0 and inner_steps steps; test: both inits after every one of test_steps."""
-        images, obs = batch["image"], batch["obs"]  # clean (B, *grid, C), B Observations
-        masks = [o.mask(stage) for o in obs]
-        score = None if masks[0] is None else torch.stack(masks).to(images.device)  # (B, *grid)
+        images, score = batch["image"], self.score_mask(batch, stage)  # clean (B, *grid, C), scored (B, *grid)
         steps = self.test_steps if stage == "test" else sorted({0, self.inner_steps})
         inits = {"meta": self.weights()}
         if stage == "test":
@@ -249,18 +231,11 @@ class LearnitModule(BaseModule):
         self.evaluate("test", batch, batch_idx)
 
     # ---- figures and checkpoints -----------------------------------------------------------------
-    def pictures(self, signals: torch.Tensor) -> torch.Tensor:
-        """Signals (B, *grid, C) in [0, 1] -> their pictures (B, h, w, C) (a waveform, frames for clips)."""
-        if len(self.image_shape) == 2:
-            return signals
-        return torch.stack([self.picture(x) for x in signals.float().cpu()])
-
     @torch.no_grad()
     def progress_frame(self, max_size: int = 256) -> torch.Tensor:
         """The initialisation's own render (what every unseen signal starts from) -> (h, w, C)."""
         frame = self.pictures(self.render({k: p[None] for k, p in self.weights().items()}).float().clamp(0, 1))[0]
-        k = max(1, max_size // max(frame.shape[:2]))  # small images (28x28) enlarged, pixels kept sharp
-        return frame.repeat_interleave(k, 0).repeat_interleave(k, 1)
+        return enlarged(frame, max_size)
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """The meta init's render, the first evaluated signals after inner_steps from it ('prediction': the
