@@ -15,7 +15,6 @@ import torch
 import trimesh
 
 from nfields.core.errors import ConfigError, UserError
-from nfields.core.sdf_mesh import torch_fn
 from nfields.core.views import GAP
 from nfields.data.shape_analytic import Sphere
 from nfields.lit.shape import extract
@@ -145,7 +144,7 @@ def test_render_reads_a_shape_set_checkpoint_at_a_trained_code_or_the_mean(make_
     assert one.name == f"render_shape1_{name}_20.ply"  # the shape is named in the output
     codes = module.source.codes.weight.detach()
     with torch.no_grad():
-        (own, _), _ = extract(torch_fn(module.shape_fn(codes[1]), torch.device("cpu"), 4096), 20, False)
+        (own, _), _ = extract(module.sdf_fn(codes[1]), 20, False)
     mesh = trimesh.load(one, process=False)
     assert len(mesh.vertices) == len(own) and np.allclose(np.asarray(mesh.vertices), own, atol=1e-5)
     mean = trimesh.load(render.main([str(tmp_path / "last.ckpt"), "--size", "20", "--device", "cpu"]), process=False)

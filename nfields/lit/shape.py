@@ -195,14 +195,16 @@ class ShapeModule(SteppedModule):
         return self.field, backward
 
     # ---- evaluation -----------------------------------------------------------------------
-    def signed_field(self, x: torch.Tensor) -> torch.Tensor:
-        """The field's value (M, 1) read as a signed distance would be: negative inside, the surface at 0 (a
-        distance as it is; an occupancy logit negated: ShapeTask.sign)."""
-        y = self.field(x)
+    def signed_field(self, x: torch.Tensor, code: torch.Tensor | None = None) -> torch.Tensor:
+        """The field's value at points (M, 3) -> (M, 1), read as a signed distance would be: negative inside, the
+        surface at 0 (a distance as it is; an occupancy logit negated: ShapeTask.sign); a conditional field's at
+        one `code` (code_dim,) (model=shape_set)."""
+        y = self.field(x) if code is None else self.field(x, code[None])[0]
         return y if self.task.sign == 1 else self.task.sign * y
 
-    def sdf_fn(self) -> Callable[[np.ndarray], np.ndarray]:
-        return torch_fn(self.signed_field, self.device, self.render_chunk)
+    def sdf_fn(self, code: torch.Tensor | None = None) -> Callable[[np.ndarray], np.ndarray]:
+        """signed_field on host points, chunk by chunk on the device (core/sdf_mesh.py's torch_fn)."""
+        return torch_fn(lambda x: self.signed_field(x, code), self.device, self.render_chunk)
 
     def evaluate(self, stage: str) -> dict[str, float]:
         """Extract the surface at data.size^3 and score it (core/shape_metrics.py); keep the mesh and slices."""
@@ -217,11 +219,13 @@ class ShapeModule(SteppedModule):
 
     def shaded_views(self, size: int | None = None) -> torch.Tensor:
         """The field's surface from the fixed views, traced on the device -> (S, V S + gaps, 3) in [0, 1]."""
-        size = size or self.view_size
-        value = lambda x: self.signed_field(x)[..., 0]  # noqa: E731  (N, 3) -> (N,), negative inside
+        return strip(list(self.trace(lambda x: self.signed_field(x)[..., 0], self.views, size or self.view_size)))
+
+    def trace(self, value: Callable[[torch.Tensor], torch.Tensor], views: Any, size: int) -> torch.Tensor:
+        """A signed value (N, 3) -> (N,) (negative inside) traced from `views` on the device (fields/trace.py) ->
+        (V, size, size, 3) in [0, 1], shaded by the surface's normals."""
         chunk = max(1, min(self.render_chunk, 16384))  # rays a pass: the tracer keeps a few values per ray
-        imgs = render_views(value, self.views, size, distance=self.task.distance, chunk=chunk, device=self.device)
-        return strip(list(imgs))
+        return render_views(value, views, size, distance=self.task.distance, chunk=chunk, device=self.device)
 
     def panel_images(self) -> dict[str, torch.Tensor]:
         """Above: the predicted and the true surface, shaded from the fixed views; below: their middle slices
@@ -248,21 +252,32 @@ class ShapeModule(SteppedModule):
         verts, faces = self.mesh
         if not len(faces):
             return None
-        verts = self.data.norm.to_input(verts.astype(np.float64)).astype(np.float32)
+        verts = self.mesh_units(verts)
         write_ply(stem.with_suffix(".ply"), verts, faces)
         return write_obj(stem.with_suffix(".obj"), verts, faces)
 
-    def checkpoint_extra(self) -> dict[str, Any]:
-        """What scripts/render.py needs without the data: the field's (n, n, n, 1) evaluation grid (its in_dim 3 and
-        out_dim 1), the domain, the transform from the cube back to the input's units, and how the value reads as
-        a surface (ShapeTask.sign and .distance: a signed distance, or an occupancy logit)."""
-        n, norm = self.data.size, self.data.norm
+    def mesh_units(self, verts: np.ndarray) -> np.ndarray:
+        """Vertices (V, 3) in the cube -> in the units the mesh is written in: the input's."""
+        return self.data.norm.to_input(verts.astype(np.float64)).astype(np.float32)
+
+    def surface_extra(self, domain: str) -> dict[str, Any]:
+        """The checkpoint keys of every shape module: the (n, n, n, 1) evaluation grid (its in_dim 3 and out_dim 1),
+        the domain, and how the value reads as a surface (ShapeTask.sign and .distance) and which way is up."""
+        n = self.data.size
         return {
             "nfields_image_shape": [n, n, n, 1],
-            "nfields_domain": "shape",
-            "nfields_shape_centre": list(norm.centre),
-            "nfields_shape_scale": norm.scale,
+            "nfields_domain": domain,
             "nfields_shape_sign": self.task.sign,
             "nfields_shape_distance": self.task.distance,
             "nfields_shape_up": self.data.up,
+        }
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """What scripts/render.py needs without the data (surface_extra) and the transform from the cube back to
+        the input's units (a signed distance, or an occupancy logit)."""
+        norm = self.data.norm
+        return {
+            **self.surface_extra("shape"),
+            "nfields_shape_centre": list(norm.centre),
+            "nfields_shape_scale": norm.scale,
         }

@@ -18,7 +18,6 @@ shapes (`<stage>/<metric>_mean_shape`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,15 +25,13 @@ import torch
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg, integer
 from nfields.core.errors import ConfigError
-from nfields.core.mesh_io import write_obj, write_ply
-from nfields.core.sdf_mesh import mid_planes, sdf_picture, torch_fn
+from nfields.core.sdf_mesh import mid_planes, sdf_picture
 from nfields.core.views import strip
 from nfields.data.shape_set import Partial, ShapeSetDataModule
 from nfields.data.shape_views import true_views
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.autodecoder import AutoDecoder
-from nfields.fields.trace import render_views
 from nfields.lit.base import Optimizer
 from nfields.lit.shape import ShapeModule, extract, score_mesh, score_surface
 from nfields.lit.tto import frozen
@@ -164,11 +161,6 @@ class ShapeSetModule(ShapeModule):
                 opt.step()
         return codes.detach()
 
-    def shape_fn(self, code: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The field of one code (code_dim,) as a signed distance would read: points (N, 3) -> (N, 1), negative
-        inside (an occupancy logit negated: ShapeTask.sign)."""
-        return lambda x: self.task.sign * self.field(x, code[None])[0]
-
     def evaluate(self, stage: str) -> dict[str, float]:
         """Complete each held-out shape of `stage` from its partial observation, score it on the whole shape, and
         the mean shape beside it; keep the first shapes' shaded views and the first completed mesh."""
@@ -178,12 +170,11 @@ class ShapeSetModule(ShapeModule):
         codes = self.complete(held.partial, self.tto_steps if stage == "test" else self.val_tto_steps)
         mean = self.source.codes.weight.detach().mean(0)  # (code_dim,): the mean shape's code
         # the mean shape is one surface: extracted once, scored against each held-out shape
-        mean_mesh, mean_inside = extract(torch_fn(self.shape_fn(mean), self.device, self.render_chunk), data.size, True)
+        mean_mesh, mean_inside = extract(self.sdf_fn(mean), data.size, True)
         scores: dict[str, list[float]] = {}
         for k in range(len(held.index)):
             truth = (held.gt_points[k], held.gt_normals[k], float(held.units[k]), held.gt_inside[k])
-            fn = torch_fn(self.shape_fn(codes[k]), self.device, self.render_chunk)
-            done, mesh = score_surface(fn, data.size, *truth)
+            done, mesh = score_surface(self.sdf_fn(codes[k]), data.size, *truth)
             self.mesh = mesh if k == 0 else self.mesh
             base = score_mesh(mean_mesh, mean_inside, *truth)
             for name, value in [*done.items(), *((f"{m}_mean_shape", v) for m, v in base.items())]:
@@ -204,16 +195,12 @@ class ShapeSetModule(ShapeModule):
 
     def views_of(self, codes: list[torch.Tensor]) -> torch.Tensor:
         """Each code's shape from the first fixed view, traced from the field, side by side -> (S, n S + gaps, 3)."""
-        chunk = max(1, min(self.render_chunk, 16384))
         with torch.inference_mode(False):  # the tracer's normals take autograd: no code made under inference mode
             codes = [c.clone() for c in codes]
         imgs = []
         for c in codes:
-            value = lambda x, c=c: self.shape_fn(c)(x)[..., 0].clamp(-MAX_STEP, MAX_STEP)  # noqa: E731  (N, 3) -> (N,)
-            view = render_views(
-                value, self.views[:1], self.view_size, distance=self.task.distance, chunk=chunk, device=self.device
-            )
-            imgs.append(view[0])  # (S, S, 3)
+            value = lambda x, c=c: self.signed_field(x, c)[..., 0].clamp(-MAX_STEP, MAX_STEP)  # noqa: E731  (N, 3) -> (N,)
+            imgs.append(self.trace(value, self.views[:1], self.view_size)[0])  # (S, S, 3)
         return strip(imgs)
 
     def panel_images(self) -> dict[str, torch.Tensor]:
@@ -225,27 +212,19 @@ class ShapeSetModule(ShapeModule):
         n, k = max(8, min(64, max_size // self.n_grid)), min(self.n_grid, self.data.n_train)
         points = mid_planes(n)[2].reshape(-1, 3)
         codes = self.source.codes.weight.detach()
-        values = [torch_fn(self.shape_fn(codes[i]), self.device, self.render_chunk)(points) for i in range(k)]
+        values = [self.sdf_fn(codes[i])(points) for i in range(k)]
         return sdf_picture(np.stack(values).reshape(k, n, n), self.task.display_scale)
 
-    def write_media(self, stem: Path) -> Path | None:
-        """The first test shape's completed surface in the cube's units: prediction.ply and prediction.obj."""
-        verts, faces = self.mesh
-        if not len(faces):
-            return None
-        write_ply(stem.with_suffix(".ply"), verts, faces)
-        return write_obj(stem.with_suffix(".obj"), verts, faces)
+    def mesh_units(self, verts: np.ndarray) -> np.ndarray:
+        """prediction.ply and .obj (the first test shape's completed surface) are in the cube's units: each shape of
+        the set was normalised on its own."""
+        return verts
 
     def checkpoint_extra(self) -> dict[str, Any]:
-        """What scripts/render.py needs without the data: the (n, n, n, 1) grid, the domain, how the value reads as a
-        surface (ShapeTask.sign and .distance), and the training shapes' names in code order (codes are the
-        state_dict's source.codes.weight, one row per training shape)."""
-        n, data = self.data.size, self.data
+        """What scripts/render.py needs without the data (surface_extra) and the training shapes' names in code order
+        (codes are the state_dict's source.codes.weight, one row per training shape)."""
+        data = self.data
         return {
-            "nfields_image_shape": [n, n, n, 1],
-            "nfields_domain": "shape_set",
-            "nfields_shape_sign": self.task.sign,
-            "nfields_shape_distance": self.task.distance,
-            "nfields_shape_up": self.data.up,
+            **self.surface_extra("shape_set"),
             "nfields_shape_names": [data.shapes[i].name for i in data.splits["train"]],
         }
