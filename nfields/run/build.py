@@ -23,7 +23,7 @@ from nfields.lit.base import BaseModule
 from nfields.run.checkpoint import AtomicCheckpointIO
 from nfields.run.exits import building
 from nfields.run.members import build_members
-from nfields.run.resume import check_state_dict, read_checkpoint, state_dict_mismatch
+from nfields.run.resume import check_state_dict, checkpoint_of, read_checkpoint, state_dict_mismatch
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 from nfields.run.validate import hydra_context
 from nfields.tasks.base import Task
@@ -112,9 +112,9 @@ def init_field(field: Field, path: str | Path, dims: int, cfg: DictConfig | None
     (the first parameter whose shape differs, both shapes; or, with the run's `cfg`, another field, encoding or
     network class of the same shapes). Only weights are read (weights_only); the stored config is compared,
     never built."""
-    key, file = "model.init_from", Path(path).expanduser()
+    key = "model.init_from"
     try:
-        ckpt = read_checkpoint(file / "checkpoints" / "last.ckpt" if file.is_dir() else file)
+        ckpt = read_checkpoint(checkpoint_of(path))
     except CheckpointError as e:  # its message names ckpt_path; this key is init_from
         raise ConfigError(key, path, str(e).split(": ", 1)[-1]) from None
     shape = ckpt.get("nfields_image_shape")

@@ -35,6 +35,12 @@ OLDER_FIELD = {"_target_": f"{NeuralField.__module__}.{NeuralField.__qualname__}
 IGNORED_LEAVES = ("seed",)  # encoding.seed: the Fourier matrix B is restored from the checkpoint anyway
 
 
+def checkpoint_of(path: str | Path) -> Path:
+    """A run directory -> its checkpoints/last.ckpt; a file as it is (read_checkpoint refuses a missing one)."""
+    path = Path(path).expanduser()
+    return path / "checkpoints" / "last.ckpt" if path.is_dir() else path
+
+
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     """torch.load with weights_only=True (no arbitrary code from the file); clear errors naming the file."""
     path = Path(path)

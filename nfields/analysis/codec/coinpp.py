@@ -30,7 +30,6 @@ from hydra.utils import instantiate
 
 from nfields.analysis.codec.container import CodecFileError
 from nfields.analysis.codec.quantise import uniform_levels, uniform_values
-from nfields.analysis.codec.runs import checkpoint_of
 from nfields.core.errors import CheckpointError, ConfigError
 from nfields.core.media import as_float
 from nfields.fields.base import Field
@@ -38,7 +37,7 @@ from nfields.fields.latents.meta import MetaSource
 from nfields.lit.tto import decode, every_pixel, frozen, meta_codes
 from nfields.run.build import as_config, build_datamodule, build_field
 from nfields.run.exits import building
-from nfields.run.resume import read_checkpoint, state_dict_mismatch
+from nfields.run.resume import checkpoint_of, read_checkpoint, state_dict_mismatch
 from nfields.run.trusted import MODULE_KEYS, check_stored_config
 from nfields.tasks.fit import Fit
 

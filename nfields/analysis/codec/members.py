@@ -18,13 +18,13 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from nfields.analysis.codec.runs import Run, checkpoint_of
+from nfields.analysis.codec.runs import Run
 from nfields.core.errors import CheckpointError
 from nfields.core.media import as_float
 from nfields.fields.stack import mangle
 from nfields.run.build import as_config, build_datamodule, build_field
 from nfields.run.exits import building
-from nfields.run.resume import read_checkpoint
+from nfields.run.resume import checkpoint_of, read_checkpoint
 from nfields.run.trusted import FIELD_KEYS, MODULE_KEYS, check_stored_config
 
 SPEC = ("id", "image", "name", "seed", "lr")  # a member row's keys before its swept ones (nfields/lit/member.py)

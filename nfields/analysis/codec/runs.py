@@ -23,7 +23,7 @@ from nfields.fields.base import Field
 from nfields.fields.field import render_grid
 from nfields.run.build import as_config, build_datamodule, load_field
 from nfields.run.exits import building
-from nfields.run.resume import read_checkpoint
+from nfields.run.resume import checkpoint_of, read_checkpoint
 from nfields.run.trusted import MODULE_KEYS, check_stored_config
 
 
@@ -37,16 +37,6 @@ class Run:
     config: dict[str, Any]
     domain: str
     rate: Any
-
-
-def checkpoint_of(path: Path) -> Path:
-    """A run directory -> its checkpoints/last.ckpt; a file as it is."""
-    if path.is_dir():
-        ckpt = path / "checkpoints" / "last.ckpt"
-        if not ckpt.is_file():
-            raise CheckpointError(f"{path}: a folder without checkpoints/last.ckpt; give a run dir or a .ckpt file")
-        return ckpt
-    return path
 
 
 def load_run(path: Path, searchpath: Sequence[str | Path] = ()) -> Run:
