@@ -186,7 +186,7 @@ def render_shape_set(a: argparse.Namespace, meta: dict[str, Any], device: torch.
     code order) or at the mean of the trained codes (--shape mean); meshes in the cube's units (each shape of the
     set was normalised on its own)."""
     where = f"checkpoint {a.checkpoint}"
-    field, _ = load_field(a.checkpoint, searchpath=a.searchpath, own_code=False)  # codes: the checkpoint's table
+    field, _ = load_field(a.checkpoint, searchpath=a.searchpath, own_code=False, ckpt=meta)  # codes: its table
     codes = meta["state_dict"].get("source.codes.weight")  # (n_train, code_dim): one per training shape
     if codes is None:
         raise UserError(f"{where}: no trained codes (source.codes.weight); is it a model=shape_set checkpoint?")
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> Path:
     meta = read_checkpoint(a.checkpoint)  # weights_only; the domain and what train.py stored to render it
     if meta.get("nfields_domain") == "shape_set":  # a conditional field: rendered at one of its codes
         return render_shape_set(a, meta, device)
-    field, shape = load_field(a.checkpoint, map_location=device, searchpath=a.searchpath)  # no training data needed
+    field, shape = load_field(a.checkpoint, searchpath=a.searchpath, ckpt=meta)  # no training data needed
     if len(shape) != 3:  # audio (T, C), video (T, H, W, C), a volume or a shape (D, H, W, C)
         return render_other(a, meta, field.to(device), tuple(shape), device)
     h, w = output_size(*shape[:2], a.size or 2048)

@@ -162,14 +162,13 @@ def build_trainer(
     )
 
 
-def _read_nfields_checkpoint(
-    path: str | Path, map_location: str | torch.device, keys: Sequence[str], searchpath: Sequence[str | Path] = ()
-) -> tuple[dict, DictConfig]:
-    """The checkpoint and its stored config, refused in one line unless the `keys` to be built name only
-    targets that nfields' configs or the user's config dirs (`searchpath`, Hydra's entries: file://DIR)
-    define (nfields/run/trusted.py): checked before any import, build or write."""
-    ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
-    return ckpt, as_config(check_stored_config(ckpt.get("nfields_config"), f"checkpoint {path}", keys, searchpath))
+def stored_config(
+    ckpt: dict, path: str | Path, keys: Sequence[str], searchpath: Sequence[str | Path] = ()
+) -> DictConfig:
+    """The checkpoint's stored config, refused in one line unless the `keys` to be built name only targets that
+    nfields' configs or the user's config dirs (`searchpath`, Hydra's entries: file://DIR) define
+    (nfields/run/trusted.py): checked before any import, build or write."""
+    return as_config(check_stored_config(ckpt.get("nfields_config"), f"checkpoint {path}", keys, searchpath))
 
 
 def load_field(
@@ -177,11 +176,15 @@ def load_field(
     map_location: str | torch.device = "cpu",
     searchpath: Sequence[str | Path] = (),
     own_code: bool = True,
+    ckpt: dict | None = None,
 ) -> tuple[Field, tuple[int, ...]]:
     """The trained field and the training image's (H, W, C) from a checkpoint alone: no data is read.
     `searchpath`: the config dirs of the user's own options it was trained with (hydra.searchpath). `own_code`:
-    False for a conditional field trained with a table of codes (model=shape_set), called with a code given."""
-    ckpt, cfg = _read_nfields_checkpoint(path, map_location, FIELD_KEYS, searchpath)
+    False for a conditional field trained with a table of codes (model=shape_set), called with a code given.
+    `ckpt`: the checkpoint as read_checkpoint read it, when the caller has (its metadata): not read again."""
+    if ckpt is None:
+        ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
+    cfg = stored_config(ckpt, path, FIELD_KEYS, searchpath)
     shape = ckpt.get("nfields_image_shape")
     if shape is None:  # a module that stores no shape (model=collection): rebuilt, which reads its data again
         module = load_checkpoint(path, map_location, searchpath)
@@ -199,7 +202,8 @@ def load_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu", searchpath: Sequence[str | Path] = ()
 ) -> pl.LightningModule:
     """Rebuild a trained module from its checkpoint alone (config stored inside; its data is read again)."""
-    ckpt, cfg = _read_nfields_checkpoint(path, map_location, MODULE_KEYS, searchpath)
+    ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
+    cfg = stored_config(ckpt, path, MODULE_KEYS, searchpath)
     with building(f"checkpoint {path}: "):
         module = build_module(cfg, build_datamodule(cfg))
     check_state_dict(module, ckpt["state_dict"], path)  # names the mismatching parameter

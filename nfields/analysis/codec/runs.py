@@ -44,7 +44,7 @@ def load_run(path: Path, searchpath: Sequence[str | Path] = ()) -> Run:
     meta = read_checkpoint(ckpt)  # weights_only
     if meta.get("nfields_members"):
         raise CheckpointError(f"{ckpt}: a model=many checkpoint holds many fields; the codec takes one field's run")
-    field, shape = load_field(ckpt, searchpath=searchpath)  # checks the stored config's targets
+    field, shape = load_field(ckpt, searchpath=searchpath, ckpt=meta)  # checks the stored config's targets
     domain = meta.get("nfields_domain") or "image"
     return Run(ckpt, field, tuple(shape), meta["nfields_config"], domain, meta.get("nfields_rate"))
 
