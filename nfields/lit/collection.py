@@ -37,7 +37,6 @@ from nfields.data.collection import CollectionDataModule, collate
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.source import LatentSource
-from nfields.lit.base import Optimizer
 from nfields.lit.signals import Batch, SignalsModule, enlarged
 from nfields.lit.tto import META_STEPS, TTO_STEPS, TTOResult, decode, meta_codes, meta_tto, optimize_codes
 from nfields.tasks.base import Observation, Task
@@ -57,10 +56,6 @@ class CollectionModule(SignalsModule):
         field: Field,
         task: Task,
         data: CollectionDataModule,
-        optimizer: Optimizer,
-        lr: float = 1e-3,
-        scheduler: Callable[..., Any] | None = None,
-        compile: bool = False,
         latent_dim: int | None = 64,
         latent_source: str = "encoder",
         sources: dict[str, Callable[..., LatentSource]] | None = None,
@@ -72,9 +67,9 @@ class CollectionModule(SignalsModule):
         inner_steps: int = 3,
         first_order: bool = False,
         n_grid: int = 8,
-        run_config: dict | None = None,
+        **base: Any,  # BaseModule's: optimizer, lr, scheduler, compile, run_config
     ) -> None:
-        super().__init__(data, n_grid, field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
+        super().__init__(data, n_grid, field, task, latent_dim=latent_dim, **base)
         # latent_lr and code_reg are the model's keys for the autodecoder's own rate and L2 prior, inner_steps and
         # first_order the meta source's: their config nodes (model.sources.<name>) read them by interpolation, and
         # the source checks them when it is built.

@@ -21,7 +21,7 @@ PSNR after s steps. The trained theta is the field's state dict, which model=sin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -35,7 +35,6 @@ from nfields.core.media import tile
 from nfields.data.collection import CollectionDataModule
 from nfields.fields.adapt import BatchedOptimizer, ParamLoss, Params, fit_steps, sgd_adapt
 from nfields.fields.base import Field
-from nfields.lit.base import Optimizer
 from nfields.lit.signals import Batch, SignalsModule, enlarged
 from nfields.lit.tto import per_image_psnr
 from nfields.tasks.base import Observation, Task
@@ -67,11 +66,6 @@ class LearnitModule(SignalsModule):
         field: Field,
         task: Task,
         data: CollectionDataModule,
-        optimizer: Optimizer,
-        lr: float = 1e-3,
-        scheduler: Callable[..., Any] | None = None,
-        compile: bool = False,
-        latent_dim: int | None = None,
         meta: str = "maml",
         inner_steps: int = 2,
         inner_lr: float = 1.0,
@@ -81,9 +75,9 @@ class LearnitModule(SignalsModule):
         test_lr: float | None = None,
         step_sizes: str = "fixed",
         n_grid: int = 8,
-        run_config: dict | None = None,
+        **base: Any,  # BaseModule's: optimizer, lr, scheduler, compile, latent_dim, run_config
     ) -> None:
-        super().__init__(data, n_grid, field, task, optimizer, lr, scheduler, compile, latent_dim, run_config)
+        super().__init__(data, n_grid, field, task, **base)
         check_arg("model.meta", meta, one_of("maml", "reptile"))
         check_arg("model.inner_steps", inner_steps, integer(lo=1))
         check_arg("model.inner_lr", inner_lr, POSITIVE)

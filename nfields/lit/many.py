@@ -27,7 +27,6 @@ from nfields.core.media import as_float, quantize, tile
 from nfields.core.metrics import GridScore
 from nfields.data.grid import GridDataModule
 from nfields.fields.field import render_grid
-from nfields.lit.base import Optimizer
 from nfields.lit.member import Member, MemberDraws, member_loss, summarize
 from nfields.lit.member_adam import MemberAdam, as_real
 from nfields.lit.pixels import observe
@@ -49,22 +48,16 @@ class ManyFieldsModule(SteppedModule):
         field: nn.ModuleList,
         task: Task,
         data: GridDataModule,
-        optimizer: Optimizer,
         members: list[Member],
         images: list[torch.Tensor],
-        lr: float = 1e-3,
-        scheduler: Callable[..., Any] | None = None,
-        compile: bool = False,
-        latent_dim: int | None = None,
         render_chunk: int = 65536,
         steps_per_call: int | str = "auto",
-        run_config: dict | None = None,
+        compile: bool = False,
+        **base: Any,  # BaseModule's: optimizer, lr, scheduler, latent_dim, run_config
     ) -> None:
         check_arg("model.compile", compile, NOT_COMPILED)
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
-        super().__init__(
-            field, task, optimizer, lr, scheduler, False, latent_dim, run_config, steps_per_call=steps_per_call
-        )
+        super().__init__(field, task, compile=False, steps_per_call=steps_per_call, **base)
         self.members, self.render_chunk, self.batch_size = members, render_chunk, data.batch_size
         sizes = [int(s.n) for s in field]
         if sum(sizes) != len(members) or len(images) != len(members):

@@ -103,16 +103,13 @@ class ShapeModule(SteppedModule):
         data: ShapeDataModule,
         optimizer: Optimizer,
         lr: float = 1e-4,
-        scheduler: Callable[..., Any] | None = None,
-        compile: bool | str = False,
-        latent_dim: int | None = None,
         render_chunk: int = 65536,
         views: int = 3,
         view_size: int = 96,
         steps_per_call: int | str = "auto",
         grad_clip: float | None = None,
         amsgrad: bool = False,
-        run_config: dict | None = None,
+        **base: Any,  # BaseModule's: scheduler, compile, latent_dim, run_config
     ) -> None:
         check_arg("model.grad_clip", grad_clip, nullable(POSITIVE))
         check_arg("model.amsgrad", amsgrad, boolean())
@@ -121,9 +118,7 @@ class ShapeModule(SteppedModule):
             raise ConfigError("model.amsgrad", amsgrad, f"is Adam's (and AdamW's) option; model.optimizer is {name}")
         if amsgrad:  # Adam's max of past squared gradients (FINER's training loop): one more keyword of the partial
             optimizer = functools.partial(optimizer, amsgrad=True)
-        super().__init__(
-            field, task, optimizer, lr, scheduler, compile, latent_dim, run_config, steps_per_call=steps_per_call
-        )
+        super().__init__(field, task, optimizer, lr, steps_per_call=steps_per_call, **base)
         self.grad_clip = grad_clip
         check_arg("model.render_chunk", render_chunk, POSITIVE_INT)
         check_arg("model.views", views, POSITIVE_INT)

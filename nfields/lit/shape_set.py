@@ -32,7 +32,6 @@ from nfields.data.shape_views import true_views
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.autodecoder import AutoDecoder
-from nfields.lit.base import Optimizer
 from nfields.lit.shape import ShapeModule, extract, score_mesh, score_surface
 from nfields.lit.tto import frozen
 from nfields.tasks.shape import ShapeBatch, ShapeTask
@@ -72,10 +71,7 @@ class ShapeSetModule(ShapeModule):
         field: Field,
         task: ShapeTask,
         data: ShapeSetDataModule,
-        optimizer: Optimizer,
         lr: float = 1e-4,
-        scheduler: Callable[..., Any] | None = None,
-        compile: bool | str = False,
         latent_dim: int | None = 64,
         latent_lr: float = 1e-3,
         code_reg: float = 1e-4,
@@ -84,23 +80,16 @@ class ShapeSetModule(ShapeModule):
         val_tto_steps: int = 100,
         tto_lr: float = 5e-3,
         n_grid: int = 4,
-        render_chunk: int = 65536,
         views: int = 1,
         view_size: int = 64,
-        steps_per_call: int | str = "auto",
-        grad_clip: float | None = None,
-        amsgrad: bool = False,
-        run_config: dict | None = None,
+        **base: Any,  # ShapeModule's: optimizer, render_chunk, steps_per_call, grad_clip, amsgrad, and BaseModule's
     ) -> None:
         if field.cond is None:
             raise ConfigError(
                 "cond", "none", "model=shape_set gives each shape a code: use cond=concat, film or hypernet"
             )
         data.setup()
-        super().__init__(
-            field, task, data, optimizer, lr, scheduler, compile, latent_dim, render_chunk, views, view_size,
-            steps_per_call, grad_clip, amsgrad, run_config,
-        )  # fmt: skip
+        super().__init__(field, task, data, lr=lr, latent_dim=latent_dim, views=views, view_size=view_size, **base)
         for key, val in (("tto_steps", tto_steps), ("val_tto_steps", val_tto_steps)):
             check_arg(f"model.{key}", val, integer(lo=0))
         check_arg("model.tto_lr", tto_lr, POSITIVE)
