@@ -3,7 +3,7 @@
 Lightning counts its intervals (validation, logging) in calls, so k steps per call must divide every
 step count the run acts on: trainer.max_steps, log.val_every_n_steps (validations and checkpoints),
 log.gif_every_n_steps and the guard's interval (training metrics are logged per optimiser step, at
-trainer.log_every_n_steps whatever k: FieldModule.log_training). Within those divisors auto
+trainer.log_every_n_steps whatever k: SteppedModule.log_training). Within those divisors auto
 takes the one that makes a call nearest to TARGET_CALL_S, from a timing probe of the run's own step on
 its device (a copy of the field; the run's weights and random streams are untouched). Results do not
 depend on k (tests/test_steps_per_call.py): it only decides how often Lightning's per-call Python runs.
