@@ -182,8 +182,7 @@ def load_field(
     `searchpath`: the config dirs of the user's own options it was trained with (hydra.searchpath). `own_code`:
     False for a conditional field trained with a table of codes (model=shape_set), called with a code given.
     `ckpt`: the checkpoint as read_checkpoint read it, when the caller has (its metadata): not read again."""
-    if ckpt is None:
-        ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
+    ckpt = read_checkpoint(path, map_location=map_location) if ckpt is None else ckpt  # weights_only
     cfg = stored_config(ckpt, path, FIELD_KEYS, searchpath)
     shape = ckpt.get("nfields_image_shape")
     if shape is None:  # a module that stores no shape (model=collection): rebuilt, which reads its data again
