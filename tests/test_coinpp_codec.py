@@ -147,3 +147,28 @@ def test_a_run_that_is_not_meta_learned_is_refused(run_dir: Path, tmp_path: Path
     with pytest.raises(UserError, match="--bits=13"):
         encode_image(load_meta_run(run_dir), torch.from_numpy(smooth_image(8, 8)), 13)
     assert struct.calcsize("<4sBHHBBI") == HEAD.size == 15
+
+
+def test_rd_codes_a_folder_at_full_size_portrait_and_landscape(run_dir: Path, tmp_path: Path) -> None:
+    """`rd` with no --size codes every image of a folder as it is (a portrait one stays portrait), decodes each
+    file to the PSNR compress reported, and averages per-image bpp and PSNR (COIN's and COIN++'s mean)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(smooth_image(20, 13)).save(images / "a_portrait.png")
+    Image.fromarray(smooth_image(13, 20)[::-1].copy()).save(images / "b_landscape.png")
+    out = tmp_path / "rd"
+    args = ["rd", "--runs", str(run_dir), "--images", str(images), "--bits", "3", "5", "--classical", "jpeg"]
+    result = load_script("coinpp").main([*args, "--out", str(out)])
+    assert [p["bits"] for p in result["points"]] == [3, 5] and result["size"] is None
+    for point in result["points"]:
+        members = point["members"]
+        assert [m["image"] for m in members] == ["a_portrait.png", "b_landscape.png"]
+        for m, shape in zip(members, [(20, 13, 3), (13, 20, 3)], strict=True):
+            assert m["pixels"] == 260 and m["bpp"] == 8 * m["bytes"] / 260
+            assert abs(m["psnr_decoded"] - m["psnr"]) < 0.01
+            assert np.array(Image.open(m["file"].replace(".nfm", ".png"))).shape == shape
+        assert point["psnr"] == pytest.approx(np.mean([m["psnr"] for m in members]))
+        assert point["bpp"] == pytest.approx(np.mean([m["bpp"] for m in members]))
+    assert result["points"][1]["bytes"] > result["points"][0]["bytes"]  # 5 bits cost more than 3
+    assert {c["codec"] for c in result["classical"]} == {"jpeg"} and result["classical"][0]["images"] == 2
+    assert all((out / f"coinpp_rd.{ext}").is_file() for ext in ("json", "md", "png"))
