@@ -34,7 +34,7 @@ import torch  # noqa: E402
 
 from nfields.analysis.codec.classical import mean_curve, rate_distortion  # noqa: E402
 from nfields.analysis.codec.coinpp import load_meta_run  # noqa: E402
-from nfields.analysis.codec.coinpp_file import decode_file, encode_image  # noqa: E402
+from nfields.analysis.codec.coinpp_file import Fitted, decode_file, encode_image  # noqa: E402
 from nfields.analysis.codec.container import read_file  # noqa: E402
 from nfields.analysis.codec.published import PUBLISHED  # noqa: E402
 from nfields.core.errors import ConfigError  # noqa: E402
@@ -77,15 +77,18 @@ def read_image(path: Path, size: int | None) -> torch.Tensor:
     return quantize(whole_resize(load_image(path), size, name=str(path)))
 
 
-def compress(run_path: Path, image: torch.Tensor, out: Path, bits: int, steps: int | None) -> dict[str, Any]:
+def compress(
+    run_path: Path, image: torch.Tensor, out: Path, bits: int, steps: int | None, fitted: Fitted | None = None
+) -> tuple[dict[str, Any], Fitted]:
+    """The report of one file written, and the image's fitted codes (for another --bits of the same image)."""
     run = load_meta_run(run_path)
-    coded = encode_image(run, image, bits, steps)
+    coded = encode_image(run, image, bits, steps, fitted)
     with atomic_path(out) as tmp:
         tmp.write_bytes(coded.data)
     pixels = image.shape[0] * image.shape[1]
     return {"file": str(out), "bytes": len(coded.data), "pixels": pixels, "bpp": 8 * len(coded.data) / pixels,
             "bpp_coinpp": coded.info_bits / pixels, "psnr": coded.psnr, "bits": bits, "steps": coded.prior.steps,
-            "code_dim": run.code_dim, "encode_s": coded.encode_s}  # fmt: skip
+            "code_dim": run.code_dim, "encode_s": coded.encode_s}, coded.fitted  # fmt: skip
 
 
 def decompress(run_path: Path, file: Path, out: Path) -> tuple[torch.Tensor, float]:
@@ -98,17 +101,27 @@ def decompress(run_path: Path, file: Path, out: Path) -> tuple[torch.Tensor, flo
     return levels, seconds
 
 
-def rd_point(a: argparse.Namespace, run_path: Path, bits: int, images: list[Path]) -> dict[str, Any]:
-    """One run at one --bits over the images: every file written, decoded from its bytes and scored."""
-    folder = a.out / "files" / f"{run_path.name}-b{bits}"
-    members = []
+def rd_run(a: argparse.Namespace, run_path: Path, images: list[Path]) -> list[dict[str, Any]]:
+    """One run at every --bits over the images, one point per --bits: each image's codes fitted once and
+    quantised at every --bits (each encode time counts the fit), every file written, decoded from its bytes and
+    scored."""
+    members: dict[int, list[dict[str, Any]]] = {bits: [] for bits in a.bits}
     for path in images:
         image = read_image(path, a.size)
         iio.imwrite(a.out / "images" / f"{path.stem}.png", to_uint8(image))  # the classical codecs' inputs
-        m = compress(run_path, image, folder / f"{path.stem}.nfm", bits, a.steps)
-        levels, m["decode_s"] = decompress(run_path, Path(m["file"]), folder / f"{path.stem}.png")
-        m["psnr_decoded"] = psnr(as_float(levels), as_float(image))
-        members.append({"image": path.name, **m})
+        fitted = None
+        for bits in a.bits:
+            folder = a.out / "files" / f"{run_path.name}-b{bits}"
+            m, fitted = compress(run_path, image, folder / f"{path.stem}.nfm", bits, a.steps, fitted)
+            levels, m["decode_s"] = decompress(run_path, Path(m["file"]), folder / f"{path.stem}.png")
+            m["psnr_decoded"] = psnr(as_float(levels), as_float(image))
+            members[bits].append({"image": path.name, **m})
+    return [summary(run_path, bits, ms) for bits, ms in members.items()]
+
+
+def summary(run_path: Path, bits: int, members: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point: the means over the images of bpp and PSNR (per image, then averaged: COIN's and COIN++'s
+    mean) and of the bytes and times."""
     keys = ("bpp", "bpp_coinpp", "psnr", "psnr_decoded", "bytes", "encode_s", "decode_s")
     mean = {k: float(np.mean([m[k] for m in members])) for k in keys}
     out = {"run": str(run_path), "code_dim": members[0]["code_dim"], "bits": bits, "steps": members[0]["steps"]}
@@ -159,7 +172,7 @@ def rd(a: argparse.Namespace) -> dict[str, Any]:
     if not images:
         raise ConfigError("--images", str(a.images), "is not a folder of .png images")
     (a.out / "images").mkdir(parents=True, exist_ok=True)
-    points = [rd_point(a, run, bits, images) for run in a.runs for bits in a.bits]
+    points = [point for run in a.runs for point in rd_run(a, run, images)]
     refs = [a.out / "images" / f"{p.stem}.png" for p in images]
     classical = [row for c in a.classical for row in mean_curve(rate_distortion(refs, c))]
     others = json.loads(a.others.read_text())["points"] if a.others else []
@@ -176,7 +189,7 @@ def main(argv: list[str] | None = None) -> Any:
     if a.cmd == "rd":
         return rd(a)
     if a.cmd == "compress":
-        m = compress(a.run, read_image(a.image, a.size), a.out, a.bits, a.steps)
+        m, _ = compress(a.run, read_image(a.image, a.size), a.out, a.bits, a.steps)
         print(f"{a.out}: {m['bytes']} bytes, {m['bpp']:.4f} bpp (COIN++'s rate {m['bpp_coinpp']:.4f}: the codes' "
               f"information, no header), {m['psnr']:.2f} dB, encoded in {m['encode_s']:.2f} s")  # fmt: skip
         return m

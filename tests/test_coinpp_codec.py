@@ -103,6 +103,17 @@ def test_more_bits_cost_more_and_fit_no_worse(run_dir: Path, coded: dict) -> Non
     assert prior_for(run, 3, 8).weights == f"{run.digest():08x}" and sum(prior_for(run, 3, 8).counts) == 32 * 4
 
 
+def test_codes_fitted_once_serve_every_bits(run_dir: Path) -> None:
+    run = load_meta_run(run_dir)
+    image = torch.from_numpy(smooth_image(20, 13))
+    first = encode_image(run, image, 5)
+    again, fresh = encode_image(run, image, 6, fitted=first.fitted), encode_image(run, image, 6)
+    assert again.data == fresh.data and again.psnr == fresh.psnr  # the same file as fitting again
+    assert again.encode_s >= first.fitted.seconds > 0  # its encode time counts the fit it reused
+    with pytest.raises(ValueError, match="not this image's"):  # 1 tile, where the codes are of 6
+        encode_image(run, torch.from_numpy(smooth_image(8, 8)), 5, fitted=first.fitted)
+
+
 def refused(run_dir: Path, folder: Path, data: bytes, match: str, run: Path | None = None) -> None:
     src, out = folder / "x.nfm", folder / "out" / "x.png"
     src.write_bytes(data)

@@ -41,10 +41,20 @@ CRC = struct.Struct("<I")
 
 
 @dataclass
+class Fitted:
+    """An image's codes before quantisation, (n tiles, code_dim) after `steps` meta-SGD steps, and the seconds
+    tiling and fitting took: what every --bits of the same image shares (a curve fits each image once)."""
+
+    codes: torch.Tensor
+    steps: int
+    seconds: float
+
+
+@dataclass
 class Coded:
     """An encoded image: the file's bytes, its decoded render (H, W, C) uint8 and its PSNR against the image,
-    the information of its symbols under the prior (COIN++'s rate: bits, no header, no coder overhead) and the
-    encode time (tiling, fitting, quantising, coding)."""
+    the information of its symbols under the prior (COIN++'s rate: bits, no header, no coder overhead), the
+    encode time (tiling, fitting, quantising, coding) and the fitted codes it quantised."""
 
     data: bytes
     levels: torch.Tensor
@@ -52,6 +62,7 @@ class Coded:
     info_bits: float
     prior: Prior
     encode_s: float
+    fitted: Fitted
 
 
 def digest(run: MetaRun, prior: Prior) -> int:
@@ -67,27 +78,38 @@ def decode_levels(run: MetaRun, codes: torch.Tensor, h: int, w: int) -> torch.Te
     return quantize(untile(render(run, codes), h, w))
 
 
-def encode_image(run: MetaRun, image: torch.Tensor, bits: int, steps: int | None = None) -> Coded:
+def encode_image(
+    run: MetaRun, image: torch.Tensor, bits: int, steps: int | None = None, fitted: Fitted | None = None
+) -> Coded:
     """image (H, W, C) uint8 -> its .nfm bytes at `bits`, the codes fitted with `steps` (default: the run's
-    inner steps); the prior for (steps, bits) is read from beside the checkpoint or measured and written there."""
+    inner steps); the prior for (steps, bits) is read from beside the checkpoint or measured and written there.
+    `fitted`: the same image's codes from an earlier call (`Coded.fitted`, another --bits), reused instead of
+    fitted again; the encode time still counts their fit."""
     steps = run.source.inner_steps if steps is None else steps
     check_steps_bits(steps, bits)
     h, w, c = image.shape
     if image.dtype != torch.uint8 or c != run.channels or not (1 <= h < 1 << 16 and 1 <= w < 1 << 16):
         raise CodecFileError(f"the image is {tuple(image.shape)} {image.dtype}: COIN++ codes (H, W, 3) uint8 images")
+    tiles = -(-h // run.patch) * -(-w // run.patch)
+    if fitted is not None and (fitted.steps, tuple(fitted.codes.shape)) != (steps, (tiles, run.code_dim)):
+        raise ValueError(f"codes of {fitted.steps} steps {tuple(fitted.codes.shape)} are not this image's")
     prior = prior_for(run, steps, bits)
     start = time.perf_counter()
-    patches, _ = tile(image, run.patch)  # (n, p, p, C) uint8
-    symbols = prior.symbols(fit_codes(run, patches, steps))  # (n * code_dim,)
+    if fitted is None:
+        patches, _ = tile(image, run.patch)  # (n, p, p, C) uint8
+        fitted = Fitted(fit_codes(run, patches, steps), steps, 0.0)  # (n, code_dim)
+        fitted.seconds = time.perf_counter() - start
+        start = time.perf_counter()
+    symbols = prior.symbols(fitted.codes)  # (n * code_dim,)
     coder = constriction.stream.stack.AnsCoder()
     coder.encode_reverse(symbols.astype(np.int32), model(prior))
     payload = coder.get_compressed().astype("<u4").tobytes()
     body = HEAD.pack(MAGIC, VERSION, h, w, bits, steps, digest(run, prior)) + payload
     data = body + CRC.pack(zlib.crc32(body))
-    encode_s = time.perf_counter() - start
+    encode_s = fitted.seconds + time.perf_counter() - start
     levels = decode_levels(run, prior.codes(symbols, run.code_dim), h, w)  # what the decoder will render
     info = float(-np.log2(prior.probabilities()[symbols]).sum())
-    return Coded(data, levels, psnr(as_float(levels), as_float(image)), info, prior, encode_s)
+    return Coded(data, levels, psnr(as_float(levels), as_float(image)), info, prior, encode_s, fitted)
 
 
 def read_head(data: bytes, where: str) -> tuple[int, int, int, int, int, bytes]:
