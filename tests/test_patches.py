@@ -110,6 +110,22 @@ def test_limit_keeps_the_first_training_patches() -> None:
     assert torch.equal(pools(limited)["train"], pools(full)["train"][:3])
 
 
+def test_more_training_patches_leave_the_validation_and_test_patches_as_they_were() -> None:
+    """data.train_patches_per_image cuts more training patches (a superset, the old ones first, in their order)
+    while the validation and test patches stay the same patches in the same order (comparisons stay valid)."""
+    base = PatchesDataModule(**SMALL)
+    more = PatchesDataModule(**SMALL, train_patches_per_image=9)
+    a, b = pools(base), pools(more)
+    assert torch.equal(a["test"], b["test"]) and torch.equal(a["val"], b["val"])
+    assert base.test_origin == more.test_origin
+    assert len(a["train"]) == 10 and len(b["train"]) == 18  # 2 training images x 5, then x 9
+    assert torch.equal(b["train"][:10], a["train"]) and base.train_origin[:10] == more.train_origin[:10]
+    assert len(set(more.train_origin[:18])) == 18  # distinct corners: drawn without replacement
+    everything = PatchesDataModule(**SMALL, train_patches_per_image=10**6)  # above the grid: every corner
+    assert len(pools(everything)["train"]) == 2 * (GENERATED_SIDE - 8 + 1) ** 2
+    assert torch.equal(pools(everything)["test"], a["test"])
+
+
 def test_the_first_patches_of_an_image_come_from_all_over_it() -> None:
     """A pool cut short (data.limit, data.n_test) takes each image's first patches: they must be a random draw
     from the whole image, not its top rows (sorted corners made Kodak's 256 test patches the sky of each image)."""
@@ -138,6 +154,7 @@ def test_bad_settings_are_one_line(tmp_path: Path) -> None:
         ({"patch": 0}, "data.patch=0: must be an integer >= 1"),
         ({"stride": 0}, "data.stride=0: must be an integer >= 1"),
         ({"patches_per_image": 0}, "data.patches_per_image=0: must be an integer >= 1, or null"),
+        ({"train_patches_per_image": 0}, "data.train_patches_per_image=0: must be an integer >= 1, or null"),
         (
             {"patch": 200},
             f"data.patch=200: is bigger than train image generated train 0 \\({GENERATED_SIDE}x{GENERATED_SIDE}\\)",
@@ -159,6 +176,9 @@ def test_patches_that_would_not_fit_in_memory_are_refused_before_any_work(monkey
         "data.patches_per_image=null: with data.stride=1, cuts 234256 patches of 8x8 (0.045 GB, above 0.01); "
         "keep fewer per image or raise data.stride"
     )
+    with pytest.raises(ConfigError) as e:  # 8 training images x 121^2 corners, 8 test images x 64: the training key
+        PatchesDataModule(patch=8, train_patches_per_image=20000)
+    assert str(e.value).startswith("data.train_patches_per_image=20000: with data.stride=1, cuts 117640 patches")
 
 
 def test_a_misspelt_key_is_refused_with_a_suggestion() -> None:

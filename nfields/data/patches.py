@@ -7,6 +7,9 @@ collection (COIN++'s protocol: 32x32 patches of many images to learn from, patch
 * `data.patch` (the side), `data.stride` (the grid of top-left corners a patch may start at: 1 = anywhere,
   `data.patch` = tiles that do not overlap) and `data.patches_per_image` (that many corners of the grid drawn at
   random without replacement, seeded by `data.seed`; null = every corner of the grid).
+  `data.train_patches_per_image` (null: `data.patches_per_image`) sets it for the training images alone (their
+  validation patches too), so more training patches leave the test patches as they were: an image's first k
+  corners are the same for any count above k.
 * Validation patches come from the last training images, held out whole (as many images as `data.n_val`
   patches need), so they are unseen too. `data.limit` keeps the first N training patches; `data.n_test` the first
   N test patches. Pools list patch j of every image before patch j + 1 of any, an image's patches in a seeded
@@ -107,6 +110,7 @@ class PatchesDataModule(CollectionDataModule):
         test_path: str | None = None,
         patch: int = 32,
         patches_per_image: int | None = 64,
+        train_patches_per_image: int | None = None,
         stride: int = 1,
         seed: int = 0,
         generated: int = 8,
@@ -116,6 +120,7 @@ class PatchesDataModule(CollectionDataModule):
             check_arg(f"data.{key}", val, nullable(string()))
         check_arg("data.patch", patch, POSITIVE_INT)
         check_arg("data.patches_per_image", patches_per_image, nullable(POSITIVE_INT))
+        check_arg("data.train_patches_per_image", train_patches_per_image, nullable(POSITIVE_INT))
         check_arg("data.stride", stride, POSITIVE_INT)
         check_arg("data.seed", seed, integer())
         check_arg("data.generated", generated, integer(lo=2))  # a training and a validation image at least
@@ -125,7 +130,9 @@ class PatchesDataModule(CollectionDataModule):
             raise ConfigError(unset, None, "set both folders (train and test images), or neither (generated images)")
         if train_path is not None and Path(train_path).expanduser().resolve() == Path(test_path).expanduser().resolve():
             raise ConfigError("data.test_path", test_path, "is data.train_path; test on another folder of images")
-        self.patch, self.patches_per_image, self.stride, self.seed = patch, patches_per_image, stride, seed
+        self.patch, self.stride, self.seed = patch, stride, seed
+        train_count = patches_per_image if train_patches_per_image is None else train_patches_per_image
+        self.per_image = (train_count, patches_per_image)  # by role: corners drawn per image, None = all
         if train_path is None:
             self.images = [generated_images(generated, seed, role) for role in range(2)]
         else:
@@ -135,25 +142,30 @@ class PatchesDataModule(CollectionDataModule):
             if small:
                 name, (h, w) = small[0]
                 raise ConfigError("data.patch", patch, f"is bigger than {ROLES[role]} image {name} ({h}x{w})")
-        n = sum(self.count(size) for images in self.images for size in images.sizes)
+        by_role = [sum(self.count(size, role) for size in images.sizes) for role, images in enumerate(self.images)]
+        n = sum(by_role)
         gb = n * patch * patch * 3 / 1e9  # at most 3 channels: grey images beside colour ones get three
         if gb > MAX_GB:
+            key, val = ("data.patches_per_image", patches_per_image)
+            if train_patches_per_image is not None and by_role[0] > by_role[1]:  # the key that cuts the most
+                key, val = ("data.train_patches_per_image", train_patches_per_image)
             raise ConfigError(
-                "data.patches_per_image",
-                patches_per_image,
+                key,
+                val,
                 f"with data.stride={stride}, cuts {n} patches of {patch}x{patch} ({gb:.3g} GB, above {MAX_GB:g}); "
                 "keep fewer per image or raise data.stride",
             )
 
-    def count(self, size: tuple[int, int]) -> int:
-        """How many patches an image of `size` (H, W) gives: the stride's grid, or patches_per_image of it."""
+    def count(self, size: tuple[int, int], role: int) -> int:
+        """How many patches an image of `size` (H, W) of a role gives: the stride's grid, or the role's count."""
         grid = ((size[0] - self.patch) // self.stride + 1) * ((size[1] - self.patch) // self.stride + 1)
-        return grid if self.patches_per_image is None else min(grid, self.patches_per_image)
+        per_image = self.per_image[role]
+        return grid if per_image is None else min(grid, per_image)
 
     def corners(self, role: int, i: int, size: tuple[int, int]) -> torch.Tensor:
         """The corners (k, 2) of image i's patches: the same for the same data.seed, role and image."""
         gen = torch.Generator().manual_seed(sub_seed(self.seed, role, i))
-        return corners(*size, self.patch, self.stride, self.patches_per_image, gen)
+        return corners(*size, self.patch, self.stride, self.per_image[role], gen)
 
     def cut(self, role: int, indices: list[int]) -> tuple[torch.Tensor, list[tuple[str, int, int]]]:
         """The patches of images `indices` of a role -> uint8 (M, p, p, C) in round-robin order (patch j of every
@@ -173,7 +185,7 @@ class PatchesDataModule(CollectionDataModule):
         total, k = 0, 0
         while total < self.n_val and k < len(images.names) - 1:
             k += 1
-            total += self.count(images.sizes[-k])
+            total += self.count(images.sizes[-k], 0)
         if total < self.n_val:
             raise ConfigError(
                 "data.n_val",
