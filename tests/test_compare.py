@@ -22,6 +22,7 @@ from nfields.analysis.report import (
     metric_columns,
     run_labels,
 )
+from scripts import compare
 from tests.conftest import ROOT, run_train
 
 COMPARE = ROOT / "scripts" / "compare.py"
@@ -101,10 +102,15 @@ def test_seed_sweeps_show_the_seed_not_its_derived_keys(tmp_path: Path) -> None:
     assert differing_keys(find_runs(tmp_path)) == ["seed"]  # encoding.seed and run_dir differ too, derived
 
 
-def test_compare_table_has_override_columns_only(sweep: Path, tmp_path: Path) -> None:
+def run_compare(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    """`python scripts/compare.py ARGS`, in this process (test_compare_a_real_four_run_multirun runs the script)."""
+    monkeypatch.setattr(sys, "argv", [str(COMPARE), *args])
+    compare.main()
+
+
+def test_compare_table_has_override_columns_only(sweep: Path, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, str(COMPARE), str(sweep), "--out", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_compare(monkeypatch, str(sweep), "--out", str(out))
     table = (out / "compare.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| run"))
     assert header.startswith("| run | encoding | network | test/psnr |"), header
@@ -116,7 +122,7 @@ def test_compare_table_has_override_columns_only(sweep: Path, tmp_path: Path) ->
     assert iio.imread(out / "montage.png").shape[1] > 4 * 256  # four tiles side by side
 
 
-def test_the_table_shows_the_metrics_each_domain_logged(tmp_path: Path) -> None:
+def test_the_table_shows_the_metrics_each_domain_logged(tmp_path: Path, monkeypatch) -> None:
     """Audio runs log test/snr and no SSIM, occupancy runs test/iou: the table has their columns, not SSIM's."""
     for domain, score, value in (("audio", "test/snr", 7.5), ("volume", "test/iou", 0.96)):
         root = tmp_path / domain
@@ -125,8 +131,7 @@ def test_the_table_shows_the_metrics_each_domain_logged(tmp_path: Path) -> None:
             metrics = {"test/psnr": 20.0 + i, score: value + i, "val/psnr": 20.0 + i, "perf/steps_per_s": 3.0}
             (d / "metrics.json").write_text(json.dumps({**metrics, "step": 30}))
         assert metric_columns(find_runs(root)) == ["test/psnr", score, "val/psnr", "perf/steps_per_s", "step"]
-    proc = subprocess.run([sys.executable, str(COMPARE), str(tmp_path / "volume")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_compare(monkeypatch, str(tmp_path / "volume"))
     lines = (tmp_path / "volume" / "compare.md").read_text().splitlines()
     assert lines[2] == "| run | model.lr | test/psnr | test/iou | val/psnr | perf/steps_per_s | step |"
     assert lines[4] == "| 1 | 1e-2 | 21 | 1.96 | 21 | 3 | 30 |"  # best test/psnr first
@@ -211,7 +216,7 @@ def test_compare_a_real_four_run_multirun(tmp_path: Path) -> None:
     assert iio.imread(sweep / "montage.png").shape[1] > 4 * 24  # four predictions side by side
 
 
-def test_compare_rejects_a_folder_without_runs(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, str(COMPARE), str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert out.returncode != 0
-    assert "no nfields runs" in out.stderr and "Traceback" not in out.stderr
+def test_compare_rejects_a_folder_without_runs(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(SystemExit) as exc:  # sys.exit(message): the message on stderr, exit status 1, no traceback
+        run_compare(monkeypatch, str(tmp_path))
+    assert isinstance(exc.value.code, str) and exc.value.code.startswith("error: no nfields runs under ")

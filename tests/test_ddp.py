@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from nfields.run.train import train
 from tests.conftest import run_train
 
 if TYPE_CHECKING:
@@ -18,44 +19,34 @@ def metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
 
 
+def trained_metrics(make_cfg, run: Path, *over: str) -> dict:
+    """A one-process reference run, in this process (the DDP runs below are the ones that need train.py)."""
+    train(make_cfg(*over, run_dir=run))
+    return metrics(run)
+
+
 @pytest.mark.slow
-def test_ddp_cpu_matches_one_process_whatever_steps_per_call(tmp_path: Path) -> None:
+def test_ddp_cpu_in_a_multirun_matches_one_process_whatever_steps_per_call(make_cfg, tmp_path: Path) -> None:
     """trainer=ddp_cpu, full batch: each rank takes every other pixel, so only all-reduced gradients (the inner
-    loop's strategy.pre_backward) reproduce one process on the whole image, with one step per call or five;
-    one run dir, one W&B run, the checkpoint where the run is."""
+    loop's strategy.pre_backward) reproduce one process on the whole image, with one step per call or five.
+    Both run as the jobs of one multirun: one run dir, one W&B run and the checkpoint in each job's dir, no
+    stray directories (the ranks run the job's overrides, not the sweep)."""
     common = ["debug=fast", "data.batch_size=null"]
-    runs: dict[str, dict] = {}
-    for name, over in {
-        "one process": ["logger=none"],
-        "ddp k=1": ["trainer=ddp_cpu", "logger=wandb", "model.steps_per_call=1"],
-        "ddp k=5": ["trainer=ddp_cpu", "logger=none", "model.steps_per_call=5"],
-    }.items():
-        out = tmp_path / name.replace(" ", "_").replace("=", "")
-        proc = run_train([*common, *over, f"hydra.run.dir={out}"])
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        if name.startswith("ddp"):
-            assert "MEMBER: 2/2" in proc.stdout + proc.stderr  # really two processes
-            assert (out / "checkpoints" / "last.ckpt").exists()
-        runs[name] = metrics(out)
-    assert len(list((tmp_path / "ddp_k1" / "wandb").glob("offline-run-*"))) == 1
-    assert not (tmp_path / "outputs").exists()
-    for name, m in runs.items():
-        assert m["step"] == 30, name
-        assert m["test/psnr"] == pytest.approx(runs["one process"]["test/psnr"], abs=1e-3), name
-
-
-@pytest.mark.slow
-def test_ddp_inside_a_multirun(tmp_path: Path) -> None:
+    reference = trained_metrics(make_cfg, tmp_path / "one_process", *common, "logger=none")
     sweep = tmp_path / "sweep"
     proc = run_train(
-        ["-m", "trainer=ddp_cpu", "encoding=none,fourier", "debug=fast", "logger=wandb", f"hydra.sweep.dir={sweep}"],
+        ["-m", *common, "trainer=ddp_cpu", "logger=wandb", "model.steps_per_call=1,5", f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (proc.stdout + proc.stderr).count("MEMBER: 2/2") == 2  # really two processes, in each job
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     for job in ("0", "1"):
-        assert len(list((sweep / job / "wandb").glob("offline-run-*"))) == 1
-        assert metrics(sweep / job)["step"] == 30
+        assert len(list((sweep / job / "wandb").glob("offline-run-*"))) == 1, job
+        assert (sweep / job / "checkpoints" / "last.ckpt").exists(), job
+        m = metrics(sweep / job)
+        assert m["step"] == 30, job
+        assert m["test/psnr"] == pytest.approx(reference["test/psnr"], abs=1e-3), job
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()  # no stray dirs
 
 
@@ -67,28 +58,28 @@ COLLECTION = [
     "data.n_test=32",
     "model.tto_steps=10",
     "model.latent_source=autodecoder",
-    "trainer.max_steps=60",
+    "trainer.max_steps=20",  # 1 -> 20 steps: test PSNR 8.5 -> 10.3 dB in one process
 ]
 
 
 @pytest.mark.slow
-def test_ddp_cpu_conditional_model_matches_one_process_and_keeps_every_ranks_codes(tmp_path: Path) -> None:
+def test_ddp_cpu_conditional_model_matches_one_process_and_keeps_every_ranks_codes(make_cfg, tmp_path: Path) -> None:
     """fashion_mnist autodecoder: 2 ranks x 8 images per step against 1 process x 16 images, the same test PSNR.
-    60 steps x 16 images is less than one epoch of 2048: the ranks' samplers draw disjoint images, so exactly
-    960 codes must differ from their initial values in rank zero's checkpoint (480 if the other rank's updates
+    20 steps x 16 images is less than one epoch of 2048: the ranks' samplers draw disjoint images, so exactly
+    320 codes must differ from their initial values in rank zero's checkpoint (160 if the other rank's updates
     were lost). Codes never drawn keep their initial value exactly (no gradient, no Adam step)."""
     import torch
 
-    single, ddp = tmp_path / "single", tmp_path / "ddp"
-    assert run_train([*COLLECTION, "data.batch_size=16", "logger=none", f"hydra.run.dir={single}"]).returncode == 0
+    single = trained_metrics(make_cfg, tmp_path / "single", *COLLECTION, "data.batch_size=16", "logger=none")
+    ddp = tmp_path / "ddp"
     proc = run_train([*COLLECTION, "data.batch_size=8", "trainer=ddp_cpu", "logger=wandb", f"hydra.run.dir={ddp}"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list((ddp / "wandb").glob("offline-run-*"))) == 1
-    assert abs(metrics(ddp)["test/psnr"] - metrics(single)["test/psnr"]) < 0.5
+    assert abs(metrics(ddp)["test/psnr"] - single["test/psnr"]) < 0.5
     ckpt = torch.load(ddp / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     trained = ckpt["state_dict"]["source.codes.weight"]  # (2048, latent_dim)
     moved = (trained - initial_codes(ckpt["nfields_config"])).abs().amax(dim=1) > 1e-7
-    assert int(moved.sum()) == 2 * 60 * 8
+    assert int(moved.sum()) == 2 * 20 * 8
 
 
 def initial_module(config: dict) -> "BaseModule":

@@ -210,7 +210,7 @@ def test_other_fields_and_tasks_train_as_members(make_cfg, tmp_path: Path, over:
 
 
 @pytest.mark.slow
-def test_members_split_across_ddp_ranks_train_as_on_one_device(tmp_path: Path) -> None:
+def test_members_split_across_ddp_ranks_train_as_on_one_device(make_cfg, tmp_path: Path) -> None:
     """trainer=ddp_cpu: each of 2 ranks computes half of every chunk (6 members in chunks of 4 and 2: 2+2 and 1+1
     per rank) and the gradients are summed by hand. With network=wire (complex weights) they go through one real
     buffer (complex ones as their real views), so the members' losses stay real numbers (members_history.json)
@@ -220,11 +220,12 @@ def test_members_split_across_ddp_ranks_train_as_on_one_device(tmp_path: Path) -
     common = ["debug=fast", "model=many", "data=image_set", f"data.root={root}", "data.size=null", "logger=none"]
     common += ["network=wire", "encoding=none", "members.seeds=2", "members.chunk=4"]
     common += ["trainer.max_steps=10", "trainer.log_every_n_steps=1", "~callbacks.progress_gif"]
+    train(make_cfg(*common, "trainer=default", run_dir=tmp_path / "default"))  # one device: in this process
+    proc = run_train([*common, "trainer=ddp_cpu", f"hydra.run.dir={tmp_path / 'ddp_cpu'}"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
     runs = {}
     for trainer in ("default", "ddp_cpu"):
         d = tmp_path / trainer
-        proc = run_train([*common, f"trainer={trainer}", f"hydra.run.dir={d}"])
-        assert proc.returncode == 0, proc.stderr[-3000:]
         history = json.loads((d / "members_history.json").read_text())["train"]
         runs[trainer] = (np.array([h["loss"] for h in history]), list(csv.DictReader((d / "members.csv").open())))
     assert "MEMBER: 2/2" in proc.stdout + proc.stderr  # really two processes

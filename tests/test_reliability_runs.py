@@ -16,6 +16,7 @@ from nfields.core.errors import ConfigError
 from nfields.lit.single import FieldModule
 from nfields.run.compose import CONFIGS
 from nfields.run.options import check_options, option_names, unknown_option
+from nfields.run.train import train
 from tests.conftest import ROOT, run_train
 from tests.reliability import entry_point, expect_error
 
@@ -273,8 +274,10 @@ def test_run_dir_that_is_a_file_is_refused(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_to_the_real_process(tmp_path: Path) -> None:
-    """`kill <pid>` of `python train.py`: checkpoint at the current step, one line, exit 143, resumable."""
+def test_sigterm_to_the_real_process(make_cfg, tmp_path: Path) -> None:
+    """`kill <pid>` of `python train.py`: checkpoint at the current step, one line, exit 143, resumable (the
+    resume runs in this process; that train.py lets a resume into the run's own directory through is
+    test_resuming_into_its_own_directory_is_allowed and test_run_record's finished-run resume)."""
     run = tmp_path / "run"
     args = ["debug=fast", "logger=none", "trainer.max_steps=100000", f"hydra.run.dir={run}"]
     proc = subprocess.Popen(
@@ -287,8 +290,7 @@ def test_sigterm_to_the_real_process(tmp_path: Path) -> None:
     step = torch.load(last, weights_only=True)["global_step"]
     saved = f"checkpoint saved: {last}; resume with ckpt_path={last}"
     assert lines == [f"Error: stopped by SIGTERM at step {step}; {saved}"]
-    resumed = run_train([*args[:2], f"trainer.max_steps={step + 5}", f"hydra.run.dir={run}", f"ckpt_path={last}"])
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    train(make_cfg(*args[:2], f"trainer.max_steps={step + 5}", f"ckpt_path={last}", run_dir=run))
     assert torch.load(last, weights_only=True)["global_step"] == step + 5
 
 

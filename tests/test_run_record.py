@@ -82,12 +82,12 @@ def test_a_resumed_run_keeps_the_record_of_both_parts(make_cfg, monkeypatch, cap
         assert g.shape == gif.shape and np.array_equal(g, gif), run.name
 
 
-def test_resuming_a_finished_run_changes_nothing(tmp_path: Path) -> None:
+def test_resuming_a_finished_run_changes_nothing(make_cfg, tmp_path: Path) -> None:
     """The command the reused-run-dir message suggests, on a run already at trainer.max_steps: one line, exit 0,
     every file as it was (before: metrics.json was rewritten without val/* and perf/*)."""
     run = tmp_path / "run"
+    train(make_cfg(*RESUME, "trainer.max_steps=20", run_dir=run))  # the finished run; only the resume is train.py
     args = [*RESUME, "trainer.max_steps=20", f"hydra.run.dir={run}"]
-    assert run_train(args).returncode == 0
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in run.rglob("*") if p.is_file()}
     again = run_train([*args, f"ckpt_path={run}/checkpoints/last.ckpt"])
     assert again.returncode == 0, again.stderr[-2000:]
