@@ -31,7 +31,7 @@ def read(run: Path, name: str) -> dict:
 )
 def test_the_last_step_is_validated_when_it_is_not_a_multiple(make_cfg, capsys, tmp_path: Path, over) -> None:
     """trainer.max_steps=15, validation every 10: metrics.json, history.json, the closing line and the
-    optimised metric all carry step 15's val/psnr (before: step 10's, next to step 15's test/psnr)."""
+    optimised metric all carry step 15's val/psnr (not step 10's beside step 15's test/psnr)."""
     cfg = make_cfg(*TINY, *over, "trainer.max_steps=15", "log.val_every_n_steps=10")
     capsys.readouterr()
     returned = train(cfg)
@@ -84,7 +84,7 @@ def test_a_resumed_run_keeps_the_record_of_both_parts(make_cfg, monkeypatch, cap
 
 def test_resuming_a_finished_run_changes_nothing(make_cfg, tmp_path: Path) -> None:
     """The command the reused-run-dir message suggests, on a run already at trainer.max_steps: one line, exit 0,
-    every file as it was (before: metrics.json was rewritten without val/* and perf/*)."""
+    every file as it was (metrics.json is not rewritten without val/* and perf/*)."""
     run = tmp_path / "run"
     train(make_cfg(*RESUME, "trainer.max_steps=20", run_dir=run))  # the finished run; only the resume is train.py
     args = [*RESUME, "trainer.max_steps=20", f"hydra.run.dir={run}"]
