@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from nfields.analysis.codec.classical import mean_curve, rate_distortion  # noqa: E402
-from nfields.analysis.codec.coinpp import load_meta_run  # noqa: E402
+from nfields.analysis.codec.coinpp import MetaRun, load_meta_run  # noqa: E402
 from nfields.analysis.codec.coinpp_file import Fitted, decode_file, encode_image  # noqa: E402
 from nfields.analysis.codec.container import read_file  # noqa: E402
 from nfields.analysis.codec.published import PUBLISHED  # noqa: E402
@@ -78,10 +78,9 @@ def read_image(path: Path, size: int | None) -> torch.Tensor:
 
 
 def compress(
-    run_path: Path, image: torch.Tensor, out: Path, bits: int, steps: int | None, fitted: Fitted | None = None
+    run: MetaRun, image: torch.Tensor, out: Path, bits: int, steps: int | None, fitted: Fitted | None = None
 ) -> tuple[dict[str, Any], Fitted]:
     """The report of one file written, and the image's fitted codes (for another --bits of the same image)."""
-    run = load_meta_run(run_path)
     coded = encode_image(run, image, bits, steps, fitted)
     with atomic_path(out) as tmp:
         tmp.write_bytes(coded.data)
@@ -91,8 +90,7 @@ def compress(
             "code_dim": run.code_dim, "encode_s": coded.encode_s}, coded.fitted  # fmt: skip
 
 
-def decompress(run_path: Path, file: Path, out: Path) -> tuple[torch.Tensor, float]:
-    run = load_meta_run(run_path)
+def decompress(run: MetaRun, file: Path, out: Path) -> tuple[torch.Tensor, float]:
     start = time.perf_counter()
     levels = decode_file(run, read_file(file), str(file))  # every check before any write
     seconds = time.perf_counter() - start
@@ -105,6 +103,7 @@ def rd_run(a: argparse.Namespace, run_path: Path, images: list[Path]) -> list[di
     """One run at every --bits over the images, one point per --bits: each image's codes fitted once and
     quantised at every --bits (each encode time counts the fit), every file written, decoded from its bytes and
     scored."""
+    run = load_meta_run(run_path)  # once for every image and --bits
     members: dict[int, list[dict[str, Any]]] = {bits: [] for bits in a.bits}
     for path in images:
         image = read_image(path, a.size)
@@ -112,8 +111,8 @@ def rd_run(a: argparse.Namespace, run_path: Path, images: list[Path]) -> list[di
         fitted = None
         for bits in a.bits:
             folder = a.out / "files" / f"{run_path.name}-b{bits}"
-            m, fitted = compress(run_path, image, folder / f"{path.stem}.nfm", bits, a.steps, fitted)
-            levels, m["decode_s"] = decompress(run_path, Path(m["file"]), folder / f"{path.stem}.png")
+            m, fitted = compress(run, image, folder / f"{path.stem}.nfm", bits, a.steps, fitted)
+            levels, m["decode_s"] = decompress(run, Path(m["file"]), folder / f"{path.stem}.png")
             m["psnr_decoded"] = psnr(as_float(levels), as_float(image))
             members[bits].append({"image": path.name, **m})
     return [summary(run_path, bits, ms) for bits, ms in members.items()]
@@ -189,11 +188,12 @@ def main(argv: list[str] | None = None) -> Any:
     if a.cmd == "rd":
         return rd(a)
     if a.cmd == "compress":
-        m, _ = compress(a.run, read_image(a.image, a.size), a.out, a.bits, a.steps)
+        image = read_image(a.image, a.size)
+        m, _ = compress(load_meta_run(a.run), image, a.out, a.bits, a.steps)
         print(f"{a.out}: {m['bytes']} bytes, {m['bpp']:.4f} bpp (COIN++'s rate {m['bpp_coinpp']:.4f}: the codes' "
               f"information, no header), {m['psnr']:.2f} dB, encoded in {m['encode_s']:.2f} s")  # fmt: skip
         return m
-    levels, seconds = decompress(a.run, a.file, a.out)
+    levels, seconds = decompress(load_meta_run(a.run), a.file, a.out)
     score = f", {psnr(as_float(levels), as_float(read_image(a.reference, a.size))):.2f} dB" if a.reference else ""
     print(f"decoded {levels.shape[0]}x{levels.shape[1]} in {seconds:.2f} s{score} -> {a.out}")
     return levels
