@@ -163,7 +163,7 @@ class ManyFieldsModule(SteppedModule):
     def optimizer_step_of_members(self) -> torch.Tensor:
         """One optimiser step of every member: forward and backward chunk by chunk (this rank's share of each
         under DDP), the gradients summed across ranks, one update -> the members' (data term, penalty) (M, 2)."""
-        self.optimizer.zero_grad(set_to_none=True)
+        self.clear_grads()
         if self.trainer.world_size > 1:
             # Under DDP every rank holds every member and computes only its share of each chunk (share()). DDP's
             # own all-reduce (Lightning re-enables it after every training_step) would expect every parameter in
@@ -178,7 +178,7 @@ class ManyFieldsModule(SteppedModule):
             if own.start < own.stop:
                 xs = x if dim is None else x[own]
                 out = stack.per_member(self.loss_fn, xs, y[own], self.footprint, in_dims=(dim, 0, None), members=own)
-                self.manual_backward(out.sum())  # members' losses summed: each gets its own gradient
+                self.backward_of(out.sum())  # members' losses summed: each gets its own gradient
                 full[own] = out.detach()
             parts.append(full)
         out = torch.cat(parts)  # (M, 2)

@@ -3,9 +3,12 @@
 Lightning's training loop costs a fixed amount of Python per call (fetching a batch, hooks, progress, result
 collection), as much as a whole small step. model=single and model=many therefore take `model.steps_per_call`
 optimiser steps inside one training_step (nfields/run/speed.py chooses k for "auto"). Each step goes through
-`manual_backward` and the LightningOptimizer's `step`, so Lightning counts every step in trainer.global_step,
-runs every callback's backward and optimiser hooks (the NaN guard's on_before_backward), and DDP all-reduces
-the gradients (scripts/bench.py --case tiny measures it against a hand loop).
+the LightningOptimizer's `step`, so Lightning counts every step in trainer.global_step and runs every callback's
+optimiser hooks. Its backward is `manual_backward` (DDP all-reduces the gradients, a gradient scaler scales the
+loss) or, where that is all manual_backward would do, loss.backward() between the backward hooks that some
+callback or the module overrides (the NaN guard's on_before_backward): Lightning's dispatch of every hook to
+every callback costs about 0.1 ms a step, a tenth of a 1 ms step (scripts/bench.py --case tiny measures the
+loop against a hand-written one).
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision, Precision
+from pytorch_lightning.strategies import SingleDeviceStrategy
 
 from nfields.core.checks import POSITIVE_INT, check_arg, one_of
 from nfields.lit.base import BaseModule
@@ -54,6 +61,58 @@ def compiled_update(optimizer: torch.optim.Optimizer, mode: str | None) -> None:
     optimizer.step = step  # an attribute of this run's own optimiser object; torch's class is untouched
 
 
+PLAIN_PRECISION = (Precision, DoublePrecision, HalfPrecision)  # backward is loss.backward() between the hooks
+
+
+def active_hooks(trainer: pl.Trainer, module: pl.LightningModule, name: str) -> list[Callable[..., Any]]:
+    """The `name` hooks that do something, in Lightning's order (callbacks, then the module): the others are the
+    base classes' no-ops, so skipping them changes nothing."""
+    hooks: list[Callable[..., Any]] = [
+        partial(getattr(cb, name), trainer, module)
+        for cb in trainer.callbacks
+        if getattr(type(cb), name) is not getattr(pl.Callback, name)
+    ]
+    if getattr(type(module), name) is not getattr(pl.LightningModule, name):
+        hooks.append(getattr(module, name))
+    return hooks
+
+
+def direct_backward(module: pl.LightningModule) -> Callable[[torch.Tensor], None] | None:
+    """What manual_backward does, without its dispatch, where that is exact: one device, a precision plugin that
+    neither scales the loss nor wraps backward (32-bit, or autocast without a gradient scaler), no backward of the
+    module's own. Then it is the hooks that do something, around loss.backward(). None: use manual_backward."""
+    trainer = module.trainer
+    plugin = trainer.precision_plugin
+    plain = type(plugin) in PLAIN_PRECISION or (type(plugin) is MixedPrecision and plugin.scaler is None)
+    one_device = type(trainer.strategy) is SingleDeviceStrategy
+    if not (plain and one_device and type(module).backward is pl.LightningModule.backward):
+        return None
+    before, after = (active_hooks(trainer, module, h) for h in ("on_before_backward", "on_after_backward"))
+
+    def backward(loss: torch.Tensor) -> None:
+        for hook in before:
+            hook(loss)
+        loss.backward()
+        for hook in after:
+            hook()
+
+    return backward
+
+
+def direct_zero_grad(optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
+    """Gradients to None directly where that is all the optimiser's zero_grad does: torch's own also opens a
+    profiler range each call (10-40 us beside a 1 ms step). None: the optimiser has its own zero_grad."""
+    if type(optimizer).zero_grad is not torch.optim.Optimizer.zero_grad:
+        return None
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def zero_grad() -> None:
+        for p in params:
+            p.grad = None
+
+    return zero_grad
+
+
 class SteppedModule(BaseModule):
     """A module that optimises inside training_step, `steps_per_call` steps per call (model=single, many)."""
 
@@ -69,11 +128,15 @@ class SteppedModule(BaseModule):
             self.steps_per_call = 1
         self.optimizer = self.optimizers()  # the LightningOptimizer: its step() counts in trainer.global_step
         self.scheduler = self.lr_schedulers()
+        # what each step calls (direct where that is exact): a 1 ms step feels every layer of dispatch
+        self.backward_of = direct_backward(self) or self.manual_backward
+        own_zero = partial(self.optimizer.zero_grad, set_to_none=True)
+        self.clear_grads = direct_zero_grad(self.optimizer.optimizer) or own_zero
 
     def optimise(self, loss: torch.Tensor) -> None:
         """One optimiser step on the gradients of `loss` () (trainer.global_step + 1)."""
-        self.optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        self.clear_grads()
+        self.backward_of(loss)
         self.update()
 
     def update(self) -> None:
