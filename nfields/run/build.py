@@ -186,7 +186,7 @@ def load_field(
     cfg = stored_config(ckpt, path, FIELD_KEYS, searchpath)
     shape = ckpt.get("nfields_image_shape")
     if shape is None:  # a module that stores no shape (model=collection): rebuilt, which reads its data again
-        module = load_checkpoint(path, map_location, searchpath)
+        module = load_checkpoint(path, map_location, searchpath, ckpt=ckpt)
         return module.field, module.image_shape
     if not (isinstance(shape, list | tuple) and len(shape) >= 2 and all(is_int(n) and n > 0 for n in shape)):
         raise CheckpointError(f"checkpoint {path}: nfields_image_shape={shape} is not a signal's (*grid, C)")
@@ -198,10 +198,14 @@ def load_field(
 
 
 def load_checkpoint(
-    path: str | Path, map_location: str | torch.device = "cpu", searchpath: Sequence[str | Path] = ()
+    path: str | Path,
+    map_location: str | torch.device = "cpu",
+    searchpath: Sequence[str | Path] = (),
+    ckpt: dict | None = None,
 ) -> pl.LightningModule:
-    """Rebuild a trained module from its checkpoint alone (config stored inside; its data is read again)."""
-    ckpt = read_checkpoint(path, map_location=map_location)  # weights_only: no code runs from the file
+    """Rebuild a trained module from its checkpoint alone (config stored inside; its data is read again).
+    `ckpt`: the checkpoint as read_checkpoint read it, when the caller has: not read again."""
+    ckpt = read_checkpoint(path, map_location=map_location) if ckpt is None else ckpt  # weights_only
     cfg = stored_config(ckpt, path, MODULE_KEYS, searchpath)
     with building(f"checkpoint {path}: "):
         module = build_module(cfg, build_datamodule(cfg))
