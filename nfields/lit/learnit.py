@@ -9,7 +9,9 @@ that a few plain SGD steps from theta fit an unseen signal:
               steps (second order; model.first_order=true: each inner gradient taken as a constant)
               model.step_sizes=per_layer|per_param: the inner SGD's rates are learned too (meta-SGD), one per
               weight tensor or one per weight, starting at model.inner_lr, used clamped at 0, trained by the
-              outer optimiser with theta, saved in the checkpoint and used to fit unseen signals (test SGD)
+              outer optimiser with theta, saved in the checkpoint and used to fit unseen signals (test SGD);
+              per_layer_step (MAML++'s LSLR): one per weight tensor and inner step, test SGD's step s taking
+              inner step s's rates and every step after inner_steps the last one's
     reptile   the same inner steps, no graph; the outer gradient is theta - mean_b theta_b (Adam, as learnit)
 
 The inner steps run on every signal of the batch at once (torch.func: grad, vmap; fields/adapt.py), on the
@@ -33,12 +35,13 @@ from nfields.core.coords import cell_grid
 from nfields.core.errors import ConfigError
 from nfields.core.media import tile
 from nfields.data.collection import CollectionDataModule
-from nfields.fields.adapt import BatchedOptimizer, ParamLoss, Params, fit_steps, sgd_adapt
+from nfields.fields.adapt import BatchedOptimizer, ParamLoss, Params, Rates, fit_steps, sgd_adapt
 from nfields.fields.base import Field
 from nfields.lit.signals import Batch, SignalsModule, enlarged
 from nfields.lit.tto import per_image_psnr
 from nfields.tasks.base import Observation, Task
 
+STEP_SIZES = ("fixed", "per_layer", "per_param", "per_layer_step")
 STEPS = Check(lambda v: isinstance(v, Sequence) and len(v) > 0 and all(is_int(s) and s >= 0 for s in v),
               "a non-empty list of integers >= 0")  # fmt: skip
 
@@ -85,7 +88,7 @@ class LearnitModule(SignalsModule):
         check_arg("model.test_steps", list(test_steps), STEPS)
         check_arg("model.test_optimizer", test_optimizer, one_of("sgd", "adam"))
         check_arg("model.test_lr", test_lr, nullable(POSITIVE))
-        check_arg("model.step_sizes", step_sizes, one_of("fixed", "per_layer", "per_param"))
+        check_arg("model.step_sizes", step_sizes, one_of(*STEP_SIZES))
         if field.cond is not None:
             raise ConfigError("cond", "not none", "model=learnit meta-learns the weights of one field: use cond=none")
         if step_sizes != "fixed" and meta == "reptile":
@@ -101,11 +104,13 @@ class LearnitModule(SignalsModule):
         # The standard initialisation: the field's weights as built. A plain dict, not a buffer: it stays out
         # of the checkpoint (a rebuilt module draws the same weights from the same seed).
         self.standard = {k: p.detach().clone() for k, p in self.weights().items()}
-        # meta-SGD's learned inner rates, by weight name ('.' -> '-': a ParameterDict key), () per tensor or one per
-        # weight; empty for fixed (model.inner_lr), so a fixed run's checkpoint holds the field alone
+        # meta-SGD's learned inner rates, by weight name ('.' -> '-': a ParameterDict key), () per tensor, one per
+        # weight or (inner_steps,) per tensor (one per inner step); empty for fixed (model.inner_lr), so a fixed
+        # run's checkpoint holds the field alone
+        self.per_step = step_sizes == "per_layer_step"
         self.step_sizes = nn.ParameterDict()
         for k, p in self.weights().items() if step_sizes != "fixed" else ():
-            shape = () if step_sizes == "per_layer" else p.shape
+            shape = {"per_layer": (), "per_param": p.shape, "per_layer_step": (inner_steps,)}[step_sizes]
             self.step_sizes[k.replace(".", "-")] = nn.Parameter(torch.full(shape, float(inner_lr)))
 
     def weights(self) -> Params:
@@ -113,12 +118,14 @@ class LearnitModule(SignalsModule):
         (a Fourier matrix) stay the module's own in functional_call."""
         return {k: p for k, p in self.field.named_parameters() if p.requires_grad}
 
-    def rates(self) -> float | Params:
+    def rates(self) -> Rates:
         """The inner SGD's rates: model.inner_lr (fixed), or the learned step sizes by weight name (() or
-        (*shape)), clamped at 0: a rate the outer optimiser drives below 0 stops there (its gradient is then 0)."""
+        (*shape)), clamped at 0: a rate the outer optimiser drives below 0 stops there (its gradient is then 0);
+        per_layer_step: a list of inner_steps such dicts, step s's rates () (adapt.rate: later steps the last)."""
         if len(self.step_sizes) == 0:
             return self.inner_lr
-        return {k: self.step_sizes[k.replace(".", "-")].clamp_min(0) for k in self.weights()}
+        rates = {k: self.step_sizes[k.replace(".", "-")].clamp_min(0) for k in self.weights()}
+        return [{k: r[s] for k, r in rates.items()} for s in range(self.inner_steps)] if self.per_step else rates
 
     def param_groups(self) -> list[dict[str, Any]]:
         """The field's weights and, when learned, the step sizes (the same outer optimiser and rate)."""
@@ -169,7 +176,7 @@ class LearnitModule(SignalsModule):
         images: torch.Tensor,
         score: torch.Tensor | None,
         steps: list[int],
-        lr: float | Params | None = None,
+        lr: Rates | None = None,
     ) -> tuple[dict[int, float], torch.Tensor]:
         """Fit B unseen signals (B, *grid, C) from `init` on their observations by the test-time optimiser at `lr`
         (None: model.test_lr) -> ({s: mean PSNR after s steps} for s in steps, the renders after inner_steps
@@ -195,7 +202,8 @@ class LearnitModule(SignalsModule):
             inits["std"] = {k: v.to(self.device) for k, v in self.standard.items()}
         # the learned init is fitted with its learned step sizes when the test optimiser is the inner loop's SGD
         learned = len(self.step_sizes) > 0 and self.test_optimizer == "sgd"
-        rates = {"meta": {k: r.detach() for k, r in self.rates().items()} if learned else None, "std": None}
+        with torch.no_grad():  # the rates as numbers: nothing trains here
+            rates = {"meta": self.rates() if learned else None, "std": None}
         b, shown = images.shape[0], {}
         with torch.inference_mode(False), torch.enable_grad():  # Lightning evaluates under inference mode
             # clones turn inference tensors into normal ones that autograd may save
