@@ -51,10 +51,16 @@ def test_the_timed_steps_train_the_same_weights() -> None:
     assert losses[-1][1] < losses[0][1]  # Adam on the outer loss lowers it
 
 
-def test_a_field_the_ceiling_is_not_written_for_has_none() -> None:
-    module, observed = setup(2, "cpu", [*TINY, "network=siren"])
-    assert "network=mlp" in no_ceiling(module.field)
-    assert list(paths(module, observed)) == ["hand", "nfields"]
+@pytest.mark.parametrize(("over", "why"), [("network=siren", "network=mlp"), ("cond=concat", "cond=film")])
+def test_a_field_the_ceiling_is_not_written_for_has_none(over: str, why: str) -> None:
+    """Another network, or another conditioning (the case's FiLM keys dropped): the loop and nfields only, which
+    still compute the same loss."""
+    module, observed = setup(2, "cpu", [*TINY, over])
+    assert why in no_ceiling(module.field)
+    steps = paths(module, observed)
+    assert list(steps) == ["hand", "nfields"]
+    hand, ours = steps["hand"](), steps["nfields"]()
+    assert ours == pytest.approx(hand, rel=1e-4)
 
 
 @pytest.mark.slow

@@ -43,6 +43,8 @@ FAST += ["log.val_every_n_steps=10", "log.gif_every_n_steps=10", "encoding.n_fea
         ["encoding=hashgrid", "encoding.n_levels=2", "encoding.log2_hashmap_size=8"],
         ["encoding=grid", "network=linear"],
         ["encoding=none", "network=siren"],
+        ["cond=concat"],  # a field with a code of its own (one image): the split first layer and skip, vmapped
+        ["encoding=none", "network=wire", "cond=concat", "latent=hybrid", "latent.grid_size=2"],
     ],
 )
 def test_a_stack_computes_and_differentiates_as_each_field_alone(make_cfg, over: list[str]) -> None:

@@ -100,9 +100,10 @@ class NeuralField(Field):
     @contextmanager
     def reusing(self) -> Iterator[None]:
         """Inside the block, the conditioning's code-independent input on a coordinates tensor (cond.inputs: the
-        encoded coordinates; cond=film: the first layer's product on them) is computed by its first forward and
-        reused by later forwards of the same tensor (`is`, unchanged, codes of the same batch size): the passes
-        of a meta step (k inner steps and the outer loss) on the same points compute it once. It stays in the
+        encoded coordinates; cond=film: the first layer's product on them; cond=concat: that of the first layer's
+        and the skip's feature columns) is computed by its first forward and reused by later forwards of the same
+        tensor (`is`, unchanged, codes of the same batch size): the passes of a meta step (k inner steps and the
+        outer loss) on the same points compute it once. It stays in the
         step's graph, not detached, so a trainable encoding and the first layer get every pass's gradient; it is
         dropped at the end of the block, inside which the weights must not change (no optimiser step). A block
         inside another is the outer one's."""

@@ -2,6 +2,7 @@
 
     python scripts/bench.py --case meta --device cpu --threads 1            # Fashion-MNIST, 64 signals
     python scripts/bench.py --case meta --device cpu model.first_order=true  # first order
+    python scripts/bench.py --case meta --device cpu --threads 1 cond=concat  # another conditioning, no ceiling
 
 One outer step of `model.latent_source=meta` (second order, model.inner_steps=3 by default) on --signals signals
 of data.pixels_per_image pixels each, taken three ways on the same batch, the same field and the same step sizes:
@@ -64,10 +65,18 @@ FIELD = [  # the field of scripts/meta_compare.py: FiLM shift modulations from a
 ]
 
 
+def field_overrides(extra: list[str]) -> list[str]:
+    """FIELD, less its cond.* keys (FiLM's) when the overrides choose another conditioning (cond=concat)."""
+    if any(o.startswith("cond=") for o in extra):
+        return [o for o in FIELD if not o.startswith("cond")]
+    return FIELD
+
+
 def setup(signals: int, device: str, extra: list[str]) -> tuple[CollectionModule, Observation]:
     """The module and a fixed batch of `signals` signals' sampled observations (B, P, ...) on the device."""
     with tempfile.TemporaryDirectory() as d:
-        cfg = compose_run_config([*FIELD, f"trainer={trainer(device)}", f"data.batch_size={signals}", *extra], d)
+        over = [*field_overrides(extra), f"trainer={trainer(device)}", f"data.batch_size={signals}", *extra]
+        cfg = compose_run_config(over, d)
         dm = build_datamodule(cfg)
         torch.manual_seed(cfg.seed)
         module = build_module(cfg, dm).to(device)

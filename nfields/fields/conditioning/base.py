@@ -5,8 +5,9 @@ A conditioning is built in two steps because its widths come from both sides:
      widths and reports `extra_in_dim`, the extra input the network needs (concat);
   2. `cond.build(network)`: it reads the network's layer widths (FiLM, hypernet).
 `forward(network, inputs(network, feats), codes, coords)` evaluates the conditioned network; `inputs` is the part
-that does not depend on the code (the features; FiLM's first layer's product on them), which NeuralField computes
-once for every pass on the same points inside `NeuralField.reusing()` (a meta step's inner and outer passes).
+that does not depend on the code (the features; FiLM's first layer's product on them; concat's product of the first
+layer's and the skip's feature columns), which NeuralField computes once for every pass on the same points inside
+`NeuralField.reusing()` (a meta step's inner and outer passes).
 """
 
 from __future__ import annotations

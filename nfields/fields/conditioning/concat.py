@@ -1,8 +1,18 @@
 """cond=concat: the code concatenated with the encoded coordinates at the input (and again mid-network).
 
-The mid-network injection follows DeepSDF's skip, which concatenates the whole input x = [encoded
-coords, z] again at the input of hidden layer k: that is the same as adding W_x x to its
-pre-activation, which is what the hook does (W_x: a bias-free linear map, torch's default init).
+The network sees x = [feats, z] (B, N, F + P): encoded coordinates and the code at each point. The mid-network
+injection follows DeepSDF's skip, which concatenates the whole input x again at the input of hidden layer k: that
+is the same as adding W_mid x to its pre-activation, which is what the hook does (W_mid: a bias-free linear map,
+torch's default init).
+
+The concatenation is never built for a network with hidden layers: a product of x splits by columns,
+W1 x + b1 = (W1[:, :F] feats + b1) + W1[:, F:] z, and the same for W_mid x. The first part does not depend on
+the code, so `inputs` computes it alone (once for every pass on the same points inside NeuralField.reusing(): a
+meta step's inner and outer passes) and `forward` adds the code's part, W[:, F:] z, on the code's own rows: a
+global code is one row per signal, (B, 1, P), broadcast over the N points, never expanded to (B, N, P). The
+parameters are today's full-width ones (hidden.0.weight (n_0, F + P), mid.weight (n_mid, F + P)), sliced at use,
+so checkpoints load unchanged. A network with no hidden layer (network=linear) takes x itself: its head has no
+hook to add a part to.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from torch import nn
 from nfields.core.checks import boolean, check_arg
 from nfields.fields.conditioning.base import Conditioning
 from nfields.fields.latents.base import Latent
-from nfields.fields.networks.base import FieldNetwork
+from nfields.fields.networks.base import FieldNetwork, linear
 
 
 class Concat(Conditioning):
@@ -33,12 +43,35 @@ class Concat(Conditioning):
             self.mid_index = len(network.hidden) // 2
             self.mid = nn.Linear(network.in_dim, network.hidden[self.mid_index].out_features, bias=False)
 
+    def split_weights(self, network: FieldNetwork) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The products of x = [feats, z] by columns: (W_feats (n, F), bias (n,), W_code (n, P)), the first hidden
+        layer's rows stacked over the skip's (n = n_0 + n_mid; n_0 alone without the skip; the skip has no bias)."""
+        first, f = network.hidden[0], network.in_dim - self.extra_in_dim
+        if self.mid is None:
+            return first.weight[:, :f], first.bias, first.weight[:, f:]
+        w = torch.cat([first.weight, self.mid.weight])  # (n_0 + n_mid, F + P)
+        bias = torch.cat([first.bias, first.bias.new_zeros(self.mid.out_features)])  # (n_0 + n_mid,)
+        return w[:, :f], bias, w[:, f:]
+
+    def inputs(self, network: FieldNetwork, feats: torch.Tensor) -> torch.Tensor:
+        """Encoded coords (B, N, F) -> the code-independent part of the first hidden layer's pre-activation and of
+        the skip, laid out on the last dim as [W1[:, :F] feats + b1 | W_mid[:, :F] feats] (B, N, n_0 + n_mid)
+        (n_mid = 0 without the skip); the features themselves for a network with no hidden layer."""
+        if len(network.hidden) == 0:
+            return feats
+        w, bias, _ = self.split_weights(network)
+        return linear(feats, w, bias)  # one product for both parts
+
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
     ) -> torch.Tensor:
+        """feats = inputs(network, encoded coords): (B, N, n_0 + n_mid), or (B, N, F) with no hidden layer."""
         z = self.latent.point_code(codes, coords, expand=False)  # (B, 1 | N, P)
-        x = torch.cat([feats, z.expand(-1, feats.shape[1], -1).to(feats.dtype)], dim=-1)  # (B, N, F + P)
+        if len(network.hidden) == 0:  # network=linear: the head takes x = [feats, z] (B, N, F + P)
+            return network(torch.cat([feats, z.expand(-1, feats.shape[1], -1).to(feats.dtype)], dim=-1))
+        _, _, w_code = self.split_weights(network)
+        h = feats + linear(z.to(w_code.dtype), w_code, None)  # (B, N, n_0 + n_mid): the code's rows broadcast
         if self.mid is None:
-            return network(x)
-        skip = self.mid(x)  # (B, N, n_neurons): the whole input again, coordinates and code
-        return network(x, hook=lambda i, h: h + skip if i == self.mid_index else h)
+            return network(h, first_done=True)
+        h0, skip = h.split([network.hidden[0].out_features, self.mid.out_features], dim=-1)
+        return network(h0, hook=lambda i, x: x + skip if i == self.mid_index else x, first_done=True)

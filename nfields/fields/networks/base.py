@@ -162,7 +162,8 @@ class FieldNetwork(nn.Module):
     def forward(
         self, x: torch.Tensor, hook: Hook | None = None, params: Params | None = None, first_done: bool = False
     ) -> torch.Tensor:
-        """x (..., N, in_dim) -> (..., N, out_dim); first_done: x is already first_layer(x) (..., N, n_neurons)."""
+        """x (..., N, in_dim) -> (..., N, out_dim); first_done: x is already hidden layer 0's pre-activation
+        (..., N, n_neurons): first_layer(x), or cond=concat's sum of its products by columns."""
         weights = params if params is not None else [(lin.weight, lin.bias) for lin in self.layers]
         h = x
         for i, (W, b) in enumerate(weights[:-1]):
