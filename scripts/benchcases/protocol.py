@@ -18,16 +18,19 @@ from nfields.core.io import load_image, square_resize
 from . import alongside
 from .common import train_run, trainer
 
+CONSTANT_LR = "model.scheduler=null"  # the hand-written loop's Adam runs at a constant rate
 # lever -> (the hand-written loop's mode, nfields overrides); "defaults" is what `python train.py` does.
 LEVERS = {
     "defaults": ("eager", []),
     # The same work on both sides, the framework's own cost: nfields' defaults against the loop with fused Adam
-    # and a full batch's features computed once (nfields' choices), and without them against the fused loop
-    "defaults/kept": ("kept", []),
-    "keep_features=false": ("fused", ["model.keep_features=false"]),
+    # and a full batch's features computed once (nfields' choices), and without them against the fused loop. The
+    # loop's rate is constant: nfields' default cosine schedule is off on these levers (it is an extra step of
+    # work, and a scheduler keeps model.compile=step's update eager, where the loop compiles its own)
+    "defaults/kept": ("kept", [CONSTANT_LR]),
+    "keep_features=false": ("fused", ["model.keep_features=false", CONSTANT_LR]),
     "steps_per_call=1": ("eager", ["model.steps_per_call=1"]),
-    "compile=step": ("compile_step", ["model.compile=step"]),
-    "cuda_graph": ("cuda_graph", ["model.compile=step"]),  # CUDA only: compile=step uses reduce-overhead there
+    "compile=step": ("compile_step", ["model.compile=step", CONSTANT_LR]),
+    "cuda_graph": ("cuda_graph", ["model.compile=step", CONSTANT_LR]),  # CUDA only: compile=step is reduce-overhead
 }
 PRESETS = {  # case -> image side, MLP width, steps (and the batch of random coordinates, extra overrides)
     "protocol": {"size": 512, "width": 256, "steps": 2000},
