@@ -27,7 +27,8 @@ scripts/baselines/ffn_loop.py. Prints steps/s, coordinates/s, test PSNR and the 
 overhead shows); `batch` is 2048^2 with 2^20 random coordinates of the even grid a step (`data.batch_size`; the
 hand-written loop draws the same number on the device). `--levers` runs each speed lever on both sides
 (protocol.LEVERS: defaults; defaults against the loop with fused Adam and a full batch's Fourier features computed
-once, as nfields does by default, so that both do the same work and the ratio is the framework's own cost;
+once, as nfields does by default, at the loop's constant rate (model.scheduler=null), so that both do the same work
+and the ratio is the framework's own cost (the same-work levers below set it too);
 model.keep_features=false against the loop with fused Adam, the features computed every step;
 model.steps_per_call=1 against the eager loop; model.compile=step against the loop with its loss and Adam update
 compiled; on CUDA the CUDA graph loop); `--repeat N` runs each comparison N times and prints every ratio. The
