@@ -69,7 +69,7 @@ def test_a_meta_step_sharing_its_first_layer_matches_a_hand_written_meta_sgd_ste
     with PointProducts(b * n, (f, f + module.field.latent.point_dim)) as products:
         _, loss = module.data_loss({"observed": obs}, obs)
     assert encoded[0] == products.count == 1  # once, where every pass computes them outside the block (k + 1 times)
-    assert module.field.kept_inputs is None  # dropped with the step
+    assert module.field.kept_inputs is None and not module.field.reuse  # dropped with the step
     with PointProducts(b * n, (f, f + module.field.latent.point_dim)) as products:
         codes, _ = meta_codes(module.field, module.source, module.task, obs)  # outside the block
         module.task.loss(lambda c: module.field(c, codes), obs)

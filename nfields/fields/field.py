@@ -46,8 +46,9 @@ class NeuralField(Field):
     ) -> None:
         super().__init__(out_dim)
         self.encoding = encoding
-        # inside reusing(): [] or [(coords as given, their cond.inputs, coords' version)]; None outside
-        self.kept_inputs: list[tuple[torch.Tensor, torch.Tensor, int]] | None = None
+        self.reuse = False  # inside reusing(): forwards on the same coordinates share their cond.inputs
+        # what reusing() keeps: (coords as given, their cond.inputs, the coords' version); None outside it
+        self.kept_inputs: tuple[torch.Tensor, torch.Tensor, int] | None = None
         self.latent: Latent | None = None
         self.code: nn.Parameter | None = None
         if cond is None:  # cond=none: latent settings are ignored
@@ -107,26 +108,26 @@ class NeuralField(Field):
         step's graph, not detached, so a trainable encoding and the first layer get every pass's gradient; it is
         dropped at the end of the block, inside which the weights must not change (no optimiser step). A block
         inside another is the outer one's."""
-        if self.kept_inputs is not None:
+        if self.reuse:
             yield
             return
-        self.kept_inputs = []
+        self.reuse = True
         try:
             yield
         finally:
-            self.kept_inputs = None
+            self.reuse, self.kept_inputs = False, None
 
     def cond_inputs(self, given: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """coords (B, N, d), reshaped from the forward's `given` -> cond.inputs of their features (B, N, .): the
         kept ones inside reusing(), else computed (and kept there, if computed with their graph)."""
-        kept = None if torch.compiler.is_compiling() else self.kept_inputs  # a traced forward computes them
-        if kept:
-            was, inputs, version = kept[0]
+        reuse = self.reuse and not torch.compiler.is_compiling()  # a traced forward computes them
+        if reuse and self.kept_inputs is not None:
+            was, inputs, version = self.kept_inputs
             if was is given and version == given._version and inputs.shape[:-1] == coords.shape[:-1]:
                 return inputs
         inputs = self.cond.inputs(self.network, self.features(coords))
-        if kept is not None and torch.is_grad_enabled():  # under no_grad they could not give a later pass gradients
-            kept[:] = [(given, inputs, given._version)]
+        if reuse and torch.is_grad_enabled():  # under no_grad they could not give a later pass gradients
+            self.kept_inputs = (given, inputs, given._version)
         return inputs
 
     def forward(self, coords: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
