@@ -1,7 +1,8 @@
-"""The stepped loop's direct backward (lit/stepped.py): loss.backward() between the backward hooks that do
-something, where that is all manual_backward would do. It must give the same run as manual_backward, still call
-every hook a callback or the module overrides at every optimiser step, and step aside where Lightning's backward
-does more (a module's own backward). Its speed is measured by scripts/bench.py --case tiny, never here.
+"""The stepped loop's direct backward and step (lit/stepped.py): loss.backward() between the backward hooks that
+do something, where that is all manual_backward would do, and the optimiser's step without Lightning's closure
+where that closure only dispatches no-op hooks. They must give the same run as Lightning's own path, still call
+every hook a callback or the module overrides at every optimiser step, and step aside where Lightning does more (a
+module's own backward). Their speed is measured by scripts/bench.py --case tiny, never here.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def fit_with_counter(
 def test_every_overridden_hook_runs_at_every_step(make_cfg, tmp_path: Path) -> None:
     module, counter = fit_with_counter(make_cfg, tmp_path)
     assert module.backward_of != module.manual_backward  # one CPU device, 32-bit: the direct path
+    assert module.step_closure  # the counter overrides on_before_optimizer_step: Lightning's closure runs
     assert counter.calls == {"on_before_backward": 20, "on_after_backward": 20, "on_before_optimizer_step": 20}
     first, last = counter.losses[:5], counter.losses[-5:]
     assert sum(last) < sum(first)  # and it trains (random batches: the means of five steps)
@@ -81,7 +83,7 @@ def test_a_module_with_its_own_backward_goes_through_lightning(make_cfg, tmp_pat
     assert counter.calls["on_before_backward"] == counter.calls["on_after_backward"] == 20
 
 
-def test_direct_and_manual_backward_give_the_same_run(make_cfg, tmp_path: Path, monkeypatch) -> None:
+def test_the_direct_and_lightning_paths_give_the_same_run(make_cfg, tmp_path: Path, monkeypatch) -> None:
     """The same seed through both paths: the same training losses and the same test PSNR."""
 
     def run(name: str) -> dict:
@@ -91,10 +93,30 @@ def test_direct_and_manual_backward_give_the_same_run(make_cfg, tmp_path: Path, 
             "train": json.loads((out / "history.json").read_text())["train"]
         }
 
+    seen: list[bool] = []
+    real_direct_step = stepped.direct_step
+    monkeypatch.setattr(stepped, "direct_step", lambda module: seen.append(real_direct_step(module)) or seen[-1])
     direct = run("direct")
+    assert seen == [True]  # the default callbacks override no on_before_optimizer_step: the closure is skipped
     monkeypatch.setattr(stepped, "direct_backward", lambda module: None)  # every step through manual_backward
+    monkeypatch.setattr(stepped, "direct_step", lambda module: False)  # and through Lightning's closure
     manual = run("manual")
     assert [r["step"] for r in direct["train"]] == [r["step"] for r in manual["train"]] == list(range(2, 21, 2))
     for a, b in zip(direct["train"], manual["train"], strict=True):
         assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-6, abs=1e-9)
     assert direct["test/psnr"] == pytest.approx(manual["test/psnr"], abs=1e-5)
+
+
+def test_the_closure_is_skipped_only_where_it_does_nothing(make_cfg, tmp_path: Path) -> None:
+    """Without a callback of on_before_optimizer_step the optimiser skips Lightning's closure; every step is
+    still counted in trainer.global_step (the step goes through the LightningOptimizer)."""
+    cfg = make_cfg(*TINY, "model.steps_per_call=5", run_dir=tmp_path / "run")
+    dm = build_datamodule(cfg)
+    module = build_module(cfg, dm)
+    trainer = pl.Trainer(
+        max_steps=20, callbacks=[], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, accelerator="cpu", devices=1, limit_val_batches=0, num_sanity_val_steps=0,
+    )  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    assert not module.step_closure and trainer.global_step == 20
+    assert stepped.direct_step(module)

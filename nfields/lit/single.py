@@ -20,7 +20,7 @@ from nfields.fields.base import Field
 from nfields.fields.field import render_grid
 from nfields.lit.bands import evaluate_in_bands, render_slabs, rendered_bands
 from nfields.lit.samples import GridSamples
-from nfields.lit.stepped import SteppedModule, compiled_update
+from nfields.lit.stepped import SteppedModule, replace_update
 from nfields.tasks.base import Observation, Task
 
 
@@ -104,7 +104,7 @@ class FieldModule(SteppedModule):
             # A fused optimiser is one kernel already; compiled, it runs slower (an opaque op in the graph)
             raw = self.optimizer.optimizer
             if self.scheduler is None and not raw.defaults.get("fused"):
-                compiled_update(raw, mode)
+                replace_update(raw, torch.compile(self.torch_update, mode=mode), self.step_closure)
 
     def on_train_end(self) -> None:
         self.field.keep_input(None)  # what the field kept for training steps is not needed to test or render

@@ -3,12 +3,13 @@
 Lightning's training loop costs a fixed amount of Python per call (fetching a batch, hooks, progress, result
 collection), as much as a whole small step. model=single and model=many therefore take `model.steps_per_call`
 optimiser steps inside one training_step (nfields/run/speed.py chooses k for "auto"). Each step goes through
-the LightningOptimizer's `step`, so Lightning counts every step in trainer.global_step and runs every callback's
-optimiser hooks. Its backward is `manual_backward` (DDP all-reduces the gradients, a gradient scaler scales the
-loss) or, where that is all manual_backward would do, loss.backward() between the backward hooks that some
-callback or the module overrides (the NaN guard's on_before_backward): Lightning's dispatch of every hook to
-every callback costs about 0.1 ms a step, a tenth of a 1 ms step (scripts/bench.py --case tiny measures the
-loop against a hand-written one).
+the LightningOptimizer's `step`, so Lightning counts every step in trainer.global_step. Its backward is
+`manual_backward` (DDP all-reduces the gradients, a gradient scaler scales the loss) or, where that is all
+manual_backward would do, loss.backward() between the backward hooks that some callback or the module overrides
+(the NaN guard's on_before_backward); and the optimiser skips the closure Lightning wraps around its step where
+that closure only dispatches no-op on_before_optimizer_step hooks. Lightning's dispatch of every hook to every
+callback costs about 0.1 ms a step, a tenth of a 1 ms step (scripts/bench.py --case tiny measures the loop
+against a hand-written one).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision, Precision
-from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.strategies import SingleDeviceStrategy, Strategy
 
 from nfields.core.checks import POSITIVE_INT, check_arg, one_of
 from nfields.lit.base import BaseModule
@@ -48,17 +49,18 @@ def time_step(step: Step, device: torch.device, budget_s: float = 0.05) -> float
     return (time.perf_counter() - t0) / n
 
 
-def compiled_update(optimizer: torch.optim.Optimizer, mode: str | None) -> None:
-    """Compile `optimizer`'s update (model.compile=step) and keep Lightning's closure (its on_before_optimizer_step
-    hooks) outside the graph: the instance's step runs the closure eagerly, then the compiled torch update."""
-    update = torch.compile(optimizer.step, mode=mode)  # the bound torch method, before it is shadowed below
+def replace_update(optimizer: torch.optim.Optimizer, update: Callable[[], Any], run_closure: bool) -> None:
+    """`optimizer`'s step becomes `update` (its own step, or a compiled one), with the closure Lightning passes it
+    (the on_before_optimizer_step hooks) run eagerly before it when `run_closure`, skipped when that closure does
+    nothing here (direct_step). An attribute of this run's own optimiser object, as torch's LR schedulers wrap
+    it; torch's class is untouched."""
 
     def step(closure: Callable[[], Any] | None = None) -> Any:
-        if closure is not None:
+        if run_closure and closure is not None:
             closure()
         return update()
 
-    optimizer.step = step  # an attribute of this run's own optimiser object; torch's class is untouched
+    optimizer.step = step
 
 
 PLAIN_PRECISION = (Precision, DoublePrecision, HalfPrecision)  # backward is loss.backward() between the hooks
@@ -99,6 +101,20 @@ def direct_backward(module: pl.LightningModule) -> Callable[[torch.Tensor], None
     return backward
 
 
+def direct_step(module: pl.LightningModule) -> bool:
+    """Whether the closure Lightning wraps around each optimiser step does nothing here, so the optimiser may skip
+    it: no callback or the module overrides on_before_optimizer_step (the base classes' are no-ops), and neither
+    the strategy nor the precision plugin steps in a way of its own (DDP, a gradient scaler). Lightning's closure
+    then only dispatches no-ops to every callback: a tenth of a 1 ms step. Gradient clipping, the closure's other
+    part, is never done under manual optimisation."""
+    trainer = module.trainer
+    plugin = trainer.precision_plugin
+    own_step = type(plugin).optimizer_step is not Precision.optimizer_step
+    plain = not own_step or (type(plugin) is MixedPrecision and plugin.scaler is None)
+    one_device = type(trainer.strategy).optimizer_step is Strategy.optimizer_step
+    return plain and one_device and not active_hooks(trainer, module, "on_before_optimizer_step")
+
+
 def direct_zero_grad(optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
     """Gradients to None directly where that is all the optimiser's zero_grad does: torch's own also opens a
     profiler range each call (10-40 us beside a 1 ms step). None: the optimiser has its own zero_grad."""
@@ -132,6 +148,13 @@ class SteppedModule(BaseModule):
         self.backward_of = direct_backward(self) or self.manual_backward
         own_zero = partial(self.optimizer.zero_grad, set_to_none=True)
         self.clear_grads = direct_zero_grad(self.optimizer.optimizer) or own_zero
+        # the step still goes through the LightningOptimizer (it counts trainer.global_step); the optimiser skips
+        # Lightning's closure where it does nothing
+        raw = self.optimizer.optimizer
+        self.torch_update = raw.step  # torch's step (as an LR scheduler wraps it): model.compile=step compiles it
+        self.step_closure = not direct_step(self)
+        if not self.step_closure:
+            replace_update(raw, self.torch_update, run_closure=False)
 
     def optimise(self, loss: torch.Tensor) -> None:
         """One optimiser step on the gradients of `loss` () (trainer.global_step + 1)."""
