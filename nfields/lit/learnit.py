@@ -33,7 +33,7 @@ from torch.func import functional_call, vmap
 from nfields.core.checks import POSITIVE, Check, boolean, check_arg, integer, is_int, nullable, one_of
 from nfields.core.coords import cell_grid
 from nfields.core.errors import ConfigError
-from nfields.core.media import tile
+from nfields.core.media import as_float, tile
 from nfields.data.collection import CollectionDataModule
 from nfields.fields.adapt import BatchedOptimizer, ParamLoss, Params, Rates, fit_steps, sgd_adapt
 from nfields.fields.base import Field
@@ -136,8 +136,7 @@ class LearnitModule(SignalsModule):
     @staticmethod
     def signal_data(obs: Observation) -> tuple[torch.Tensor, torch.Tensor]:
         """(values (B, N, C) floats in [0, 1], coords (B, N, d)) of stacked observations, rows per signal."""
-        values = obs.values if obs.values.is_floating_point() else obs.values.float() / 255  # uint8 levels
-        return values, obs.points()
+        return as_float(obs.values), obs.points()
 
     def outer_loss(self, observed: Observation) -> tuple[torch.Tensor, torch.Tensor]:
         """(what backward() is called on, the mean loss of the adapted weights for the logs) on B signals.

@@ -97,8 +97,8 @@ def encode_image(
     start = time.perf_counter()
     if fitted is None:
         patches, _ = tile(image, run.patch)  # (n, p, p, C) uint8
-        fitted = Fitted(fit_codes(run, patches, steps), steps, 0.0)  # (n, code_dim)
-        fitted.seconds = time.perf_counter() - start
+        codes = fit_codes(run, patches, steps)  # (n, code_dim)
+        fitted = Fitted(codes, steps, time.perf_counter() - start)
         start = time.perf_counter()
     symbols = prior.symbols(fitted.codes)  # (n * code_dim,)
     coder = constriction.stream.stack.AnsCoder()

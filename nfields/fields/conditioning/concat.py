@@ -43,15 +43,13 @@ class Concat(Conditioning):
             self.mid_index = len(network.hidden) // 2
             self.mid = nn.Linear(network.in_dim, network.hidden[self.mid_index].out_features, bias=False)
 
-    def split_weights(self, network: FieldNetwork) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The products of x = [feats, z] by columns: (W_feats (n, F), bias (n,), W_code (n, P)), the first hidden
-        layer's rows stacked over the skip's (n = n_0 + n_mid; n_0 alone without the skip; the skip has no bias)."""
-        first, f = network.hidden[0], network.in_dim - self.extra_in_dim
-        if self.mid is None:
-            return first.weight[:, :f], first.bias, first.weight[:, f:]
-        w = torch.cat([first.weight, self.mid.weight])  # (n_0 + n_mid, F + P)
-        bias = torch.cat([first.bias, first.bias.new_zeros(self.mid.out_features)])  # (n_0 + n_mid,)
-        return w[:, :f], bias, w[:, f:]
+    def columns(self, network: FieldNetwork, code: bool) -> torch.Tensor:
+        """The feature columns (n, F) of x = [feats, z], or the code's (n, P) when `code`, of the first hidden
+        layer's rows stacked over the skip's (n = n_0 + n_mid; n_0 alone without the skip)."""
+        f = network.in_dim - self.extra_in_dim
+        cols = slice(f, None) if code else slice(None, f)
+        first = network.hidden[0].weight[:, cols]
+        return first if self.mid is None else torch.cat([first, self.mid.weight[:, cols]])
 
     def inputs(self, network: FieldNetwork, feats: torch.Tensor) -> torch.Tensor:
         """Encoded coords (B, N, F) -> the code-independent part of the first hidden layer's pre-activation and of
@@ -59,8 +57,10 @@ class Concat(Conditioning):
         (n_mid = 0 without the skip); the features themselves for a network with no hidden layer."""
         if len(network.hidden) == 0:
             return feats
-        w, bias, _ = self.split_weights(network)
-        return linear(feats, w, bias)  # one product for both parts
+        bias = network.hidden[0].bias  # the skip has none
+        if self.mid is not None:
+            bias = torch.cat([bias, bias.new_zeros(self.mid.out_features)])  # (n_0 + n_mid,)
+        return linear(feats, self.columns(network, code=False), bias)  # one product for both parts
 
     def forward(
         self, network: FieldNetwork, feats: torch.Tensor, codes: torch.Tensor, coords: torch.Tensor
@@ -69,7 +69,7 @@ class Concat(Conditioning):
         z = self.latent.point_code(codes, coords, expand=False)  # (B, 1 | N, P)
         if len(network.hidden) == 0:  # network=linear: the head takes x = [feats, z] (B, N, F + P)
             return network(torch.cat([feats, z.expand(-1, feats.shape[1], -1).to(feats.dtype)], dim=-1))
-        _, _, w_code = self.split_weights(network)
+        w_code = self.columns(network, code=True)  # (n_0 + n_mid, P)
         h = feats + linear(z.to(w_code.dtype), w_code, None)  # (B, N, n_0 + n_mid): the code's rows broadcast
         if self.mid is None:
             return network(h, first_done=True)
