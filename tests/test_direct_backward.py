@@ -8,6 +8,7 @@ module's own backward). Their speed is measured by scripts/bench.py --case tiny,
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,17 @@ def test_the_closure_is_skipped_only_where_it_does_nothing(make_cfg, tmp_path: P
     trainer.fit(module, datamodule=dm)
     assert not module.step_closure and trainer.global_step == 20
     assert stepped.direct_step(module)
+
+
+def test_a_scheduler_keeps_working_on_the_replaced_step(make_cfg, tmp_path: Path) -> None:
+    """With the closure skipped the optimiser's step is replaced after the LR scheduler wrapped it: the scheduler
+    must still see its own step (no 'overridden' warning) and decay the rate as scheduled."""
+    out = tmp_path / "run"
+    cosine = "+model.scheduler={_target_:nfields.lit.schedulers.CosineDecay,_partial_:true,total_steps:20,final:0.0}"
+    cfg = make_cfg(*TINY, "model.steps_per_call=5", "trainer.log_every_n_steps=5", cosine, run_dir=out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(cfg)
+    assert not [w for w in caught if "overridden" in str(w.message)]
+    rates = [r["train/lr"] for r in json.loads((out / "history.json").read_text())["train"]]
+    assert rates[0] < 1e-3 and rates == sorted(rates, reverse=True) and rates[-1] == pytest.approx(0.0, abs=1e-9)

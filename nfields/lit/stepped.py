@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from functools import partial
+from functools import partial, wraps
 from typing import Any
 
 import pytorch_lightning as pl
@@ -53,8 +53,10 @@ def replace_update(optimizer: torch.optim.Optimizer, update: Callable[[], Any], 
     """`optimizer`'s step becomes `update` (its own step, or a compiled one), with the closure Lightning passes it
     (the on_before_optimizer_step hooks) run eagerly before it when `run_closure`, skipped when that closure does
     nothing here (direct_step). An attribute of this run's own optimiser object, as torch's LR schedulers wrap
-    it; torch's class is untouched."""
+    it; torch's class is untouched. It carries `update`'s attributes (functools.wraps), so an LR scheduler still
+    finds the mark it left on the step it wrapped, and does not warn that the step was replaced."""
 
+    @wraps(update)
     def step(closure: Callable[[], Any] | None = None) -> Any:
         if run_closure and closure is not None:
             closure()
