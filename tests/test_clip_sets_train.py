@@ -72,8 +72,10 @@ def test_members_of_a_set_of_clips_train_exactly_as_single_runs(make_cfg, tmp_pa
     assert mine.shape == theirs.shape
     if suffix.suffix == ".wav":  # 16-bit PCM of the same float samples: within 2 LSB everywhere
         assert diff.max() <= 2
-    else:  # H.264 is lossy: a level's difference in its input can change a block's coding, so compare the clips
-        assert diff.mean() < 0.5 and 10 * np.log10(255**2 / max((diff**2).mean(), 1e-12)) > 40
+    else:  # H.264 is lossy: an 8x8 frame is one macroblock, and a level's difference in the input (the vectorised
+        # and the single field agree to float rounding) can re-code all of it (a CI run: 1.67 levels on average);
+        # so the clips are compared as videos, above 40 dB (the other members' clips: 32-35 dB from this one)
+        assert 10 * np.log10(255**2 / max((diff**2).mean(), 1e-12)) > 40, diff.mean()
     assert load_checkpoint(many_dir / "checkpoints" / "last.ckpt").n_members == 4  # rebuilt from its config alone
 
 
