@@ -23,7 +23,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision, Precision
-from pytorch_lightning.strategies import SingleDeviceStrategy, Strategy
+from pytorch_lightning.strategies import SingleDeviceStrategy
 
 from nfields.core.checks import POSITIVE_INT, check_arg, one_of
 from nfields.lit.base import BaseModule
@@ -68,6 +68,15 @@ def replace_update(optimizer: torch.optim.Optimizer, update: Callable[[], Any], 
 PLAIN_PRECISION = (Precision, DoublePrecision, HalfPrecision)  # backward is loss.backward() between the hooks
 
 
+def plain_one_device(trainer: pl.Trainer) -> bool:
+    """One device (SingleDeviceStrategy) and a precision plugin that neither scales the loss nor wraps backward or
+    the optimiser's step (32/64/16-bit, or autocast without a gradient scaler): where Lightning's backward and
+    step add only the dispatch of hooks (direct_backward, direct_step)."""
+    plugin = trainer.precision_plugin
+    plain = type(plugin) in PLAIN_PRECISION or (type(plugin) is MixedPrecision and plugin.scaler is None)
+    return plain and type(trainer.strategy) is SingleDeviceStrategy
+
+
 def active_hooks(trainer: pl.Trainer, module: pl.LightningModule, name: str) -> list[Callable[..., Any]]:
     """The `name` hooks that do something, in Lightning's order (callbacks, then the module): the others are the
     base classes' no-ops, so skipping them changes nothing."""
@@ -86,10 +95,7 @@ def direct_backward(module: pl.LightningModule) -> Callable[[torch.Tensor], None
     neither scales the loss nor wraps backward (32-bit, or autocast without a gradient scaler), no backward of the
     module's own. Then it is the hooks that do something, around loss.backward(). None: use manual_backward."""
     trainer = module.trainer
-    plugin = trainer.precision_plugin
-    plain = type(plugin) in PLAIN_PRECISION or (type(plugin) is MixedPrecision and plugin.scaler is None)
-    one_device = type(trainer.strategy) is SingleDeviceStrategy
-    if not (plain and one_device and type(module).backward is pl.LightningModule.backward):
+    if not (plain_one_device(trainer) and type(module).backward is pl.LightningModule.backward):
         return None
     before, after = (active_hooks(trainer, module, h) for h in ("on_before_backward", "on_after_backward"))
 
@@ -105,16 +111,12 @@ def direct_backward(module: pl.LightningModule) -> Callable[[torch.Tensor], None
 
 def direct_step(module: pl.LightningModule) -> bool:
     """Whether the closure Lightning wraps around each optimiser step does nothing here, so the optimiser may skip
-    it: no callback or the module overrides on_before_optimizer_step (the base classes' are no-ops), and neither
-    the strategy nor the precision plugin steps in a way of its own (DDP, a gradient scaler). Lightning's closure
+    it: no callback or the module overrides on_before_optimizer_step (the base classes' are no-ops), on one device
+    with a plain precision plugin (plain_one_device: not DDP, no gradient scaler). Lightning's closure
     then only dispatches no-ops to every callback: a tenth of a 1 ms step. Gradient clipping, the closure's other
     part, is never done under manual optimisation."""
     trainer = module.trainer
-    plugin = trainer.precision_plugin
-    own_step = type(plugin).optimizer_step is not Precision.optimizer_step
-    plain = not own_step or (type(plugin) is MixedPrecision and plugin.scaler is None)
-    one_device = type(trainer.strategy).optimizer_step is Strategy.optimizer_step
-    return plain and one_device and not active_hooks(trainer, module, "on_before_optimizer_step")
+    return plain_one_device(trainer) and not active_hooks(trainer, module, "on_before_optimizer_step")
 
 
 def direct_zero_grad(optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
@@ -147,12 +149,12 @@ class SteppedModule(BaseModule):
         self.optimizer = self.optimizers()  # the LightningOptimizer: its step() counts in trainer.global_step
         self.scheduler = self.lr_schedulers()
         # what each step calls (direct where that is exact): a 1 ms step feels every layer of dispatch
+        raw = self.optimizer.optimizer  # the torch optimiser the LightningOptimizer wraps
         self.backward_of = direct_backward(self) or self.manual_backward
         own_zero = partial(self.optimizer.zero_grad, set_to_none=True)
-        self.clear_grads = direct_zero_grad(self.optimizer.optimizer) or own_zero
+        self.clear_grads = direct_zero_grad(raw) or own_zero
         # the step still goes through the LightningOptimizer (it counts trainer.global_step); the optimiser skips
         # Lightning's closure where it does nothing
-        raw = self.optimizer.optimizer
         self.torch_update = raw.step  # torch's step (as an LR scheduler wraps it): model.compile=step compiles it
         self.step_closure = not direct_step(self)
         if not self.step_closure:
