@@ -260,3 +260,21 @@ def test_projection_matrices_are_n_features_by_d(d: int) -> None:
     phase = 2 * np.pi * x.double().numpy() @ enc.B.double().numpy().T  # (10, 4d)
     expect = np.concatenate([np.cos(phase), np.sin(phase)], -1)
     np.testing.assert_allclose(enc(x).double().numpy(), expect, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["basic", "positional", "fourier"])
+def test_features_written_in_place_equal_the_cat_and_keep_gradients_and_vmap(name: str) -> None:
+    """Without a gradient to the phases the cos and sin halves are written into one tensor (no cat); the values
+    must be the cat's to the bit, coordinates that need a gradient must still get one, and vmap (model=many,
+    meta-learning: no batching rule for out=) must fall back to the cat."""
+    enc = ENCODINGS[name]()
+    x = torch.rand(64, 2)
+    phase = x @ (enc.B * (2 * torch.pi)).t()
+    expected = torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)  # (64, 2 n_features)
+    assert torch.equal(enc.features(x), expected)
+    assert torch.equal(torch.func.vmap(enc.features)(x.view(4, 16, 2)), expected.view(4, 16, -1))
+    xg = x.clone().requires_grad_(True)
+    out = enc.features(xg)
+    assert torch.equal(out.detach(), expected) and out.requires_grad
+    (g,) = torch.autograd.grad(out.sum(), xg)
+    assert g.abs().sum() > 0
