@@ -15,9 +15,9 @@ import torch
 import trimesh
 
 from nfields.core.errors import ConfigError, UserError
+from nfields.core.shape_metrics import extract
 from nfields.core.views import GAP
 from nfields.data.shape_analytic import Sphere
-from nfields.lit.shape import extract
 from nfields.lit.shape_set import ShapeSetModule
 from nfields.run.build import build_datamodule, build_module
 from nfields.tasks.sdf import SDF

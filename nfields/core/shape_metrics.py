@@ -9,11 +9,17 @@ spans 1 whatever its file's units; tau (F-score) is in those units too (0.01: 1 
   normal_consistency  the mean of |n_p . n_NN(p)| over both directions, / 2 (orientation-free, in [0, 1])
   fscore              2 P R / (P + R): P the fraction of predicted points within tau of the truth, R the converse
   iou                 |pred inside & truth inside| / |pred inside | truth inside| on a grid's cells
+
+A field's surface is scored by `score_surface`: its zero level extracted by marching cubes on an n^3 grid
+(core/sdf_mesh.py), sampled, and scored as above.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from nfields.core.geometry import face_areas_normals, sample_surface
+from nfields.core.sdf_mesh import SdfFn, extract_surface
 
 TAU = 0.01  # F-score threshold, in units of the shape's longest side
 
@@ -46,3 +52,51 @@ def iou(pred_inside: np.ndarray, gt_inside: np.ndarray) -> float:
     """Intersection over union of two boolean occupancies of the same cells (1 when both are empty)."""
     union = np.logical_or(pred_inside, gt_inside).sum()
     return 1.0 if union == 0 else float(np.logical_and(pred_inside, gt_inside).sum() / union)
+
+
+SLAB = 8  # planes of the grid evaluated at a time when extracting or scoring the inside
+
+
+Mesh = tuple[np.ndarray, np.ndarray]  # vertices (V, 3), faces (F, 3)
+
+
+def extract(fn: SdfFn, n: int, inside: bool) -> tuple[Mesh, np.ndarray | None]:
+    """The zero level of `fn` on an n^3 grid -> (its mesh, and if `inside` the grid's inside cells (n, n, n), (z, y, x):
+    IoU's cells), in one pass over the grid."""
+    cells = np.zeros((n, n, n), bool) if inside else None
+    return extract_surface(fn, n, slab=SLAB, inside=cells), cells
+
+
+def score_mesh(
+    mesh: Mesh,
+    inside: np.ndarray | None,
+    gt_points: np.ndarray,
+    gt_normals: np.ndarray,
+    unit: float,
+    gt_inside: np.ndarray | None = None,
+) -> dict[str, float]:
+    """An extracted surface (`extract`) scored against the truth's surface samples (E, 3) with normals (E, 3) and,
+    if given, its inside (n, n, n) (surface_scores, iou)."""
+    verts, faces = mesh
+    rng = np.random.default_rng(0)  # the same predicted samples for the same mesh
+    if len(faces) and face_areas_normals(verts.astype(np.float64), faces)[0].sum() > 0:
+        pts, normals = sample_surface(verts.astype(np.float64), faces, len(gt_points), rng)
+    else:
+        pts, normals = np.zeros((0, 3)), np.zeros((0, 3))
+    metrics = surface_scores(pts, normals, gt_points, gt_normals, unit)
+    if gt_inside is not None:
+        metrics["iou"] = iou(inside, gt_inside)
+    return metrics
+
+
+def score_surface(
+    fn: SdfFn,
+    n: int,
+    gt_points: np.ndarray,
+    gt_normals: np.ndarray,
+    unit: float,
+    gt_inside: np.ndarray | None = None,
+) -> tuple[dict[str, float], Mesh]:
+    """The zero level of `fn` on an n^3 grid, scored against the truth (score_mesh) -> (the metrics, the mesh)."""
+    mesh, inside = extract(fn, n, gt_inside is not None)
+    return score_mesh(mesh, inside, gt_points, gt_normals, unit, gt_inside), mesh

@@ -93,3 +93,11 @@ def picture_rows(n: int, domain: str) -> list[int] | None:
     """The indices along array axis 0 (of n) that the picture of a `domain` signal reads: a video's shown frames
     (its picture is view() of those frames alone); None: every one (audio, images, volumes)."""
     return frame_picks(n) if domain == "video" else None
+
+
+def column(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
+    """(h1, w1, 3) above (h2, w2, 3), left-aligned on white -> (h1 + gap + h2, max w, 3)."""
+    out = torch.ones(top.shape[0] + GAP + bottom.shape[0], max(top.shape[1], bottom.shape[1]), 3)
+    out[: top.shape[0], : top.shape[1]] = top
+    out[top.shape[0] + GAP :, : bottom.shape[1]] = bottom
+    return out

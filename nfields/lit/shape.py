@@ -21,11 +21,10 @@ import torch
 
 from nfields.core.checks import POSITIVE, POSITIVE_INT, boolean, check_arg, nullable
 from nfields.core.errors import ConfigError
-from nfields.core.geometry import face_areas_normals, sample_surface
 from nfields.core.mesh_io import write_obj, write_ply
-from nfields.core.sdf_mesh import SdfFn, extract_surface, mid_planes, sdf_picture, torch_fn
-from nfields.core.shape_metrics import iou, surface_scores
-from nfields.core.views import GAP, strip
+from nfields.core.sdf_mesh import mid_planes, sdf_picture, torch_fn
+from nfields.core.shape_metrics import score_surface
+from nfields.core.views import column, strip
 from nfields.data.shape import PANEL, ShapeDataModule
 from nfields.data.shape_views import orbit_up, true_views
 from nfields.fields.base import Field
@@ -33,61 +32,6 @@ from nfields.fields.trace import render_views
 from nfields.lit.base import Optimizer
 from nfields.lit.stepped import SteppedModule
 from nfields.tasks.shape import ShapeBatch, ShapeTask
-
-SLAB = 8  # planes of the grid evaluated at a time when extracting or scoring the inside
-
-
-def column(top: torch.Tensor, bottom: torch.Tensor) -> torch.Tensor:
-    """(h1, w1, 3) above (h2, w2, 3), left-aligned on white -> (h1 + gap + h2, max w, 3)."""
-    out = torch.ones(top.shape[0] + GAP + bottom.shape[0], max(top.shape[1], bottom.shape[1]), 3)
-    out[: top.shape[0], : top.shape[1]] = top
-    out[top.shape[0] + GAP :, : bottom.shape[1]] = bottom
-    return out
-
-
-Mesh = tuple[np.ndarray, np.ndarray]  # vertices (V, 3), faces (F, 3)
-
-
-def extract(fn: SdfFn, n: int, inside: bool) -> tuple[Mesh, np.ndarray | None]:
-    """The zero level of `fn` on an n^3 grid -> (its mesh, and if `inside` the grid's inside cells (n, n, n), (z, y, x):
-    IoU's cells), in one pass over the grid."""
-    cells = np.zeros((n, n, n), bool) if inside else None
-    return extract_surface(fn, n, slab=SLAB, inside=cells), cells
-
-
-def score_mesh(
-    mesh: Mesh,
-    inside: np.ndarray | None,
-    gt_points: np.ndarray,
-    gt_normals: np.ndarray,
-    unit: float,
-    gt_inside: np.ndarray | None = None,
-) -> dict[str, float]:
-    """An extracted surface (`extract`) scored against the truth's surface samples (E, 3) with normals (E, 3) and,
-    if given, its inside (n, n, n) (core/shape_metrics.py)."""
-    verts, faces = mesh
-    rng = np.random.default_rng(0)  # the same predicted samples for the same mesh
-    if len(faces) and face_areas_normals(verts.astype(np.float64), faces)[0].sum() > 0:
-        pts, normals = sample_surface(verts.astype(np.float64), faces, len(gt_points), rng)
-    else:
-        pts, normals = np.zeros((0, 3)), np.zeros((0, 3))
-    metrics = surface_scores(pts, normals, gt_points, gt_normals, unit)
-    if gt_inside is not None:
-        metrics["iou"] = iou(inside, gt_inside)
-    return metrics
-
-
-def score_surface(
-    fn: SdfFn,
-    n: int,
-    gt_points: np.ndarray,
-    gt_normals: np.ndarray,
-    unit: float,
-    gt_inside: np.ndarray | None = None,
-) -> tuple[dict[str, float], Mesh]:
-    """The zero level of `fn` on an n^3 grid, scored against the truth (score_mesh) -> (the metrics, the mesh)."""
-    mesh, inside = extract(fn, n, gt_inside is not None)
-    return score_mesh(mesh, inside, gt_points, gt_normals, unit, gt_inside), mesh
 
 
 class ShapeModule(SteppedModule):

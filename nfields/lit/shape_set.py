@@ -10,7 +10,7 @@ Completion: a val or test shape is never trained on. Its code is fitted from zer
 partial observation (data/shape_set.py: a depth-scan-like half of its surface) by test-time optimisation, the
 network and the trained codes frozen (`model.tto_steps`, `model.val_tto_steps` at each validation; Adam at
 model.tto_lr, `data.batch_size` observed points a shape a step, the same task loss and prior); the completed surface
-is extracted and scored on the WHOLE shape (Chamfer, F-score, normal consistency, IoU: lit/shape.py's
+is extracted and scored on the WHOLE shape (Chamfer, F-score, normal consistency, IoU: core/shape_metrics.py's
 score_surface). Beside it, the mean shape: the field at the mean of the trained codes, scored against the same
 shapes (`<stage>/<metric>_mean_shape`).
 """
@@ -26,13 +26,14 @@ import torch
 from nfields.core.checks import POSITIVE, POSITIVE_INT, check_arg, integer
 from nfields.core.errors import ConfigError
 from nfields.core.sdf_mesh import mid_planes, sdf_picture
+from nfields.core.shape_metrics import extract, score_mesh, score_surface
 from nfields.core.views import strip
 from nfields.data.shape_set import Partial, ShapeSetDataModule
 from nfields.data.shape_views import true_views
 from nfields.fields.base import Field
 from nfields.fields.field import conditioned
 from nfields.fields.latents.autodecoder import AutoDecoder
-from nfields.lit.shape import ShapeModule, extract, score_mesh, score_surface
+from nfields.lit.shape import ShapeModule
 from nfields.lit.tto import frozen
 from nfields.tasks.shape import ShapeBatch, ShapeTask
 
