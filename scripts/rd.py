@@ -2,18 +2,20 @@
 
     python scripts/rd.py --images ../shared/data/kodak --limit 4 --size 128 --reps siren,fourier,hashgrid \
         --steps 2000 --bits 8 --out rd
-    python scripts/rd.py --images DIR --reps siren --sizes siren=5x20,10x28 --bits 8 --qat-steps 100 --out rd
+    python scripts/rd.py --images DIR --reps siren --sizes siren=5x20,10x28 --bits 6 --qat-steps 0 100 --out rd
     python scripts/rd.py --images DIR --quick --out rd      # 2 sizes of SIREN, 30 steps: a smoke run
 
 Each (representation, size) is one model=many run over the images (the run train.py would make from the
 overrides in rd.json's `command`, run in this process), saved under OUT/runs/<rep>-<size>. Every member is
-then written as one .nfc file (OUT/files/<rep>-<size>/<image>.nfc; --qat-steps: quantisation-aware
-fine-tuning first, else post-training quantisation), read back from the file alone, rendered in 8-bit levels
-(OUT/files/.../<image>.png) and scored against the image as training read it, in 8-bit levels. Written:
-rd.json (every point, every member), rd.md (the table), rd.png (PSNR and SSIM against bpp: one curve per
-representation, the classical codecs on the same images, the published Kodak points as markers on the PSNR
-panel: the papers report no SSIM). SSIM is nfields.core.metrics.ssim (Gaussian window 11, sigma 1.5, mean over
-RGB; single-scale at every size: MS-SSIM's five scales need 161 pixels a side, more than the CPU curves have).
+then written as one .nfc file (OUT/files/<rep>-<size>/<image>.nfc: post-training quantisation; with
+--qat-steps N > 0, quantisation-aware fine-tuning of the fitted weights first: OUT/files/<rep>-<size>-qat<N>/;
+several values, as `--qat-steps 0 100`, code the same fitted members each way: a curve each), read back
+from the file alone, rendered in 8-bit levels (OUT/files/.../<image>.png) and scored against the image as
+training read it, in 8-bit levels. Written: rd.json (every point, every member), rd.md (the table), rd.png
+(PSNR and SSIM against bpp: one curve per representation and QAT setting, the classical codecs on the same
+images, the published Kodak points as markers on the PSNR panel: the papers report no SSIM). SSIM is
+nfields.core.metrics.ssim (Gaussian window 11, sigma 1.5, mean over RGB; single-scale at every size: MS-SSIM's
+five scales need 161 pixels a side, more than the CPU curves have).
 Each image is fitted whole (data.crop=null: COIN's protocol), portrait ones turned a quarter turn to landscape
 (data.orient=landscape: model=many's members share one shape); --size is the longer side, --square fits the
 centre squares instead.
@@ -24,6 +26,7 @@ representation: nfields/analysis/codec/rd.py.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import shutil
@@ -70,7 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=2000, help="training steps of each run")
     p.add_argument("--bits", type=int, default=8, choices=BITS, help="2..15: uniform levels per tensor; 16: fp16")
     p.add_argument("--scheme", default="auto", choices=SCHEMES, help="auto: 2-D Gaussians as GaussianImage quantises")
-    p.add_argument("--qat-steps", type=int, default=0, help="quantisation-aware fine-tuning steps per member")
+    p.add_argument("--qat-steps", type=int, nargs="+", default=[0], help="quantisation-aware fine-tuning steps per "
+                   "member; several (0 100): each a curve from the same fits")  # fmt: skip
     p.add_argument("--qat-lr", type=float, default=1e-3, help="its Adam learning rate")
     p.add_argument("--classical", nargs="*", default=["jpeg", "webp"], help="classical codecs on the same images")
     p.add_argument("--qualities", type=int, nargs="*", default=None, help="their settings (default: each ladder)")
@@ -83,7 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(a, k, v)
     if not a.images.is_dir():
         p.error(f"--images {a.images}: not a folder of images")
-    if a.steps < 1 or a.qat_steps < 0 or (a.limit is not None and a.limit < 1) or (a.size is not None and a.size < 2):
+    a.qat_steps = list(dict.fromkeys(a.qat_steps))  # in the order given, once each
+    bad_size = (a.limit is not None and a.limit < 1) or (a.size is not None and a.size < 2)
+    if a.steps < 1 or min(a.qat_steps) < 0 or bad_size:
         p.error("--steps and --limit must be >= 1, --qat-steps >= 0, --size >= 2")
     a.reps = [r for r in a.reps.split(",") if r]
     a.ladder = parse_sizes(a.reps, a.sizes)  # every (rep, size) checked before training
@@ -114,13 +120,16 @@ def fit(a: argparse.Namespace, rep: str, size: str) -> tuple[Path, list[str]]:
     return run_dir, overrides
 
 
-def code_member(a: argparse.Namespace, run: Any, target: Any, file: Path) -> dict[str, Any]:
-    """Write one member's .nfc, decode the file alone, write its PNG, score it: bytes, bpp, PSNR, times."""
+def code_member(a: argparse.Namespace, run: Any, target: Any, file: Path, qat_steps: int) -> dict[str, Any]:
+    """Write one member's .nfc (after `qat_steps` of quantisation-aware fine-tuning of a copy of its fitted
+    field), decode the file alone, write its PNG, score it: bytes, bpp, PSNR, times."""
     psnr_float = levels_psnr(run.field, target)
     start = time.perf_counter()
-    if a.qat_steps:
-        finetune(run.field, target, a.bits, a.qat_steps, a.qat_lr, a.scheme)
-    enc = encode_field(run.field, run.config, run.shape, a.bits, run.domain, run.rate, a.scheme)
+    field = run.field
+    if qat_steps:  # a copy: the other --qat-steps values start from the same fitted weights
+        field = copy.deepcopy(run.field)
+        finetune(field, target, a.bits, qat_steps, a.qat_lr, a.scheme)
+    enc = encode_field(field, run.config, run.shape, a.bits, run.domain, run.rate, a.scheme)
     file.write_bytes(enc.data)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -135,7 +144,7 @@ def code_member(a: argparse.Namespace, run: Any, target: Any, file: Path) -> dic
         "bytes": size,
         "pixels": pixels,
         "bpp": 8 * size / pixels,
-        "bpp_coin": 16 * n_parameters(run.field) / pixels,
+        "bpp_coin": 16 * n_parameters(field) / pixels,
         "psnr": psnr(decoded, target),
         "ssim": ssim(decoded, target),
         "psnr_float": psnr_float,
@@ -144,7 +153,8 @@ def code_member(a: argparse.Namespace, run: Any, target: Any, file: Path) -> dic
     }
 
 
-def point(a: argparse.Namespace, rep: str, size: str) -> dict[str, Any]:
+def point(a: argparse.Namespace, rep: str, size: str) -> list[dict[str, Any]]:
+    """One fit of `rep` at `size` over the images -> a point per --qat-steps value (the members coded each way)."""
     start = time.perf_counter()
     run_dir, overrides = fit(a, rep, size)
     fit_s = time.perf_counter() - start  # the one run that fits every image (start-up and validation included)
@@ -152,20 +162,24 @@ def point(a: argparse.Namespace, rep: str, size: str) -> dict[str, Any]:
     # the images in 8-bit levels: what the classical codecs code (OUT/images), and the image itself without --size
     targets = [as_float(quantize(t)) for t in member_targets(run_dir, rows)]
     write_references(a, rows, targets)
-    folder = a.out / "files" / f"{rep}-{size}"
-    folder.mkdir(parents=True, exist_ok=True)
-    members = [
-        {"image": row["name"], **code_member(a, run, target, folder / f"{Path(row['name']).stem}.nfc")}
-        for run, row, target in zip(runs, rows, targets, strict=True)
-    ]
-    out = summarise(rep, size, a.bits, members)
-    out["qat_steps"], out["command"] = a.qat_steps, "python train.py " + " ".join(overrides)
-    out["scheme"] = a.scheme
-    out["own_quantisers"] = bool(tensor_specs(runs[0].field, a.scheme))  # GaussianImage's: --bits sets nothing
-    out["fit_s"] = fit_s / len(members)  # per image: the members train together
-    p = out
-    print(f"{rep} {size}: {p['bpp']:.4f} bpp, {p['psnr']:.2f} dB (float {p['psnr_float']:.2f}), SSIM {p['ssim']:.4f}")
-    return out
+    points = []
+    for q in a.qat_steps:
+        folder = a.out / "files" / (f"{rep}-{size}" + (f"-qat{q}" if q else ""))
+        folder.mkdir(parents=True, exist_ok=True)
+        members = [
+            {"image": row["name"], **code_member(a, run, target, folder / f"{Path(row['name']).stem}.nfc", q)}
+            for run, row, target in zip(runs, rows, targets, strict=True)
+        ]
+        p = summarise(rep, size, a.bits, members)
+        p["qat_steps"], p["command"] = q, "python train.py " + " ".join(overrides)
+        p["scheme"] = a.scheme
+        p["own_quantisers"] = bool(tensor_specs(runs[0].field, a.scheme))  # GaussianImage's: --bits sets nothing
+        p["fit_s"] = fit_s / len(members)  # per image: the members train together
+        qat = f", QAT {q} steps" if q else ""
+        print(f"{rep} {size}{qat}: {p['bpp']:.4f} bpp, {p['psnr']:.2f} dB (float {p['psnr_float']:.2f}), "
+              f"SSIM {p['ssim']:.4f}")  # fmt: skip
+        points.append(p)
+    return points
 
 
 def write_references(a: argparse.Namespace, rows: list[dict[str, Any]], targets: list[Any]) -> None:
@@ -201,9 +215,11 @@ def plot(points: list[dict[str, Any]], classical: list[dict[str, Any]], path: Pa
     """Two panels against bpp: PSNR (with the published Kodak points) and SSIM (measured here only)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for ax, key in zip(axes, ("psnr", "ssim"), strict=True):
-        for rep in dict.fromkeys(p["rep"] for p in points):
-            at = sorted((p["bpp"], p[key]) for p in points if p["rep"] == rep)
-            ax.plot(*zip(*at, strict=True), "o-", label=f"nfields {rep}")
+        for i, rep in enumerate(dict.fromkeys(p["rep"] for p in points)):
+            for q in dict.fromkeys(p["qat_steps"] for p in points if p["rep"] == rep):  # PTQ solid, QAT dotted
+                at = sorted((p["bpp"], p[key]) for p in points if p["rep"] == rep and p["qat_steps"] == q)
+                style, label = ("o:", f"nfields {rep}, QAT {q} steps") if q else ("o-", f"nfields {rep}")
+                ax.plot(*zip(*at, strict=True), style, color=f"C{i % 10}", label=label)
         for codec in dict.fromkeys(c["codec"] for c in classical):
             at = sorted((c["bpp"], c[key]) for c in classical if c["codec"] == codec)
             ax.plot(*zip(*at, strict=True), "--", lw=1, label=f"{codec} (Pillow, same images)")
@@ -236,7 +252,7 @@ def log_to_wandb(points: list[dict[str, Any]], png: Path, out: Path) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     a = parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    points = [point(a, rep, size) for rep in a.reps for size in a.ladder[rep]]
+    points = [p for rep in a.reps for size in a.ladder[rep] for p in point(a, rep, size)]
     if not points:
         raise ConfigError("--sizes", a.sizes, "names no (representation, size) to fit")
     classical = classical_curves(a)

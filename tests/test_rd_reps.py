@@ -43,7 +43,8 @@ LR = {"wire": 1e-3, "finer": 5e-4, "grid": 1e-2, "hashgrid": 1e-2, "gaussians": 
 @pytest.fixture(scope="module")
 def rd(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """The five representations on 2 generated images (12x16, and a 16x12 one turned to landscape), 20 steps,
-    8 bits after 3 quantisation-aware steps."""
+    8 bits after 3 quantisation-aware steps and, from the same fits, post-training (QAT first: it must not
+    change the fitted field the post-training files are written from)."""
     root = tmp_path_factory.mktemp("rd_reps")
     images = root / "images"
     images.mkdir()
@@ -52,15 +53,23 @@ def rd(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = root / "out"
     sizes = [f"{rep}={size}" for rep, (size, _) in SIZES.items()]
     argv = ["--images", str(images), "--out", str(out), "--reps", ",".join(SIZES), "--sizes", *sizes]
-    argv += ["--steps", "20", "--qat-steps", "3", "--classical", "jpeg", "--qualities", "50", "--", "debug=fast"]
+    argv += ["--steps", "20", "--qat-steps", "3", "0", "--classical", "jpeg", "--qualities", "50", "--", "debug=fast"]
     return out, load_script("rd").main(argv)
 
 
 @pytest.mark.parametrize("rep", list(SIZES))
 def test_each_representation_round_trips_through_its_files(rd: tuple[Path, dict], rep: str) -> None:
     out, result = rd
-    (p,) = [p for p in result["points"] if p["rep"] == rep]
+    (p, ptq) = [p for p in result["points"] if p["rep"] == rep]  # --qat-steps 3 0: a point each, one fit
     size, params = SIZES[rep]
+    assert (
+        ptq["qat_steps"] == 0
+        and ptq["size"] == size
+        and Path(ptq["members"][0]["file"]).parent.name == rep + "-" + size
+    )
+    assert Path(p["members"][0]["file"]).parent.name == f"{rep}-{size}-qat3"
+    for m, m0 in zip(p["members"], ptq["members"], strict=True):  # QAT fine-tuned a copy: the fitted field is intact
+        assert m0["psnr_float"] == m["psnr_float"] and m0["file"] != m["file"]
     assert p["size"] == size and p["images"] == 2 and p["qat_steps"] == 3
     assert p["own_quantisers"] == (rep == "gaussians")  # GaussianImage's quantisers, fine-tuned through
     assert p["bpp_coin"] == pytest.approx(16 * params / (H * W))  # the token reached the field
