@@ -220,9 +220,10 @@ def plot(points: list[dict[str, Any]], classical: list[dict[str, Any]], path: Pa
                 at = sorted((p["bpp"], p[key]) for p in points if p["rep"] == rep and p["qat_steps"] == q)
                 style, label = ("o:", f"nfields {rep}, QAT {q} steps") if q else ("o-", f"nfields {rep}")
                 ax.plot(*zip(*at, strict=True), style, color=f"C{i % 10}", label=label)
-        for codec in dict.fromkeys(c["codec"] for c in classical):
+        for j, codec in enumerate(dict.fromkeys(c["codec"] for c in classical)):  # greys: the fields have colours
             at = sorted((c["bpp"], c[key]) for c in classical if c["codec"] == codec)
-            ax.plot(*zip(*at, strict=True), "--", lw=1, label=f"{codec} (Pillow, same images)")
+            grey = ("0", "0.5", "0.3", "0.7")[j % 4]
+            ax.plot(*zip(*at, strict=True), "--", lw=1, color=grey, label=f"{codec} (Pillow, same images)")
         ax.set(xlabel="bits per pixel (file size, header included)", ylabel=key.upper(), xscale="log")
         ax.grid(alpha=0.3)
     for (label, pts), marker in zip(PUBLISHED.items(), "sD^v", strict=True):  # grey: not measured here
