@@ -42,7 +42,9 @@ from pytorch_lightning.utilities import move_data_to_device  # noqa: E402
 from nfields.lit.collection import CollectionModule  # noqa: E402
 from nfields.lit.tto import decode, frozen, meta_codes, optimize_codes, per_image_psnr  # noqa: E402
 from nfields.run.build import build_datamodule, load_checkpoint  # noqa: E402
-from nfields.run.compose import compose_run_config  # noqa: E402
+from nfields.run.compose import CONFIGS, compose_run_config  # noqa: E402
+from nfields.run.exits import report_errors  # noqa: E402
+from nfields.run.options import check_options  # noqa: E402
 from nfields.run.train import train  # noqa: E402
 
 STEPS = (0, 1, 3, 10, 100)  # test-time steps in the table
@@ -129,20 +131,26 @@ def evaluate(ckpt: Path, cfg: DictConfig, device: torch.device) -> dict[str, Any
     return out
 
 
+def scratch_overrides(a: argparse.Namespace, npz: Path, k: int) -> list[str]:
+    """The from-scratch run of k steps on the saved test images: the collection's network without a code. The
+    command line's overrides go with it but for data.* ones: its data are the test images, every pixel a step."""
+    field = [o for o in FIELD if not o.startswith(("cond", "model.latent"))] + ["cond=none"]  # the same network
+    field += [o for o in (QUICK if a.quick else []) if not o.startswith(("data", "model.latent"))]  # in this order
+    over = [*field, "model=many", "data=image_set", f"data.root={npz}", "data.split=test", "data.size=null"]
+    over += [f"trainer.max_steps={k}", f"log.val_every_n_steps={k}", f"log.gif_every_n_steps={k}"]
+    return over + [o for o in a.overrides if not o.lstrip("+~").startswith("data.")]
+
+
 def scratch(a: argparse.Namespace, out: Path, cfg: Any) -> dict[str, Any]:
     """The test images fitted from scratch, one field each (model=many), for each of SCRATCH_STEPS."""
     dm = build_datamodule(cfg)
     images = torch.cat([b["image"] for b in dm.loader("test", dm.eval_batch_size, shuffle=False)])  # (N, H, W, C)
     npz = out / "test_images.npz"
     np.savez(npz, test_data=(images * 255).round().clamp(0, 255).to(torch.uint8).numpy())  # image_set's format
-    field = [o for o in FIELD if not o.startswith(("cond", "model.latent"))] + ["cond=none"]  # the same network
-    field += [o for o in (QUICK if a.quick else []) if not o.startswith(("data", "model.latent"))]  # in this order
     psnr, rate = {}, None
     for k in SCRATCH_STEPS:
-        over = [*field, "model=many", "data=image_set", f"data.root={npz}", "data.split=test", "data.size=null"]
-        over += [f"trainer.max_steps={k}", f"log.val_every_n_steps={k}", f"log.gif_every_n_steps={k}"]
         run_dir = out / f"scratch_{k}"
-        cfg = compose_run_config([*over, *a.overrides], run_dir)
+        cfg = compose_run_config(scratch_overrides(a, npz, k), run_dir)
         if not (a.reuse and finished(run_dir)):
             train(cfg)
         m = json.loads((run_dir / "metrics.json").read_text())
@@ -235,6 +243,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.n_test = a.n_test if a.n_test is not None else 4 if a.quick else 256
     if a.steps < 1 or a.n_test < 1:
         ap.error(f"--steps and --n-test must be >= 1, got {a.steps} and {a.n_test}")
+    check_options(a.overrides, CONFIGS)  # an unknown option or key: one line, as train.py gives it
     return a
 
 
@@ -245,6 +254,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     a.out.mkdir(parents=True, exist_ok=True)
     device = torch.device(a.device)
     methods, inner, cfg = {}, None, None
+    # every run's config composed before any training: a bad override is one line now, not after the first runs
+    for source in SOURCES:
+        compose_run_config(collection_overrides(a, source), a.out / source)
+    compose_run_config(scratch_overrides(a, a.out / "test_images.npz", 1), a.out / "scratch_1")
     for source in SOURCES:
         cfg = compose_run_config(collection_overrides(a, source), a.out / source)
         if not (a.reuse and finished(a.out / source)):
@@ -272,4 +285,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    report_errors(main)
