@@ -131,14 +131,21 @@ def evaluate(ckpt: Path, cfg: DictConfig, device: torch.device) -> dict[str, Any
     return out
 
 
+COLLECTION_ONLY = ("data", "cond", "model.latent")  # keys the from-scratch fields do not take: no code, own data
+
+
+def for_scratch(overrides: list[str]) -> list[str]:
+    """The overrides a from-scratch run takes: all but those of COLLECTION_ONLY keys (data=, data.*, cond...)."""
+    return [o for o in overrides if not o.lstrip("+~").startswith(COLLECTION_ONLY)]
+
+
 def scratch_overrides(a: argparse.Namespace, npz: Path, k: int) -> list[str]:
-    """The from-scratch run of k steps on the saved test images: the collection's network without a code. The
-    command line's overrides go with it but for data.* ones: its data are the test images, every pixel a step."""
-    field = [o for o in FIELD if not o.startswith(("cond", "model.latent"))] + ["cond=none"]  # the same network
-    field += [o for o in (QUICK if a.quick else []) if not o.startswith(("data", "model.latent"))]  # in this order
-    over = [*field, "model=many", "data=image_set", f"data.root={npz}", "data.split=test", "data.size=null"]
-    over += [f"trainer.max_steps={k}", f"log.val_every_n_steps={k}", f"log.gif_every_n_steps={k}"]
-    return over + [o for o in a.overrides if not o.lstrip("+~").startswith("data.")]
+    """The from-scratch run of k steps on the saved test images: the collection's network without a code (the
+    field's, --quick's and the command line's overrides, each for_scratch, the command line's last)."""
+    over = [*for_scratch([*FIELD, *(QUICK if a.quick else [])]), "cond=none", "model=many", "data=image_set"]
+    over += [f"data.root={npz}", "data.split=test", "data.size=null", f"trainer.max_steps={k}"]
+    over += [f"log.val_every_n_steps={k}", f"log.gif_every_n_steps={k}"]
+    return over + for_scratch(a.overrides)
 
 
 def scratch(a: argparse.Namespace, out: Path, cfg: Any) -> dict[str, Any]:
@@ -237,7 +244,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--wandb", default=os.environ.get("WANDB_MODE", "offline"), help="offline | online | disabled")
     ap.add_argument("--quick", action="store_true", help="a tiny synthetic collection (seconds; the test's)")
     ap.add_argument("--reuse", action="store_true", help="keep finished runs in --out (same settings): re-table")
-    ap.add_argument("overrides", nargs="*", help="extra train.py overrides for every run")
+    ap.add_argument("overrides", nargs="*", help="train.py overrides (from scratch: not data, cond, latent)")
     a = ap.parse_args(argv)
     a.steps = a.steps if a.steps is not None else 20 if a.quick else 300
     a.n_test = a.n_test if a.n_test is not None else 4 if a.quick else 256

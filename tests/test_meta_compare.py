@@ -88,9 +88,10 @@ def test_bad_arguments_are_one_line(capsys) -> None:
 def test_data_overrides_reach_the_collections_only_and_bad_ones_stop_before_training(tmp_path: Path, capsys) -> None:
     """data.* overrides are the collection runs' (the from-scratch fields fit the saved test images, whose
     image_set has no such key); an unknown key is one line before anything trains."""
-    a = meta_compare.parse_args(["--quick", "data.pixels_per_image=null", "network.n_neurons=16"])
+    a = meta_compare.parse_args(["--quick", "data.pixels_per_image=null", "cond.scale=true", "network.n_neurons=16"])
     over = meta_compare.scratch_overrides(a, tmp_path / "t.npz", 3)
-    assert "network.n_neurons=16" in over and not any(o.startswith("data.pixels") for o in over)
+    assert "network.n_neurons=16" in over and not any(o.startswith(("data.pixels", "cond.")) for o in over)
+    assert "data=synthetic" not in over and over.count("data=image_set") == 1  # --quick's data is the collection's
     assert "data.pixels_per_image=null" in meta_compare.collection_overrides(a, "meta")
     with pytest.raises(SystemExit):
         meta_compare.main(["--quick", "--out", str(tmp_path / "bad"), "--wandb", "disabled", "model.lrr=1"])
