@@ -157,17 +157,17 @@ class ProjectionEncoding(Encoding):
         """x (..., in_dim) fp32 (or float64) -> (..., 2 n_features). 2 pi scales B (n_features x in_dim numbers),
         not the phases (N x n_features): the same values to rounding, without a pass over every phase."""
         phase = x @ (self.B.to(x.dtype) * (2 * math.pi)).t()  # (..., n_features)
-        if (phase.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
-            return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
-        # No gradient reaches the phases (the usual case: fixed B, plain coordinates): both halves are written into
-        # one tensor, without cat's second pass over every feature (a fifth of the encoding's time at 2^20
-        # coordinates; a compiled graph fuses the cat itself). Values identical to the cat's. Under vmap
-        # (model=many, meta-learning) out= has no batching rule: the cat.
-        n = phase.shape[-1]
-        out = phase.new_empty(*phase.shape[:-1], 2 * n)  # (..., 2 n_features)
-        try:
-            torch.cos(phase, out=out[..., :n])
-        except RuntimeError:
-            return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
-        torch.sin(phase, out=out[..., n:])
-        return out
+        if not ((phase.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling()):
+            # No gradient reaches the phases (the usual case: fixed B, plain coordinates): both halves are written
+            # into one tensor, without cat's second pass over every feature (a fifth of the encoding's time at 2^20
+            # coordinates; a compiled graph fuses the cat itself). Values identical to the cat's. Under vmap
+            # (model=many, meta-learning) out= has no batching rule: the cat below.
+            n = phase.shape[-1]
+            out = phase.new_empty(*phase.shape[:-1], 2 * n)  # (..., 2 n_features)
+            try:
+                torch.cos(phase, out=out[..., :n])
+                torch.sin(phase, out=out[..., n:])
+                return out
+            except RuntimeError:
+                pass
+        return torch.cat([torch.cos(phase), torch.sin(phase)], dim=-1)
